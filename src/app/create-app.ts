@@ -1,0 +1,92 @@
+/**
+ * Assembles the HTTP service: public discovery and health routes, then authentication, rate limit
+ * and the FHIR API. Everything the app needs comes in as deps, so tests build it the same way.
+ */
+import { OperationOutcomeError } from '@medplum/core';
+import express, { type Express, type Request, type Response } from 'express';
+import type { AccessContext } from '../auth/access-context.ts';
+import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
+import type { FhirContext } from '../fhir/fhir-context.ts';
+import { createFhirRouter } from '../fhir/http/routes.ts';
+import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
+import { notFound, unauthorized } from '../fhir/outcomes.ts';
+import type { ResourceValidator } from '../fhir/validate.ts';
+import type { Db } from '../store/db.ts';
+import type { AuthLayer } from './auth-layer.ts';
+import type { Config } from './config.ts';
+import { createErrorHandler } from './error-handler.ts';
+import type { Logger } from './logger.ts';
+import { requestContext } from './request-context.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  auth: AuthLayer;
+  validator: ResourceValidator;
+  version: string;
+  /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
+  draining?: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, db, logger, auth } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.set('trust proxy', 'loopback');
+  app.use(requestContext(logger));
+
+  const fhirBase = `${config.publicBaseUrl}/fhir`;
+  const capability = JSON.stringify(
+    buildCapabilityStatement({ baseUrl: fhirBase, version: deps.version, security: auth.security }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    if (deps.draining?.()) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
+    try {
+      await db.query('SELECT 1');
+      res.json({ status: 'ready', store: db.backend });
+    } catch (err) {
+      logger.warn('readiness check failed', { err });
+      res.status(503).json({ status: 'unavailable', store: db.backend });
+    }
+  });
+  app.get('/fhir/metadata', (_req, res) => {
+    res.status(200).type(FHIR_JSON).send(capability);
+  });
+  app.use(auth.router);
+
+  app.use('/fhir', auth.authenticate, auth.rateLimit);
+  const context = (req: Request, res: Response): FhirContext => {
+    const access = res.locals.access as AccessContext | undefined;
+    if (!access) {
+      // authenticate() always runs first; this guards a wiring mistake from opening the API.
+      throw new OperationOutcomeError(unauthorized());
+    }
+    return {
+      db,
+      baseUrl: fhirBase,
+      access,
+      authorize: (type, interaction) => auth.authorize(access, type, interaction),
+      validator: deps.validator,
+    };
+  };
+  app.use(
+    '/fhir',
+    createFhirRouter({ bodyLimit: config.BODY_LIMIT, maxBundleEntries: config.MAX_BUNDLE_ENTRIES, context }),
+  );
+
+  app.use((req, res) => {
+    const isApi = req.path.startsWith('/fhir');
+    sendOutcome(res, 404, isApi ? notFound(`Unknown path ${req.path}`) : notFound(`No route ${req.method} ${req.path}`));
+  });
+  app.use(createErrorHandler(logger));
+  return app;
+}

@@ -1,0 +1,101 @@
+/**
+ * Service lifecycle: configuration, store, trial definitions, access control, HTTP; and a graceful
+ * stop on SIGTERM/SIGINT that drains in-flight requests before closing the store.
+ */
+import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { loadFhirDefinitions } from '../fhir/definitions.ts';
+import { createValidator } from '../fhir/validate.ts';
+import { loadProfiles } from '../mapping/profiles.ts';
+import { loadStudyDefinitions } from '../mapping/load-studies.ts';
+import { toResearchStudy } from '../mapping/research-study.ts';
+import { createEnrollmentRule } from '../records/enrollment-rules.ts';
+import { openDb } from '../store/open-db.ts';
+import type { Db } from '../store/db.ts';
+import { createAuthLayer } from './auth-wiring.ts';
+import { type Config, loadConfig } from './config.ts';
+import { createApp } from './create-app.ts';
+import { loadTrialResources } from './load-trial.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+export interface RunningService {
+  server: Server;
+  db: Db;
+  config: Config;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export interface StartOverrides {
+  logger?: Logger | undefined;
+  /** An already opened store (tests); the service then leaves closing it to the caller. */
+  db?: Db | undefined;
+}
+
+export async function startService(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: StartOverrides = {},
+): Promise<RunningService> {
+  const config = loadConfig(env);
+  const log = overrides.logger ?? createLogger(config.LOG_LEVEL);
+  loadFhirDefinitions();
+  const studies = await loadStudyDefinitions(config.STUDIES_DIR);
+  const profiles = await loadProfiles(config.PROFILES_DIR);
+  const ownsDb = overrides.db === undefined;
+  const db =
+    overrides.db ??
+    (await openDb({
+      databaseUrl: config.DATABASE_URL,
+      dataDir: config.DATA_DIR,
+      poolSize: config.DB_POOL_SIZE,
+      schema: config.DATABASE_SCHEMA,
+    }));
+  try {
+    const validator = createValidator(profiles, [createEnrollmentRule(studies)]);
+    const fhirBase = `${config.publicBaseUrl}/fhir`;
+    const loaded = await loadTrialResources(db, fhirBase, validator, studies.map(toResearchStudy));
+    const auth = await createAuthLayer({ config, db, logger: log });
+    let draining = false;
+    const app = createApp({ config, db, logger: log, auth, validator, version: packageVersion(), draining: () => draining });
+    const server = app.listen(config.PORT, config.HOST);
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    server.keepAliveTimeout = 5_000;
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    const url = `http://${config.HOST}:${port}`;
+    log.info('service listening', {
+      url,
+      fhirBase,
+      store: db.backend === 'pglite' ? `pglite:${config.DATA_DIR}` : 'postgresql',
+      studies: loaded,
+    });
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        draining = true;
+        log.info('draining in-flight requests');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
+        await Promise.race([closed, timeout]);
+        server.closeAllConnections();
+        await auth.close?.();
+        if (ownsDb) await db.close();
+        log.info('stopped');
+      })();
+      return stopping;
+    };
+    return { server, db, config, url, stop };
+  } catch (err) {
+    if (ownsDb) await db.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * POST [base] with a batch or transaction Bundle. A transaction is all-or-nothing in one database
+ * transaction, processed in FHIR's order (DELETE, POST, PUT, GET) with urn:uuid references rewritten;
+ * a batch runs each entry on its own and reports one status per entry.
+ */
+import { randomUUID } from 'node:crypto';
+import { OperationOutcomeError } from '@medplum/core';
+import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../../store/db.ts';
+import { matchIds } from '../../store/search-store.ts';
+import { dispatch } from '../dispatch.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
+import { parseSearch } from '../search/parse-search.ts';
+import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
+import { rewriteReferences } from './references.ts';
+
+export interface BundleOptions {
+  strict: boolean;
+  returnMinimal: boolean;
+  maxEntries: number;
+}
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
+
+function responseEntry(r: FhirResponse, returnMinimal: boolean): string {
+  const parts = [`"status":${JSON.stringify(statusLine(r.status))}`];
+  if (r.location) parts.push(`"location":${JSON.stringify(r.location)}`);
+  if (r.versionId !== undefined) parts.push(`"etag":"W/\\"${r.versionId}\\""`);
+  if (r.lastUpdated) parts.push(`"lastModified":"${r.lastUpdated}"`);
+  if (r.outcome) parts.push(`"outcome":${JSON.stringify(r.outcome)}`);
+  const resource = r.body && !(returnMinimal && r.status !== 200) ? `"resource":${r.body},` : '';
+  return `{${resource}"response":{${parts.join(',')}}}`;
+}
+
+function bundleText(type: string, entries: string[]): string {
+  return `{"resourceType":"Bundle","type":"${type}","timestamp":"${new Date().toISOString()}","entry":[${entries.join(',')}]}`;
+}
+
+export async function processBundle(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
+  if (bundle.resourceType !== 'Bundle') fail(badRequest('Expected a Bundle', 'resourceType'));
+  if (bundle.type === 'transaction') return processTransaction(ctx, bundle, options);
+  if (bundle.type === 'batch') return processBatch(ctx, bundle, options);
+  fail(badRequest(`POST to the base accepts transaction or batch Bundles, not ${bundle.type}`, 'Bundle.type'));
+}
+
+async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
+  const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
+  const out: string[] = [];
+  for (const e of entries) {
+    try {
+      const write = e.request.method !== 'GET';
+      const r = write
+        ? await ctx.db.transaction((tx) => dispatch(ctx, tx, e.request))
+        : await dispatch(ctx, ctx.db, e.request);
+      out.push(responseEntry(r, options.returnMinimal));
+    } catch (err) {
+      const outcome = errorOutcome(err);
+      out.push(responseEntry({ status: statusOf(outcome), outcome }, options.returnMinimal));
+    }
+  }
+  return { status: 200, body: bundleText('batch-response', out) };
+}
+
+function errorOutcome(err: unknown): OperationOutcome {
+  if (err instanceof OperationOutcomeError) return err.outcome;
+  return serverError(err instanceof Error ? err.message : 'Unexpected error');
+}
+
+/** Assigns ids to created entries and resolves conditional ones, before anything is written. */
+async function resolveIdentities(ctx: FhirContext, tx: Queryable, entries: ParsedEntry[]): Promise<Map<string, string>> {
+  const mapping = new Map<string, string>();
+  const targets = new Set<string>();
+  for (const e of entries) {
+    const r = e.request;
+    const [type, id] = r.path;
+    if (!type) continue;
+    let identity: string | undefined;
+    if (r.method === 'POST' && id === undefined) {
+      let existing: string | undefined;
+      if (r.ifNoneExist) existing = await findOne(ctx, tx, type, new URLSearchParams(r.ifNoneExist.replace(/^\?/, '')));
+      if (!existing) {
+        r.assignedId = randomUUID();
+        identity = `${type}/${r.assignedId}`;
+      } else identity = `${type}/${existing}`;
+    } else if (r.method === 'PUT' && id === undefined) {
+      const existing = await findOne(ctx, tx, type, r.query);
+      identity = existing ? `${type}/${existing}` : undefined;
+    } else if ((r.method === 'PUT' || r.method === 'DELETE') && id !== undefined) {
+      identity = `${type}/${id}`;
+    }
+    if (identity && r.method !== 'GET') {
+      if (targets.has(identity)) {
+        fail(badRequest(`Bundle.entry[${e.index}] writes ${identity}, which another entry also writes`, `Bundle.entry[${e.index}]`));
+      }
+      targets.add(identity);
+    }
+    if (e.fullUrl && identity) mapping.set(e.fullUrl, identity);
+  }
+  return mapping;
+}
+
+async function findOne(ctx: FhirContext, tx: Queryable, type: string, query: URLSearchParams): Promise<string | undefined> {
+  const search = parseSearch(type, query, true);
+  const ids = await matchIds(tx, search, ctx.baseUrl, 2);
+  if (ids.length > 1) fail(multipleMatches(`Conditional criteria ${type}?${query} matched more than one resource`));
+  return ids[0];
+}
+
+async function processTransaction(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
+  const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
+  const results = await ctx.db.transaction(async (tx) => {
+    const mapping = await resolveIdentities(ctx, tx, entries);
+    for (const e of entries) {
+      if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;
+      if (e.request.ifNoneExist) e.request.ifNoneExist = rewriteReferences(e.request.ifNoneExist, mapping);
+    }
+    const ordered = [...entries].sort(
+      (a, b) => (ORDER[a.request.method] ?? 9) - (ORDER[b.request.method] ?? 9) || a.index - b.index,
+    );
+    const byIndex = new Map<number, FhirResponse>();
+    for (const e of ordered) {
+      try {
+        byIndex.set(e.index, await dispatch(ctx, tx, e.request));
+      } catch (err) {
+        if (err instanceof OperationOutcomeError) {
+          // Say which entry failed; the whole transaction is rolled back.
+          const issue = err.outcome.issue?.map((i) => ({
+            ...i,
+            diagnostics: `Bundle.entry[${e.index}]${i.diagnostics ? `: ${i.diagnostics}` : ''}`,
+          }));
+          throw new OperationOutcomeError({ ...err.outcome, issue: issue ?? [] }, err);
+        }
+        throw err;
+      }
+    }
+    return entries.map((e) => byIndex.get(e.index) as FhirResponse);
+  });
+  return { status: 200, body: bundleText('transaction-response', results.map((r) => responseEntry(r, options.returnMinimal))) };
+}

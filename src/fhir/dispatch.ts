@@ -1,0 +1,73 @@
+/**
+ * One entry point for a FHIR interaction given as method + relative URL, shared by the HTTP routes
+ * and by batch/transaction entries, so both run exactly the same checks.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../store/db.ts';
+import type { FhirContext, FhirResponse } from './fhir-context.ts';
+import { createResource } from './interactions/create.ts';
+import { deleteResource } from './interactions/delete.ts';
+import { readResource, vreadResource } from './interactions/read.ts';
+import { instanceHistory, searchResources } from './interactions/search.ts';
+import { conditionalUpdate, updateResource } from './interactions/update.ts';
+import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
+import { isSupportedResourceType } from './resource-types.ts';
+
+export interface FhirRequest {
+  method: string;
+  /** Relative to the FHIR base: "Patient", "Patient/1", "Observation?code=…", "Patient/1/_history/2". */
+  path: string[];
+  query: URLSearchParams;
+  body?: Resource | undefined;
+  ifMatch?: string | undefined;
+  ifNoneExist?: string | undefined;
+  strict: boolean;
+  /** Pre-assigned id for a transaction's urn:uuid POST. */
+  assignedId?: string | undefined;
+}
+
+export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {
+  const q = url.indexOf('?');
+  const pathPart = q < 0 ? url : url.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const path = pathPart.split('/').filter((s) => s.length > 0);
+  return { path, query };
+}
+
+export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest): Promise<FhirResponse> {
+  const [type, id, sub, vid, ...extra] = req.path;
+  if (!type) fail(badRequest('Missing resource type'));
+  if (!isSupportedResourceType(type)) fail(notFound(`Resource type ${type} is not supported by this server`));
+  if (extra.length > 0) fail(notFound(`Unknown path ${req.path.join('/')}`));
+  const method = req.method.toUpperCase();
+
+  if (id === undefined) {
+    if (method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);
+    if (method === 'POST') return createResource(ctx, q, type, requireBody(req), req);
+    if (method === 'PUT' && [...req.query.keys()].length > 0) {
+      return conditionalUpdate(ctx, q, type, req.query, requireBody(req), req);
+    }
+    fail(methodNotAllowed(`${method} is not allowed on ${type}`));
+  }
+  if (id === '_search' && sub === undefined) {
+    if (method === 'POST' || method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);
+    fail(methodNotAllowed(`${method} is not allowed on ${type}/_search`));
+  }
+  if (sub === undefined) {
+    if (method === 'GET') return readResource(ctx, q, type, id);
+    if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req);
+    if (method === 'DELETE') return deleteResource(ctx, q, type, id);
+    fail(methodNotAllowed(`${method} is not allowed on ${type}/${id}`));
+  }
+  if (sub === '_history') {
+    if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on history`));
+    if (vid === undefined) return instanceHistory(ctx, q, type, id, req.query);
+    return vreadResource(ctx, q, type, id, vid);
+  }
+  fail(notFound(`Unknown path ${req.path.join('/')}`));
+}
+
+function requireBody(req: FhirRequest): Resource {
+  if (!req.body) fail(badRequest('A resource body is required'));
+  return req.body;
+}

@@ -1,0 +1,28 @@
+/** What every FHIR interaction needs: the store, where it is served, and who is asking. */
+import type { Db, Queryable } from '../store/db.ts';
+import type { Interaction } from '../auth/scopes.ts';
+import type { AccessContext } from '../auth/access-context.ts';
+import type { ResourceValidator } from './validate.ts';
+
+export interface FhirContext {
+  db: Db;
+  /** Absolute base of the FHIR API, e.g. http://127.0.0.1:8080/fhir (no trailing slash). */
+  baseUrl: string;
+  access: AccessContext | undefined;
+  /** Throws a 403 OperationOutcomeError when the caller may not do this; called per Bundle entry too. */
+  authorize(resourceType: string, interaction: Interaction): void;
+  validator: ResourceValidator;
+}
+
+export interface FhirResponse {
+  status: number;
+  /** JSON text of the resource or Bundle to return. */
+  body?: string | undefined;
+  /** The OperationOutcome to return instead (errors, Prefer: return=OperationOutcome). */
+  outcome?: import('@medplum/fhirtypes').OperationOutcome | undefined;
+  location?: string | undefined;
+  versionId?: number | undefined;
+  lastUpdated?: string | undefined;
+}
+
+export type Runner = Queryable;

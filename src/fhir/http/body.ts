@@ -1,0 +1,51 @@
+/**
+ * Request bodies for the FHIR API: JSON only (application/fhir+json or application/json), parsed
+ * here so that malformed JSON is a 400 OperationOutcome that says where it broke.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Request } from 'express';
+import { badRequest, fail, unsupportedMediaType } from '../outcomes.ts';
+
+const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
+
+export function mediaType(req: Request): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+export function rawBody(req: Request): Buffer | undefined {
+  const body: unknown = req.body;
+  return Buffer.isBuffer(body) && body.length > 0 ? body : undefined;
+}
+
+export function readResourceBody(req: Request): Resource | undefined {
+  const raw = rawBody(req);
+  if (!raw) return undefined;
+  const type = mediaType(req);
+  if (!JSON_TYPES.has(type)) {
+    fail(unsupportedMediaType(`Content-Type ${type || '(none)'} is not supported; send application/fhir+json`));
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    fail(badRequest(`Malformed JSON: ${(err as Error).message}`));
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    fail(badRequest('The body must be a JSON object (a FHIR resource)'));
+  }
+  const resource = parsed as Resource;
+  if (typeof resource.resourceType !== 'string') fail(badRequest('The body has no resourceType', 'resourceType'));
+  return resource;
+}
+
+/** POST [type]/_search carries its parameters form-encoded (search.html#Introduction). */
+export function readSearchForm(req: Request): URLSearchParams {
+  const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+  const raw = rawBody(req);
+  if (!raw) return query;
+  if (mediaType(req) !== 'application/x-www-form-urlencoded') {
+    fail(unsupportedMediaType('POST _search takes application/x-www-form-urlencoded parameters'));
+  }
+  for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) query.append(k, v);
+  return query;
+}

@@ -1,0 +1,114 @@
+/**
+ * The FHIR REST facade at /fhir. Routes only translate HTTP to FhirRequests and back; every rule
+ * lives in dispatch() and the interactions, shared with Bundle entries.
+ */
+import type { Bundle } from '@medplum/fhirtypes';
+import express, { type Request, type Response, Router } from 'express';
+import type { AccessContext } from '../../auth/access-context.ts';
+import { processBundle } from '../bundle/process-bundle.ts';
+import { dispatch, type FhirRequest } from '../dispatch.ts';
+import type { FhirContext } from '../fhir-context.ts';
+import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
+import { readResourceBody, readSearchForm } from './body.ts';
+import { parsePrefer } from './prefer.ts';
+import { sendFhir } from './send.ts';
+
+export interface FhirRouterOptions {
+  bodyLimit: string | number;
+  maxBundleEntries: number;
+  /** Builds the per-request context (base URL, access, authorisation). */
+  context(req: Request, res: Response): FhirContext;
+}
+
+const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
+
+/** _format and Accept: JSON only; asking for XML or Turtle is a 406, not a silent JSON answer. */
+function checkFormat(req: Request): void {
+  const format = typeof req.query._format === 'string' ? req.query._format : undefined;
+  if (format !== undefined && !JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase())) {
+    fail(notAcceptable(`_format ${format} is not supported; this server speaks application/fhir+json`));
+  }
+  const accept = req.headers.accept;
+  if (accept && !/(\*\/\*|application\/\*|json)/i.test(accept)) {
+    fail(notAcceptable(`Accept ${accept} is not supported; this server speaks application/fhir+json`));
+  }
+}
+
+function queryOf(req: Request): URLSearchParams {
+  const i = req.url.indexOf('?');
+  return new URLSearchParams(i < 0 ? '' : req.url.slice(i + 1));
+}
+
+function pathOf(req: Request): string[] {
+  const i = req.url.indexOf('?');
+  const p = i < 0 ? req.url : req.url.slice(0, i);
+  return p
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => decodeURIComponent(s));
+}
+
+function accessOf(res: Response): AccessContext | undefined {
+  return res.locals.access as AccessContext | undefined;
+}
+
+export function createFhirRouter(options: FhirRouterOptions): Router {
+  const router = Router();
+  router.use(express.raw({ type: () => true, limit: options.bodyLimit }));
+  router.use((req, _res, next) => {
+    checkFormat(req);
+    next();
+  });
+
+  router.post('/', async (req, res) => {
+    const prefs = parsePrefer(header(req, 'prefer'));
+    const body = readResourceBody(req);
+    if (!body) fail(badRequest('POST to the base needs a batch or transaction Bundle'));
+    const ctx = options.context(req, res);
+    const r = await processBundle(ctx, body as Bundle, {
+      strict: prefs.strict,
+      returnMinimal: prefs.return === 'minimal',
+      maxEntries: options.maxBundleEntries,
+    });
+    sendFhir(res, r, { ...prefs, return: 'representation' }, accessOf(res));
+  });
+
+  router.post('/:type/_search', async (req, res) => {
+    const prefs = parsePrefer(header(req, 'prefer'));
+    const ctx = options.context(req, res);
+    const query = readSearchForm(req);
+    const r = await dispatch(ctx, ctx.db, { method: 'GET', path: [req.params.type as string], query, strict: prefs.strict });
+    sendFhir(res, r, prefs, accessOf(res));
+  });
+
+  router.all('/*path', async (req, res) => {
+    const prefs = parsePrefer(header(req, 'prefer'));
+    const method = req.method.toUpperCase();
+    if (!['GET', 'HEAD', 'POST', 'PUT', 'DELETE'].includes(method)) {
+      fail(methodNotAllowed(`${method} is not supported`));
+    }
+    const ctx = options.context(req, res);
+    const fhirReq: FhirRequest = {
+      method: method === 'HEAD' ? 'GET' : method,
+      path: pathOf(req),
+      query: queryOf(req),
+      body: method === 'POST' || method === 'PUT' ? readResourceBody(req) : undefined,
+      ifMatch: header(req, 'if-match'),
+      ifNoneExist: header(req, 'if-none-exist'),
+      strict: prefs.strict,
+    };
+    // A plain create is one statement (durable on its own); anything that reads before it writes
+    // (update, delete, conditional create) runs in a transaction.
+    const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);
+    const r = needsTx
+      ? await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq))
+      : await dispatch(ctx, ctx.db, fhirReq);
+    sendFhir(res, r, prefs, accessOf(res));
+  });
+  return router;
+}
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

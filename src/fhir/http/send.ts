@@ -1,0 +1,50 @@
+/**
+ * The one place FHIR JSON leaves the service: headers (ETag, Last-Modified, Location), the Prefer
+ * return preference, and outcome-assessor masking applied to whatever is sent.
+ */
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Response } from 'express';
+import type { AccessContext } from '../../auth/access-context.ts';
+import { maskBundle, maskForAccess } from '../../auth/masking.ts';
+import type { FhirResponse } from '../fhir-context.ts';
+import { createdOutcome, notFound, ok } from '../outcomes.ts';
+import type { Preferences } from './prefer.ts';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** Masks a JSON text for the caller; only roles that are masked pay for a parse. */
+export function maskedText(text: string, access: AccessContext | undefined): string | undefined {
+  if (!access || access.role !== 'outcome-assessor') return text;
+  const resource = JSON.parse(text) as Resource;
+  const masked = resource.resourceType === 'Bundle' ? maskBundle(resource, access) : maskForAccess(resource, access);
+  return masked === undefined ? undefined : JSON.stringify(masked);
+}
+
+export function sendOutcome(res: Response, status: number, outcome: OperationOutcome): void {
+  res.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+}
+
+export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, access: AccessContext | undefined): void {
+  if (r.versionId !== undefined) res.setHeader('ETag', `W/"${r.versionId}"`);
+  if (r.lastUpdated) res.setHeader('Last-Modified', new Date(r.lastUpdated).toUTCString());
+  if (r.location) {
+    if (r.status === 201) res.setHeader('Location', r.location);
+    else res.setHeader('Content-Location', r.location);
+  }
+  if (r.outcome) return sendOutcome(res, r.status, r.outcome);
+  const isWrite = r.status === 201 || r.location !== undefined;
+  if (isWrite && prefs.return === 'minimal') {
+    res.status(r.status).end();
+    return;
+  }
+  if (isWrite && prefs.return === 'OperationOutcome') {
+    return sendOutcome(res, r.status, r.status === 201 ? createdOutcome() : ok());
+  }
+  if (r.body === undefined) {
+    res.status(r.status).end();
+    return;
+  }
+  const body = maskedText(r.body, access);
+  if (body === undefined) return sendOutcome(res, 404, notFound('Not found'));
+  res.status(r.status).type(FHIR_JSON).send(body);
+}

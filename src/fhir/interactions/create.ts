@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../../store/db.ts';
+import { readCurrent } from '../../store/resource-store.ts';
+import { matchIds } from '../../store/search-store.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
+import { parseSearch } from '../search/parse-search.ts';
+import { putVersion } from './write-version.ts';
+
+export interface CreateOptions {
+  /** If-None-Exist: the query part of a search URL. */
+  ifNoneExist?: string | undefined;
+  /** Use this id (transactions assign ids for urn:uuid entries before writing). */
+  assignedId?: string | undefined;
+}
+
+export async function createResource(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  resource: Resource,
+  options: CreateOptions = {},
+): Promise<FhirResponse> {
+  ctx.authorize(type, 'create');
+  if (resource.resourceType !== type) {
+    fail(badRequest(`resourceType ${resource.resourceType} does not match the URL type ${type}`, 'resourceType'));
+  }
+  if (IMMUTABLE_RESOURCE_TYPES.has(type) && ctx.access) {
+    fail(methodNotAllowed(`${type} is written by the server only`));
+  }
+  if (options.ifNoneExist !== undefined) {
+    const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
+    if (existing) return existing;
+  }
+  ctx.validator.validate(resource);
+  const stored = await putVersion(q, ctx.baseUrl, resource, options.assignedId ?? randomUUID(), 1, 'POST');
+  return {
+    status: 201,
+    body: stored.content,
+    location: `${ctx.baseUrl}/${type}/${stored.id}/_history/1`,
+    versionId: 1,
+    lastUpdated: stored.lastUpdated,
+  };
+}
+
+/** 0 matches: undefined (go on and create); 1: 200 with the match; more: 412. */
+async function conditionalMatch(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  query: string,
+): Promise<FhirResponse | undefined> {
+  ctx.authorize(type, 'search');
+  const search = parseSearch(type, new URLSearchParams(query.startsWith('?') ? query.slice(1) : query), true);
+  if (search.filters.length === 0) fail(badRequest('If-None-Exist must contain search criteria', 'If-None-Exist'));
+  // Serialise conditional creates of the same criteria, so two concurrent ones cannot both create.
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${query}`]);
+  const ids = await matchIds(q, search, ctx.baseUrl, 2);
+  if (ids.length > 1) fail(multipleMatches(`If-None-Exist matched more than one ${type}`));
+  if (ids.length === 0) return undefined;
+  const v = await readCurrent(q, type, ids[0] as string);
+  return {
+    status: 200,
+    body: v?.content,
+    location: `${ctx.baseUrl}/${type}/${v?.id}/_history/${v?.versionId}`,
+    versionId: v?.versionId,
+    lastUpdated: v?.lastUpdated,
+  };
+}

@@ -1,0 +1,24 @@
+import type { Queryable } from '../../store/db.ts';
+import { readCurrent, writeVersion } from '../../store/resource-store.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
+import { isValidId } from '../validate.ts';
+
+/** Deleting keeps history: the deletion is a new version with no content (410 on read after). */
+export async function deleteResource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirResponse> {
+  ctx.authorize(type, 'delete');
+  if (IMMUTABLE_RESOURCE_TYPES.has(type)) fail(methodNotAllowed(`${type} cannot be deleted`));
+  if (!isValidId(id)) fail(notFound(`${type}/${id} not found`));
+  const current = await readCurrent(q, type, id, true);
+  if (!current) fail(notFound(`${type}/${id} not found`));
+  if (current.deleted) return { status: 204 };
+  const versionId = current.versionId + 1;
+  const lastUpdated = new Date().toISOString();
+  await writeVersion(
+    q,
+    { resourceType: type, id, versionId, lastUpdated, method: 'DELETE', content: undefined, index: undefined },
+    false,
+  );
+  return { status: 204, versionId, lastUpdated };
+}

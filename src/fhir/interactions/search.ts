@@ -1,0 +1,99 @@
+/**
+ * Search and history answer with Bundles assembled as text around the stored resource texts, so a
+ * page of results is never parsed and re-serialised on the way out.
+ */
+import type { Queryable } from '../../store/db.ts';
+import { readHistory } from '../../store/resource-store.ts';
+import type { StoredVersion } from '../../store/resource-rows.ts';
+import { runSearch } from '../../store/search-store.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { badRequest, fail, notFound } from '../outcomes.ts';
+import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput } from '../search/parse-search.ts';
+import { encodeCursor } from '../search/search-request.ts';
+import { parseDateRange } from '../search/date-range.ts';
+import { isValidId } from '../validate.ts';
+
+function link(relation: string, url: string): string {
+  return JSON.stringify({ relation, url });
+}
+
+function queryString(pairs: [string, string][]): string {
+  return pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+}
+
+function entry(baseUrl: string, v: StoredVersion, mode: 'match' | 'include'): string {
+  return `{"fullUrl":${JSON.stringify(`${baseUrl}/${v.resourceType}/${v.id}`)},"resource":${v.content},"search":{"mode":"${mode}"}}`;
+}
+
+export async function searchResources(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  params: SearchParamsInput,
+  strict: boolean,
+): Promise<FhirResponse> {
+  ctx.authorize(type, 'search');
+  const req = parseSearch(type, params, strict);
+  for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
+  const page = await runSearch(q, req, ctx.baseUrl);
+  for (const v of page.included) ctx.authorize(v.resourceType, 'read');
+  const self = `${ctx.baseUrl}/${type}${req.applied.length ? `?${queryString(req.applied)}` : ''}`;
+  const links = [link('self', self)];
+  if (page.next) {
+    const nextParams = req.applied.filter(([k]) => k !== '_count');
+    nextParams.push(['_count', String(req.count)], ['_cursor', encodeCursor(page.next)]);
+    links.push(link('next', `${ctx.baseUrl}/${type}?${queryString(nextParams)}`));
+  }
+  const entries = [
+    ...page.matches.map((v) => entry(ctx.baseUrl, v, 'match')),
+    ...page.included.map((v) => entry(ctx.baseUrl, v, 'include')),
+  ];
+  const total = page.total === undefined ? '' : `,"total":${page.total}`;
+  const body = `{"resourceType":"Bundle","type":"searchset","timestamp":"${new Date().toISOString()}"${total},"link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
+  return { status: 200, body };
+}
+
+export async function instanceHistory(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  id: string,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  ctx.authorize(type, 'read');
+  if (!isValidId(id)) fail(notFound(`${type}/${id} not found`));
+  const countParam = params.get('_count');
+  const count = countParam === null ? DEFAULT_COUNT : Math.min(Number(countParam), MAX_COUNT);
+  if (!Number.isInteger(count) || count < 0) fail(badRequest('_count must be a non-negative integer', '_count'));
+  const offset = Number(params.get('_offset') ?? 0);
+  if (!Number.isInteger(offset) || offset < 0) fail(badRequest('_offset must be a non-negative integer', '_offset'));
+  const sinceParam = params.get('_since');
+  let since: string | undefined;
+  if (sinceParam !== null) {
+    since = parseDateRange(sinceParam)?.lo;
+    if (!since) fail(badRequest(`Invalid _since ${sinceParam}`, '_since'));
+  }
+  const page = await readHistory(q, type, id, { count, offset, since });
+  if (page.total === 0 && !since) fail(notFound(`${type}/${id} not found`));
+  const base = `${ctx.baseUrl}/${type}/${id}/_history`;
+  const selfParams: [string, string][] = [['_count', String(count)]];
+  if (sinceParam) selfParams.push(['_since', sinceParam]);
+  const links = [link('self', `${base}?${queryString([...selfParams, ['_offset', String(offset)]])}`)];
+  if (offset + count < page.total) {
+    links.push(link('next', `${base}?${queryString([...selfParams, ['_offset', String(offset + count)]])}`));
+  }
+  const entries = page.versions.map((v) => {
+    const fullUrl = JSON.stringify(`${ctx.baseUrl}/${type}/${id}`);
+    const request =
+      v.method === 'DELETE'
+        ? `{"method":"DELETE","url":"${type}/${id}"}`
+        : v.method === 'POST'
+          ? `{"method":"POST","url":"${type}"}`
+          : `{"method":"PUT","url":"${type}/${id}"}`;
+    const status = v.method === 'DELETE' ? '204' : v.versionId === 1 ? '201' : '200';
+    const response = `{"status":"${status}","etag":"W/\\"${v.versionId}\\"","lastModified":"${v.lastUpdated}"}`;
+    return `{"fullUrl":${fullUrl}${v.content ? `,"resource":${v.content}` : ''},"request":${request},"response":${response}}`;
+  });
+  const body = `{"resourceType":"Bundle","type":"history","timestamp":"${new Date().toISOString()}","total":${page.total},"link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
+  return { status: 200, body };
+}

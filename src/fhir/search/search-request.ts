@@ -1,0 +1,66 @@
+/** A parsed FHIR search: what the SQL builder and the Bundle writer work from. */
+import type { IndexedParamType } from './search-params.ts';
+
+export interface SearchFilter {
+  /** Parameter code, e.g. "code", "_id", "_lastUpdated". */
+  code: string;
+  type: IndexedParamType | 'id' | 'lastUpdated';
+  modifier: string | undefined;
+  /** Comma-separated alternatives of one occurrence (OR); several occurrences are ANDed. */
+  values: string[];
+  /** Allowed target types, for reference parameters. */
+  targets: readonly string[];
+}
+
+export interface SortKey {
+  code: string;
+  type: IndexedParamType | 'id' | 'lastUpdated';
+  descending: boolean;
+}
+
+export interface IncludeSpec {
+  /** The type that owns the reference parameter ("Observation" in Observation:subject). */
+  sourceType: string;
+  param: string;
+  targetType: string | undefined;
+  iterate: boolean;
+}
+
+export interface SearchCursor {
+  /** created_seq upper bound fixed by the first page, so later inserts never shift pages. */
+  bound: string;
+  /** Keyset: last created_seq returned (default order). */
+  after?: string | undefined;
+  /** Offset within the bounded result (explicit _sort). */
+  offset?: number | undefined;
+}
+
+export interface SearchRequest {
+  resourceType: string;
+  filters: SearchFilter[];
+  sort: SortKey[];
+  count: number;
+  includes: IncludeSpec[];
+  revincludes: IncludeSpec[];
+  total: 'none' | 'accurate';
+  summaryCount: boolean;
+  cursor: SearchCursor | undefined;
+  /** Parameters actually applied, in order, for the self link. */
+  applied: [string, string][];
+}
+
+export function encodeCursor(c: SearchCursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+export function decodeCursor(s: string): SearchCursor | undefined {
+  try {
+    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Partial<SearchCursor>;
+    if (typeof c.bound !== 'string' || !/^\d+$/.test(c.bound)) return undefined;
+    if (c.after !== undefined && !(typeof c.after === 'string' && /^\d+$/.test(c.after))) return undefined;
+    if (c.offset !== undefined && !(Number.isInteger(c.offset) && c.offset >= 0)) return undefined;
+    return { bound: c.bound, after: c.after, offset: c.offset };
+  } catch {
+    return undefined;
+  }
+}

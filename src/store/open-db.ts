@@ -1,0 +1,67 @@
+/**
+ * Opens the store: PostgreSQL when DATABASE_URL is set, otherwise embedded PGlite in DATA_DIR
+ * (locked to this process). Both go through node-postgres, so the rest of the code has one path.
+ */
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import pg from 'pg';
+import { type Db, PoolDb } from './db.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { migrate } from './migrate.ts';
+
+export interface OpenDbOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  /** PostgreSQL schema to use (tests isolate each run in its own schema). */
+  schema?: string | undefined;
+  poolSize?: number | undefined;
+  /** Existing PGlite data dump to start from (tests: skips the multi-second initdb). */
+  pgliteLoadDataDir?: Blob | undefined;
+  /** PGlite in memory (tests only: nothing survives the process). */
+  pgliteInMemory?: boolean | undefined;
+}
+
+// node-postgres parses timestamptz into Date and int8 into string; we want ISO strings for FHIR
+// instants, produced by SQL (to_char) where needed, so leave the parsers as they are.
+
+export async function openDb(options: OpenDbOptions): Promise<Db> {
+  let db: Db;
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 16,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    });
+    pool.on('error', () => {
+      // An idle client losing its connection must not crash the process; the next query reconnects.
+    });
+    if (options.schema) {
+      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+    }
+    db = new PoolDb(pool, 'postgresql');
+  } else {
+    const lock = options.pgliteInMemory ? undefined : lockDataDir(options.dataDir);
+    try {
+      const pglite = await PGlite.create({
+        ...(options.pgliteInMemory ? {} : { dataDir: join(options.dataDir, 'pglite') }),
+        ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
+      });
+      const pool = new pg.Pool(createPgConfig(pglite));
+      db = new PoolDb(pool, 'pglite', async () => {
+        await pglite.close();
+        lock?.release();
+      });
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+  await migrate(db);
+  return db;
+}
+
+export function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe SQL identifier: ${name}`);
+  return `"${name}"`;
+}

@@ -1,0 +1,161 @@
+/**
+ * Reads and writes of resource versions. Every write is one SQL statement (data-modifying CTEs) that
+ * replaces the current row, appends to history and rewrites the search index rows, so a create is a
+ * single durable round trip, and callers compose several writes inside one transaction.
+ */
+import type { Queryable } from './db.ts';
+import type { IndexRows } from '../fhir/search/index-values.ts';
+import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
+
+export interface VersionWrite {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  method: 'POST' | 'PUT' | 'DELETE';
+  /** JSON text of the resource with meta set; undefined for a delete. */
+  content: string | undefined;
+  index: IndexRows | undefined;
+}
+
+const COLUMNS = `resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated, deleted, content`;
+
+function unzip<T extends unknown[]>(rows: T[], width: number): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: width }, () => []);
+  for (const row of rows) for (let i = 0; i < width; i++) cols[i]!.push(row[i]);
+  return cols;
+}
+
+/**
+ * `firstVersion`: the row does not exist yet (plain INSERT, which fails on a concurrent create
+ * with the same id instead of silently overwriting it).
+ */
+export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: boolean): Promise<void> {
+  const idx = w.index ?? { tokens: [], references: [], dates: [], strings: [], numbers: [] };
+  const [tp, ts, tc] = unzip(idx.tokens, 3);
+  const [rp, rt] = unzip(idx.references, 2);
+  const [dp, dl, dh] = unzip(idx.dates, 3);
+  const [sp, sv] = unzip(idx.strings, 2);
+  const [np, nv, ns, nc] = unzip(idx.numbers, 4);
+  const deleted = w.method === 'DELETE';
+  const upsert = firstVersion
+    ? `INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
+         VALUES ($1, $2, $3, $4, $5, $6)`
+    : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6
+         WHERE resource_type = $1 AND id = $2`;
+  const clearIndex = firstVersion
+    ? ''
+    : `, dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
+       , dr AS (DELETE FROM sp_reference WHERE resource_type = $1 AND id = $2)
+       , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
+       , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
+       , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)`;
+  await q.query(
+    `WITH r AS (${upsert})
+     , h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
+             VALUES ($1, $2, $3, $4, $5, $7, $6))
+     ${clearIndex}
+     , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
+              SELECT $1, $2, x.p, x.s, x.c FROM unnest($8::text[], $9::text[], $10::text[]) AS x(p, s, c))
+     , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
+              SELECT $1, $2, x.p, x.t FROM unnest($11::text[], $12::text[]) AS x(p, t))
+     , id AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
+              SELECT $1, $2, x.p, x.l, x.h FROM unnest($13::text[], $14::timestamptz[], $15::timestamptz[]) AS x(p, l, h))
+     , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
+              SELECT $1, $2, x.p, x.v FROM unnest($16::text[], $17::text[]) AS x(p, v))
+     , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
+              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest($18::text[], $19::numeric[], $20::text[], $21::text[]) AS x(p, v, s, c))
+     SELECT 1`,
+    [
+      w.resourceType,
+      w.id,
+      w.versionId,
+      w.lastUpdated,
+      deleted,
+      w.content ?? null,
+      w.method,
+      tp,
+      ts,
+      tc,
+      rp,
+      rt,
+      dp,
+      dl,
+      dh,
+      sp,
+      sv,
+      np,
+      nv,
+      ns,
+      nc,
+    ],
+  );
+}
+
+export async function readCurrent(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  forUpdate = false,
+): Promise<StoredVersion | undefined> {
+  const r = await q.query<VersionRow>(
+    `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+    [resourceType, id],
+  );
+  const row = r.rows[0];
+  return row ? toStoredVersion(row) : undefined;
+}
+
+export async function readVersion(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  versionId: number,
+): Promise<StoredVersion | undefined> {
+  const r = await q.query<VersionRow>(
+    `SELECT ${COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+    [resourceType, id, versionId],
+  );
+  const row = r.rows[0];
+  return row ? toStoredVersion(row) : undefined;
+}
+
+export interface HistoryPage {
+  versions: (StoredVersion & { method: string })[];
+  total: number;
+}
+
+/** Instance history, newest first (FHIR: "oldest last"). */
+export async function readHistory(
+  q: Queryable,
+  resourceType: string,
+  id: string,
+  options: { count: number; offset: number; since?: string | undefined },
+): Promise<HistoryPage> {
+  const params: unknown[] = [resourceType, id];
+  let where = 'resource_type = $1 AND id = $2';
+  if (options.since) {
+    params.push(options.since);
+    where += ` AND last_updated >= $${params.length}`;
+  }
+  const total = await q.query<{ n: string }>(`SELECT count(*) AS n FROM resource_history WHERE ${where}`, params);
+  const rows = await q.query<VersionRow & { method: string }>(
+    `SELECT ${COLUMNS}, method FROM resource_history WHERE ${where}
+     ORDER BY version_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, options.count, options.offset],
+  );
+  return {
+    total: Number(total.rows[0]?.n ?? 0),
+    versions: rows.rows.map((row) => ({ ...toStoredVersion(row), method: row.method })),
+  };
+}
+
+export async function readMany(q: Queryable, refs: { resourceType: string; id: string }[]): Promise<StoredVersion[]> {
+  if (refs.length === 0) return [];
+  const r = await q.query<VersionRow>(
+    `SELECT ${COLUMNS} FROM resources
+     WHERE NOT deleted AND (resource_type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [refs.map((x) => x.resourceType), refs.map((x) => x.id)],
+  );
+  return r.rows.map(toStoredVersion);
+}

@@ -1,0 +1,149 @@
+/**
+ * Translates one search filter into a SQL condition on `r` (the resources row), adding its values
+ * to `params`. Index tables hold the current version only, so EXISTS subqueries are exact.
+ */
+import { parseDateRange } from '../fhir/search/date-range.ts';
+import { normaliseReference, normaliseString } from '../fhir/search/index-values.ts';
+import type { SearchFilter } from '../fhir/search/search-request.ts';
+import { badRequest, fail } from '../fhir/outcomes.ts';
+
+const TABLE: Record<string, string> = {
+  token: 'sp_token',
+  uri: 'sp_token',
+  reference: 'sp_reference',
+  date: 'sp_date',
+  string: 'sp_string',
+  number: 'sp_number',
+  quantity: 'sp_number',
+};
+
+type Prefix = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'sa' | 'eb' | 'ap';
+const PREFIX_RE = /^(eq|ne|lt|le|gt|ge|sa|eb|ap)/;
+
+function splitPrefix(v: string): [Prefix, string] {
+  const m = PREFIX_RE.exec(v);
+  return m ? [m[1] as Prefix, v.slice(2)] : ['eq', v];
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export class ParamList {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+/** Conditions on a [lo, hi) range for a FHIR date prefix (search.html#prefix). */
+function rangeCondition(prefix: Prefix, lo: string, hi: string, colLo: string, colHi: string, p: ParamList): string {
+  const L = () => p.add(lo);
+  const H = () => p.add(hi);
+  switch (prefix) {
+    case 'eq':
+    case 'ap':
+      return `(${colLo} >= ${L()} AND ${colHi} <= ${H()})`;
+    case 'ne':
+      return `NOT (${colLo} >= ${L()} AND ${colHi} <= ${H()})`;
+    case 'lt':
+      return `${colLo} < ${L()}`;
+    case 'le':
+      return `${colLo} < ${H()}`;
+    case 'gt':
+      return `${colHi} > ${H()}`;
+    case 'ge':
+      return `${colHi} > ${L()}`;
+    case 'sa':
+      return `${colLo} >= ${H()}`;
+    case 'eb':
+      return `${colHi} <= ${L()}`;
+  }
+}
+
+function dateValue(code: string, raw: string): [Prefix, string, string] {
+  const [prefix, value] = splitPrefix(raw);
+  const range = parseDateRange(value);
+  if (!range) fail(badRequest(`Invalid date for ${code}: ${raw}`, code));
+  return [prefix, range.lo, range.hi];
+}
+
+function numberCondition(code: string, raw: string, p: ParamList): string {
+  const [prefix, rest] = splitPrefix(raw);
+  const [num = '', system, unit] = rest.split('|');
+  const n = Number(num);
+  if (num === '' || Number.isNaN(n)) fail(badRequest(`Invalid number for ${code}: ${raw}`, code));
+  // Equality honours the precision written: 5.4 matches [5.35, 5.45).
+  const decimals = num.includes('.') ? num.length - num.indexOf('.') - 1 : 0;
+  const half = 0.5 * 10 ** -decimals;
+  let cond = rangeCondition(prefix, String(n - half), String(n + half), 'x.value', 'x.value', p);
+  if (prefix === 'lt') cond = `x.value < ${p.add(n)}`;
+  else if (prefix === 'le') cond = `x.value <= ${p.add(n)}`;
+  else if (prefix === 'gt') cond = `x.value > ${p.add(n)}`;
+  else if (prefix === 'ge') cond = `x.value >= ${p.add(n)}`;
+  else if (prefix === 'eq' || prefix === 'ap') cond = `(x.value >= ${p.add(n - half)} AND x.value < ${p.add(n + half)})`;
+  if (system) cond += ` AND x.system = ${p.add(system)}`;
+  if (unit) cond += ` AND x.code = ${p.add(unit)}`;
+  return cond;
+}
+
+function valueCondition(f: SearchFilter, raw: string, p: ParamList, baseUrl: string): string {
+  switch (f.type) {
+    case 'token':
+    case 'uri': {
+      const bar = raw.indexOf('|');
+      if (bar < 0 || f.type === 'uri') return `x.code = ${p.add(raw)}`;
+      const system = raw.slice(0, bar);
+      const code = raw.slice(bar + 1);
+      if (system === '') return `(x.system IS NULL AND x.code = ${p.add(code)})`;
+      if (code === '') return `x.system = ${p.add(system)}`;
+      return `(x.system = ${p.add(system)} AND x.code = ${p.add(code)})`;
+    }
+    case 'reference': {
+      const ref = normaliseReference(raw, baseUrl);
+      if (ref.includes('/')) return `x.target = ${p.add(ref)}`;
+      if (f.targets.length > 0) return `x.target = ANY(${p.add(f.targets.map((t) => `${t}/${ref}`))}::text[])`;
+      return `x.target LIKE ${p.add(`%/${escapeLike(ref)}`)}`;
+    }
+    case 'date': {
+      const [prefix, lo, hi] = dateValue(f.code, raw);
+      return rangeCondition(prefix, lo, hi, 'x.lo', 'x.hi', p);
+    }
+    case 'string': {
+      const v = normaliseString(raw);
+      if (f.modifier === 'exact') return `x.value = ${p.add(v)}`;
+      if (f.modifier === 'contains') return `x.value LIKE ${p.add(`%${escapeLike(v)}%`)}`;
+      return `x.value LIKE ${p.add(`${escapeLike(v)}%`)}`;
+    }
+    case 'number':
+    case 'quantity':
+      return numberCondition(f.code, raw, p);
+    default:
+      fail(badRequest(`Unsupported parameter ${f.code}`, f.code));
+  }
+}
+
+export function filterCondition(f: SearchFilter, p: ParamList, baseUrl: string): string {
+  if (f.type === 'id') {
+    const cond = `r.id = ANY(${p.add(f.values)}::text[])`;
+    return f.modifier === 'not' ? `NOT (${cond})` : cond;
+  }
+  if (f.type === 'lastUpdated') {
+    const parts = f.values.map((raw) => {
+      const [prefix, lo, hi] = dateValue(f.code, raw);
+      // last_updated is an instant: the range [t, t + 1 ms).
+      return rangeCondition(prefix, lo, hi, 'r.last_updated', "(r.last_updated + interval '1 millisecond')", p);
+    });
+    return `(${parts.join(' OR ')})`;
+  }
+  const table = TABLE[f.type];
+  const owner = `x.resource_type = r.resource_type AND x.id = r.id AND x.param = ${p.add(f.code)}`;
+  if (f.modifier === 'missing') {
+    const exists = `EXISTS (SELECT 1 FROM ${table} x WHERE ${owner})`;
+    return f.values[0] === 'true' ? `NOT ${exists}` : exists;
+  }
+  const alternatives = f.values.map((v) => valueCondition(f, v, p, baseUrl)).join(' OR ');
+  const exists = `EXISTS (SELECT 1 FROM ${table} x WHERE ${owner} AND (${alternatives}))`;
+  return f.modifier === 'not' ? `NOT ${exists}` : exists;
+}
