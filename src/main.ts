@@ -5,7 +5,9 @@ import { startService } from './app/start.ts';
 try {
   const service = await startService();
   const shutdown = (signal: string): void => {
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: `received ${signal}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: `received ${signal}` })}\n`,
+    );
     service.stop().then(
       () => process.exit(0),
       () => process.exit(1),

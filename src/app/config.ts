@@ -71,7 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = String(issue?.path[0] ?? 'configuration');
-    throw new AppError('CONFIG_INVALID', `configuration error: ${key}: ${issue?.message} (got ${JSON.stringify(input[key])})`);
+    throw new AppError(
+      'CONFIG_INVALID',
+      `configuration error: ${key}: ${issue?.message} (got ${JSON.stringify(input[key])})`,
+    );
   }
   const c = parsed.data;
   const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;

@@ -64,7 +64,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(auth.router);
 
   app.use('/fhir', auth.authenticate, auth.rateLimit);
-  const context = (req: Request, res: Response): FhirContext => {
+  const context = (_req: Request, res: Response): FhirContext => {
     const access = res.locals.access as AccessContext | undefined;
     if (!access) {
       // authenticate() always runs first; this guards a wiring mistake from opening the API.
@@ -85,7 +85,11 @@ export function createApp(deps: AppDeps): Express {
 
   app.use((req, res) => {
     const isApi = req.path.startsWith('/fhir');
-    sendOutcome(res, 404, isApi ? notFound(`Unknown path ${req.path}`) : notFound(`No route ${req.method} ${req.path}`));
+    sendOutcome(
+      res,
+      404,
+      isApi ? notFound(`Unknown path ${req.path}`) : notFound(`No route ${req.method} ${req.path}`),
+    );
   });
   app.use(createErrorHandler(logger));
   return app;

@@ -4,6 +4,7 @@
  */
 import { OperationOutcomeError } from '@medplum/core';
 import type { ErrorRequestHandler } from 'express';
+import { sendOutcome } from '../fhir/http/send.ts';
 import {
   badRequest,
   conflict,
@@ -13,7 +14,6 @@ import {
   unavailable,
   unsupportedMediaType,
 } from '../fhir/outcomes.ts';
-import { sendOutcome } from '../fhir/http/send.ts';
 import type { Logger } from './logger.ts';
 
 interface HttpishError {

@@ -5,8 +5,8 @@
 import type { ResearchStudy } from '@medplum/fhirtypes';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import { updateResource } from '../fhir/interactions/update.ts';
-import type { Db } from '../store/db.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { Db } from '../store/db.ts';
 
 export async function loadTrialResources(
   db: Db,

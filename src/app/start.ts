@@ -2,16 +2,17 @@
  * Service lifecycle: configuration, store, trial definitions, access control, HTTP; and a graceful
  * stop on SIGTERM/SIGINT that drains in-flight requests before closing the store.
  */
-import type { Server } from 'node:http';
+
 import { readFileSync } from 'node:fs';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { loadFhirDefinitions } from '../fhir/definitions.ts';
 import { createValidator } from '../fhir/validate.ts';
-import { loadProfiles } from '../mapping/profiles.ts';
 import { loadStudyDefinitions } from '../mapping/load-studies.ts';
+import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
-import { openDb } from '../store/open-db.ts';
 import type { Db } from '../store/db.ts';
+import { openDb } from '../store/open-db.ts';
 import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
@@ -24,6 +25,10 @@ export interface RunningService {
   config: Config;
   url: string;
   stop(): Promise<void>;
+}
+
+function publicHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 
 function packageVersion(): string {
@@ -41,7 +46,7 @@ export async function startService(
   env: NodeJS.ProcessEnv = process.env,
   overrides: StartOverrides = {},
 ): Promise<RunningService> {
-  const config = loadConfig(env);
+  let config = loadConfig(env);
   const log = overrides.logger ?? createLogger(config.LOG_LEVEL);
   loadFhirDefinitions();
   const studies = await loadStudyDefinitions(config.STUDIES_DIR);
@@ -55,22 +60,40 @@ export async function startService(
       poolSize: config.DB_POOL_SIZE,
       schema: config.DATABASE_SCHEMA,
     }));
+  let server: Server | undefined;
   try {
+    // Listen first: with PORT=0 the public URL (token audience, Location headers) is known only now.
+    let handler: RequestListener = (_req, res) => {
+      res.writeHead(503, { 'Retry-After': '1' }).end();
+    };
+    const srv = createServer((req, res) => handler(req, res));
+    server = srv;
+    srv.listen(config.PORT, config.HOST);
+    await new Promise<void>((resolve, reject) => {
+      srv.once('listening', resolve);
+      srv.once('error', reject);
+    });
+    srv.keepAliveTimeout = 5_000;
+    const address = srv.address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    const url = `http://${config.HOST}:${port}`;
+    if (!config.PUBLIC_BASE_URL) config = { ...config, publicBaseUrl: `http://${publicHost(config.HOST)}:${port}` };
+
     const validator = createValidator(profiles, [createEnrollmentRule(studies)]);
     const fhirBase = `${config.publicBaseUrl}/fhir`;
     const loaded = await loadTrialResources(db, fhirBase, validator, studies.map(toResearchStudy));
     const auth = await createAuthLayer({ config, db, logger: log });
     let draining = false;
-    const app = createApp({ config, db, logger: log, auth, validator, version: packageVersion(), draining: () => draining });
-    const server = app.listen(config.PORT, config.HOST);
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
+    const app = createApp({
+      config,
+      db,
+      logger: log,
+      auth,
+      validator,
+      version: packageVersion(),
+      draining: () => draining,
     });
-    server.keepAliveTimeout = 5_000;
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.PORT;
-    const url = `http://${config.HOST}:${port}`;
+    handler = app;
     log.info('service listening', {
       url,
       fhirBase,
@@ -82,19 +105,20 @@ export async function startService(
       stopping ??= (async () => {
         draining = true;
         log.info('draining in-flight requests');
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
+        srv.closeIdleConnections();
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
         await Promise.race([closed, timeout]);
-        server.closeAllConnections();
+        srv.closeAllConnections();
         await auth.close?.();
         if (ownsDb) await db.close();
         log.info('stopped');
       })();
       return stopping;
     };
-    return { server, db, config, url, stop };
+    return { server: srv, db, config, url, stop };
   } catch (err) {
+    server?.close();
     if (ownsDb) await db.close().catch(() => undefined);
     throw err;
   }

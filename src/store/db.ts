@@ -3,7 +3,7 @@
  * server (DATABASE_URL) or against embedded PGlite through its node-postgres adapter. Using pg
  * for both gives identical type parsing (int8 as string, numeric as string) and one SQL dialect.
  */
-import pg from 'pg';
+import type pg from 'pg';
 
 export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import pg from 'pg';
-import { type Db, PoolDb } from './db.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { type Db, PoolDb } from './db.ts';
 import { migrate } from './migrate.ts';
 
 export interface OpenDbOptions {

@@ -3,8 +3,9 @@
  * replaces the current row, appends to history and rewrites the search index rows, so a create is a
  * single durable round trip, and callers compose several writes inside one transaction.
  */
-import type { Queryable } from './db.ts';
+
 import type { IndexRows } from '../fhir/search/index-values.ts';
+import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 
 export interface VersionWrite {

@@ -2,10 +2,11 @@
  * Translates one search filter into a SQL condition on `r` (the resources row), adding its values
  * to `params`. Index tables hold the current version only, so EXISTS subqueries are exact.
  */
+
+import { badRequest, fail } from '../fhir/outcomes.ts';
 import { parseDateRange } from '../fhir/search/date-range.ts';
 import { normaliseReference, normaliseString } from '../fhir/search/index-values.ts';
 import type { SearchFilter } from '../fhir/search/search-request.ts';
-import { badRequest, fail } from '../fhir/outcomes.ts';
 
 const TABLE: Record<string, string> = {
   token: 'sp_token',
@@ -82,7 +83,8 @@ function numberCondition(code: string, raw: string, p: ParamList): string {
   else if (prefix === 'le') cond = `x.value <= ${p.add(n)}`;
   else if (prefix === 'gt') cond = `x.value > ${p.add(n)}`;
   else if (prefix === 'ge') cond = `x.value >= ${p.add(n)}`;
-  else if (prefix === 'eq' || prefix === 'ap') cond = `(x.value >= ${p.add(n - half)} AND x.value < ${p.add(n + half)})`;
+  else if (prefix === 'eq' || prefix === 'ap')
+    cond = `(x.value >= ${p.add(n - half)} AND x.value < ${p.add(n + half)})`;
   if (system) cond += ` AND x.system = ${p.add(system)}`;
   if (unit) cond += ` AND x.code = ${p.add(unit)}`;
   return cond;

@@ -2,8 +2,9 @@
  * Runs a parsed search against the store: one page of matches in a stable order, the total, and
  * the resources that _include/_revinclude pull in.
  */
-import type { Queryable } from './db.ts';
+
 import type { IncludeSpec, SearchCursor, SearchRequest, SortKey } from '../fhir/search/search-request.ts';
+import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { filterCondition, ParamList } from './search-conditions.ts';
 
@@ -41,7 +42,7 @@ async function currentBound(q: Queryable): Promise<string> {
 }
 
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
-  const conditions = ['r.resource_type = ' + p.add(req.resourceType), 'NOT r.deleted'];
+  const conditions = [`r.resource_type = ${p.add(req.resourceType)}`, 'NOT r.deleted'];
   for (const f of req.filters) conditions.push(filterCondition(f, p, baseUrl));
   return conditions.join(' AND ');
 }

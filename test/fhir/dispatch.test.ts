@@ -48,7 +48,7 @@ describe('dispatch (store-level FHIR interactions)', () => {
     const found = await run('GET', 'Patient?identifier=urn:mrn|A1&name=zho');
     const bundle = JSON.parse(found.body as string) as Bundle;
     expect(bundle.total).toBe(1);
-    expect((bundle.entry?.[0]?.resource as Patient).gender).toBe('female');
+    expect((bundle.entry?.[0]?.resource as Patient | undefined)?.gender).toBe('female');
     const obs: Observation = {
       resourceType: 'Observation',
       status: 'final',
@@ -58,7 +58,10 @@ describe('dispatch (store-level FHIR interactions)', () => {
       valueQuantity: { value: 45, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
     };
     await run('POST', 'Observation', obs);
-    const byDate = await run('GET', `Observation?patient=${p.id}&date=ge2021-03-04&date=lt2021-03-05&code=http://loinc.org|777-3&_include=Observation:subject`);
+    const byDate = await run(
+      'GET',
+      `Observation?patient=${p.id}&date=ge2021-03-04&date=lt2021-03-05&code=http://loinc.org|777-3&_include=Observation:subject`,
+    );
     const b2 = JSON.parse(byDate.body as string) as Bundle;
     expect(b2.total).toBe(1);
     expect(b2.entry?.map((e) => e.search?.mode)).toEqual(['match', 'include']);
@@ -92,7 +95,13 @@ describe('dispatch (store-level FHIR interactions)', () => {
     expect(obs.subject?.reference).toMatch(/^Patient\/[0-9a-f-]{36}$/);
     const bad: Bundle = {
       ...tx,
-      entry: [...(tx.entry ?? []), { resource: { resourceType: 'Patient', gender: 'nonsense' } as Patient, request: { method: 'POST', url: 'Patient' } }],
+      entry: [
+        ...(tx.entry ?? []),
+        {
+          resource: { resourceType: 'Patient', gender: 'nonsense' } as unknown as Patient,
+          request: { method: 'POST', url: 'Patient' },
+        },
+      ],
     };
     const before = await t.db.query<{ n: string }>("SELECT count(*) AS n FROM resources WHERE resource_type='Patient'");
     await expect(processBundle(ctx, bad, { strict: false, returnMinimal: false, maxEntries: 100 })).rejects.toThrow();

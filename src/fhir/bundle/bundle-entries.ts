@@ -24,7 +24,8 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
       fail(badRequest(`${where}.request needs a method and a url`, `${where}.request`));
     }
     const relative = url.startsWith(`${baseUrl}/`) ? url.slice(baseUrl.length + 1) : url;
-    if (/^[a-z]+:\/\//i.test(relative)) fail(badRequest(`${where}.request.url is not on this server`, `${where}.request.url`));
+    if (/^[a-z]+:\/\//i.test(relative))
+      fail(badRequest(`${where}.request.url is not on this server`, `${where}.request.url`));
     const { path, query } = splitUrl(relative);
     const body = e.resource as Resource | undefined;
     if ((method === 'POST' || method === 'PUT') && !body) {

@@ -68,7 +68,11 @@ function errorOutcome(err: unknown): OperationOutcome {
 }
 
 /** Assigns ids to created entries and resolves conditional ones, before anything is written. */
-async function resolveIdentities(ctx: FhirContext, tx: Queryable, entries: ParsedEntry[]): Promise<Map<string, string>> {
+async function resolveIdentities(
+  ctx: FhirContext,
+  tx: Queryable,
+  entries: ParsedEntry[],
+): Promise<Map<string, string>> {
   const mapping = new Map<string, string>();
   const targets = new Set<string>();
   for (const e of entries) {
@@ -91,7 +95,12 @@ async function resolveIdentities(ctx: FhirContext, tx: Queryable, entries: Parse
     }
     if (identity && r.method !== 'GET') {
       if (targets.has(identity)) {
-        fail(badRequest(`Bundle.entry[${e.index}] writes ${identity}, which another entry also writes`, `Bundle.entry[${e.index}]`));
+        fail(
+          badRequest(
+            `Bundle.entry[${e.index}] writes ${identity}, which another entry also writes`,
+            `Bundle.entry[${e.index}]`,
+          ),
+        );
       }
       targets.add(identity);
     }
@@ -100,7 +109,12 @@ async function resolveIdentities(ctx: FhirContext, tx: Queryable, entries: Parse
   return mapping;
 }
 
-async function findOne(ctx: FhirContext, tx: Queryable, type: string, query: URLSearchParams): Promise<string | undefined> {
+async function findOne(
+  ctx: FhirContext,
+  tx: Queryable,
+  type: string,
+  query: URLSearchParams,
+): Promise<string | undefined> {
   const search = parseSearch(type, query, true);
   const ids = await matchIds(tx, search, ctx.baseUrl, 2);
   if (ids.length > 1) fail(multipleMatches(`Conditional criteria ${type}?${query} matched more than one resource`));
@@ -136,5 +150,11 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     }
     return entries.map((e) => byIndex.get(e.index) as FhirResponse);
   });
-  return { status: 200, body: bundleText('transaction-response', results.map((r) => responseEntry(r, options.returnMinimal))) };
+  return {
+    status: 200,
+    body: bundleText(
+      'transaction-response',
+      results.map((r) => responseEntry(r, options.returnMinimal)),
+    ),
+  };
 }

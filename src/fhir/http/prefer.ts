@@ -7,7 +7,10 @@ export interface Preferences {
 export function parsePrefer(header: string | undefined): Preferences {
   const prefs: Preferences = { return: 'representation', strict: false };
   for (const part of (header ?? '').split(/[,;]/)) {
-    const [k, v] = part.trim().split('=').map((s) => s.trim().replace(/^"|"$/g, ''));
+    const [k, v] = part
+      .trim()
+      .split('=')
+      .map((s) => s.trim().replace(/^"|"$/g, ''));
     if (k === 'return' && (v === 'minimal' || v === 'representation' || v === 'OperationOutcome')) prefs.return = v;
     if (k === 'handling' && v === 'strict') prefs.strict = true;
   }

@@ -77,7 +77,12 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const prefs = parsePrefer(header(req, 'prefer'));
     const ctx = options.context(req, res);
     const query = readSearchForm(req);
-    const r = await dispatch(ctx, ctx.db, { method: 'GET', path: [req.params.type as string], query, strict: prefs.strict });
+    const r = await dispatch(ctx, ctx.db, {
+      method: 'GET',
+      path: [req.params.type as string],
+      query,
+      strict: prefs.strict,
+    });
     sendFhir(res, r, prefs, accessOf(res));
   });
 

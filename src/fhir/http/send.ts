@@ -14,7 +14,7 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 /** Masks a JSON text for the caller; only roles that are masked pay for a parse. */
 export function maskedText(text: string, access: AccessContext | undefined): string | undefined {
-  if (!access || access.role !== 'outcome-assessor') return text;
+  if (access?.role !== 'outcome-assessor') return text;
   const resource = JSON.parse(text) as Resource;
   const masked = resource.resourceType === 'Bundle' ? maskBundle(resource, access) : maskForAccess(resource, access);
   return masked === undefined ? undefined : JSON.stringify(masked);
@@ -31,20 +31,27 @@ export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, acc
     if (r.status === 201) res.setHeader('Location', r.location);
     else res.setHeader('Content-Location', r.location);
   }
-  if (r.outcome) return sendOutcome(res, r.status, r.outcome);
+  if (r.outcome) {
+    sendOutcome(res, r.status, r.outcome);
+    return;
+  }
   const isWrite = r.status === 201 || r.location !== undefined;
   if (isWrite && prefs.return === 'minimal') {
     res.status(r.status).end();
     return;
   }
   if (isWrite && prefs.return === 'OperationOutcome') {
-    return sendOutcome(res, r.status, r.status === 201 ? createdOutcome() : ok());
+    sendOutcome(res, r.status, r.status === 201 ? createdOutcome() : ok());
+    return;
   }
   if (r.body === undefined) {
     res.status(r.status).end();
     return;
   }
   const body = maskedText(r.body, access);
-  if (body === undefined) return sendOutcome(res, 404, notFound('Not found'));
+  if (body === undefined) {
+    sendOutcome(res, 404, notFound('Not found'));
+    return;
+  }
   res.status(r.status).type(FHIR_JSON).send(body);
 }

@@ -3,14 +3,14 @@
  * page of results is never parsed and re-serialised on the way out.
  */
 import type { Queryable } from '../../store/db.ts';
-import { readHistory } from '../../store/resource-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
+import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, notFound } from '../outcomes.ts';
+import { parseDateRange } from '../search/date-range.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput } from '../search/parse-search.ts';
 import { encodeCursor } from '../search/search-request.ts';
-import { parseDateRange } from '../search/date-range.ts';
 import { isValidId } from '../validate.ts';
 
 function link(relation: string, url: string): string {

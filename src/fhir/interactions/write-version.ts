@@ -4,8 +4,8 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../store/db.ts';
-import { writeVersion } from '../../store/resource-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
+import { writeVersion } from '../../store/resource-store.ts';
 import { extractIndexRows } from '../search/index-values.ts';
 
 export function stamp<T extends Resource>(resource: T, id: string, versionId: number, lastUpdated: string): T {

@@ -164,7 +164,7 @@ function parseInclude(value: string, iterate: boolean): IncludeSpec | undefined 
   const [sourceType, param, targetType] = value.split(':');
   if (!sourceType || !param) return undefined;
   const def = searchParamsFor(sourceType).get(param);
-  if (!def || def.type !== 'reference') return undefined;
+  if (def?.type !== 'reference') return undefined;
   if (targetType && def.targets.length > 0 && !def.targets.includes(targetType)) return undefined;
   return { sourceType, param, targetType: targetType || undefined, iterate };
 }
