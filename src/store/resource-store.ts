@@ -19,6 +19,9 @@ export interface VersionWrite {
   index: IndexRows | undefined;
 }
 
+/** Writes of these types change who is enrolled (see src/ingest/enrollment-index.ts). */
+const ENROLLMENT_TYPES: ReadonlySet<string> = new Set(['ResearchSubject', 'Patient']);
+
 const COLUMNS = `resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated, deleted, content`;
 
 function unzip<T extends unknown[]>(rows: T[], width: number): unknown[][] {
@@ -44,6 +47,10 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
          VALUES ($1, $2, $3, $4, $5, $6)`
     : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6
          WHERE resource_type = $1 AND id = $2`;
+  // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
+  const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
+    ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
+    : '';
   const clearIndex = firstVersion
     ? ''
     : `, dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
@@ -55,12 +62,12 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
     `WITH r AS (${upsert})
      , h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
              VALUES ($1, $2, $3, $4, $5, $7, $6))
-     ${clearIndex}
+     ${clearIndex}${bumpEnrollment}
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest($8::text[], $9::text[], $10::text[]) AS x(p, s, c))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
               SELECT $1, $2, x.p, x.t FROM unnest($11::text[], $12::text[]) AS x(p, t))
-     , id AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
+     , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
               SELECT $1, $2, x.p, x.l, x.h FROM unnest($13::text[], $14::timestamptz[], $15::timestamptz[]) AS x(p, l, h))
      , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
               SELECT $1, $2, x.p, x.v FROM unnest($16::text[], $17::text[]) AS x(p, v))

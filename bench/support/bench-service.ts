@@ -1,0 +1,62 @@
+/**
+ * Starts the service as `npm start` would (own process, so load generator and server do not share
+ * an event loop), on PGlite in a temporary folder or on PostgreSQL in a fresh schema, and gets a
+ * development admin token.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { spawnService } from '../../test/support/service-process.ts';
+import { fetchToken, readDevClients } from '../../test/support/test-service.ts';
+
+export interface BenchService {
+  url: string;
+  pid: number;
+  backend: 'pglite' | 'postgresql';
+  token: string;
+  tokenFor(role: string): Promise<string>;
+  /** Peak resident memory of the service process so far (VmHWM), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchService(extraEnv: Record<string, string> = {}): Promise<BenchService> {
+  const databaseUrl = process.env.DATABASE_URL;
+  const dataDir = mkdtempSync(join(tmpdir(), 'khe-bench-'));
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extraEnv };
+  if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, DB_POOL_SIZE: '32' });
+  const svc = await spawnService(env);
+  const clients = readDevClients(dataDir);
+  const tokenFor = async (role: string): Promise<string> => {
+    const c = clients.find((x) => x.role === role);
+    if (!c) throw new Error(`no dev client for role ${role}`);
+    return fetchToken(svc.url, c);
+  };
+  const pid = svc.child.pid as number;
+  return {
+    url: svc.url,
+    pid,
+    backend: databaseUrl ? 'postgresql' : 'pglite',
+    token: await tokenFor('admin'),
+    tokenFor,
+    peakRssMb() {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return Math.round(kb / 1024);
+    },
+    async stop() {
+      svc.child.kill('SIGTERM');
+      await svc.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      if (databaseUrl) {
+        const c = new pg.Client({ connectionString: databaseUrl });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await c.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * The real app, started in-process on an ephemeral port over a per-file store, with helpers to call
+ * it as each development client (one per role) would.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/app/logger.ts';
+import { type RunningService, startService } from '../../src/app/start.ts';
+import type { Role } from '../../src/auth/access-context.ts';
+import { openTestDb, type TestDb } from './test-db.ts';
+
+export interface TestService {
+  url: string;
+  fhir: string;
+  service: RunningService;
+  testDb: TestDb;
+  dataDir: string;
+  token(role: Role): Promise<string>;
+  /** fetch against the service as `role` (default admin), path relative to the service root. */
+  call(path: string, init?: RequestInit & { role?: Role | 'none' }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+interface DevClient {
+  clientId: string;
+  clientSecret: string;
+  role: Role;
+}
+
+export function readDevClients(dataDir: string): DevClient[] {
+  const file = JSON.parse(readFileSync(join(dataDir, 'dev-clients.json'), 'utf8')) as { clients: DevClient[] };
+  return file.clients;
+}
+
+export async function fetchToken(url: string, client: DevClient): Promise<string> {
+  const res = await fetch(`${url}/auth/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials',
+  });
+  if (res.status !== 200) throw new Error(`token for ${client.role}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const testDb = await openTestDb();
+  const dataDir = mkdtempSync(join(tmpdir(), 'khe-test-'));
+  const service = await startService(
+    { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', BODY_LIMIT: '1mb', ...env },
+    { db: testDb.db, logger: createLogger('silent') },
+  );
+  const url = service.url;
+  const tokens = new Map<Role, string>();
+  const token = async (role: Role): Promise<string> => {
+    let t = tokens.get(role);
+    if (!t) {
+      const client = readDevClients(dataDir).find((c) => c.role === role);
+      if (!client) throw new Error(`no dev client for ${role}`);
+      t = await fetchToken(url, client);
+      tokens.set(role, t);
+    }
+    return t;
+  };
+  return {
+    url,
+    fhir: `${url}/fhir`,
+    service,
+    testDb,
+    dataDir,
+    token,
+    async call(path, init = {}) {
+      const { role = 'admin', headers, ...rest } = init;
+      const h = new Headers(headers);
+      if (role !== 'none' && !h.has('authorization')) h.set('authorization', `Bearer ${await token(role)}`);
+      if (rest.body !== undefined && !h.has('content-type')) h.set('content-type', 'application/fhir+json');
+      return fetch(`${url}${path}`, { ...rest, headers: h });
+    },
+    async stop() {
+      await service.stop();
+      await testDb.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
