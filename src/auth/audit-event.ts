@@ -1,0 +1,171 @@
+/**
+ * Builds the R4 AuditEvent for one API interaction (pure; the FHIR layer persists it). The shape
+ * follows IHE Basic Audit Log Patterns for RESTful access: type `rest`, subtype the FHIR
+ * interaction, the client as requestor (with its role, address and token id), the adapter as
+ * observer, and the resource or query touched (a query as base64Binary, as R4 types it).
+ */
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
+import type { AccessContext } from './access-context.ts';
+
+export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
+export type AuditOutcome = '0' | '4' | '8' | '12';
+
+export interface AuditInput {
+  access?: AccessContext;
+  action: AuditAction;
+  outcome: AuditOutcome;
+  what?: { reference?: string; query?: string; type?: string };
+  sourceAddress?: string;
+  recorded: Date;
+  requestId?: string;
+  httpMethod?: string;
+  path?: string;
+  /** The FHIR interaction (restful-interaction code), when the caller knows it better than the inference. */
+  subtype?: RestfulInteraction;
+  /** Why it failed, for outcomes other than 0. */
+  outcomeDesc?: string;
+}
+
+export type RestfulInteraction =
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history'
+  | 'history-instance'
+  | 'history-type'
+  | 'history-system'
+  | 'create'
+  | 'search'
+  | 'search-type'
+  | 'search-system'
+  | 'capabilities'
+  | 'transaction'
+  | 'batch'
+  | 'operation';
+
+export const AUDIT_OBSERVER_NAME = 'KHE trial FHIR adapter';
+export const ACCESS_ROLE_SYSTEM = 'https://khe-trial.example.org/fhir/CodeSystem/access-role';
+export const CLIENT_ID_SYSTEM = 'https://khe-trial.example.org/fhir/sid/client-id';
+
+const AUDIT_TYPE: Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
+  code: 'rest',
+  display: 'RESTful Operation',
+};
+const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+
+/** Infers the interaction from the HTTP request when the caller did not say. */
+export function inferInteraction(
+  input: Pick<AuditInput, 'action' | 'httpMethod' | 'path' | 'what'>,
+): RestfulInteraction {
+  const path = (input.path ?? '').split('?')[0] ?? '';
+  const segments = path.split('/').filter((s) => s.length > 0 && s !== 'fhir');
+  const method = input.httpMethod?.toUpperCase();
+  if (segments.some((s) => s.startsWith('$'))) return 'operation';
+  const history = segments.indexOf('_history');
+  if (history >= 0) {
+    if (history + 1 < segments.length) return 'vread';
+    return history === 0 ? 'history-system' : history === 1 ? 'history-type' : 'history-instance';
+  }
+  if (segments[0] === 'metadata') return 'capabilities';
+  switch (input.action) {
+    case 'C':
+      return 'create';
+    case 'U':
+      return method === 'PATCH' ? 'patch' : 'update';
+    case 'D':
+      return 'delete';
+    case 'R':
+      return segments.length >= 2 ? 'read' : segments.length === 1 ? 'search-type' : 'search-system';
+    case 'E':
+      if (segments.length === 0 && method === 'POST') return input.what?.type === 'batch' ? 'batch' : 'transaction';
+      return segments.length === 0 ? 'search-system' : 'search-type';
+  }
+}
+
+function requestor(input: AuditInput): AuditEventAgent {
+  const a = input.access;
+  const agent: AuditEventAgent = {
+    type: { coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] },
+    who: a
+      ? { identifier: { system: CLIENT_ID_SYSTEM, value: a.clientId }, display: a.clientName }
+      : { display: 'unauthenticated client' },
+    requestor: true,
+  };
+  if (a) {
+    agent.role = [{ coding: [{ system: ACCESS_ROLE_SYSTEM, code: a.role }], text: a.role }];
+    // BALP records the access token's id here, linking the event to the token that authorised it.
+    agent.policy = [a.tokenId];
+  }
+  if (input.sourceAddress) agent.network = { address: input.sourceAddress, type: '2' };
+  return agent;
+}
+
+function entities(input: AuditInput): AuditEventEntity[] {
+  const out: AuditEventEntity[] = [];
+  const what = input.what;
+  if (what && (what.reference || what.query || what.type)) {
+    const resourceType = what.type && /^[A-Z][A-Za-z]+$/.test(what.type) ? what.type : what.reference?.split('/')[0];
+    const entity: AuditEventEntity = {};
+    if (what.reference) entity.what = { reference: what.reference };
+    entity.type =
+      resourceType && /^[A-Z][A-Za-z]+$/.test(resourceType)
+        ? { system: 'http://hl7.org/fhir/resource-types', code: resourceType }
+        : { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' };
+    if (what.query !== undefined) {
+      entity.role = { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '24', display: 'Query' };
+      entity.query = Buffer.from(what.query, 'utf8').toString('base64');
+    } else {
+      entity.role = {
+        system: 'http://terminology.hl7.org/CodeSystem/object-role',
+        code: '4',
+        display: 'Domain Resource',
+      };
+    }
+    out.push(entity);
+  }
+  if (input.requestId) {
+    out.push({
+      what: { identifier: { value: input.requestId } },
+      type: { system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType', code: 'XrequestId' },
+    });
+  }
+  return out;
+}
+
+export function buildAuditEvent(input: AuditInput): AuditEvent {
+  const interaction = input.subtype ?? inferInteraction(input);
+  const event: AuditEvent = {
+    resourceType: 'AuditEvent',
+    type: AUDIT_TYPE,
+    subtype: [{ system: RESTFUL, code: interaction }],
+    action: input.action,
+    recorded: input.recorded.toISOString(),
+    outcome: input.outcome,
+    agent: [
+      requestor(input),
+      {
+        type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+        who: { display: AUDIT_OBSERVER_NAME },
+        requestor: false,
+      },
+    ],
+    source: {
+      observer: { display: AUDIT_OBSERVER_NAME },
+      type: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+          code: '4',
+          display: 'Application Server',
+        },
+      ],
+    },
+  };
+  if (input.outcomeDesc && input.outcome !== '0') event.outcomeDesc = input.outcomeDesc;
+  const ent = entities(input);
+  if (ent.length > 0) event.entity = ent;
+  return event;
+}
