@@ -69,7 +69,7 @@ async function transactionTimes(url: string, token: string, entries: number, run
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-const svc = await startBenchService({ LOG_LEVEL: 'warn' });
+const svc = await startBenchService();
 try {
   // Warm up JIT, pools and caches before measuring.
   await load(svc.url, svc.token, 8, 'warm-up');

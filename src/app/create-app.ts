@@ -12,6 +12,7 @@ import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import { notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
 import type { Db } from '../store/db.ts';
+import { type AuditWriter, auditTrail } from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
@@ -24,6 +25,7 @@ export interface AppDeps {
   logger: Logger;
   auth: AuthLayer;
   validator: ResourceValidator;
+  audit: AuditWriter;
   version: string;
   /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
   draining?: () => boolean;
@@ -63,7 +65,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(auth.router);
 
-  app.use('/fhir', auth.authenticate, auth.rateLimit);
+  // Audit first, so that refused and unauthenticated requests are recorded too.
+  app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);
   const context = (_req: Request, res: Response): FhirContext => {
     const access = res.locals.access as AccessContext | undefined;
     if (!access) {

@@ -13,6 +13,7 @@ import { toResearchStudy } from '../mapping/research-study.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import type { Db } from '../store/db.ts';
 import { openDb } from '../store/open-db.ts';
+import { AuditWriter } from './audit-trail.ts';
 import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
@@ -84,9 +85,11 @@ export async function startService(
     const loaded = await loadTrialResources(db, fhirBase, validator, studies.map(toResearchStudy));
     const auth = await createAuthLayer({ config, db, logger: log });
     let draining = false;
+    const audit = new AuditWriter(db, fhirBase);
     const app = createApp({
       config,
       db,
+      audit,
       logger: log,
       auth,
       validator,
@@ -110,6 +113,7 @@ export async function startService(
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
         await Promise.race([closed, timeout]);
         srv.closeAllConnections();
+        await audit.drain();
         await auth.close?.();
         if (ownsDb) await db.close();
         log.info('stopped');

@@ -20,7 +20,7 @@ export interface VersionWrite {
 }
 
 /** Writes of these types change who is enrolled (see src/ingest/enrollment-index.ts). */
-const ENROLLMENT_TYPES: ReadonlySet<string> = new Set(['ResearchSubject', 'Patient']);
+export const ENROLLMENT_TYPES: ReadonlySet<string> = new Set(['ResearchSubject', 'Patient']);
 
 const COLUMNS = `resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated, deleted, content`;
 

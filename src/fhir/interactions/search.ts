@@ -2,6 +2,7 @@
  * Search and history answer with Bundles assembled as text around the stored resource texts, so a
  * page of results is never parsed and re-serialised on the way out.
  */
+import { assertQueryAllowed } from '../../auth/masking.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
@@ -33,7 +34,9 @@ export async function searchResources(
   strict: boolean,
 ): Promise<FhirResponse> {
   ctx.authorize(type, 'search');
-  const req = parseSearch(type, params, strict);
+  const pairs = [...params];
+  if (ctx.access) assertQueryAllowed(type, new URLSearchParams(pairs), ctx.access);
+  const req = parseSearch(type, pairs, strict);
   for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
   const page = await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');

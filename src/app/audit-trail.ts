@@ -1,0 +1,173 @@
+/**
+ * Every request to the FHIR API leaves an AuditEvent in the store before its response is sent
+ * (reads, writes, searches, and refusals alike). Records are group-committed: requests that finish
+ * together share one multi-row write, so auditing costs a fraction of a round trip per request,
+ * and a response never goes out for a request whose audit record is not durable.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import type { RequestHandler, Response } from 'express';
+import type { AccessContext } from '../auth/access-context.ts';
+import { type AuditAction, type AuditOutcome, buildAuditEvent } from '../auth/audit-event.ts';
+import { stamp } from '../fhir/interactions/write-version.ts';
+import { extractIndexRows } from '../fhir/search/index-values.ts';
+import { writeFirstVersions } from '../store/batch-write.ts';
+import type { Db } from '../store/db.ts';
+import type { VersionWrite } from '../store/resource-store.ts';
+import type { Logger } from './logger.ts';
+
+interface Pending {
+  write: VersionWrite;
+  done: (err?: unknown) => void;
+}
+
+export class AuditWriter {
+  readonly #db: Db;
+  readonly #baseUrl: string;
+  readonly #maxBatch: number;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(db: Db, baseUrl: string, maxBatch = 500) {
+    this.#db = db;
+    this.#baseUrl = baseUrl;
+    this.#maxBatch = maxBatch;
+  }
+
+  /** Resolves once the event is committed. */
+  record(event: AuditEvent): Promise<void> {
+    const id = randomUUID();
+    const lastUpdated = new Date().toISOString();
+    const stamped = stamp(event, id, 1, lastUpdated);
+    const write: VersionWrite = {
+      resourceType: 'AuditEvent',
+      id,
+      versionId: 1,
+      lastUpdated,
+      method: 'POST',
+      content: JSON.stringify(stamped),
+      index: extractIndexRows(stamped, this.#baseUrl),
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ write, done: (err) => (err ? reject(err) : resolve()) });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing) return;
+    this.#flushing = (async () => {
+      // Let the other requests finishing in this turn of the event loop join the batch.
+      await new Promise((r) => setImmediate(r));
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        try {
+          await writeFirstVersions(
+            this.#db,
+            batch.map((p) => p.write),
+          );
+          for (const p of batch) p.done();
+        } catch (err) {
+          for (const p of batch) p.done(err);
+        }
+      }
+    })().finally(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length > 0) this.#schedule();
+    });
+  }
+
+  /** Waits for everything queued so far (shutdown). */
+  async drain(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+}
+
+function actionOf(method: string, path: string): AuditAction {
+  const segments =
+    path
+      .split('?')[0]
+      ?.split('/')
+      .filter((s) => s.length > 0) ?? [];
+  if (method === 'POST') {
+    if (segments.length === 0 || segments[segments.length - 1] === '_search' || segments.some((s) => s.startsWith('$')))
+      return 'E';
+    return 'C';
+  }
+  if (method === 'PUT' || method === 'PATCH') return 'U';
+  if (method === 'DELETE') return 'D';
+  return segments.length >= 2 ? 'R' : 'E';
+}
+
+function outcomeOf(status: number): AuditOutcome {
+  if (status < 400) return '0';
+  if (status < 500) return '4';
+  return '8';
+}
+
+function whatOf(
+  path: string,
+  res: Response,
+  action: AuditAction,
+): { reference?: string; query?: string; type?: string } {
+  const [pathname = '', query] = path.split('?');
+  const segments = pathname.split('/').filter((s) => s.length > 0);
+  const location = res.getHeader('location') ?? res.getHeader('content-location');
+  if (action === 'C' && typeof location === 'string') {
+    const m = /\/([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?$/.exec(location);
+    if (m?.[1]) return { reference: m[1], type: segments[0] };
+  }
+  if (segments.length >= 2 && segments[1] !== '_search') {
+    return { reference: `${segments[0]}/${segments[1]}`, type: segments[0] };
+  }
+  return { type: segments[0] ?? 'system', query: query ?? '' };
+}
+
+/**
+ * Holds back the end of each response until its AuditEvent is committed. Mounted on /fhir before
+ * authentication, so refused and unauthenticated requests are recorded too.
+ */
+export function auditTrail(writer: AuditWriter, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const originalEnd = res.end.bind(res) as (...args: unknown[]) => Response;
+    let ended = false;
+    res.end = ((...args: unknown[]) => {
+      if (ended) return res;
+      ended = true;
+      const method = req.method.toUpperCase();
+      const path = req.url;
+      const action = actionOf(method, path);
+      const event = buildAuditEvent({
+        access: res.locals.access as AccessContext | undefined,
+        action,
+        outcome: outcomeOf(res.statusCode),
+        what: whatOf(path, res, action),
+        sourceAddress: req.ip,
+        recorded: new Date(),
+        requestId: res.locals.reqId as string | undefined,
+        httpMethod: method,
+        path: `/fhir${path}`,
+      });
+      writer.record(event).then(
+        () => originalEnd(...args),
+        (err: unknown) => {
+          // Without its audit record the response must not claim success.
+          logger.error('audit write failed', { err, reqId: res.locals.reqId });
+          if (!res.headersSent) {
+            res.status(503).setHeader('content-type', 'application/fhir+json; charset=utf-8');
+            originalEnd(
+              JSON.stringify({
+                resourceType: 'OperationOutcome',
+                issue: [{ severity: 'error', code: 'transient', details: { text: 'Audit trail unavailable; retry' } }],
+              }),
+            );
+          } else {
+            res.destroy();
+          }
+        },
+      );
+      return res;
+    }) as typeof res.end;
+    next();
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Many first versions in one statement: used where resources are created together (the audit trail's
+ * group commit, a transaction's plain creates), so N resources cost one round trip, not N.
+ */
+import type { Queryable } from './db.ts';
+import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
+
+export async function writeFirstVersions(q: Queryable, writes: readonly VersionWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const types: string[] = [];
+  const ids: string[] = [];
+  const updated: string[] = [];
+  const contents: (string | null)[] = [];
+  const tok: [string[], string[], string[], (string | null)[], string[]] = [[], [], [], [], []];
+  const ref: [string[], string[], string[], string[]] = [[], [], [], []];
+  const dat: [string[], string[], string[], string[], string[]] = [[], [], [], [], []];
+  const str: [string[], string[], string[], string[]] = [[], [], [], []];
+  const num: [string[], string[], string[], number[], (string | null)[], (string | null)[]] = [[], [], [], [], [], []];
+  for (const w of writes) {
+    types.push(w.resourceType);
+    ids.push(w.id);
+    updated.push(w.lastUpdated);
+    contents.push(w.content ?? null);
+    const idx = w.index;
+    if (!idx) continue;
+    for (const [p, s, c] of idx.tokens) {
+      tok[0].push(w.resourceType);
+      tok[1].push(w.id);
+      tok[2].push(p);
+      tok[3].push(s);
+      tok[4].push(c);
+    }
+    for (const [p, t] of idx.references) {
+      ref[0].push(w.resourceType);
+      ref[1].push(w.id);
+      ref[2].push(p);
+      ref[3].push(t);
+    }
+    for (const [p, lo, hi] of idx.dates) {
+      dat[0].push(w.resourceType);
+      dat[1].push(w.id);
+      dat[2].push(p);
+      dat[3].push(lo);
+      dat[4].push(hi);
+    }
+    for (const [p, v] of idx.strings) {
+      str[0].push(w.resourceType);
+      str[1].push(w.id);
+      str[2].push(p);
+      str[3].push(v);
+    }
+    for (const [p, v, s, c] of idx.numbers) {
+      num[0].push(w.resourceType);
+      num[1].push(w.id);
+      num[2].push(p);
+      num[3].push(v);
+      num[4].push(s);
+      num[5].push(c);
+    }
+  }
+  const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
+    ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
+    : '';
+  await q.query(
+    `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
+                SELECT t, i, 1, u, false, c FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
+     , h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
+                SELECT t, i, 1, u, false, 'POST', c FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
+     , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
+                SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[]))
+     , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
+                SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[]))
+     , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
+                SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[]))
+     , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
+                SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::text[]))
+     , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
+                SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::numeric[], $27::text[], $28::text[]))
+     ${bump}
+     SELECT 1`,
+    [types, ids, updated, contents, ...tok, ...ref, ...dat, ...str, ...num],
+  );
+}
