@@ -78,6 +78,14 @@ export function createApp(deps: AppDeps): Express {
       baseUrl: fhirBase,
       access,
       authorize: (type, interaction) => auth.authorize(access, type, interaction),
+      can: (type, interaction) => {
+        try {
+          auth.authorize(access, type, interaction);
+          return true;
+        } catch {
+          return false;
+        }
+      },
       validator: deps.validator,
     };
   };

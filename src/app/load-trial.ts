@@ -14,7 +14,14 @@ export async function loadTrialResources(
   validator: ResourceValidator,
   studies: readonly ResearchStudy[],
 ): Promise<{ id: string; versionId: number | undefined }[]> {
-  const system: FhirContext = { db, baseUrl, access: undefined, authorize: () => undefined, validator };
+  const system: FhirContext = {
+    db,
+    baseUrl,
+    access: undefined,
+    authorize: () => undefined,
+    can: () => true,
+    validator,
+  };
   const out: { id: string; versionId: number | undefined }[] = [];
   for (const study of studies) {
     const id = study.id as string;

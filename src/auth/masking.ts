@@ -181,3 +181,19 @@ export function assertQueryAllowed(resourceType: string, searchParams: SearchPar
 
 const CODE_PARAMS: ReadonlySet<string> = new Set(['code', 'combo-code']);
 const VALUE_PARAM = /^(component-|combo-)?value-/;
+
+/**
+ * The same rule as isArmRevealing, as search criteria: the store leaves these out of a blinded
+ * caller's matches, so hidden resources neither appear nor count in Bundle.total or page sizes.
+ * Types that are hidden whole answer with no matches.
+ */
+export function blindedSearchExclusions(resourceType: string): { hideAll: boolean; exclude: [string, string][] } {
+  if (ARM_REVEALING_TYPES.has(resourceType)) return { hideAll: true, exclude: [] };
+  const exclude: [string, string][] = [
+    ['_security', `${ARM_REVEALING_SECURITY_LABEL.system}|${ARM_REVEALING_SECURITY_LABEL.code}`],
+  ];
+  if (resourceType === 'Observation') {
+    exclude.push(['code', ARM_REVEALING_OBSERVATION_CODES.map((c) => `${c.system}|${c.code}`).join(',')]);
+  }
+  return { hideAll: false, exclude };
+}

@@ -8,10 +8,9 @@ import { type Permissions, permissionsFromRecord, permits } from './permissions.
 import { type Interaction, scopesAllow } from './scopes.ts';
 
 const READ: readonly Interaction[] = ['read', 'search'];
-// Search is included for the feed because conditional create (If-None-Exist) and conditional
-// update run one; without it an EHR cannot make its pushes idempotent. It only reaches the types
-// the feed itself writes.
-const FEED: readonly Interaction[] = ['create', 'update', 'read', 'search'];
+// Write only: the feed reads nothing back. Conditional create and update still work (the match is
+// the server's own lookup); a match is answered without the stored resource's body.
+const FEED: readonly Interaction[] = ['create', 'update'];
 const ALL: readonly Interaction[] = ['create', 'read', 'update', 'delete', 'search'];
 
 const readAll = (types: readonly string[]): Record<string, readonly Interaction[]> =>

@@ -12,6 +12,8 @@ export interface FhirContext {
   access: AccessContext | undefined;
   /** Throws a 403 OperationOutcomeError when the caller may not do this; called per Bundle entry too. */
   authorize(resourceType: string, interaction: Interaction): void;
+  /** The same decision without throwing (e.g. whether to return a matched resource's body). */
+  can(resourceType: string, interaction: Interaction): boolean;
   validator: ResourceValidator;
 }
 

@@ -44,6 +44,7 @@ async function currentBound(q: Queryable): Promise<string> {
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
   const conditions = [`r.resource_type = ${p.add(req.resourceType)}`, 'NOT r.deleted'];
   for (const f of req.filters) conditions.push(filterCondition(f, p, baseUrl));
+  for (const f of req.exclusions) conditions.push(`NOT ${filterCondition(f, p, baseUrl)}`);
   return conditions.join(' AND ');
 }
 

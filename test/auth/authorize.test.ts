@@ -106,7 +106,7 @@ describe('authorisation end to end: development clients, tokens, roles', () => {
     expect(await search('outcome-assessor', 'ResearchSubject')).toBe(200);
     expect(await search('outcome-assessor', 'MedicationRequest')).toBe(403);
     expect(await search('clinician', 'Flag')).toBe(200);
-    expect(await search('ehr-feed', 'Observation')).toBe(200);
+    expect(await search('ehr-feed', 'Observation')).toBe(403);
     expect(await search('ehr-feed', 'ResearchSubject')).toBe(403);
   });
 });

@@ -25,12 +25,12 @@ const TYPES = [
 // The expected matrix, written out independently of ROLE_CEILINGS: letters are c r u d s.
 const EXPECTED: Record<Role, Partial<Record<(typeof TYPES)[number], string>>> = {
   'ehr-feed': {
-    AdverseEvent: 'crus',
-    Bundle: 'crus',
-    DiagnosticReport: 'crus',
-    Observation: 'crus',
-    Patient: 'crus',
-    QuestionnaireResponse: 'crus',
+    AdverseEvent: 'cu',
+    Bundle: 'cu',
+    DiagnosticReport: 'cu',
+    Observation: 'cu',
+    Patient: 'cu',
+    QuestionnaireResponse: 'cu',
   },
   research: {
     AdverseEvent: 'rs',

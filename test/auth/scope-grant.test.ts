@@ -7,12 +7,12 @@ describe('grantScopes (requested ∩ registered ∩ role ceiling)', () => {
     expect(g).toEqual({
       ok: true,
       scopes: [
-        'system/AdverseEvent.crus',
-        'system/Bundle.crus',
-        'system/DiagnosticReport.crus',
-        'system/Observation.crus',
-        'system/Patient.crus',
-        'system/QuestionnaireResponse.crus',
+        'system/AdverseEvent.cu',
+        'system/Bundle.cu',
+        'system/DiagnosticReport.cu',
+        'system/Observation.cu',
+        'system/Patient.cu',
+        'system/QuestionnaireResponse.cu',
       ],
     });
   });

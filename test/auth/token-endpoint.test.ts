@@ -122,13 +122,13 @@ describe('token endpoint', () => {
   describe('SMART Backend Services (private_key_jwt)', () => {
     it('issues a signed access token for an RS384 assertion, with no-store headers', async () => {
       const { res, body } = await withAssertion(await clientAssertion(rsKey, 'lab-feed', tokenUrl), {
-        scope: 'system/Observation.cru',
+        scope: 'system/Observation.cu',
       });
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.headers.get('pragma')).toBe('no-cache');
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-      expect(body).toMatchObject({ token_type: 'bearer', expires_in: 300, scope: 'system/Observation.cru' });
+      expect(body).toMatchObject({ token_type: 'bearer', expires_in: 300, scope: 'system/Observation.cu' });
       const token = body.access_token ?? '';
       expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'ES384', kid: keys.kid, typ: 'at+jwt' });
       const claims = decodeJwt(token);
@@ -138,7 +138,7 @@ describe('token endpoint', () => {
         aud: 'https://trial.example.org/fhir',
         client_id: 'lab-feed',
         role: 'ehr-feed',
-        scope: 'system/Observation.cru',
+        scope: 'system/Observation.cu',
       });
       expect(typeof claims.jti).toBe('string');
       expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(300);
@@ -150,7 +150,7 @@ describe('token endpoint', () => {
         clientId: 'lab-feed',
         clientName: 'Lab feed',
         role: 'ehr-feed',
-        scopes: ['system/Observation.cru'],
+        scopes: ['system/Observation.cu'],
         tokenId: claims.jti,
       });
     });
@@ -165,7 +165,8 @@ describe('token endpoint', () => {
 
     it('defaults the scope to all the client registered, within its role', async () => {
       const { body } = await withAssertion(await clientAssertion(rsKey, 'lab-feed', tokenUrl));
-      expect(body.scope).toBe('system/Observation.cru system/Patient.cru');
+      // The feed's role is write-only: the registered "r" is not granted.
+      expect(body.scope).toBe('system/Observation.cu system/Patient.cu');
     });
 
     it('verifies with a key fetched from the registered JWKS URL', async () => {

@@ -18,6 +18,7 @@ describe('dispatch (store-level FHIR interactions)', () => {
       baseUrl: BASE,
       access: undefined,
       authorize: () => undefined,
+      can: () => true,
       validator: createValidator({ get: () => undefined }),
     };
   });

@@ -52,7 +52,6 @@ async function conditionalMatch(
   type: string,
   query: string,
 ): Promise<FhirResponse | undefined> {
-  ctx.authorize(type, 'search');
   const search = parseSearch(type, new URLSearchParams(query.startsWith('?') ? query.slice(1) : query), true);
   if (search.filters.length === 0) fail(badRequest('If-None-Exist must contain search criteria', 'If-None-Exist'));
   // Serialise conditional creates of the same criteria, so two concurrent ones cannot both create.
@@ -63,7 +62,8 @@ async function conditionalMatch(
   const v = await readCurrent(q, type, ids[0] as string);
   return {
     status: 200,
-    body: v?.content,
+    // A write-only client (an EHR feed) learns that it matched, not what is stored.
+    body: ctx.can(type, 'read') ? v?.content : undefined,
     location: `${ctx.baseUrl}/${type}/${v?.id}/_history/${v?.versionId}`,
     versionId: v?.versionId,
     lastUpdated: v?.lastUpdated,

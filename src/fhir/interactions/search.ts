@@ -2,7 +2,7 @@
  * Search and history answer with Bundles assembled as text around the stored resource texts, so a
  * page of results is never parsed and re-serialised on the way out.
  */
-import { assertQueryAllowed } from '../../auth/masking.ts';
+import { assertQueryAllowed, blindedSearchExclusions, isBlinded } from '../../auth/masking.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
@@ -10,7 +10,7 @@ import { runSearch } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, notFound } from '../outcomes.ts';
 import { parseDateRange } from '../search/date-range.ts';
-import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput } from '../search/parse-search.ts';
+import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
 import { encodeCursor } from '../search/search-request.ts';
 import { isValidId } from '../validate.ts';
 
@@ -37,6 +37,14 @@ export async function searchResources(
   const pairs = [...params];
   if (ctx.access) assertQueryAllowed(type, new URLSearchParams(pairs), ctx.access);
   const req = parseSearch(type, pairs, strict);
+  if (ctx.access && isBlinded(ctx.access)) {
+    const hidden = blindedSearchExclusions(type);
+    if (hidden.hideAll) req.filters.push({ code: '_id', type: 'id', modifier: undefined, values: [], targets: [] });
+    for (const [code, value] of hidden.exclude) {
+      const f = serverFilter(type, code, value);
+      if (f) req.exclusions.push(f);
+    }
+  }
   for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
   const page = await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');

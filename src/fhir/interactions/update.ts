@@ -102,7 +102,7 @@ export async function conditionalUpdate(
   resource: Resource,
   options: UpdateOptions = {},
 ): Promise<FhirResponse> {
-  ctx.authorize(type, 'search');
+  ctx.authorize(type, 'update');
   const search = parseSearch(type, query, true);
   if (search.filters.length === 0) fail(badRequest('Conditional update needs search criteria'));
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${query.toString()}`]);

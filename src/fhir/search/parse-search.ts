@@ -37,6 +37,7 @@ export function parseSearch(resourceType: string, input: SearchParamsInput, stri
   const req: SearchRequest = {
     resourceType,
     filters: [],
+    exclusions: [],
     sort: [],
     count: DEFAULT_COUNT,
     includes: [],
@@ -135,6 +136,12 @@ export function parseSearch(resourceType: string, input: SearchParamsInput, stri
     req.applied.push([rawName, value]);
   }
   return req;
+}
+
+/** A filter built by the server itself (not from the query), e.g. a masking exclusion. */
+export function serverFilter(resourceType: string, code: string, value: string): SearchFilter | undefined {
+  const def = searchParamsFor(resourceType).get(code);
+  return def ? filter(code, def.type, undefined, value, def.targets) : undefined;
 }
 
 function filter(

@@ -87,17 +87,23 @@ function expressionFor(type: string, expression: string): { expression: string; 
   return { expression: cleaned.join(' | '), targets: [...targets] };
 }
 
+/** Indexed on every type: labels decide what blinded callers may see (src/auth/masking.ts). */
+const ALL_TYPES = ['_security', '_tag', '_profile'];
+
 function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
   const bundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
   const byType = new Map<string, Map<string, SearchParamDef>>();
   for (const [type, codes] of Object.entries(INDEXED)) {
-    const wanted = new Set(codes);
+    const wanted = new Set([...codes, ...ALL_TYPES]);
     const defs = new Map<string, SearchParamDef>();
     for (const entry of bundle.entry ?? []) {
       const sp = entry.resource;
-      if (!sp?.expression || !wanted.has(sp.code ?? '') || !sp.base?.includes(type as never)) continue;
+      if (!sp?.expression || !wanted.has(sp.code ?? '')) continue;
+      const onResource = sp.base?.includes('Resource' as never) ?? false;
+      if (!onResource && !sp.base?.includes(type as never)) continue;
       if (defs.has(sp.code as string)) continue;
-      const narrowed = expressionFor(type, sp.expression);
+      const expression = onResource ? sp.expression.replace(/^Resource\./, `${type}.`) : sp.expression;
+      const narrowed = expressionFor(type, expression);
       if (!narrowed) continue;
       const compiled = fhirpath.compile(narrowed.expression, r4);
       const targets = narrowed.targets.length > 0 ? narrowed.targets : ((sp.target as string[] | undefined) ?? []);

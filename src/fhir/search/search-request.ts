@@ -38,6 +38,8 @@ export interface SearchCursor {
 export interface SearchRequest {
   resourceType: string;
   filters: SearchFilter[];
+  /** Matches to leave out whatever the filters say (what a blinded caller may not see). */
+  exclusions: SearchFilter[];
   sort: SortKey[];
   count: number;
   includes: IncludeSpec[];

@@ -364,12 +364,12 @@ describe('FHIR REST interactions over HTTP', () => {
     const out = (await res.json()) as Bundle;
     expect(out.type).toBe('transaction-response');
     expect(out.entry?.map((e) => e.response?.status)).toEqual(['201 Created', '201 Created']);
-    const patientId = (out.entry?.[0]?.resource as Patient).id;
-    expect((out.entry?.[1]?.resource as Observation).subject?.reference).toBe(`Patient/${patientId}`);
+    const patientId = (out.entry?.[0]?.resource as Patient | undefined)?.id;
+    expect((out.entry?.[1]?.resource as Observation | undefined)?.subject?.reference).toBe(`Patient/${patientId}`);
     // Again: the conditional create matches, the reference resolves to the existing patient.
     const again = (await (await s.call('/fhir', { method: 'POST', body: json(tx) })).json()) as Bundle;
     expect(again.entry?.[0]?.response?.status).toBe('200 OK');
-    expect((again.entry?.[1]?.resource as Observation).subject?.reference).toBe(`Patient/${patientId}`);
+    expect((again.entry?.[1]?.resource as Observation | undefined)?.subject?.reference).toBe(`Patient/${patientId}`);
     // A failing entry rolls back everything.
     const before = ((await (await s.call('/fhir/Observation?_summary=count')).json()) as Bundle).total;
     const failing: Bundle = {
@@ -409,7 +409,7 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(out.type).toBe('batch-response');
     expect(out.entry?.map((e) => e.response?.status.split(' ')[0])).toEqual(['201', '404', '422', '200']);
     expect(out.entry?.[1]?.response?.outcome?.resourceType).toBe('OperationOutcome');
-    expect((out.entry?.[3]?.resource as Bundle).total).toBe(1);
+    expect((out.entry?.[3]?.resource as Bundle | undefined)?.total).toBe(1);
     const notBundle = await s.call('/fhir', {
       method: 'POST',
       body: json({ resourceType: 'Bundle', type: 'collection' }),
