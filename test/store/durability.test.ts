@@ -75,20 +75,16 @@ describe(`durability under kill -9 (${databaseUrl ? 'postgresql' : 'pglite'})`, 
     }
   }, 120_000);
 
-  it.runIf(!databaseUrl)(
-    'refuses a second process on the same PGlite data folder',
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'khe-lock-'));
-      const a = await spawnService({ DATA_DIR: dir });
-      try {
-        const b = spawnService({ DATA_DIR: dir });
-        await expect(b).rejects.toThrow(/STORE_DATA_DIR_LOCKED/);
-      } finally {
-        a.child.kill('SIGTERM');
-        await a.exited;
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-    120_000,
-  );
+  it('refuses a second process on the same PGlite data folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'khe-lock-'));
+    const a = await spawnService({ DATA_DIR: dir });
+    try {
+      const b = spawnService({ DATA_DIR: dir });
+      await expect(b).rejects.toThrow(/STORE_DATA_DIR_LOCKED/);
+    } finally {
+      a.child.kill('SIGTERM');
+      await a.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -1,0 +1,39 @@
+/**
+ * Loads every mappings/studies/<folder>/study.json. Adding a study means adding a folder: nothing
+ * in code names a study.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as z from 'zod';
+import { AppError } from '../app/app-error.ts';
+import { type StudyDefinition, StudyDefinitionSchema } from './study-definition.ts';
+
+export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<StudyDefinition[]> {
+  let folders: string[];
+  try {
+    folders = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (err) {
+    throw new AppError('STUDY_DEFINITION_INVALID', `cannot read study definitions in ${dir}: ${(err as Error).message}`);
+  }
+  const studies: StudyDefinition[] = [];
+  for (const folder of folders.sort()) {
+    const file = join(dir, folder, 'study.json');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: ${(err as Error).message}`);
+    }
+    const parsed = StudyDefinitionSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = z.prettifyError(parsed.error).split('\n').slice(0, 2).join(' ');
+      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: ${first}`);
+    }
+    if (studies.some((s) => s.id === parsed.data.id)) {
+      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: study id ${parsed.data.id} is defined twice`);
+    }
+    studies.push(parsed.data);
+  }
+  if (studies.length === 0) throw new AppError('STUDY_DEFINITION_INVALID', `no study definitions found in ${dir}`);
+  return studies;
+}

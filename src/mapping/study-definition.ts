@@ -1,0 +1,107 @@
+/**
+ * The declarative study definition (mappings/studies/<id>/study.json): what the adapter needs to
+ * know about a trial, as data. Validated with zod when the service starts.
+ */
+import * as z from 'zod';
+
+const Coding = z.strictObject({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() });
+
+const Arm = z.strictObject({
+  name: z.string().regex(/^[a-z0-9-]+$/, { error: 'arm names are lower-case words joined by hyphens' }),
+  type: z.string().min(1),
+  description: z.string().min(1),
+  troughTarget: z
+    .strictObject({ low: z.number().positive(), high: z.number().positive(), unit: z.string().min(1) })
+    .refine((t) => t.low < t.high, { error: 'troughTarget.low must be below troughTarget.high' }),
+});
+
+const Visit = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9-]+$/),
+    label: z.string().min(1),
+    targetDay: z.number().int(),
+    earliestDay: z.number().int(),
+    latestDay: z.number().int(),
+  })
+  .refine((v) => v.earliestDay <= v.targetDay && v.targetDay <= v.latestDay, {
+    error: 'a visit window must contain its target day',
+  });
+
+const Measure = z.strictObject({
+  id: z.string().regex(/^[a-z0-9-]+$/),
+  display: z.string().min(1),
+  kind: z.enum(['observation']),
+  codes: z.array(Coding).min(1),
+  method: Coding.optional(),
+  /** Canonical UCUM unit of the trial record. */
+  unit: z.string().min(1),
+  /** g/mol, for converting molar results (nmol/L, umol/L) to mass units. */
+  molarMass: z.number().positive().optional(),
+  valueType: z.enum(['Quantity']),
+  dueAt: z.array(z.string()).min(1),
+  countsUnscheduled: z.boolean().optional(),
+  selection: z.enum(['closest-to-target', 'latest-before-start']),
+  /** FHIRPath reading the value from a source Observation, when it is not in valueQuantity. */
+  fhirpath: z.string().min(1).optional(),
+});
+
+export const StudyDefinitionSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'the study id becomes the ResearchStudy id: [a-z0-9-]' }),
+    identifier: z.strictObject({ system: z.string().min(1), value: z.string().min(1) }),
+    secondaryIdentifiers: z.array(z.strictObject({ system: z.string().min(1), value: z.string().min(1) })).default([]),
+    title: z.string().min(1),
+    status: z.enum([
+      'active',
+      'administratively-completed',
+      'approved',
+      'closed-to-accrual',
+      'closed-to-accrual-and-intervention',
+      'completed',
+      'disapproved',
+      'in-review',
+      'temporarily-closed-to-accrual',
+      'temporarily-closed-to-accrual-and-intervention',
+      'withdrawn',
+    ]),
+    phase: z.string().min(1),
+    condition: z.strictObject({ coding: z.array(Coding), text: z.string() }),
+    startDate: z.iso.date(),
+    enrollmentTarget: z.number().int().positive(),
+    masking: z.string(),
+    sponsor: z.string(),
+    principalInvestigator: z.string(),
+    arms: z.array(Arm).min(1),
+    visitsNote: z.string().optional(),
+    visits: z.array(Visit).min(1),
+    measures: z.array(Measure).min(1),
+    outcomeThresholds: z.strictObject({
+      kmResponsePlateletsAbove: z.number().positive(),
+      kmResponseFibrinogenAbove: z.number().positive(),
+      ttrMaxGapDays: z.number().int().positive(),
+      doseChangeMinIntervalDays: z.number().int().positive(),
+    }),
+  })
+  .superRefine((s, ctx) => {
+    const dup = (label: string, ids: string[]): void => {
+      const seen = new Set<string>();
+      for (const id of ids) {
+        if (seen.has(id)) ctx.addIssue({ code: 'custom', message: `duplicate ${label} "${id}"` });
+        seen.add(id);
+      }
+    };
+    dup('arm', s.arms.map((a) => a.name));
+    dup('visit', s.visits.map((v) => v.id));
+    dup('measure', s.measures.map((m) => m.id));
+    const visits = new Set(s.visits.map((v) => v.id));
+    for (const m of s.measures) {
+      for (const v of m.dueAt) {
+        if (!visits.has(v)) ctx.addIssue({ code: 'custom', message: `measure ${m.id} is due at unknown visit "${v}"` });
+      }
+    }
+  });
+
+export type StudyDefinition = z.infer<typeof StudyDefinitionSchema>;
+export type StudyArm = StudyDefinition['arms'][number];
+export type StudyVisit = StudyDefinition['visits'][number];
+export type StudyMeasure = StudyDefinition['measures'][number];
