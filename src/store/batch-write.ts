@@ -62,10 +62,8 @@ export async function writeFirstVersions(q: Queryable, writes: readonly VersionW
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
   await q.query(
-    `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
-                SELECT t, i, 1, u, false, c FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
-     , h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
-                SELECT t, i, 1, u, false, 'POST', c FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
+    `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
+                SELECT t, i, 1, u, false, c, 'POST' FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
                 SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[]))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)

@@ -42,15 +42,16 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   const [sp, sv] = unzip(idx.strings, 2);
   const [np, nv, ns, nc] = unzip(idx.numbers, 4);
   const deleted = w.method === 'DELETE';
-  const upsert = firstVersion
-    ? `INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
-         VALUES ($1, $2, $3, $4, $5, $6)`
-    : `UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6
-         WHERE resource_type = $1 AND id = $2`;
-  // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
-  const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
-    ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
-    : '';
+  // Superseded versions move to history in the same statement (CTEs all read the snapshot from
+  // before the statement, so `h` copies the old row while `r` overwrites it).
+  const writeCurrent = firstVersion
+    ? `r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
+             VALUES ($1, $2, $3, $4, $5, $6, $7))`
+    : `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
+             SELECT resource_type, id, version_id, last_updated, deleted, method, content
+             FROM resources WHERE resource_type = $1 AND id = $2)
+     , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
+             WHERE resource_type = $1 AND id = $2)`;
   const clearIndex = firstVersion
     ? ''
     : `, dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
@@ -58,10 +59,12 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
        , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
        , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
        , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)`;
+  // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
+  const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
+    ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
+    : '';
   await q.query(
-    `WITH r AS (${upsert})
-     , h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
-             VALUES ($1, $2, $3, $4, $5, $7, $6))
+    `WITH ${writeCurrent}
      ${clearIndex}${bumpEnrollment}
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest($8::text[], $9::text[], $10::text[]) AS x(p, s, c))
@@ -121,7 +124,9 @@ export async function readVersion(
   versionId: number,
 ): Promise<StoredVersion | undefined> {
   const r = await q.query<VersionRow>(
-    `SELECT ${COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+    `SELECT ${COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3
+     UNION ALL
+     SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
     [resourceType, id, versionId],
   );
   const row = r.rows[0];
@@ -146,9 +151,15 @@ export async function readHistory(
     params.push(options.since);
     where += ` AND last_updated >= $${params.length}`;
   }
-  const total = await q.query<{ n: string }>(`SELECT count(*) AS n FROM resource_history WHERE ${where}`, params);
+  // All versions: the superseded ones in history and the current one.
+  const versions = `(SELECT resource_type, id, version_id, last_updated, deleted, method, content FROM resource_history
+                      WHERE ${where}
+                     UNION ALL
+                     SELECT resource_type, id, version_id, last_updated, deleted, method, content FROM resources
+                      WHERE ${where}) v`;
+  const total = await q.query<{ n: string }>(`SELECT count(*) AS n FROM ${versions}`, params);
   const rows = await q.query<VersionRow & { method: string }>(
-    `SELECT ${COLUMNS}, method FROM resource_history WHERE ${where}
+    `SELECT ${COLUMNS}, method FROM ${versions}
      ORDER BY version_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
     [...params, options.count, options.offset],
   );
