@@ -35,6 +35,7 @@ const ConfigSchema = z.object({
   PROFILES_DIR: z.string().min(1).default('profiles'),
   ACCESS_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
+  TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   IDP_ISSUER: z.string().min(1).optional(),
   IDP_JWKS_URL: z.url().optional(),

@@ -5,6 +5,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import express, { type Express, type Request, type Response } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
+import { TokenBucketLimiter } from '../auth/rate-limit.ts';
 import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
@@ -62,6 +63,17 @@ export function createApp(deps: AppDeps): Express {
   });
   app.get('/fhir/metadata', (_req, res) => {
     res.status(200).type(FHIR_JSON).send(capability);
+  });
+  // Each secret check costs tens of milliseconds of scrypt: bound token requests per address.
+  const tokenLimiter = new TokenBucketLimiter({ requestsPerMinute: config.TOKEN_REQUESTS_PER_MINUTE });
+  app.post('/auth/token', (req, res, next) => {
+    const wait = tokenLimiter.take(req.ip ?? 'unknown');
+    if (wait === 0) {
+      next();
+      return;
+    }
+    res.setHeader('Retry-After', String(wait));
+    res.status(429).json({ error: 'slow_down', error_description: `Too many token requests; retry after ${wait} s` });
   });
   app.use(auth.router);
 

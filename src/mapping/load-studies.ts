@@ -13,7 +13,10 @@ export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<St
   try {
     folders = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch (err) {
-    throw new AppError('STUDY_DEFINITION_INVALID', `cannot read study definitions in ${dir}: ${(err as Error).message}`);
+    throw new AppError(
+      'STUDY_DEFINITION_INVALID',
+      `cannot read study definitions in ${dir}: ${(err as Error).message}`,
+    );
   }
   const studies: StudyDefinition[] = [];
   for (const folder of folders.sort()) {

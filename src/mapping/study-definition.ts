@@ -90,9 +90,18 @@ export const StudyDefinitionSchema = z
         seen.add(id);
       }
     };
-    dup('arm', s.arms.map((a) => a.name));
-    dup('visit', s.visits.map((v) => v.id));
-    dup('measure', s.measures.map((m) => m.id));
+    dup(
+      'arm',
+      s.arms.map((a) => a.name),
+    );
+    dup(
+      'visit',
+      s.visits.map((v) => v.id),
+    );
+    dup(
+      'measure',
+      s.measures.map((m) => m.id),
+    );
     const visits = new Set(s.visits.map((v) => v.id));
     for (const m of s.measures) {
       for (const v of m.dueAt) {
