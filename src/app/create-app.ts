@@ -10,7 +10,7 @@ import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
-import { notFound, unauthorized } from '../fhir/outcomes.ts';
+import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
 import type { Db } from '../store/db.ts';
 import { type AuditWriter, auditTrail } from './audit-trail.ts';
@@ -18,6 +18,7 @@ import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { requestContext } from './request-context.ts';
 
 export interface AppDeps {
@@ -27,6 +28,7 @@ export interface AppDeps {
   auth: AuthLayer;
   validator: ResourceValidator;
   audit: AuditWriter;
+  metrics: Metrics;
   version: string;
   /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
   draining?: () => boolean;
@@ -38,7 +40,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', 'loopback');
-  app.use(requestContext(logger));
+  app.use(requestContext(logger, deps.metrics));
 
   const fhirBase = `${config.publicBaseUrl}/fhir`;
   const capability = JSON.stringify(
@@ -76,6 +78,13 @@ export function createApp(deps: AppDeps): Express {
     res.status(429).json({ error: 'slow_down', error_description: `Too many token requests; retry after ${wait} s` });
   });
   app.use(auth.router);
+
+  // Operators' view; it names no patient but is not public (admin token, like every operation).
+  app.get('/metrics', auth.authenticate, async (_req, res) => {
+    const access = res.locals.access as AccessContext;
+    if (access.role !== 'admin') throw new OperationOutcomeError(forbidden('Metrics are for the admin role'));
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
 
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);

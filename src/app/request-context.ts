@@ -2,8 +2,20 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 
-export function requestContext(logger: Logger): RequestHandler {
+/** A low-cardinality label for the metrics: the first path segments, never ids or queries. */
+function routeFamily(path: string): string {
+  const [first = '', second = ''] =
+    path
+      .split('?')[0]
+      ?.split('/')
+      .filter((s) => s.length > 0) ?? [];
+  if (first !== 'fhir') return `/${first}`;
+  return second === '' ? '/fhir' : `/fhir/${/^[A-Z][A-Za-z]+$/.test(second) ? second : '_other'}`;
+}
+
+export function requestContext(logger: Logger, metrics?: Metrics): RequestHandler {
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const reqId = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
@@ -11,12 +23,17 @@ export function requestContext(logger: Logger): RequestHandler {
     res.setHeader('X-Request-Id', reqId);
     const start = process.hrtime.bigint();
     res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      metrics?.httpRequests.observe(
+        { method: req.method, route: routeFamily(req.originalUrl), status: String(res.statusCode) },
+        ms / 1000,
+      );
       logger.debug('request', {
         reqId,
         method: req.method,
         path: req.path,
         status: res.statusCode,
-        ms: Number(process.hrtime.bigint() - start) / 1e6,
+        ms,
         client: (res.locals.access as { clientId?: string } | undefined)?.clientId,
       });
     });

@@ -19,6 +19,7 @@ import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
 import { loadTrialResources } from './load-trial.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 
 export interface RunningService {
   server: Server;
@@ -90,6 +91,7 @@ export async function startService(
       config,
       db,
       audit,
+      metrics: createMetrics(),
       logger: log,
       auth,
       validator,

@@ -209,6 +209,12 @@ describe('access control over HTTP: roles, masking and audit', () => {
     for (const path of ['/fhir/metadata', '/.well-known/smart-configuration', '/healthz', '/readyz']) {
       expect((await fetch(`${s.url}${path}`)).status).toBe(200);
     }
-    expect((await fetch(`${s.url}/metrics`)).status).not.toBe(200);
+    expect((await fetch(`${s.url}/metrics`)).status).toBe(401);
+    expect((await s.call('/metrics', { role: 'research' })).status).toBe(403);
+    const metrics = await s.call('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(
+      /khe_http_request_duration_seconds_count\{method="GET",route="\/fhir\/Patient",status="401"\} \d+/,
+    );
   });
 });
