@@ -417,3 +417,43 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(notBundle.status).toBe(400);
   });
 });
+
+describe('profile validation over HTTP', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService();
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('validates a resource against the profile it claims in meta.profile (422 with the failing rule)', async () => {
+    const subject = {
+      resourceType: 'ResearchSubject',
+      meta: { profile: ['https://khe-trial.example.org/fhir/StructureDefinition/trial-research-subject'] },
+      status: 'on-study',
+      study: { reference: 'ResearchStudy/nct04775173' },
+      individual: { reference: 'Patient/p1' },
+      assignedArm: 'low-dose',
+      period: { start: '2022-01-10' },
+    };
+    expect((await s.call('/fhir/ResearchSubject', { method: 'POST', body: json(subject) })).status).toBe(201);
+    const bad = await s.call('/fhir/ResearchSubject', {
+      method: 'POST',
+      body: json({ ...subject, period: { end: '2023-01-01' } }),
+    });
+    expect(bad.status).toBe(422);
+    const oo = (await bad.json()) as OperationOutcome;
+    expect(JSON.stringify(oo)).toContain('khe-rs-1');
+    // Without the claim, the base definition alone applies.
+    const { meta: _meta, ...unprofiled } = subject;
+    expect(
+      (
+        await s.call('/fhir/ResearchSubject', {
+          method: 'POST',
+          body: json({ ...unprofiled, period: { end: '2023-01-01' } }),
+        })
+      ).status,
+    ).toBe(201);
+  });
+});
