@@ -12,6 +12,7 @@ import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { Intake } from '../ingest/intake.ts';
 import type { Db } from '../store/db.ts';
 import { type AuditWriter, auditTrail } from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
@@ -29,6 +30,7 @@ export interface AppDeps {
   validator: ResourceValidator;
   audit: AuditWriter;
   metrics: Metrics;
+  intake: Intake;
   version: string;
   /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
   draining?: () => boolean;
@@ -108,6 +110,8 @@ export function createApp(deps: AppDeps): Express {
         }
       },
       validator: deps.validator,
+      // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
+      intake: access.role === 'ehr-feed' ? deps.intake : undefined,
     };
   };
   app.use(

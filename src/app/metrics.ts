@@ -2,11 +2,12 @@
  * Prometheus metrics at GET /metrics (prom-client: the standard exposition format). Each instance
  * exposes its own counters; Prometheus sums across instances.
  */
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
   httpRequests: Histogram<'method' | 'route' | 'status'>;
+  ingestResults: Counter<'outcome' | 'resource_type'>;
 }
 
 export function createMetrics(): Metrics {
@@ -19,6 +20,12 @@ export function createMetrics(): Metrics {
       help: 'HTTP request duration by method, route family and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    ingestResults: new Counter({
+      name: 'khe_ingest_results_total',
+      help: 'Results pushed by EHR feeds, by outcome: retained, duplicate, not-enrolled, not-relevant, rejected',
+      labelNames: ['outcome', 'resource_type'],
       registers: [registry],
     }),
   };

@@ -7,6 +7,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { loadFhirDefinitions } from '../fhir/definitions.ts';
 import { createValidator } from '../fhir/validate.ts';
+import { EnrollmentIndex } from '../ingest/enrollment-index.ts';
+import { Intake } from '../ingest/intake.ts';
+import { RoutingTable } from '../ingest/routing-table.ts';
+import { loadConceptMaps } from '../mapping/load-concept-maps.ts';
 import { loadStudyDefinitions } from '../mapping/load-studies.ts';
 import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
@@ -87,11 +91,15 @@ export async function startService(
     const auth = await createAuthLayer({ config, db, logger: log });
     let draining = false;
     const audit = new AuditWriter(db, fhirBase);
+    const metrics = createMetrics();
+    const routing = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
+    const intake = new Intake(new EnrollmentIndex(), routing, fhirBase, metrics.ingestResults);
     const app = createApp({
       config,
       db,
       audit,
-      metrics: createMetrics(),
+      metrics,
+      intake,
       logger: log,
       auth,
       validator,

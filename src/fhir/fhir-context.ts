@@ -2,6 +2,7 @@
 
 import type { AccessContext } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
+import type { Intake } from '../ingest/intake.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { ResourceValidator } from './validate.ts';
 
@@ -15,6 +16,8 @@ export interface FhirContext {
   /** The same decision without throwing (e.g. whether to return a matched resource's body). */
   can(resourceType: string, interaction: Interaction): boolean;
   validator: ResourceValidator;
+  /** The EHR-feed gate (src/ingest): set for callers whose writes are routed. */
+  intake?: Intake | undefined;
 }
 
 export interface FhirResponse {

@@ -51,6 +51,7 @@ export function statusLine(status: number): string {
   const text: Record<number, string> = {
     200: 'OK',
     201: 'Created',
+    202: 'Accepted',
     204: 'No Content',
     400: 'Bad Request',
     401: 'Unauthorized',

@@ -10,7 +10,7 @@ import type { Queryable } from '../../store/db.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
+import { badRequest, fail, multipleMatches, notRetained, serverError, statusOf } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
 import { rewriteReferences } from './references.ts';
@@ -39,6 +39,7 @@ function bundleText(type: string, entries: string[]): string {
 
 export async function processBundle(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   if (bundle.resourceType !== 'Bundle') fail(badRequest('Expected a Bundle', 'resourceType'));
+  await ctx.intake?.refresh(ctx.db);
   if (bundle.type === 'transaction') return processTransaction(ctx, bundle, options);
   if (bundle.type === 'batch') return processBatch(ctx, bundle, options);
   fail(badRequest(`POST to the base accepts transaction or batch Bundles, not ${bundle.type}`, 'Bundle.type'));
@@ -49,6 +50,19 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
   const out: string[] = [];
   for (const e of entries) {
     try {
+      // A result the trial does not keep is answered without touching the database.
+      const body = e.request.body;
+      if (ctx.intake && body && (e.request.method === 'POST' || e.request.method === 'PUT')) {
+        const [type] = e.request.path;
+        if (type === body.resourceType) {
+          ctx.authorize(type, e.request.method === 'POST' ? 'create' : 'update');
+          const decision = ctx.intake.route(body);
+          if (decision && !decision.retain) {
+            out.push(responseEntry({ status: 202, outcome: notRetained(decision.reason) }, options.returnMinimal));
+            continue;
+          }
+        }
+      }
       const write = e.request.method !== 'GET';
       const r = write
         ? await ctx.db.transaction((tx) => dispatch(ctx, tx, e.request))

@@ -4,7 +4,7 @@ import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { putVersion } from './write-version.ts';
@@ -30,12 +30,15 @@ export async function createResource(
   if (IMMUTABLE_RESOURCE_TYPES.has(type) && ctx.access) {
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
+  const decision = ctx.intake?.route(resource);
+  if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;
   }
-  ctx.validator.validate(resource);
+  validateCounted(ctx, resource, decision !== undefined);
   const stored = await putVersion(q, ctx.baseUrl, resource, options.assignedId ?? randomUUID(), 1, 'POST');
+  if (decision) ctx.intake?.count('retained', type);
   return {
     status: 201,
     body: stored.content,
@@ -43,6 +46,16 @@ export async function createResource(
     versionId: 1,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+/** Validation, counting a routed result that fails it as rejected. */
+export function validateCounted(ctx: FhirContext, resource: Resource, routed: boolean): void {
+  try {
+    ctx.validator.validate(resource);
+  } catch (err) {
+    if (routed) ctx.intake?.count('rejected', resource.resourceType);
+    throw err;
+  }
 }
 
 /** 0 matches: undefined (go on and create); 1: 200 with the match; more: 412. */

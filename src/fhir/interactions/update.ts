@@ -3,11 +3,11 @@ import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches, preconditionFailed } from '../outcomes.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained, preconditionFailed } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
-import { createResource } from './create.ts';
+import { createResource, validateCounted } from './create.ts';
 import { putVersion } from './write-version.ts';
 
 export interface UpdateOptions {
@@ -51,7 +51,9 @@ export async function updateResource(
   if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
-  ctx.validator.validate(resource);
+  const decision = ctx.intake?.route(resource);
+  if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
+  validateCounted(ctx, resource, decision !== undefined);
 
   const current = await readCurrent(q, type, id, true);
   if (options.ifMatch !== undefined) {
@@ -65,6 +67,7 @@ export async function updateResource(
     // Update as create: the client chose the id (FHIR http.html#upsert).
     ctx.authorize(type, 'create');
     const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
+    if (decision) ctx.intake?.count('retained', type);
     return {
       status: 201,
       body: stored.content,
@@ -74,6 +77,7 @@ export async function updateResource(
     };
   }
   if (!current.deleted && current.content && sameContent(current.content, resource)) {
+    if (decision) ctx.intake?.count('duplicate', type);
     return {
       status: 200,
       body: current.content,
@@ -84,6 +88,7 @@ export async function updateResource(
   }
   const versionId = current.versionId + 1;
   const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
+  if (decision) ctx.intake?.count('retained', type);
   return {
     status: current.deleted ? 201 : 200,
     body: stored.content,

@@ -1,0 +1,64 @@
+/**
+ * Which codes the trial uses: every study measure's codes, plus every local code a ConceptMap maps
+ * onto one of them. Built once at start-up, so deciding relevance is a hash lookup.
+ */
+import type { Coding, ConceptMap } from '@medplum/fhirtypes';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+
+export interface MeasureRef {
+  studyId: string;
+  measureId: string;
+  /** The standard code the measure is known by (local codes resolve to it). */
+  canonical: { system: string; code: string };
+}
+
+const MAPPED_EQUIVALENCES: ReadonlySet<string> = new Set(['equivalent', 'equal']);
+
+export class RoutingTable {
+  readonly #byCode = new Map<string, MeasureRef[]>();
+
+  constructor(studies: readonly StudyDefinition[], conceptMaps: readonly ConceptMap[]) {
+    for (const s of studies) {
+      for (const m of s.measures) {
+        for (const c of m.codes) {
+          this.#add(`${c.system}|${c.code}`, {
+            studyId: s.id,
+            measureId: m.id,
+            canonical: { system: c.system, code: c.code },
+          });
+        }
+      }
+    }
+    for (const map of conceptMaps) {
+      for (const group of map.group ?? []) {
+        if (!group.source || !group.target) continue;
+        for (const el of group.element ?? []) {
+          for (const t of el.target ?? []) {
+            if (!t.code || !MAPPED_EQUIVALENCES.has(t.equivalence ?? '')) continue;
+            for (const ref of this.#byCode.get(`${group.target}|${t.code}`) ?? []) {
+              this.#add(`${group.source}|${el.code}`, ref);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  #add(key: string, ref: MeasureRef): void {
+    const list = this.#byCode.get(key) ?? [];
+    if (!list.some((r) => r.studyId === ref.studyId && r.measureId === ref.measureId)) list.push(ref);
+    this.#byCode.set(key, list);
+  }
+
+  /** The measures the codings stand for (any coding may match), in study order. */
+  measuresFor(codings: readonly Coding[] | undefined): MeasureRef[] {
+    const out: MeasureRef[] = [];
+    for (const c of codings ?? []) {
+      if (!c.system || !c.code) continue;
+      for (const r of this.#byCode.get(`${c.system}|${c.code}`) ?? []) {
+        if (!out.some((o) => o.studyId === r.studyId && o.measureId === r.measureId)) out.push(r);
+      }
+    }
+    return out;
+  }
+}
