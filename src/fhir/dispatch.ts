@@ -24,6 +24,8 @@ export interface FhirRequest {
   strict: boolean;
   /** Pre-assigned id for a transaction's urn:uuid POST. */
   assignedId?: string | undefined;
+  /** See CreateOptions.deferWrites. */
+  deferWrites?: import('../store/resource-store.ts').VersionWrite[] | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {

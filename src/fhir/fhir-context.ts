@@ -2,7 +2,7 @@
 
 import type { AccessContext } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
-import type { Intake } from '../ingest/intake.ts';
+import type { IntakeSession } from '../ingest/intake.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { ResourceValidator } from './validate.ts';
 
@@ -17,7 +17,7 @@ export interface FhirContext {
   can(resourceType: string, interaction: Interaction): boolean;
   validator: ResourceValidator;
   /** The EHR-feed gate (src/ingest): set for callers whose writes are routed. */
-  intake?: Intake | undefined;
+  intake?: IntakeSession | undefined;
 }
 
 export interface FhirResponse {

@@ -1,6 +1,10 @@
 /**
- * The ingest gate the FHIR layer consults for writes pushed by an EHR feed: refresh who is
- * enrolled (one tiny read per request), then decide each result, and count the outcomes.
+ * The ingest gate the FHIR layer consults for writes pushed by an EHR feed, and the outcome counts.
+ *
+ * Freshness: the in-memory enrollment index is checked against the database's enrollment version
+ * before any result is turned away, at most once per request (one tiny read per Bundle or POST),
+ * so a subject enrolled through another instance a moment ago never loses a result. Results that
+ * the current index already keeps skip the check: the hot retained path costs no extra round trip.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Counter } from 'prom-client';
@@ -29,19 +33,46 @@ export class Intake {
     this.#counter = counter;
   }
 
-  refresh(q: Queryable): Promise<void> {
-    return this.#index.refresh(q);
+  /** A gate for one request: refreshes enrollment at most once. */
+  session(): IntakeSession {
+    return new IntakeSession(this);
   }
 
-  /** Undefined for types the gate does not apply to (they are stored as any FHIR write). */
+  refresh(q: Queryable): Promise<boolean> {
+    const before = this.#index.version;
+    return this.#index.refresh(q).then(() => this.#index.version !== before);
+  }
+
   route(resource: Resource): RouteDecision | undefined {
     if (!isRoutedType(resource.resourceType)) return undefined;
-    const decision = routeResult(resource, this.#index, this.#table, this.#baseUrl);
-    if (!decision.retain) this.count(decision.outcome, resource.resourceType);
-    return decision;
+    return routeResult(resource, this.#index, this.#table, this.#baseUrl);
   }
 
   count(outcome: IngestOutcome, resourceType: string): void {
     this.#counter?.inc({ outcome, resource_type: resourceType });
+  }
+}
+
+export class IntakeSession {
+  readonly #intake: Intake;
+  #checked = false;
+
+  constructor(intake: Intake) {
+    this.#intake = intake;
+  }
+
+  /** Undefined for types the gate does not apply to (stored as any FHIR write). */
+  async decide(q: Queryable, resource: Resource): Promise<RouteDecision | undefined> {
+    let decision = this.#intake.route(resource);
+    if (decision && !decision.retain && !this.#checked) {
+      this.#checked = true;
+      if (await this.#intake.refresh(q)) decision = this.#intake.route(resource);
+    }
+    if (decision && !decision.retain) this.#intake.count(decision.outcome, resource.resourceType);
+    return decision;
+  }
+
+  count(outcome: IngestOutcome, resourceType: string): void {
+    this.#intake.count(outcome, resourceType);
   }
 }

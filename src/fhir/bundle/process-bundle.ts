@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
+import type { VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
@@ -39,7 +41,6 @@ function bundleText(type: string, entries: string[]): string {
 
 export async function processBundle(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   if (bundle.resourceType !== 'Bundle') fail(badRequest('Expected a Bundle', 'resourceType'));
-  await ctx.intake?.refresh(ctx.db);
   if (bundle.type === 'transaction') return processTransaction(ctx, bundle, options);
   if (bundle.type === 'batch') return processBatch(ctx, bundle, options);
   fail(badRequest(`POST to the base accepts transaction or batch Bundles, not ${bundle.type}`, 'Bundle.type'));
@@ -56,7 +57,7 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
         const [type] = e.request.path;
         if (type === body.resourceType) {
           ctx.authorize(type, e.request.method === 'POST' ? 'create' : 'update');
-          const decision = ctx.intake.route(body);
+          const decision = await ctx.intake.decide(ctx.db, body);
           if (decision && !decision.retain) {
             out.push(responseEntry({ status: 202, outcome: notRetained(decision.reason) }, options.returnMinimal));
             continue;
@@ -147,9 +148,20 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
       (a, b) => (ORDER[a.request.method] ?? 9) - (ORDER[b.request.method] ?? 9) || a.index - b.index,
     );
     const byIndex = new Map<number, FhirResponse>();
+    // Plain creates (the bulk of a feed's transactions) are collected and written in one statement,
+    // before any entry that reads or conditionally writes the store.
+    const pending: VersionWrite[] = [];
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      await writeFirstVersions(tx, pending.splice(0));
+    };
     for (const e of ordered) {
+      const r = e.request;
+      const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined;
+      if (plainCreate) r.deferWrites = pending;
+      else await flush();
       try {
-        byIndex.set(e.index, await dispatch(ctx, tx, e.request));
+        byIndex.set(e.index, await dispatch(ctx, tx, r));
       } catch (err) {
         if (err instanceof OperationOutcomeError) {
           // Say which entry failed; the whole transaction is rolled back.
@@ -162,6 +174,7 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
         throw err;
       }
     }
+    await flush();
     return entries.map((e) => byIndex.get(e.index) as FhirResponse);
   });
   return {

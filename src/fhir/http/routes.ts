@@ -102,7 +102,6 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
       ifNoneExist: header(req, 'if-none-exist'),
       strict: prefs.strict,
     };
-    if (fhirReq.body) await ctx.intake?.refresh(ctx.db);
     // A plain create is one statement (durable on its own); anything that reads before it writes
     // (update, delete, conditional create) runs in a transaction.
     const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);

@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../store/db.ts';
-import { readCurrent } from '../../store/resource-store.ts';
+import type { StoredVersion } from '../../store/resource-rows.ts';
+import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
-import { putVersion } from './write-version.ts';
+import { prepareVersion, putVersion } from './write-version.ts';
 
 export interface CreateOptions {
   /** If-None-Exist: the query part of a search URL. */
   ifNoneExist?: string | undefined;
   /** Use this id (transactions assign ids for urn:uuid entries before writing). */
   assignedId?: string | undefined;
+  /**
+   * Collect the write here instead of writing it (a transaction writes its plain creates in one
+   * statement); the caller must write them before anything else reads the store.
+   */
+  deferWrites?: VersionWrite[] | undefined;
 }
 
 export async function createResource(
@@ -30,14 +36,22 @@ export async function createResource(
   if (IMMUTABLE_RESOURCE_TYPES.has(type) && ctx.access) {
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
-  const decision = ctx.intake?.route(resource);
+  const decision = await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;
   }
   validateCounted(ctx, resource, decision !== undefined);
-  const stored = await putVersion(q, ctx.baseUrl, resource, options.assignedId ?? randomUUID(), 1, 'POST');
+  const id = options.assignedId ?? randomUUID();
+  let stored: StoredVersion;
+  if (options.deferWrites) {
+    const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
+    options.deferWrites.push(prepared.write);
+    stored = prepared.stored;
+  } else {
+    stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'POST');
+  }
   if (decision) ctx.intake?.count('retained', type);
   return {
     status: 201,

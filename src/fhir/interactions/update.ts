@@ -51,7 +51,7 @@ export async function updateResource(
   if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
-  const decision = ctx.intake?.route(resource);
+  const decision = await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
   validateCounted(ctx, resource, decision !== undefined);
 

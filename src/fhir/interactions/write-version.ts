@@ -5,7 +5,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../store/db.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
-import { writeVersion } from '../../store/resource-store.ts';
+import { type VersionWrite, writeVersion } from '../../store/resource-store.ts';
 import { extractIndexRows } from '../search/index-values.ts';
 
 export function stamp<T extends Resource>(resource: T, id: string, versionId: number, lastUpdated: string): T {
@@ -13,6 +13,31 @@ export function stamp<T extends Resource>(resource: T, id: string, versionId: nu
   // Key order: resourceType, id, meta first, as FHIR servers conventionally return them.
   const { resourceType, id: _ignored, meta: _old, ...rest } = resource;
   return { resourceType, id, meta, ...rest } as unknown as T;
+}
+
+/** Everything a write needs, computed without touching the database. */
+export function prepareVersion(
+  baseUrl: string,
+  resource: Resource,
+  id: string,
+  versionId: number,
+  method: 'POST' | 'PUT',
+): { write: VersionWrite; stored: StoredVersion } {
+  const lastUpdated = new Date().toISOString();
+  const stamped = stamp(resource, id, versionId, lastUpdated);
+  const content = JSON.stringify(stamped);
+  return {
+    write: {
+      resourceType: resource.resourceType,
+      id,
+      versionId,
+      lastUpdated,
+      method,
+      content,
+      index: extractIndexRows(stamped, baseUrl),
+    },
+    stored: { resourceType: resource.resourceType, id, versionId, lastUpdated, deleted: false, content },
+  };
 }
 
 export async function putVersion(
@@ -23,23 +48,9 @@ export async function putVersion(
   versionId: number,
   method: 'POST' | 'PUT',
 ): Promise<StoredVersion> {
-  const lastUpdated = new Date().toISOString();
-  const stamped = stamp(resource, id, versionId, lastUpdated);
-  const content = JSON.stringify(stamped);
-  await writeVersion(
-    q,
-    {
-      resourceType: resource.resourceType,
-      id,
-      versionId,
-      lastUpdated,
-      method,
-      content,
-      index: extractIndexRows(stamped, baseUrl),
-    },
-    versionId === 1,
-  );
-  return { resourceType: resource.resourceType, id, versionId, lastUpdated, deleted: false, content };
+  const { write, stored } = prepareVersion(baseUrl, resource, id, versionId, method);
+  await writeVersion(q, write, versionId === 1);
+  return stored;
 }
 
 export function etag(versionId: number): string {

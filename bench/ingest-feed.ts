@@ -1,0 +1,166 @@
+/**
+ * A hospital-wide feed through the ingest gate, as the EHR feed role sends it, with 1% of the
+ * feed's patients enrolled:
+ *  - not-retained results inside 1,000-entry batch Bundles (the gate's per-result cost),
+ *  - the hospital mix (1% enrolled) inside 1,000-entry batch Bundles,
+ *  - retained results as single POSTs at 32 clients, and inside 100-entry transaction Bundles.
+ * Every acknowledged retained result is committed before its response.
+ *   node bench/ingest-feed.ts            DATABASE_URL=postgres://… node bench/ingest-feed.ts
+ */
+import { writeFileSync } from 'node:fs';
+import type { Bundle, Observation } from '@medplum/fhirtypes';
+import autocannon from 'autocannon';
+import { platelets } from './fixtures/observation.ts';
+import { startBenchService } from './support/bench-service.ts';
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const PATIENTS = 1000;
+const ENROLLED = PATIENTS / 100;
+const patientId = (i: number): string => `feed-${i}`;
+const isEnrolled = (i: number): boolean => i % 100 === 0;
+
+const svc = await startBenchService();
+const admin = svc.token;
+const feed = await svc.tokenFor('ehr-feed');
+
+async function post(path: string, token: string, body: unknown, prefer?: string): Promise<Response> {
+  return fetch(`${svc.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/fhir+json',
+      ...(prefer ? { prefer } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+function bundle(type: 'batch' | 'transaction', observations: Observation[]): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type,
+    entry: observations.map((o) => ({ resource: o, request: { method: 'POST', url: 'Observation' } })),
+  };
+}
+
+/** Sends `count` Bundles from `clients` concurrent senders; returns results/s and per-Bundle latencies. */
+async function bundleLoad(make: (n: number) => Bundle, count: number, clients: number) {
+  const latencies: number[] = [];
+  let next = 0;
+  let results = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        const b = make(next++);
+        const t0 = performance.now();
+        const res = await post('/fhir', feed, b, 'return=minimal');
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`bundle failed: ${res.status}`);
+        latencies.push(performance.now() - t0);
+        results += b.entry?.length ?? 0;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
+  return {
+    resultsPerSecond: Math.round(results / seconds),
+    perResultMicroseconds: Number(((seconds * 1e6) / results).toFixed(1)),
+    bundleP50ms: pct(0.5),
+    bundleP99ms: pct(0.99),
+  };
+}
+
+try {
+  for (let i = 0; i < PATIENTS; i += 100) {
+    const r = await post('/fhir/ResearchSubject', admin, {
+      resourceType: 'ResearchSubject',
+      status: 'on-study',
+      study: { reference: 'ResearchStudy/nct04775173' },
+      individual: { reference: `Patient/${patientId(i)}` },
+      assignedArm: 'low-dose',
+      period: { start: '2021-03-01' },
+    });
+    if (r.status !== 201) throw new Error(`enrollment failed: ${r.status}`);
+  }
+  let seq = 0;
+  const result = (patient: number): Observation => platelets(seq++, patientId(patient));
+  /** The k-th patient of the feed who is not enrolled. */
+  const notEnrolled = (k: number): number => {
+    const i = k % PATIENTS;
+    return isEnrolled(i) ? i + 1 : i;
+  };
+
+  // Warm-up.
+  await bundleLoad(
+    (n) =>
+      bundle(
+        'batch',
+        Array.from({ length: 1000 }, (_, i) => result(notEnrolled(n * 1000 + i))),
+      ),
+    5,
+    2,
+  );
+
+  const notRetained = await bundleLoad(
+    (n) =>
+      bundle(
+        'batch',
+        Array.from({ length: 1000 }, (_, i) => result(notEnrolled(n * 1000 + i))),
+      ),
+    40,
+    4,
+  );
+  const mixed = await bundleLoad(
+    (n) =>
+      bundle(
+        'batch',
+        Array.from({ length: 1000 }, (_, i) => result((n * 1000 + i) % PATIENTS)),
+      ),
+    20,
+    4,
+  );
+  const retainedBundles = await bundleLoad(
+    (n) =>
+      bundle(
+        'transaction',
+        Array.from({ length: 100 }, (_, i) => result(((n * 100 + i) % ENROLLED) * 100)),
+      ),
+    60,
+    4,
+  );
+  const single = await autocannon({
+    url: `${svc.url}/fhir/Observation`,
+    method: 'POST',
+    connections: 32,
+    duration: DURATION,
+    headers: { authorization: `Bearer ${feed}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify(result(0)),
+  });
+  const report = {
+    backend: svc.backend,
+    patients: PATIENTS,
+    enrolled: ENROLLED,
+    notRetainedIn1000EntryBatches: notRetained,
+    hospitalMix1PercentIn1000EntryBatches: mixed,
+    retainedIn100EntryTransactions: retainedBundles,
+    retainedSinglePosts32Clients: {
+      resultsPerSecond: Math.round(single.requests.average),
+      p50ms: single.latency.p50,
+      p99ms: single.latency.p99,
+      non2xx: single.non2xx,
+      errors: single.errors,
+    },
+    peakRssMb: svc.peakRssMb(),
+  };
+  console.log(JSON.stringify(report, null, 2));
+  writeFileSync(
+    new URL(`./results/ingest-feed-${svc.backend}.json`, import.meta.url),
+    `${JSON.stringify(report, null, 2)}\n`,
+  );
+} finally {
+  await svc.stop();
+}
