@@ -26,7 +26,13 @@ export async function startBenchService(extraEnv: Record<string, string> = {}): 
   const databaseUrl = process.env.DATABASE_URL;
   const dataDir = mkdtempSync(join(tmpdir(), 'khe-bench-'));
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extraEnv };
+  // The load generator is one client: lift the per-client rate limit so it measures the service.
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    ...extraEnv,
+  };
   if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, DB_POOL_SIZE: '32' });
   const svc = await spawnService(env);
   const clients = readDevClients(dataDir);

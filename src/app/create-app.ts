@@ -14,7 +14,7 @@ import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
 import type { Intake } from '../ingest/intake.ts';
 import type { Db } from '../store/db.ts';
-import { type AuditWriter, auditTrail } from './audit-trail.ts';
+import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
@@ -90,7 +90,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);
-  const context = (_req: Request, res: Response): FhirContext => {
+  const context = (req: Request, res: Response): FhirContext => {
     const access = res.locals.access as AccessContext | undefined;
     if (!access) {
       // authenticate() always runs first; this guards a wiring mistake from opening the API.
@@ -112,6 +112,7 @@ export function createApp(deps: AppDeps): Express {
       validator: deps.validator,
       // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
       intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
+      auditInline: inlineCreateAudit(deps.audit, req, res),
     };
   };
   app.use(

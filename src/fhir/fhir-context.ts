@@ -4,6 +4,7 @@ import type { AccessContext } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
 import type { IntakeSession } from '../ingest/intake.ts';
 import type { Db, Queryable } from '../store/db.ts';
+import type { VersionWrite } from '../store/resource-store.ts';
 import type { ResourceValidator } from './validate.ts';
 
 export interface FhirContext {
@@ -18,6 +19,8 @@ export interface FhirContext {
   validator: ResourceValidator;
   /** The EHR-feed gate (src/ingest): set for callers whose writes are routed. */
   intake?: IntakeSession | undefined;
+  /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
+  auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
 }
 
 export interface FhirResponse {

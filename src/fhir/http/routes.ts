@@ -64,7 +64,8 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const prefs = parsePrefer(header(req, 'prefer'));
     const body = readResourceBody(req);
     if (!body) fail(badRequest('POST to the base needs a batch or transaction Bundle'));
-    const ctx = options.context(req, res);
+    // A Bundle is one request with one AuditEvent, recorded by the audit trail.
+    const ctx = { ...options.context(req, res), auditInline: undefined };
     const r = await processBundle(ctx, body as Bundle, {
       strict: prefs.strict,
       returnMinimal: prefs.return === 'minimal',

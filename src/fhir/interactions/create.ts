@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
+import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
@@ -48,6 +49,12 @@ export async function createResource(
   if (options.deferWrites) {
     const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
     options.deferWrites.push(prepared.write);
+    stored = prepared.stored;
+  } else if (ctx.auditInline) {
+    const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
+    const audit = ctx.auditInline(`${type}/${id}`);
+    await writeFirstVersions(q, [prepared.write, audit.write]);
+    audit.done();
     stored = prepared.stored;
   } else {
     stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'POST');
