@@ -34,6 +34,7 @@ const ConfigSchema = z.object({
   STUDIES_DIR: z.string().min(1).default('mappings/studies'),
   PROFILES_DIR: z.string().min(1).default('profiles'),
   CONCEPTMAPS_DIR: z.string().min(1).default('mappings/conceptmaps'),
+  UNIT_ALIASES_FILE: z.string().min(1).default('mappings/unit-aliases.json'),
   ACCESS_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
   TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(600),

@@ -12,9 +12,11 @@ import { Intake } from '../ingest/intake.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
 import { loadConceptMaps } from '../mapping/load-concept-maps.ts';
 import { loadStudyDefinitions } from '../mapping/load-studies.ts';
+import { loadUnitAliases } from '../mapping/load-unit-aliases.ts';
 import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
+import { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Db } from '../store/db.ts';
 import { openDb } from '../store/open-db.ts';
 import { AuditWriter } from './audit-trail.ts';
@@ -93,7 +95,14 @@ export async function startService(
     const audit = new AuditWriter(db, fhirBase);
     const metrics = createMetrics();
     const routing = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
-    const intake = new Intake(new EnrollmentIndex(), routing, fhirBase, metrics.ingestResults);
+    const unitAliases = await loadUnitAliases(config.UNIT_ALIASES_FILE);
+    const intake = new Intake(
+      new EnrollmentIndex(),
+      routing,
+      fhirBase,
+      metrics.ingestResults,
+      new TrialRecordDeriver(studies, unitAliases),
+    );
     const app = createApp({
       config,
       db,

@@ -6,8 +6,9 @@
  * so a subject enrolled through another instance a moment ago never loses a result. Results that
  * the current index already keeps skip the check: the hot retained path costs no extra round trip.
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import type { Counter } from 'prom-client';
+import type { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Queryable } from '../store/db.ts';
 import type { EnrollmentIndex } from './enrollment-index.ts';
 import { isRoutedType, type RouteDecision, routeResult } from './route-result.ts';
@@ -20,13 +21,16 @@ export class Intake {
   readonly #table: RoutingTable;
   readonly #baseUrl: string;
   readonly #counter: Counter<'outcome' | 'resource_type'> | undefined;
+  readonly deriver: TrialRecordDeriver | undefined;
 
   constructor(
     index: EnrollmentIndex,
     table: RoutingTable,
     baseUrl: string,
     counter?: Counter<'outcome' | 'resource_type'>,
+    deriver?: TrialRecordDeriver,
   ) {
+    this.deriver = deriver;
     this.#index = index;
     this.#table = table;
     this.#baseUrl = baseUrl;
@@ -74,5 +78,11 @@ export class IntakeSession {
 
   count(outcome: IngestOutcome, resourceType: string): void {
     this.#intake.count(outcome, resourceType);
+  }
+
+  /** The trial records a retained source yields (throws a 422 OperationOutcomeError if it cannot be normalised). */
+  trialRecords(source: Resource, sourceRef: string, decision: RouteDecision | undefined): Observation[] {
+    if (!decision?.retain || source.resourceType !== 'Observation' || !this.#intake.deriver) return [];
+    return this.#intake.deriver.derive(source, sourceRef, decision);
   }
 }

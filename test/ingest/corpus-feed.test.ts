@@ -118,10 +118,16 @@ describe('a hospital feed replayed from the public corpus', () => {
       '202 Accepted': expected['not-enrolled'] + expected['not-relevant'],
     });
 
-    const stored = (await (await s.call('/fhir/Observation?_summary=count')).json()) as Bundle;
+    const TAG = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record';
+    const stored = (await (await s.call(`/fhir/Observation?_summary=count&_tag:not=${TAG}`)).json()) as Bundle;
     expect(stored.total).toBe(expected.retained);
+    // One trial record per kept result, linked to the subject's study.
+    const records = (await (
+      await s.call(`/fhir/Observation?_summary=count&_tag=${TAG}&study=ResearchStudy/nct04775173`)
+    ).json()) as Bundle;
+    expect(records.total).toBe(expected.retained);
     // Kept exactly as received: the patient named by the MRN the feed sent, one of the enrolled two.
-    const kept = (await (await s.call('/fhir/Observation?_count=1000')).json()) as Bundle<Observation>;
+    const kept = (await (await s.call(`/fhir/Observation?_count=1000&_tag:not=${TAG}`)).json()) as Bundle<Observation>;
     const mrns = new Set(kept.entry?.map((e) => e.resource?.subject?.identifier?.value));
     expect([...mrns].sort()).toEqual([...ENROLLED].sort());
 

@@ -3,6 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const json = (r: unknown) => JSON.stringify(r);
+const UNIT: Record<string, [number, string]> = {
+  '777-3': [88, '10*9/L'],
+  '3255-7': [120, 'mg/dL'],
+  '718-7': [10, 'g/dL'],
+};
 const result = (patient: string, code = '777-3', id?: string) => ({
   resourceType: 'Observation',
   ...(id ? { id } : {}),
@@ -10,8 +15,15 @@ const result = (patient: string, code = '777-3', id?: string) => ({
   code: { coding: [{ system: 'http://loinc.org', code }] },
   subject: { reference: `Patient/${patient}` },
   effectiveDateTime: '2022-02-10T08:00:00+08:00',
-  valueQuantity: { value: 88, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
+  valueQuantity: {
+    value: UNIT[code]?.[0],
+    unit: UNIT[code]?.[1],
+    system: 'http://unitsofmeasure.org',
+    code: UNIT[code]?.[1],
+  },
 });
+/** Source results only, not the trial records derived from them. */
+const SOURCES = '_tag:not=https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record';
 
 describe('EHR feed pushes over HTTP', () => {
   let s: TestService;
@@ -92,7 +104,7 @@ describe('EHR feed pushes over HTTP', () => {
     expect(res.status).toBe(200);
     const out = (await res.json()) as Bundle;
     expect(out.entry?.map((e) => e.response?.status)).toEqual(['201 Created', '202 Accepted']);
-    expect(await count('code=http://loinc.org|3255-7')).toBe(1);
+    expect(await count(`code=http://loinc.org|3255-7&${SOURCES}`)).toBe(1);
   });
 
   it('rejects an invalid result of an enrolled subject with 422 and counts it', async () => {

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
-import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
-import { prepareVersion, putVersion } from './write-version.ts';
+import { prepareVersion } from './write-version.ts';
 
 export interface CreateOptions {
   /** If-None-Exist: the query part of a search URL. */
@@ -45,19 +44,25 @@ export async function createResource(
   }
   validateCounted(ctx, resource, decision !== undefined);
   const id = options.assignedId ?? randomUUID();
-  let stored: StoredVersion;
+  const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
+  // Derived before anything is written: a result that cannot be normalised stores nothing.
+  const records = countRejected(
+    ctx,
+    type,
+    () =>
+      ctx.intake
+        ?.trialRecords(resource, `${type}/${id}`, decision)
+        .map((r) => prepareVersion(ctx.baseUrl, r, r.id as string, 1, 'POST').write) ?? [],
+  );
+  const stored = prepared.stored;
   if (options.deferWrites) {
-    const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
-    options.deferWrites.push(prepared.write);
-    stored = prepared.stored;
+    options.deferWrites.push(prepared.write, ...records);
   } else if (ctx.auditInline) {
-    const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
     const audit = ctx.auditInline(`${type}/${id}`);
-    await writeFirstVersions(q, [prepared.write, audit.write]);
+    await writeFirstVersions(q, [prepared.write, ...records, audit.write]);
     audit.done();
-    stored = prepared.stored;
   } else {
-    stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'POST');
+    await writeFirstVersions(q, [prepared.write, ...records]);
   }
   if (decision) ctx.intake?.count('retained', type);
   return {
@@ -67,6 +72,15 @@ export async function createResource(
     versionId: 1,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+function countRejected<T>(ctx: FhirContext, type: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    ctx.intake?.count('rejected', type);
+    throw err;
+  }
 }
 
 /** Validation, counting a routed result that fails it as rejected. */

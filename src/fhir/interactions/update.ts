@@ -54,6 +54,7 @@ export async function updateResource(
   const decision = await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
   validateCounted(ctx, resource, decision !== undefined);
+  const records = ctx.intake?.trialRecords(resource, `${type}/${id}`, decision) ?? [];
 
   const current = await readCurrent(q, type, id, true);
   if (options.ifMatch !== undefined) {
@@ -67,6 +68,7 @@ export async function updateResource(
     // Update as create: the client chose the id (FHIR http.html#upsert).
     ctx.authorize(type, 'create');
     const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
+    await upsertTrialRecords(ctx, q, records);
     if (decision) ctx.intake?.count('retained', type);
     return {
       status: 201,
@@ -88,6 +90,7 @@ export async function updateResource(
   }
   const versionId = current.versionId + 1;
   const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
+  await upsertTrialRecords(ctx, q, records);
   if (decision) ctx.intake?.count('retained', type);
   return {
     status: current.deleted ? 201 : 200,
@@ -96,6 +99,17 @@ export async function updateResource(
     versionId,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+/** A corrected or retracted source changes its trial records as new versions, never duplicates. */
+async function upsertTrialRecords(ctx: FhirContext, q: Queryable, records: Resource[]): Promise<void> {
+  for (const r of records) {
+    const current = await readCurrent(q, r.resourceType, r.id as string, true);
+    if (!current) await putVersion(q, ctx.baseUrl, r, r.id as string, 1, 'PUT');
+    else if (current.deleted || !current.content || !sameContent(current.content, r)) {
+      await putVersion(q, ctx.baseUrl, r, r.id as string, current.versionId + 1, 'PUT');
+    }
+  }
 }
 
 /** PUT [type]?[search]: 0 matches create, 1 updates it, more is 412 (http.html#cond-update). */

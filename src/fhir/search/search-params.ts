@@ -118,7 +118,49 @@ function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
     }
     byType.set(type, defs);
   }
+  addCustom(byType);
   return byType;
+}
+
+const PROJECT = 'https://khe-trial.example.org/fhir';
+
+/** The project's own parameters: how research clients find trial records (src/records). */
+const CUSTOM: { type: string; code: string; kind: IndexedParamType; expression: string; targets: string[] }[] = [
+  {
+    type: 'Observation',
+    code: 'study',
+    kind: 'reference',
+    expression: "Observation.extension('http://hl7.org/fhir/StructureDefinition/workflow-researchStudy').value",
+    targets: ['ResearchStudy'],
+  },
+  {
+    type: 'Observation',
+    code: 'research-subject',
+    kind: 'reference',
+    expression: `Observation.extension('${PROJECT}/StructureDefinition/research-subject').value`,
+    targets: ['ResearchSubject'],
+  },
+  {
+    type: 'Observation',
+    code: 'visit',
+    kind: 'token',
+    expression: `Observation.extension('${PROJECT}/StructureDefinition/visit').value`,
+    targets: [],
+  },
+];
+
+function addCustom(byType: Map<string, Map<string, SearchParamDef>>): void {
+  for (const c of CUSTOM) {
+    const compiled = fhirpath.compile(c.expression, r4);
+    byType.get(c.type)?.set(c.code, {
+      code: c.code,
+      type: c.kind,
+      expression: c.expression,
+      targets: c.targets,
+      definitionUrl: `${PROJECT}/SearchParameter/${c.type}-${c.code}`,
+      evaluate: (r) => compiled(r as never) as unknown[],
+    });
+  }
 }
 
 let registry: Map<string, Map<string, SearchParamDef>> | undefined;

@@ -1,0 +1,11 @@
+/** Canonical URLs of the trial record's links: the standard one, and the project's own. */
+export const PROJECT_BASE = 'https://khe-trial.example.org/fhir';
+export const EXT_RESEARCH_STUDY = 'http://hl7.org/fhir/StructureDefinition/workflow-researchStudy';
+export const EXT_RESEARCH_SUBJECT = `${PROJECT_BASE}/StructureDefinition/research-subject`;
+export const EXT_VISIT = `${PROJECT_BASE}/StructureDefinition/visit`;
+export const EXT_ORIGINAL_VALUE = `${PROJECT_BASE}/StructureDefinition/original-value`;
+export const VISIT_SYSTEM = `${PROJECT_BASE}/CodeSystem/trial-visit`;
+export const MEASURE_SYSTEM = `${PROJECT_BASE}/CodeSystem/trial-measure`;
+export const TRIAL_RECORD_IDENTIFIER_SYSTEM = `${PROJECT_BASE}/sid/trial-record`;
+/** meta.tag telling trial records apart from the source results they derive from. */
+export const TRIAL_RECORD_TAG = { system: `${PROJECT_BASE}/CodeSystem/record-kind`, code: 'trial-record' } as const;
