@@ -24,16 +24,16 @@ import {
 import { studyDay, UNSCHEDULED, visitForDay } from './visit-window.ts';
 
 const DEFAULT_VALUE_PATH = 'Observation.value.ofType(Quantity)';
-const compiled = new Map<string, (r: Observation) => unknown[]>();
+const compiledPaths = new Map<string, (r: Observation) => unknown[]>();
 
 /** Measures may read their value from an unusual place: a FHIRPath per measure, compiled once. */
-function valueOf(source: Observation, measure: StudyMeasure): Quantity | undefined {
+function measuredValue(source: Observation, measure: StudyMeasure): Quantity | undefined {
   const expr = measure.fhirpath ?? DEFAULT_VALUE_PATH;
-  let fn = compiled.get(expr);
+  let fn = compiledPaths.get(expr);
   if (!fn) {
     const c = fhirpath.compile(expr, r4);
     fn = (r) => c(r as never) as unknown[];
-    compiled.set(expr, fn);
+    compiledPaths.set(expr, fn);
   }
   const q = fn(source)[0] as Quantity | undefined;
   return q && typeof q.value === 'number' ? q : undefined;
@@ -86,7 +86,7 @@ export function deriveTrialRecord(input: DeriveInput): Observation {
   const { source, measure, enrollment, study } = input;
   const id = trialRecordId(input.sourceRef, enrollment.researchSubjectId, measure.id);
   const retracted = source.status === 'entered-in-error' || source.status === 'cancelled';
-  const original = valueOf(source, measure);
+  const original = measuredValue(source, measure);
   if (!original && !retracted) {
     throw new AppError(
       'MAPPING_VALUE_MISSING',
