@@ -26,6 +26,7 @@ export interface FhirRequest {
   assignedId?: string | undefined;
   /** See CreateOptions.deferWrites. */
   deferWrites?: import('../store/resource-store.ts').VersionWrite[] | undefined;
+  deferMarks?: string[] | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {

@@ -5,7 +5,22 @@
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
-export async function writeFirstVersions(q: Queryable, writes: readonly VersionWrite[]): Promise<void> {
+/** `marks`: ResearchSubject ids whose outcomes these writes make stale (see 0005 migration). */
+const MARK_SQL = (param: string): string =>
+  `INSERT INTO outcome_marks (research_subject_id) SELECT unnest(${param}::text[])
+   ON CONFLICT (research_subject_id) DO UPDATE SET marked_at = now(), changes = outcome_marks.changes + 1`;
+
+/** Marks subjects for outcome recomputation (inside the caller's transaction). */
+export async function markOutcomes(q: Queryable, researchSubjectIds: readonly string[]): Promise<void> {
+  if (researchSubjectIds.length === 0) return;
+  await q.query(MARK_SQL('$1'), [[...new Set(researchSubjectIds)]]);
+}
+
+export async function writeFirstVersions(
+  q: Queryable,
+  writes: readonly VersionWrite[],
+  marks: readonly string[] = [],
+): Promise<void> {
   if (writes.length === 0) return;
   const types: string[] = [];
   const ids: string[] = [];
@@ -75,7 +90,19 @@ export async function writeFirstVersions(q: Queryable, writes: readonly VersionW
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
                 SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::numeric[], $27::text[], $28::text[]))
      ${bump}
+     ${marks.length > 0 ? `, om AS (${MARK_SQL('$29')})` : ''}
      SELECT 1`,
-    [types, ids, updated, contents, ...tok, ...ref, ...dat, ...str, ...num],
+    [
+      types,
+      ids,
+      updated,
+      contents,
+      ...tok,
+      ...ref,
+      ...dat,
+      ...str,
+      ...num,
+      ...(marks.length > 0 ? [[...new Set(marks)]] : []),
+    ],
   );
 }

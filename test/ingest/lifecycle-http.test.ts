@@ -47,7 +47,9 @@ describe('following a result through its corrections (EHR feed, HTTP)', () => {
   });
 
   const record = async (sourceId: string): Promise<Observation> =>
-    (await (await s.call(`/fhir/Observation/${trialRecordId(`Observation/${sourceId}`, subjectId, 'sirolimus-trough')}`)).json()) as Observation;
+    (await (
+      await s.call(`/fhir/Observation/${trialRecordId(`Observation/${sourceId}`, subjectId, 'sirolimus-trough')}`)
+    ).json()) as Observation;
   const feedPut = (o: Observation) =>
     s.call(`/fhir/Observation/${o.id}`, { method: 'PUT', role: 'ehr-feed', body: json(o) });
 
@@ -102,8 +104,53 @@ describe('following a result through its corrections (EHR feed, HTTP)', () => {
     });
     expect(res.status).toBe(422);
     const oo = (await res.json()) as OperationOutcome;
-    expect(oo.issue?.[0]?.details?.text).toMatch(/MAPPING_UNIT_INCOMPATIBLE: unit "mg" cannot be converted to ng\/mL for Sirolimus/);
+    expect(oo.issue?.[0]?.details?.text).toMatch(
+      /MAPPING_UNIT_INCOMPATIBLE: unit "mg" cannot be converted to ng\/mL for Sirolimus/,
+    );
     const after = ((await (await s.call('/fhir/Observation?_summary=count')).json()) as Bundle).total;
     expect(after).toBe(before);
+  });
+
+  it('answers a re-sent POST (same identifier) idempotently, applies a newer version, ignores an older one', async () => {
+    const post = (o: Observation) => {
+      const { id: _id, ...body } = o;
+      return s.call('/fhir/Observation', { method: 'POST', role: 'ehr-feed', body: json(body) });
+    };
+    const v1 = { ...trough('lab-90', 'final', 9.1), issued: '2022-04-12T10:00:00+08:00' };
+    const first = await post(v1);
+    expect(first.status).toBe(201);
+    const location = first.headers.get('location') ?? '';
+    const sourceId = location.split('/Observation/')[1]?.split('/')[0] as string;
+    const again = await post(v1);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('etag')).toBe('W/"1"');
+
+    const v2 = { ...trough('lab-90', 'corrected', 9.6), issued: '2022-04-12T12:00:00+08:00' };
+    const corrected = await post(v2);
+    expect(corrected.status).toBe(200);
+    expect(corrected.headers.get('etag')).toBe('W/"2"');
+    // The first version, delayed and retried, arrives last: it must not win.
+    const late = await post(v1);
+    expect(late.status).toBe(200);
+    expect(late.headers.get('etag')).toBe('W/"2"');
+    const r = await record(sourceId);
+    expect([r.status, r.valueQuantity?.value]).toEqual(['corrected', 9.6]);
+
+    const sources = (await (
+      await s.call(`/fhir/Observation?identifier=urn:oid:1.2.156.112606.1.2.1|lab-90&_summary=count`)
+    ).json()) as Bundle;
+    expect(sources.total).toBe(1);
+    const metrics = await (await s.call('/metrics')).text();
+    expect(
+      Number(/khe_ingest_results_total\{outcome="duplicate",resource_type="Observation"\} (\d+)/.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('marks the subject for outcome recomputation in the same transaction as the change', async () => {
+    const marks = await s.testDb.db.query<{ research_subject_id: string; changes: number }>(
+      'SELECT research_subject_id, changes FROM outcome_marks',
+    );
+    expect(marks.rows.map((m) => m.research_subject_id)).toEqual([subjectId]);
+    expect(marks.rows[0]?.changes).toBeGreaterThanOrEqual(6);
   });
 });

@@ -151,15 +151,18 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     // Plain creates (the bulk of a feed's transactions) are collected and written in one statement,
     // before any entry that reads or conditionally writes the store.
     const pending: VersionWrite[] = [];
+    const pendingMarks: string[] = [];
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
-      await writeFirstVersions(tx, pending.splice(0));
+      await writeFirstVersions(tx, pending.splice(0), pendingMarks.splice(0));
     };
     for (const e of ordered) {
       const r = e.request;
       const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined;
-      if (plainCreate) r.deferWrites = pending;
-      else await flush();
+      if (plainCreate) {
+        r.deferWrites = pending;
+        r.deferMarks = pendingMarks;
+      } else await flush();
       try {
         byIndex.set(e.index, await dispatch(ctx, tx, r));
       } catch (err) {

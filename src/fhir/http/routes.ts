@@ -105,7 +105,10 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     };
     // A plain create is one statement (durable on its own); anything that reads before it writes
     // (update, delete, conditional create) runs in a transaction.
-    const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);
+    const needsTx =
+      method === 'PUT' ||
+      method === 'DELETE' ||
+      (method === 'POST' && (fhirReq.ifNoneExist !== undefined || ctx.intake !== undefined));
     const r = needsTx
       ? await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq))
       : await dispatch(ctx, ctx.db, fhirReq);

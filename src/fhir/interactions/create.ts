@@ -8,6 +8,7 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import { updateResource } from './update.ts';
 import { prepareVersion } from './write-version.ts';
 
 export interface CreateOptions {
@@ -20,6 +21,8 @@ export interface CreateOptions {
    * statement); the caller must write them before anything else reads the store.
    */
   deferWrites?: VersionWrite[] | undefined;
+  /** With deferWrites: the ResearchSubjects to mark for outcome recomputation at the same time. */
+  deferMarks?: string[] | undefined;
 }
 
 export async function createResource(
@@ -42,6 +45,11 @@ export async function createResource(
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;
   }
+  // A feed that re-sends a result (same identifier) repeats or corrects it; it never duplicates it.
+  if (decision?.retain && !options.deferWrites && options.assignedId === undefined) {
+    const existing = await findByIdentifier(ctx, q, resource);
+    if (existing) return updateResource(ctx, q, type, existing, { ...resource, id: existing });
+  }
   validateCounted(ctx, resource, decision !== undefined);
   const id = options.assignedId ?? randomUUID();
   const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
@@ -55,14 +63,17 @@ export async function createResource(
         .map((r) => prepareVersion(ctx.baseUrl, r, r.id as string, 1, 'POST').write) ?? [],
   );
   const stored = prepared.stored;
+  // A kept result makes its subjects' outcomes stale, in the same statement that stores it.
+  const marks = decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : [];
   if (options.deferWrites) {
     options.deferWrites.push(prepared.write, ...records);
+    options.deferMarks?.push(...marks);
   } else if (ctx.auditInline) {
     const audit = ctx.auditInline(`${type}/${id}`);
-    await writeFirstVersions(q, [prepared.write, ...records, audit.write]);
+    await writeFirstVersions(q, [prepared.write, ...records, audit.write], marks);
     audit.done();
   } else {
-    await writeFirstVersions(q, [prepared.write, ...records]);
+    await writeFirstVersions(q, [prepared.write, ...records], marks);
   }
   if (decision) ctx.intake?.count('retained', type);
   return {
@@ -81,6 +92,19 @@ function countRejected<T>(ctx: FhirContext, type: string, fn: () => T): T {
     ctx.intake?.count('rejected', type);
     throw err;
   }
+}
+
+async function findByIdentifier(ctx: FhirContext, q: Queryable, resource: Resource): Promise<string | undefined> {
+  const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier ?? [];
+  for (const i of identifiers) {
+    if (!i.system || !i.value) continue;
+    const search = parseSearch(resource.resourceType, [['identifier', `${i.system}|${i.value}`]], true);
+    const ids = await matchIds(q, search, ctx.baseUrl, 2);
+    if (ids.length > 1)
+      fail(multipleMatches(`identifier ${i.system}|${i.value} matches more than one ${resource.resourceType}`));
+    if (ids[0]) return ids[0];
+  }
+  return undefined;
 }
 
 /** Validation, counting a routed result that fails it as rejected. */

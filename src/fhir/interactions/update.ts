@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
@@ -69,6 +70,11 @@ export async function updateResource(
     ctx.authorize(type, 'create');
     const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
     await upsertTrialRecords(ctx, q, records);
+    if (decision?.retain)
+      await markOutcomes(
+        q,
+        decision.enrollments.map((e) => e.researchSubjectId),
+      );
     if (decision) ctx.intake?.count('retained', type);
     return {
       status: 201,
@@ -76,6 +82,17 @@ export async function updateResource(
       location: `${ctx.baseUrl}/${type}/${id}/_history/1`,
       versionId: 1,
       lastUpdated: stored.lastUpdated,
+    };
+  }
+  if (decision?.retain && !current.deleted && current.content && isOlder(resource, current.content)) {
+    // An older version arriving after a newer one (a delayed retry) never overwrites it.
+    ctx.intake?.count('duplicate', type);
+    return {
+      status: 200,
+      body: ctx.can(type, 'read') ? current.content : undefined,
+      location: `${ctx.baseUrl}/${type}/${id}/_history/${current.versionId}`,
+      versionId: current.versionId,
+      lastUpdated: current.lastUpdated,
     };
   }
   if (!current.deleted && current.content && sameContent(current.content, resource)) {
@@ -91,6 +108,11 @@ export async function updateResource(
   const versionId = current.versionId + 1;
   const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
   await upsertTrialRecords(ctx, q, records);
+  if (decision?.retain)
+    await markOutcomes(
+      q,
+      decision.enrollments.map((e) => e.researchSubjectId),
+    );
   if (decision) ctx.intake?.count('retained', type);
   return {
     status: current.deleted ? 201 : 200,
@@ -99,6 +121,16 @@ export async function updateResource(
     versionId,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+/** By the time the sender says it issued the version (Observation.issued). */
+function isOlder(incoming: Resource, storedContent: string): boolean {
+  const stored = JSON.parse(storedContent) as { issued?: string };
+  const issued = (incoming as { issued?: string }).issued;
+  if (!issued || !stored.issued) return false;
+  const a = Date.parse(issued);
+  const b = Date.parse(stored.issued);
+  return !Number.isNaN(a) && !Number.isNaN(b) && a < b;
 }
 
 /** A corrected or retracted source changes its trial records as new versions, never duplicates. */
