@@ -132,13 +132,26 @@ try {
     60,
     4,
   );
+  // Every request a new result (its own identifier), for an enrolled patient.
+  const template = JSON.stringify(result(0));
+  let n = 0;
   const single = await autocannon({
     url: `${svc.url}/fhir/Observation`,
     method: 'POST',
     connections: 32,
     duration: DURATION,
     headers: { authorization: `Bearer ${feed}`, 'content-type': 'application/fhir+json' },
-    body: JSON.stringify(result(0)),
+    setupClient: (client) => {
+      client.setBody(template);
+    },
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          body: template.replace('"LAB-', `"SINGLE-${n++}-`).replace('feed-0', `feed-${(n % ENROLLED) * 100}`),
+        }),
+      },
+    ],
   });
   const report = {
     backend: svc.backend,

@@ -7,8 +7,7 @@ import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
 /** `marks`: ResearchSubject ids whose outcomes these writes make stale (see 0005 migration). */
 const MARK_SQL = (param: string): string =>
-  `INSERT INTO outcome_marks (research_subject_id) SELECT unnest(${param}::text[])
-   ON CONFLICT (research_subject_id) DO UPDATE SET marked_at = now(), changes = outcome_marks.changes + 1`;
+  `INSERT INTO outcome_marks (research_subject_id) SELECT unnest(${param}::text[])`;
 
 /** Marks subjects for outcome recomputation (inside the caller's transaction). */
 export async function markOutcomes(q: Queryable, researchSubjectIds: readonly string[]): Promise<void> {

@@ -147,10 +147,10 @@ describe('following a result through its corrections (EHR feed, HTTP)', () => {
   });
 
   it('marks the subject for outcome recomputation in the same transaction as the change', async () => {
-    const marks = await s.testDb.db.query<{ research_subject_id: string; changes: number }>(
-      'SELECT research_subject_id, changes FROM outcome_marks',
+    const marks = await s.testDb.db.query<{ research_subject_id: string; n: string }>(
+      'SELECT research_subject_id, count(*)::text AS n FROM outcome_marks GROUP BY research_subject_id',
     );
     expect(marks.rows.map((m) => m.research_subject_id)).toEqual([subjectId]);
-    expect(marks.rows[0]?.changes).toBeGreaterThanOrEqual(6);
+    expect(Number(marks.rows[0]?.n)).toBeGreaterThanOrEqual(6);
   });
 });

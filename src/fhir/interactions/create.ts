@@ -98,6 +98,8 @@ async function findByIdentifier(ctx: FhirContext, q: Queryable, resource: Resour
   const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier ?? [];
   for (const i of identifiers) {
     if (!i.system || !i.value) continue;
+    // Serialise concurrent deliveries of one result, so that two racing copies cannot both create.
+    await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${resource.resourceType}|${i.system}|${i.value}`]);
     const search = parseSearch(resource.resourceType, [['identifier', `${i.system}|${i.value}`]], true);
     const ids = await matchIds(q, search, ctx.baseUrl, 2);
     if (ids.length > 1)
