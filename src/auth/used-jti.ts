@@ -24,12 +24,12 @@ export class UsedJtiStore {
        ON CONFLICT (client_id, jti) DO NOTHING RETURNING jti`,
       [clientId, jti, expiresAt],
     );
-    return r.rowCount === 1;
+    return r.rows.length === 1;
   }
 
   async prune(): Promise<number> {
-    const r = await this.#db.query('DELETE FROM auth_used_jti WHERE expires_at < now()');
-    return r.rowCount ?? 0;
+    const r = await this.#db.query('DELETE FROM auth_used_jti WHERE expires_at < now() RETURNING jti');
+    return r.rows.length;
   }
 
   async #maybePrune(): Promise<void> {

@@ -27,6 +27,7 @@ export interface FhirRequest {
   /** See CreateOptions.deferWrites. */
   deferWrites?: import('../store/resource-store.ts').VersionWrite[] | undefined;
   deferMarks?: string[] | undefined;
+  optimistic?: boolean | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {

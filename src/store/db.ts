@@ -1,12 +1,21 @@
 /**
- * The one database access path for both backends: node-postgres, either against a PostgreSQL
- * server (DATABASE_URL) or against embedded PGlite through its node-postgres adapter. Using pg
- * for both gives identical type parsing (int8 as string, numeric as string) and one SQL dialect.
+ * The one database interface for both backends: node-postgres against a PostgreSQL server
+ * (DATABASE_URL), or embedded PGlite through its own API. Both run the same SQL; callers avoid the
+ * drivers' type differences by casting what they read (counts and int8 as text, timestamps through
+ * to_char). PGlite is not driven through its node-postgres adapter: after any SQL error (a unique
+ * violation, say) that adapter loses protocol sync and every later query on the pool fails.
  */
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type pg from 'pg';
 
+export interface QueryResult<R> {
+  rows: R[];
+}
+
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /** Several statements in one text, without parameters (migrations). */
+  exec(text: string): Promise<void>;
 }
 
 export interface Db extends Queryable {
@@ -17,26 +26,39 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-export class PoolDb implements Db {
-  readonly backend: 'postgresql' | 'pglite';
-  readonly #pool: pg.Pool;
-  readonly #onClose: () => Promise<void>;
+function pgQueryable(client: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    query: <R extends object>(text: string, params?: unknown[]) =>
+      client.query(text, params) as unknown as Promise<QueryResult<R>>,
+    exec: async (text: string) => {
+      await client.query(text);
+    },
+  };
+}
 
-  constructor(pool: pg.Pool, backend: 'postgresql' | 'pglite', onClose: () => Promise<void> = async () => {}) {
+export class PoolDb implements Db {
+  readonly backend = 'postgresql' as const;
+  readonly #pool: pg.Pool;
+  readonly #q: Queryable;
+
+  constructor(pool: pg.Pool) {
     this.#pool = pool;
-    this.backend = backend;
-    this.#onClose = onClose;
+    this.#q = pgQueryable(pool);
   }
 
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.#pool.query<R>(text, params);
+  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params);
+  }
+
+  exec(text: string): Promise<void> {
+    return this.#q.exec(text);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      const result = await fn(client);
+      const result = await fn(pgQueryable(client));
       await client.query('COMMIT');
       return result;
     } catch (err) {
@@ -49,6 +71,48 @@ export class PoolDb implements Db {
 
   async close(): Promise<void> {
     await this.#pool.end();
+  }
+}
+
+function pgliteQueryable(db: PGlite | Transaction): Queryable {
+  return {
+    query: async <R extends object>(text: string, params?: unknown[]) => {
+      const r = await db.query<R>(text, params);
+      return { rows: r.rows };
+    },
+    exec: async (text: string) => {
+      await db.exec(text);
+    },
+  };
+}
+
+/** Embedded PGlite: one connection, statements serialised by PGlite itself. */
+export class PGliteDb implements Db {
+  readonly backend = 'pglite' as const;
+  readonly #db: PGlite;
+  readonly #q: Queryable;
+  readonly #onClose: () => Promise<void>;
+
+  constructor(db: PGlite, onClose: () => Promise<void>) {
+    this.#db = db;
+    this.#q = pgliteQueryable(db);
+    this.#onClose = onClose;
+  }
+
+  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params);
+  }
+
+  exec(text: string): Promise<void> {
+    return this.#q.exec(text);
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#db.transaction((tx) => fn(pgliteQueryable(tx)));
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
     await this.#onClose();
   }
 }

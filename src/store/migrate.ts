@@ -23,7 +23,7 @@ export async function migrate(db: Db): Promise<string[]> {
     );
     for (const file of files) {
       if (done.has(file)) continue;
-      await tx.query(await readFile(join(MIGRATIONS_DIR, file), 'utf8'));
+      await tx.exec(await readFile(join(MIGRATIONS_DIR, file), 'utf8'));
       await tx.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
       applied.push(file);
     }

@@ -4,10 +4,9 @@
  */
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.ts';
-import { type Db, PoolDb } from './db.ts';
+import { type Db, PGliteDb, PoolDb } from './db.ts';
 import { migrate } from './migrate.ts';
 
 export interface OpenDbOptions {
@@ -21,9 +20,6 @@ export interface OpenDbOptions {
   /** PGlite in memory (tests only: nothing survives the process). */
   pgliteInMemory?: boolean | undefined;
 }
-
-// node-postgres parses timestamptz into Date and int8 into string; we want ISO strings for FHIR
-// instants, produced by SQL (to_char) where needed, so leave the parsers as they are.
 
 export async function openDb(options: OpenDbOptions): Promise<Db> {
   let db: Db;
@@ -39,7 +35,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
     if (options.schema) {
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
     }
-    db = new PoolDb(pool, 'postgresql');
+    db = new PoolDb(pool);
   } else {
     const lock = options.pgliteInMemory ? undefined : lockDataDir(options.dataDir);
     try {
@@ -47,9 +43,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         ...(options.pgliteInMemory ? {} : { dataDir: join(options.dataDir, 'pglite') }),
         ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
       });
-      const pool = new pg.Pool(createPgConfig(pglite));
-      db = new PoolDb(pool, 'pglite', async () => {
-        await pglite.close();
+      db = new PGliteDb(pglite, async () => {
         lock?.release();
       });
     } catch (err) {

@@ -52,20 +52,26 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
              FROM resources WHERE resource_type = $1 AND id = $2)
      , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
              WHERE resource_type = $1 AND id = $2)`;
-  const clearIndex = firstVersion
-    ? ''
-    : `, dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
+  if (!firstVersion) {
+    // Old index rows go first, in their own statement: sub-statements of one WITH run in no
+    // defined order, and the unique identifier index must not see the old and new rows together.
+    await q.query(
+      `WITH dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
        , dr AS (DELETE FROM sp_reference WHERE resource_type = $1 AND id = $2)
        , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
        , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
-       , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)`;
+       , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)
+       SELECT 1`,
+      [w.resourceType, w.id],
+    );
+  }
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
   await q.query(
     `WITH ${writeCurrent}
-     ${clearIndex}${bumpEnrollment}
+     ${bumpEnrollment}
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest($8::text[], $9::text[], $10::text[]) AS x(p, s, c))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -157,7 +163,7 @@ export async function readHistory(
                      UNION ALL
                      SELECT resource_type, id, version_id, last_updated, deleted, method, content FROM resources
                       WHERE ${where}) v`;
-  const total = await q.query<{ n: string }>(`SELECT count(*) AS n FROM ${versions}`, params);
+  const total = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${versions}`, params);
   const rows = await q.query<VersionRow & { method: string }>(
     `SELECT ${COLUMNS}, method FROM ${versions}
      ORDER BY version_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,

@@ -52,8 +52,8 @@ export async function countMatches(q: Queryable, req: SearchRequest, baseUrl: st
   const p = new ParamList();
   const where = whereClause(req, p, baseUrl);
   const sql = limit
-    ? `SELECT count(*) AS n FROM (SELECT 1 FROM resources r WHERE ${where} LIMIT ${limit}) s`
-    : `SELECT count(*) AS n FROM resources r WHERE ${where}`;
+    ? `SELECT count(*)::text AS n FROM (SELECT 1 FROM resources r WHERE ${where} LIMIT ${limit}) s`
+    : `SELECT count(*)::text AS n FROM resources r WHERE ${where}`;
   const r = await q.query<{ n: string }>(sql, p.values);
   return Number(r.rows[0]?.n ?? 0);
 }
@@ -74,7 +74,7 @@ export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: strin
 
   let total: number | undefined;
   if (req.total === 'accurate' || req.summaryCount) {
-    const r = await q.query<{ n: string }>(`SELECT count(*) AS n FROM resources r WHERE ${where}`, countParams);
+    const r = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources r WHERE ${where}`, countParams);
     total = Number(r.rows[0]?.n ?? 0);
   }
   if (req.summaryCount || req.count === 0) return { matches: [], included: [], total, next: undefined };

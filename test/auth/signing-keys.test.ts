@@ -17,7 +17,7 @@ describe('signing keys', () => {
     expect(a?.alg).toBe('ES384');
     expect(b?.kid).toBe(a?.kid);
     expect(c?.kid).toBe(a?.kid);
-    const rows = await t.db.query<{ n: string }>('SELECT count(*) AS n FROM auth_signing_keys');
+    const rows = await t.db.query<{ n: string }>('SELECT count(*)::text AS n FROM auth_signing_keys');
     expect(rows.rows[0]?.n).toBe('1');
     const again = await loadSigningKeys(t.db);
     expect(again.kid).toBe(a?.kid);

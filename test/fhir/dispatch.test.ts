@@ -104,9 +104,13 @@ describe('dispatch (store-level FHIR interactions)', () => {
         },
       ],
     };
-    const before = await t.db.query<{ n: string }>("SELECT count(*) AS n FROM resources WHERE resource_type='Patient'");
+    const before = await t.db.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM resources WHERE resource_type='Patient'",
+    );
     await expect(processBundle(ctx, bad, { strict: false, returnMinimal: false, maxEntries: 100 })).rejects.toThrow();
-    const after = await t.db.query<{ n: string }>("SELECT count(*) AS n FROM resources WHERE resource_type='Patient'");
+    const after = await t.db.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM resources WHERE resource_type='Patient'",
+    );
     expect(after.rows[0]?.n).toBe(before.rows[0]?.n);
   });
 });

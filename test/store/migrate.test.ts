@@ -13,7 +13,7 @@ describe('migrations', () => {
 
   it('creates the resource tables once and is idempotent', async () => {
     expect(await migrate(t.db)).toEqual([]);
-    const r = await t.db.query<{ n: string }>('SELECT count(*) AS n FROM resources');
+    const r = await t.db.query<{ n: string }>('SELECT count(*)::text AS n FROM resources');
     expect(r.rows[0]?.n).toBe('0');
   });
 });

@@ -158,7 +158,10 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     };
     for (const e of ordered) {
       const r = e.request;
-      const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined;
+      // A pushed result with an identifier may be a re-delivery: it takes the lookup path.
+      const identified =
+        ctx.intake !== undefined && ((r.body as { identifier?: unknown[] } | undefined)?.identifier?.length ?? 0) > 0;
+      const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined && !identified;
       if (plainCreate) {
         r.deferWrites = pending;
         r.deferMarks = pendingMarks;

@@ -7,7 +7,8 @@ import express, { type Request, type Response, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
 import { processBundle } from '../bundle/process-bundle.ts';
 import { dispatch, type FhirRequest } from '../dispatch.ts';
-import type { FhirContext } from '../fhir-context.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { IDENTIFIER_INDEX } from '../interactions/create.ts';
 import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
 import { readResourceBody, readSearchForm } from './body.ts';
 import { parsePrefer } from './prefer.ts';
@@ -105,13 +106,19 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     };
     // A plain create is one statement (durable on its own); anything that reads before it writes
     // (update, delete, conditional create) runs in a transaction.
-    const needsTx =
-      method === 'PUT' ||
-      method === 'DELETE' ||
-      (method === 'POST' && (fhirReq.ifNoneExist !== undefined || ctx.intake !== undefined));
-    const r = needsTx
-      ? await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq))
-      : await dispatch(ctx, ctx.db, fhirReq);
+    const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);
+    let r: FhirResponse;
+    if (needsTx) r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
+    else if (method === 'POST' && ctx.intake) {
+      // A pushed result is written optimistically in one statement; only a re-delivery (it collides
+      // on its identifier) takes the transactional lookup-and-update path.
+      try {
+        r = await dispatch(ctx, ctx.db, { ...fhirReq, optimistic: true });
+      } catch (err) {
+        if ((err as { constraint?: string }).constraint !== IDENTIFIER_INDEX) throw err;
+        r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
+      }
+    } else r = await dispatch(ctx, ctx.db, fhirReq);
     sendFhir(res, r, prefs, accessOf(res));
   });
   return router;

@@ -23,7 +23,15 @@ export interface CreateOptions {
   deferWrites?: VersionWrite[] | undefined;
   /** With deferWrites: the ResearchSubjects to mark for outcome recomputation at the same time. */
   deferMarks?: string[] | undefined;
+  /**
+   * Write without looking the identifier up first (one statement); the unique identifier index
+   * turns a re-delivery into a unique violation, and the caller retries without this flag.
+   */
+  optimistic?: boolean | undefined;
 }
+
+/** The unique index that makes a re-delivered result collide (migration 0006). */
+export const IDENTIFIER_INDEX = 'sp_token_observation_identifier';
 
 export async function createResource(
   ctx: FhirContext,
@@ -46,7 +54,7 @@ export async function createResource(
     if (existing) return existing;
   }
   // A feed that re-sends a result (same identifier) repeats or corrects it; it never duplicates it.
-  if (decision?.retain && !options.deferWrites && options.assignedId === undefined) {
+  if (decision?.retain && !options.deferWrites && options.assignedId === undefined && !options.optimistic) {
     const existing = await findByIdentifier(ctx, q, resource);
     if (existing) return updateResource(ctx, q, type, existing, { ...resource, id: existing });
   }
