@@ -22,15 +22,21 @@ interface Cell {
   non2xx: number;
 }
 
+let sent = 0;
+
 async function load(url: string, token: string, connections: number, label: string): Promise<Cell> {
-  const body = JSON.stringify(platelets(1));
+  // Every request a distinct result: Observation identifiers are unique in the store.
+  const template = JSON.stringify(platelets(1));
   const result = await autocannon({
     url: `${url}/fhir/Observation`,
     method: 'POST',
     connections,
     duration: DURATION,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
-    body,
+    setupClient: (client) => {
+      client.setBody(template);
+    },
+    requests: [{ setupRequest: (req) => ({ ...req, body: template.replace('"LAB-1"', `"W-${sent++}"`) }) }],
   });
   return {
     label,
