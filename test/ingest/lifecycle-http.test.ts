@@ -153,4 +153,39 @@ describe('following a result through its corrections (EHR feed, HTTP)', () => {
     expect(marks.rows.map((m) => m.research_subject_id)).toEqual([subjectId]);
     expect(Number(marks.rows[0]?.n)).toBeGreaterThanOrEqual(6);
   });
+
+  it('treats a re-sent transaction as repeats and corrections, not new results', async () => {
+    const tx = (value: number, issued: string) => ({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: ['tx-1', 'tx-2'].map((id) => {
+        const { id: _id, ...o } = { ...trough(id, 'final', value), issued };
+        return {
+          fullUrl: `urn:uuid:00000000-0000-4000-8000-00000000000${id.slice(-1)}`,
+          resource: o,
+          request: { method: 'POST', url: 'Observation' },
+        };
+      }),
+    });
+    const send = async (b: unknown) =>
+      (await (await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: json(b) })).json()) as Bundle;
+    expect((await send(tx(8.5, '2022-04-12T10:00:00Z'))).entry?.map((e) => e.response?.status)).toEqual([
+      '201 Created',
+      '201 Created',
+    ]);
+    expect((await send(tx(8.5, '2022-04-12T10:00:00Z'))).entry?.map((e) => e.response?.etag)).toEqual([
+      'W/"1"',
+      'W/"1"',
+    ]);
+    expect((await send(tx(8.9, '2022-04-12T11:00:00Z'))).entry?.map((e) => e.response?.etag)).toEqual([
+      'W/"2"',
+      'W/"2"',
+    ]);
+    const total = (await (
+      await s.call(
+        `/fhir/Observation?identifier=urn:oid:1.2.156.112606.1.2.1|tx-1,urn:oid:1.2.156.112606.1.2.1|tx-2&_summary=count`,
+      )
+    ).json()) as Bundle;
+    expect(total.total).toBe(2);
+  });
 });

@@ -82,6 +82,38 @@ function errorOutcome(err: unknown): OperationOutcome {
   return serverError(err instanceof Error ? err.message : 'Unexpected error');
 }
 
+/**
+ * A feed's transaction may re-deliver results it sent before. One query finds which of its
+ * identified Observations already exist; those entries become updates of the stored result (so
+ * repeats are idempotent, corrections apply, older versions lose), the rest stay batched creates.
+ */
+async function redirectRedeliveries(tx: Queryable, entries: ParsedEntry[]): Promise<void> {
+  const keyed: { entry: ParsedEntry; key: string }[] = [];
+  for (const e of entries) {
+    const body = e.request.body as { resourceType?: string; identifier?: { system?: string; value?: string }[] };
+    if (e.request.method !== 'POST' || e.request.path.length !== 1 || body?.resourceType !== 'Observation') continue;
+    if (e.request.ifNoneExist !== undefined) continue;
+    for (const i of body.identifier ?? []) {
+      if (i.system && i.value) keyed.push({ entry: e, key: `${i.system}|${i.value}` });
+    }
+  }
+  if (keyed.length === 0) return;
+  const r = await tx.query<{ system: string; code: string; id: string }>(
+    `SELECT system, code, id FROM sp_token
+     WHERE resource_type = 'Observation' AND param = 'identifier'
+       AND (system, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [keyed.map((k) => k.key.slice(0, k.key.lastIndexOf('|'))), keyed.map((k) => k.key.slice(k.key.lastIndexOf('|') + 1))],
+  );
+  const existing = new Map(r.rows.map((row) => [`${row.system}|${row.code}`, row.id]));
+  for (const { entry, key } of keyed) {
+    const id = existing.get(key);
+    if (!id || entry.request.method !== 'POST') continue;
+    entry.request.method = 'PUT';
+    entry.request.path = ['Observation', id];
+    entry.request.body = { ...(entry.request.body as Resource), id } as Resource;
+  }
+}
+
 /** Assigns ids to created entries and resolves conditional ones, before anything is written. */
 async function resolveIdentities(
   ctx: FhirContext,
@@ -139,6 +171,7 @@ async function findOne(
 async function processTransaction(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
   const results = await ctx.db.transaction(async (tx) => {
+    if (ctx.intake) await redirectRedeliveries(tx, entries);
     const mapping = await resolveIdentities(ctx, tx, entries);
     for (const e of entries) {
       if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;
@@ -158,10 +191,7 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     };
     for (const e of ordered) {
       const r = e.request;
-      // A pushed result with an identifier may be a re-delivery: it takes the lookup path.
-      const identified =
-        ctx.intake !== undefined && ((r.body as { identifier?: unknown[] } | undefined)?.identifier?.length ?? 0) > 0;
-      const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined && !identified;
+      const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined;
       if (plainCreate) {
         r.deferWrites = pending;
         r.deferMarks = pendingMarks;
