@@ -102,7 +102,10 @@ async function redirectRedeliveries(tx: Queryable, entries: ParsedEntry[]): Prom
     `SELECT system, code, id FROM sp_token
      WHERE resource_type = 'Observation' AND param = 'identifier'
        AND (system, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-    [keyed.map((k) => k.key.slice(0, k.key.lastIndexOf('|'))), keyed.map((k) => k.key.slice(k.key.lastIndexOf('|') + 1))],
+    [
+      keyed.map((k) => k.key.slice(0, k.key.lastIndexOf('|'))),
+      keyed.map((k) => k.key.slice(k.key.lastIndexOf('|') + 1)),
+    ],
   );
   const existing = new Map(r.rows.map((row) => [`${row.system}|${row.code}`, row.id]));
   for (const { entry, key } of keyed) {
