@@ -3,6 +3,7 @@
  * know about a trial, as data. Validated with zod when the service starts.
  */
 import * as z from 'zod';
+import { isUcumUnit } from './ucum.ts';
 
 const Coding = z.strictObject({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() });
 
@@ -102,6 +103,15 @@ export const StudyDefinitionSchema = z
       'measure',
       s.measures.map((m) => m.id),
     );
+    for (const m of s.measures) {
+      if (!isUcumUnit(m.unit))
+        ctx.addIssue({ code: 'custom', message: `measure ${m.id}: "${m.unit}" is not a UCUM unit` });
+    }
+    for (const a of s.arms) {
+      if (!isUcumUnit(a.troughTarget.unit)) {
+        ctx.addIssue({ code: 'custom', message: `arm ${a.name}: "${a.troughTarget.unit}" is not a UCUM unit` });
+      }
+    }
     const visits = new Set(s.visits.map((v) => v.id));
     for (const m of s.measures) {
       for (const v of m.dueAt) {

@@ -21,6 +21,10 @@ function clean(x: number): number {
   return Number(x.toPrecision(12));
 }
 
+export function isUcumUnit(unit: string): boolean {
+  return utils.validateUnitString(unit).status === 'valid';
+}
+
 export function resolveUnit(unit: string, aliases: Readonly<Record<string, string>>): string {
   return aliases[unit] ?? unit;
 }

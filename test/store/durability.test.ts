@@ -69,6 +69,17 @@ describe(`durability under kill -9 (${databaseUrl ? 'postgresql' : 'pglite'})`, 
       }
       expect(acknowledged.length).toBeGreaterThanOrEqual(200);
       expect(missing).toEqual([]);
+      // The trial is loaded again at start-up without a duplicate or a new version.
+      const studies = await fetch(
+        `${second.url}/fhir/ResearchStudy?identifier=https://clinicaltrials.gov|NCT04775173`,
+        { headers: { authorization: `Bearer ${token2}` } },
+      );
+      const bundle = (await studies.json()) as {
+        total: number;
+        entry: { resource: { id: string; meta: { versionId: string } } }[];
+      };
+      expect(bundle.total).toBe(1);
+      expect(bundle.entry[0]?.resource.meta.versionId).toBe('1');
     } finally {
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
