@@ -12,6 +12,7 @@ import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import type { Intake } from '../ingest/intake.ts';
 import type { Db } from '../store/db.ts';
 import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.ts';
@@ -31,6 +32,8 @@ export interface AppDeps {
   audit: AuditWriter;
   metrics: Metrics;
   intake: Intake;
+  /** Re-reads mappings/ (dead-letter replay after a ConceptMap was fixed). */
+  reloadMappings(): Promise<void>;
   version: string;
   /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
   draining?: () => boolean;
@@ -115,6 +118,24 @@ export function createApp(deps: AppDeps): Express {
       auditInline: inlineCreateAudit(deps.audit, req, res),
     };
   };
+  // Admin operations carry trial data too: audited like the FHIR API.
+  app.use('/admin', auditTrail(deps.audit, logger));
+  app.use(
+    createDeadLetterRouter({
+      db,
+      intake: deps.intake,
+      authenticate: auth.authenticate,
+      reloadMappings: deps.reloadMappings,
+      context: (access) => ({
+        db,
+        baseUrl: fhirBase,
+        access,
+        authorize: (type, interaction) => auth.authorize(access, type, interaction),
+        can: () => true,
+        validator: deps.validator,
+      }),
+    }),
+  );
   app.use(
     '/fhir',
     createFhirRouter({ bodyLimit: config.BODY_LIMIT, maxBundleEntries: config.MAX_BUNDLE_ENTRIES, context }),

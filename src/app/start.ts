@@ -109,6 +109,9 @@ export async function startService(
       audit,
       metrics,
       intake,
+      reloadMappings: async () => {
+        intake.setRoutingTable(new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR)));
+      },
       logger: log,
       auth,
       validator,

@@ -18,7 +18,7 @@ export type IngestOutcome = 'retained' | 'duplicate' | 'not-enrolled' | 'not-rel
 
 export class Intake {
   readonly #index: EnrollmentIndex;
-  readonly #table: RoutingTable;
+  #table: RoutingTable;
   readonly #baseUrl: string;
   readonly #counter: Counter<'outcome' | 'resource_type'> | undefined;
   readonly deriver: TrialRecordDeriver | undefined;
@@ -35,6 +35,11 @@ export class Intake {
     this.#table = table;
     this.#baseUrl = baseUrl;
     this.#counter = counter;
+  }
+
+  /** After mappings/ changed (dead-letter replay): route with the new codes from now on. */
+  setRoutingTable(table: RoutingTable): void {
+    this.#table = table;
   }
 
   /** A gate for one request: refreshes enrollment at most once. */

@@ -10,7 +10,8 @@ import type { MeasureRef, RoutingTable } from './routing-table.ts';
 
 export type RouteDecision =
   | { retain: true; enrollments: readonly Enrollment[]; measures: readonly MeasureRef[] }
-  | { retain: false; outcome: 'not-enrolled' | 'not-relevant'; reason: string };
+  | { retain: false; outcome: 'not-enrolled' | 'not-relevant'; reason: string }
+  | { retain: false; outcome: 'dead-lettered'; reason: string };
 
 /** The resource types an EHR feed sends, and where each names its patient. */
 const PATIENT_OF: Record<string, (r: Resource) => Reference | undefined> = {
@@ -69,6 +70,16 @@ export function routeResult(
   const studies = new Set(enrollments.map((e) => e.studyId));
   const measures = table.measuresFor((resource as Observation).code?.coding).filter((m) => studies.has(m.studyId));
   if (measures.length === 0) {
+    const local = table.unmappedLocalCode((resource as Observation).code?.coding);
+    if (local) {
+      // An enrolled subject's result in a site code nobody has mapped yet: keep it aside until
+      // mappings/ is fixed, rather than losing what may be a study measure.
+      return {
+        retain: false,
+        outcome: 'dead-lettered',
+        reason: `Held for review: local code ${local.system}|${local.code} has no mapping in mappings/conceptmaps/`,
+      };
+    }
     return {
       retain: false,
       outcome: 'not-relevant',

@@ -16,6 +16,10 @@ const MAPPED_EQUIVALENCES: ReadonlySet<string> = new Set(['equivalent', 'equal']
 
 export class RoutingTable {
   readonly #byCode = new Map<string, MeasureRef[]>();
+  /** Code systems some ConceptMap translates from: a site's local lab codes. */
+  readonly #localSystems = new Set<string>();
+  /** Local codes some ConceptMap mentions (mapped to a study code or not). */
+  readonly #knownLocal = new Set<string>();
 
   constructor(studies: readonly StudyDefinition[], conceptMaps: readonly ConceptMap[]) {
     for (const s of studies) {
@@ -32,8 +36,10 @@ export class RoutingTable {
     for (const map of conceptMaps) {
       for (const group of map.group ?? []) {
         if (!group.source || !group.target) continue;
+        this.#localSystems.add(group.source);
         for (const el of group.element ?? []) {
           for (const t of el.target ?? []) {
+            this.#knownLocal.add(`${group.source}|${el.code}`);
             if (!t.code || !MAPPED_EQUIVALENCES.has(t.equivalence ?? '')) continue;
             for (const ref of this.#byCode.get(`${group.target}|${t.code}`) ?? []) {
               this.#add(`${group.source}|${el.code}`, ref);
@@ -48,6 +54,13 @@ export class RoutingTable {
     const list = this.#byCode.get(key) ?? [];
     if (!list.some((r) => r.studyId === ref.studyId && r.measureId === ref.measureId)) list.push(ref);
     this.#byCode.set(key, list);
+  }
+
+  /** A coding from a site's local system that no ConceptMap maps: the mapping is missing, not the need. */
+  unmappedLocalCode(codings: readonly Coding[] | undefined): Coding | undefined {
+    return codings?.find(
+      (c) => c.system && c.code && this.#localSystems.has(c.system) && !this.#knownLocal.has(`${c.system}|${c.code}`),
+    );
   }
 
   /** The measures the codings stand for (any coding may match), in study order. */

@@ -12,7 +12,8 @@ import type { VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, multipleMatches, notRetained, serverError, statusOf } from '../outcomes.ts';
+import { notKept } from '../interactions/not-kept.ts';
+import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
 import { rewriteReferences } from './references.ts';
@@ -59,7 +60,7 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
           ctx.authorize(type, e.request.method === 'POST' ? 'create' : 'update');
           const decision = await ctx.intake.decide(ctx.db, body);
           if (decision && !decision.retain) {
-            out.push(responseEntry({ status: 202, outcome: notRetained(decision.reason) }, options.returnMinimal));
+            out.push(responseEntry(await notKept(ctx.db, body, decision), options.returnMinimal));
             continue;
           }
         }

@@ -5,9 +5,10 @@ import type { Queryable } from '../../store/db.ts';
 import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained } from '../outcomes.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import { notKept } from './not-kept.ts';
 import { updateResource } from './update.ts';
 import { prepareVersion } from './write-version.ts';
 
@@ -48,7 +49,7 @@ export async function createResource(
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
   const decision = await ctx.intake?.decide(q, resource);
-  if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
+  if (decision && !decision.retain) return notKept(q, resource, decision);
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;

@@ -4,11 +4,12 @@ import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches, notRetained, preconditionFailed } from '../outcomes.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches, preconditionFailed } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
+import { notKept } from './not-kept.ts';
 import { putVersion } from './write-version.ts';
 
 export interface UpdateOptions {
@@ -53,7 +54,7 @@ export async function updateResource(
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
   const decision = await ctx.intake?.decide(q, resource);
-  if (decision && !decision.retain) return { status: 202, outcome: notRetained(decision.reason) };
+  if (decision && !decision.retain) return notKept(q, resource, decision);
   validateCounted(ctx, resource, decision !== undefined);
   const records = ctx.intake?.trialRecords(resource, `${type}/${id}`, decision) ?? [];
 

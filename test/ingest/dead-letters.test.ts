@@ -1,0 +1,129 @@
+// Fixtures WRITTEN FOR THE TESTS: a fibrinogen result in a local code the example ConceptMap lacks.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Bundle, OperationOutcome } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestService, type TestService } from '../support/test-service.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const LOCAL = 'urn:oid:1.2.156.112606.1.1.1';
+const json = (r: unknown) => JSON.stringify(r);
+const fibrinogen = (code: string, n: number) => ({
+  resourceType: 'Observation',
+  identifier: [{ system: 'urn:lab', value: `dl-${n}` }],
+  status: 'final',
+  code: { coding: [{ system: LOCAL, code }] },
+  subject: { reference: 'Patient/dl-1' },
+  effectiveDateTime: '2022-02-10T08:00:00+08:00',
+  valueQuantity: { value: 110, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
+});
+
+describe('dead letters: unmapped site codes held, replayed after the mapping is fixed', () => {
+  let s: TestService;
+  let maps: string;
+  beforeAll(async () => {
+    maps = mkdtempSync(join(tmpdir(), 'khe-maps-'));
+    cpSync(join(ROOT, 'mappings', 'conceptmaps'), maps, { recursive: true });
+    s = await startTestService({ CONCEPTMAPS_DIR: maps });
+    await s.call('/fhir/ResearchSubject', {
+      method: 'POST',
+      body: json({
+        resourceType: 'ResearchSubject',
+        status: 'on-study',
+        study: { reference: 'ResearchStudy/nct04775173' },
+        individual: { reference: 'Patient/dl-1' },
+        assignedArm: 'low-dose',
+        period: { start: '2022-01-10' },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  const list = async (status = 'open') =>
+    (
+      (await (await s.call(`/admin/dead-letters?status=${status}`)).json()) as {
+        deadLetters: { id: string; reason: string }[];
+      }
+    ).deadLetters;
+
+  it('holds an enrolled subject’s result in an unmapped local code, and replays it once mapped', async () => {
+    const res = await s.call('/fhir/Observation', {
+      method: 'POST',
+      role: 'ehr-feed',
+      body: json(fibrinogen('FIBR', 1)),
+    });
+    expect(res.status).toBe(202);
+    const oo = (await res.json()) as OperationOutcome;
+    expect(oo.issue?.[0]?.severity).toBe('warning');
+    expect(oo.issue?.[0]?.details?.text).toMatch(/FIBR has no mapping/);
+    const open = await list();
+    expect(open).toHaveLength(1);
+    expect(open[0]?.reason).toMatch(/FIBR/);
+
+    const notYet = await (await s.call('/admin/dead-letters/replay', { method: 'POST', body: '{}' })).json();
+    expect(notYet).toEqual({ replayed: [], discarded: [], stillOpen: [open[0]?.id] });
+
+    writeFileSync(
+      join(maps, 'site-fix.json'),
+      json({
+        resourceType: 'ConceptMap',
+        url: 'https://khe-trial.example.org/fhir/ConceptMap/site-fix',
+        status: 'draft',
+        group: [
+          {
+            source: LOCAL,
+            target: 'http://loinc.org',
+            element: [{ code: 'FIBR', target: [{ code: '3255-7', equivalence: 'equivalent' }] }],
+          },
+        ],
+      }),
+    );
+    const done = await (await s.call('/admin/dead-letters/replay', { method: 'POST', body: '{}' })).json();
+    expect(done).toMatchObject({ replayed: [open[0]?.id], stillOpen: [] });
+    expect(await list()).toHaveLength(0);
+    const record = (await (
+      await s.call(
+        '/fhir/Observation?_tag=https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record&code=http://loinc.org|3255-7',
+      )
+    ).json()) as Bundle;
+    expect(record.total).toBe(1);
+    expect((record.entry?.[0]?.resource as { valueQuantity?: { value?: number } }).valueQuantity?.value).toBe(1.1);
+  });
+
+  it('discards a letter with a reason, once; admin only; bad input is a 400 OperationOutcome', async () => {
+    await s.call('/fhir/Observation', { method: 'POST', role: 'ehr-feed', body: json(fibrinogen('ZZZ', 2)) });
+    const [letter] = await list();
+    expect((await s.call('/admin/dead-letters', { role: 'research' })).status).toBe(403);
+    expect((await s.call('/admin/dead-letters', { role: 'none' })).status).toBe(401);
+    const bad = await s.call(`/admin/dead-letters/${letter?.id}/discard`, { method: 'POST', body: '{}' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
+    const ok = await s.call(`/admin/dead-letters/${letter?.id}/discard`, {
+      method: 'POST',
+      body: json({ reason: 'test code' }),
+    });
+    expect(ok.status).toBe(200);
+    expect(
+      (await s.call(`/admin/dead-letters/${letter?.id}/discard`, { method: 'POST', body: json({ reason: 'again' }) }))
+        .status,
+    ).toBe(404);
+    expect((await list('discarded')).map((d) => d.id)).toEqual([letter?.id]);
+  });
+
+  it('has a CLI that lists and replays through the API', async () => {
+    // Asynchronous: the service under test runs in this process and must keep answering.
+    const run = promisify(execFile);
+    const node = join(ROOT, 'node_modules', '.bin', 'node');
+    const env = { PATH: process.env.PATH ?? '', ADAPTER_URL: s.url, DATA_DIR: s.dataDir };
+    const listed = await run(node, ['src/cli/dead-letters.ts', 'list', 'discarded'], { cwd: ROOT, env });
+    expect((JSON.parse(listed.stdout) as { deadLetters: unknown[] }).deadLetters).toHaveLength(1);
+    const replayed = await run(node, ['src/cli/dead-letters.ts', 'replay'], { cwd: ROOT, env });
+    expect(JSON.parse(replayed.stdout)).toEqual({ replayed: [], discarded: [], stillOpen: [] });
+    await expect(run(node, ['src/cli/dead-letters.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+  });
+});
