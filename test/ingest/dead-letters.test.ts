@@ -92,7 +92,9 @@ describe('dead letters: unmapped site codes held, replayed after the mapping is 
       )
     ).json()) as Bundle;
     expect(record.total).toBe(1);
-    expect((record.entry?.[0]?.resource as { valueQuantity?: { value?: number } }).valueQuantity?.value).toBe(1.1);
+    expect(
+      (record.entry?.[0]?.resource as { valueQuantity?: { value?: number } } | undefined)?.valueQuantity?.value,
+    ).toBe(1.1);
   });
 
   it('discards a letter with a reason, once; admin only; bad input is a 400 OperationOutcome', async () => {
