@@ -457,3 +457,31 @@ describe('profile validation over HTTP', () => {
     ).toBe(201);
   });
 });
+
+describe('limits', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService({ MAX_BUNDLE_ENTRIES: '3' });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('refuses a Bundle over the entry limit, caps _count, and rejects a bad _count', async () => {
+    const entry = Array.from({ length: 4 }, () => ({
+      resource: { resourceType: 'Patient' },
+      request: { method: 'POST', url: 'Patient' },
+    }));
+    const big = await s.call('/fhir', { method: 'POST', body: json({ resourceType: 'Bundle', type: 'batch', entry }) });
+    expect(big.status).toBe(400);
+    expect(((await big.json()) as OperationOutcome).issue?.[0]?.details?.text).toMatch(/at most 3/);
+    const capped = (await (await s.call('/fhir/Patient?_count=5000')).json()) as Bundle;
+    expect(capped.link?.[0]?.url).toContain('_count=1000');
+    expect((await s.call('/fhir/Patient?_count=-1')).status).toBe(400);
+    expect((await s.call('/fhir/Patient?_count=abc')).status).toBe(400);
+    const head = await s.call('/fhir/ResearchStudy/nct04775173', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('etag')).toBe('W/"1"');
+    expect((await s.call('/fhir/Patient?_cursor=garbage')).status).toBe(400);
+  });
+});
