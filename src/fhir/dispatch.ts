@@ -4,6 +4,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../store/db.ts';
+import { everything } from './everything/patient-everything.ts';
 import type { FhirContext, FhirResponse } from './fhir-context.ts';
 import { createResource } from './interactions/create.ts';
 import { deleteResource } from './interactions/delete.ts';
@@ -28,6 +29,8 @@ export interface FhirRequest {
   deferWrites?: import('../store/resource-store.ts').VersionWrite[] | undefined;
   deferMarks?: string[] | undefined;
   optimistic?: boolean | undefined;
+  /** See CreateOptions.predecided. */
+  predecided?: { decision: import('../ingest/route-result.ts').RouteDecision | undefined } | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {
@@ -62,6 +65,10 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
     if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req);
     if (method === 'DELETE') return deleteResource(ctx, q, type, id);
     fail(methodNotAllowed(`${method} is not allowed on ${type}/${id}`));
+  }
+  if (type === 'Patient' && sub === '$everything' && vid === undefined) {
+    if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on $everything`));
+    return everything(ctx, q, id, req.query);
   }
   if (sub === '_history') {
     if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on history`));

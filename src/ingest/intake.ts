@@ -6,10 +6,11 @@
  * so a subject enrolled through another instance a moment ago never loses a result. Results that
  * the current index already keeps skip the check: the hot retained path costs no extra round trip.
  */
-import type { Observation, Resource } from '@medplum/fhirtypes';
+import type { DiagnosticReport, Resource } from '@medplum/fhirtypes';
 import type { Counter } from 'prom-client';
 import type { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Queryable } from '../store/db.ts';
+import { readMany } from '../store/resource-store.ts';
 import type { EnrollmentIndex } from './enrollment-index.ts';
 import { isRoutedType, type RouteDecision, routeResult } from './route-result.ts';
 import type { RoutingTable } from './routing-table.ts';
@@ -19,7 +20,7 @@ export type IngestOutcome = 'retained' | 'duplicate' | 'not-enrolled' | 'not-rel
 export class Intake {
   readonly #index: EnrollmentIndex;
   #table: RoutingTable;
-  readonly #baseUrl: string;
+  readonly baseUrl: string;
   readonly #counter: Counter<'outcome' | 'resource_type'> | undefined;
   readonly deriver: TrialRecordDeriver | undefined;
 
@@ -33,7 +34,7 @@ export class Intake {
     this.deriver = deriver;
     this.#index = index;
     this.#table = table;
-    this.#baseUrl = baseUrl;
+    this.baseUrl = baseUrl;
     this.#counter = counter;
   }
 
@@ -54,7 +55,7 @@ export class Intake {
 
   route(resource: Resource): RouteDecision | undefined {
     if (!isRoutedType(resource.resourceType)) return undefined;
-    return routeResult(resource, this.#index, this.#table, this.#baseUrl);
+    return routeResult(resource, this.#index, this.#table, this.baseUrl);
   }
 
   count(outcome: IngestOutcome, resourceType: string): void {
@@ -70,15 +71,42 @@ export class IntakeSession {
     this.#intake = intake;
   }
 
-  /** Undefined for types the gate does not apply to (stored as any FHIR write). */
-  async decide(q: Queryable, resource: Resource): Promise<RouteDecision | undefined> {
+  /**
+   * Undefined for types the gate does not apply to (stored as any FHIR write). `retainedRefs`: in a
+   * transaction, the fullUrls and references of entries already kept, which a DiagnosticReport's
+   * results may point to.
+   */
+  async decide(
+    q: Queryable,
+    resource: Resource,
+    retainedRefs?: ReadonlySet<string>,
+  ): Promise<RouteDecision | undefined> {
     let decision = this.#intake.route(resource);
     if (decision && !decision.retain && !this.#checked) {
       this.#checked = true;
       if (await this.#intake.refresh(q)) decision = this.#intake.route(resource);
     }
+    if (decision && !decision.retain && 'reportOf' in decision && decision.reportOf) {
+      const enrollments = decision.reportOf;
+      if (await this.#keepsAResult(q, resource as DiagnosticReport, retainedRefs)) {
+        decision = { retain: true, enrollments, measures: [] };
+      }
+    }
     if (decision && !decision.retain) this.#intake.count(decision.outcome, resource.resourceType);
     return decision;
+  }
+
+  /** A report is kept with its results: one of them is in this request's kept entries or in the store. */
+  async #keepsAResult(q: Queryable, report: DiagnosticReport, retainedRefs?: ReadonlySet<string>): Promise<boolean> {
+    const refs = (report.result ?? []).map((r) => r.reference).filter((r): r is string => typeof r === 'string');
+    if (refs.some((r) => retainedRefs?.has(r))) return true;
+    const base = `${this.#intake.baseUrl}/`;
+    const ids = refs
+      .map((r) => (r.startsWith(base) ? r.slice(base.length) : r))
+      .filter((r) => /^Observation\/[A-Za-z0-9\-.]{1,64}$/.test(r))
+      .map((r) => ({ resourceType: 'Observation', id: r.slice('Observation/'.length) }));
+    if (ids.length === 0) return false;
+    return (await readMany(q, ids)).length > 0;
   }
 
   count(outcome: IngestOutcome, resourceType: string): void {
@@ -86,8 +114,8 @@ export class IntakeSession {
   }
 
   /** The trial records a retained source yields (throws a 422 OperationOutcomeError if it cannot be normalised). */
-  trialRecords(source: Resource, sourceRef: string, decision: RouteDecision | undefined): Observation[] {
-    if (!decision?.retain || source.resourceType !== 'Observation' || !this.#intake.deriver) return [];
+  trialRecords(source: Resource, sourceRef: string, decision: RouteDecision | undefined): Resource[] {
+    if (!decision?.retain || !this.#intake.deriver) return [];
     return this.#intake.deriver.derive(source, sourceRef, decision);
   }
 }

@@ -3,14 +3,36 @@
  * subject and (for results) a study measure uses its code. Pure and allocation-light: it runs for
  * every result the hospital sends, before anything is validated or stored.
  */
-import type { Observation, Reference, Resource } from '@medplum/fhirtypes';
+import type {
+  AdverseEvent,
+  DiagnosticReport,
+  Observation,
+  QuestionnaireResponse,
+  Reference,
+  Resource,
+} from '@medplum/fhirtypes';
 import { normaliseReference } from '../fhir/search/index-values.ts';
 import type { Enrollment, EnrollmentIndex } from './enrollment-index.ts';
-import type { MeasureRef, RoutingTable } from './routing-table.ts';
+import type { FormRef, MeasureRef, RoutingTable } from './routing-table.ts';
 
 export type RouteDecision =
-  | { retain: true; enrollments: readonly Enrollment[]; measures: readonly MeasureRef[] }
-  | { retain: false; outcome: 'not-enrolled' | 'not-relevant'; reason: string }
+  | {
+      retain: true;
+      enrollments: readonly Enrollment[];
+      measures: readonly MeasureRef[];
+      /** For a QuestionnaireResponse: the study forms it answers. */
+      forms?: readonly FormRef[];
+    }
+  | {
+      retain: false;
+      outcome: 'not-enrolled' | 'not-relevant';
+      reason: string;
+      /**
+       * A DiagnosticReport of an enrolled subject whose own code no measure uses: it is kept after
+       * all if one of its results is (the ingest session checks its result references).
+       */
+      reportOf?: readonly Enrollment[];
+    }
   | { retain: false; outcome: 'dead-lettered'; reason: string };
 
 /** The resource types an EHR feed sends, and where each names its patient. */
@@ -66,8 +88,32 @@ export function routeResult(
       reason: 'Not retained: the patient is not enrolled in a study this adapter serves',
     };
   }
-  if (type !== 'Observation') return { retain: true, enrollments, measures: [] };
   const studies = new Set(enrollments.map((e) => e.studyId));
+  if (type === 'QuestionnaireResponse')
+    return routeResponse(resource as QuestionnaireResponse, enrollments, table, studies);
+  if (type === 'AdverseEvent') {
+    if ((resource as AdverseEvent).actuality === 'potential') {
+      return {
+        retain: false,
+        outcome: 'not-relevant',
+        reason: 'Not retained: a potential adverse event (near miss) is not a trial adverse event',
+      };
+    }
+    return { retain: true, enrollments, measures: [] };
+  }
+  if (type === 'DiagnosticReport') {
+    const measures = table
+      .measuresFor((resource as DiagnosticReport).code?.coding)
+      .filter((m) => studies.has(m.studyId));
+    if (measures.length > 0) return { retain: true, enrollments, measures: [] };
+    return {
+      retain: false,
+      outcome: 'not-relevant',
+      reason: "Not retained: the report's code and results are not measures of the patient's study",
+      reportOf: enrollments,
+    };
+  }
+  if (type !== 'Observation') return { retain: true, enrollments, measures: [] };
   const measures = table.measuresFor((resource as Observation).code?.coding).filter((m) => studies.has(m.studyId));
   if (measures.length === 0) {
     const local = table.unmappedLocalCode((resource as Observation).code?.coding);
@@ -87,4 +133,22 @@ export function routeResult(
     };
   }
   return { retain: true, enrollments, measures };
+}
+
+function routeResponse(
+  qr: QuestionnaireResponse,
+  enrollments: readonly Enrollment[],
+  table: RoutingTable,
+  studies: ReadonlySet<string>,
+): RouteDecision {
+  const forms = table.formsFor(qr.questionnaire).filter((f) => studies.has(f.studyId));
+  if (forms.length > 0) return { retain: true, enrollments, measures: [], forms };
+  // An enrolled subject's form that no study names: keep it aside until mappings/ knows the form.
+  return {
+    retain: false,
+    outcome: 'dead-lettered',
+    reason: qr.questionnaire
+      ? `Held for review: Questionnaire ${qr.questionnaire} is not a form of the patient's study (mappings/questionnaires/)`
+      : 'Held for review: the QuestionnaireResponse does not say which Questionnaire it answers',
+  };
 }

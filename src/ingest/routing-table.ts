@@ -12,6 +12,12 @@ export interface MeasureRef {
   canonical: { system: string; code: string };
 }
 
+export interface FormRef {
+  studyId: string;
+  formId: string;
+  questionnaire: string;
+}
+
 const MAPPED_EQUIVALENCES: ReadonlySet<string> = new Set(['equivalent', 'equal']);
 
 export class RoutingTable {
@@ -20,9 +26,15 @@ export class RoutingTable {
   readonly #localSystems = new Set<string>();
   /** Local codes some ConceptMap mentions (mapped to a study code or not). */
   readonly #knownLocal = new Set<string>();
+  readonly #forms = new Map<string, FormRef[]>();
 
   constructor(studies: readonly StudyDefinition[], conceptMaps: readonly ConceptMap[]) {
     for (const s of studies) {
+      for (const f of s.forms) {
+        const list = this.#forms.get(f.questionnaire) ?? [];
+        list.push({ studyId: s.id, formId: f.id, questionnaire: f.questionnaire });
+        this.#forms.set(f.questionnaire, list);
+      }
       for (const m of s.measures) {
         for (const c of m.codes) {
           this.#add(`${c.system}|${c.code}`, {
@@ -61,6 +73,13 @@ export class RoutingTable {
     return codings?.find(
       (c) => c.system && c.code && this.#localSystems.has(c.system) && !this.#knownLocal.has(`${c.system}|${c.code}`),
     );
+  }
+
+  /** The study forms a QuestionnaireResponse.questionnaire canonical (with or without |version) stands for. */
+  formsFor(canonical: string | undefined): readonly FormRef[] {
+    if (!canonical) return [];
+    const bar = canonical.indexOf('|');
+    return this.#forms.get(bar < 0 ? canonical : canonical.slice(0, bar)) ?? [];
   }
 
   /** The measures the codings stand for (any coding may match), in study order. */

@@ -46,6 +46,16 @@ const Measure = z.strictObject({
   fhirpath: z.string().min(1).optional(),
 });
 
+/** A form the study collects as a QuestionnaireResponse; the Questionnaire lives in mappings/questionnaires/. */
+const Form = z.strictObject({
+  id: z.string().regex(/^[a-z0-9-]+$/),
+  /** Canonical URL of the Questionnaire (without version). */
+  questionnaire: z.url(),
+  dueAt: z.array(z.string()).min(1),
+  /** Ages (in months, inclusive) this form is for, when the study picks a form by age. */
+  ageMonths: z.strictObject({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() }).optional(),
+});
+
 export const StudyDefinitionSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'the study id becomes the ResearchStudy id: [a-z0-9-]' }),
@@ -76,6 +86,7 @@ export const StudyDefinitionSchema = z
     visitsNote: z.string().optional(),
     visits: z.array(Visit).min(1),
     measures: z.array(Measure).min(1),
+    forms: z.array(Form).default([]),
     outcomeThresholds: z.strictObject({
       kmResponsePlateletsAbove: z.number().positive(),
       kmResponseFibrinogenAbove: z.number().positive(),
@@ -113,7 +124,11 @@ export const StudyDefinitionSchema = z
       }
     }
     const visits = new Set(s.visits.map((v) => v.id));
-    for (const m of s.measures) {
+    dup(
+      'form',
+      s.forms.map((f) => f.id),
+    );
+    for (const m of [...s.measures, ...s.forms]) {
       for (const v of m.dueAt) {
         if (!visits.has(v)) ctx.addIssue({ code: 'custom', message: `measure ${m.id} is due at unknown visit "${v}"` });
       }
@@ -124,3 +139,4 @@ export type StudyDefinition = z.infer<typeof StudyDefinitionSchema>;
 export type StudyArm = StudyDefinition['arms'][number];
 export type StudyVisit = StudyDefinition['visits'][number];
 export type StudyMeasure = StudyDefinition['measures'][number];
+export type StudyForm = StudyDefinition['forms'][number];

@@ -9,3 +9,12 @@ export const MEASURE_SYSTEM = `${PROJECT_BASE}/CodeSystem/trial-measure`;
 export const TRIAL_RECORD_IDENTIFIER_SYSTEM = `${PROJECT_BASE}/sid/trial-record`;
 /** meta.tag telling trial records apart from the source results they derive from. */
 export const TRIAL_RECORD_TAG = { system: `${PROJECT_BASE}/CodeSystem/record-kind`, code: 'trial-record' } as const;
+/** A QuestionnaireResponse or AdverseEvent trial record points at the source it was derived from. */
+export const EXT_DERIVED_FROM = `${PROJECT_BASE}/StructureDefinition/derived-from`;
+/** AE Clinical Research R4 Backport (STU1): the grade and the ResearchSubject of an AdverseEvent. */
+export const EXT_AE_GRADE = 'http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/ae-grade';
+export const EXT_AE_RESEARCH_SUBJECT =
+  'http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/research-subject-ref';
+export const AE_GRADE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/adverse-event-clinical-research-grades';
+/** NCI CTCAE attribution, 5 levels (domain notes 4.4): unrelated … definite. */
+export const CAUSALITY_SYSTEM = `${PROJECT_BASE}/CodeSystem/ctcae-attribution`;

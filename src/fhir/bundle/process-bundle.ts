@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { isRoutedType } from '../../ingest/route-result.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { VersionWrite } from '../../store/resource-store.ts';
@@ -22,6 +23,11 @@ export interface BundleOptions {
   strict: boolean;
   returnMinimal: boolean;
   maxEntries: number;
+  /**
+   * Transactions: runs inside the database transaction after every entry, with their responses;
+   * a throw rolls everything back (a feed records what it applied in the same commit).
+   */
+  beforeCommit?: ((tx: Queryable, responses: readonly FhirResponse[]) => Promise<void>) | undefined;
 }
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
@@ -59,6 +65,7 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
         if (type === body.resourceType) {
           ctx.authorize(type, e.request.method === 'POST' ? 'create' : 'update');
           const decision = await ctx.intake.decide(ctx.db, body);
+          e.request.predecided = { decision };
           if (decision && !decision.retain) {
             out.push(responseEntry(await notKept(ctx.db, body, decision), options.returnMinimal));
             continue;
@@ -118,6 +125,41 @@ async function redirectRedeliveries(tx: Queryable, entries: ParsedEntry[]): Prom
   }
 }
 
+/**
+ * Routes every entry an EHR feed sends before ids are assigned: an entry the trial does not keep
+ * gets no id, so references to it keep the sender's urn:uuid rather than pointing at nothing; a
+ * DiagnosticReport is kept when one of its results is (decided after the results).
+ */
+async function routeEntries(ctx: FhirContext, tx: Queryable, entries: ParsedEntry[]): Promise<void> {
+  const intake = ctx.intake;
+  if (!intake) return;
+  const kept = new Set<string>();
+  const reports: ParsedEntry[] = [];
+  for (const e of entries) {
+    const { method, body, path } = e.request;
+    if (!body || (method !== 'POST' && method !== 'PUT') || !isRoutedType(body.resourceType)) continue;
+    if (path[0] !== body.resourceType) continue;
+    if (body.resourceType === 'DiagnosticReport') {
+      reports.push(e);
+      continue;
+    }
+    const decision = await intake.decide(tx, body);
+    e.request.predecided = { decision };
+    if (decision?.retain) {
+      if (e.fullUrl) kept.add(e.fullUrl);
+      if (path[1]) kept.add(`${path[0]}/${path[1]}`);
+    }
+  }
+  for (const e of reports) {
+    e.request.predecided = { decision: await intake.decide(tx, e.request.body as Resource, kept) };
+  }
+}
+
+function notKeptEntry(e: ParsedEntry): boolean {
+  const d = e.request.predecided?.decision;
+  return d !== undefined && !d.retain;
+}
+
 /** Assigns ids to created entries and resolves conditional ones, before anything is written. */
 async function resolveIdentities(
   ctx: FhirContext,
@@ -129,7 +171,7 @@ async function resolveIdentities(
   for (const e of entries) {
     const r = e.request;
     const [type, id] = r.path;
-    if (!type) continue;
+    if (!type || notKeptEntry(e)) continue;
     let identity: string | undefined;
     if (r.method === 'POST' && id === undefined) {
       let existing: string | undefined;
@@ -176,6 +218,7 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
   const results = await ctx.db.transaction(async (tx) => {
     if (ctx.intake) await redirectRedeliveries(tx, entries);
+    await routeEntries(ctx, tx, entries);
     const mapping = await resolveIdentities(ctx, tx, entries);
     for (const e of entries) {
       if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;
@@ -215,7 +258,9 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
       }
     }
     await flush();
-    return entries.map((e) => byIndex.get(e.index) as FhirResponse);
+    const responses = entries.map((e) => byIndex.get(e.index) as FhirResponse);
+    await options.beforeCommit?.(tx, responses);
+    return responses;
   });
   return {
     status: 200,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
+import type { RouteDecision } from '../../ingest/route-result.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
@@ -29,6 +30,8 @@ export interface CreateOptions {
    * turns a re-delivery into a unique violation, and the caller retries without this flag.
    */
   optimistic?: boolean | undefined;
+  /** Routed already (a transaction decides all its entries first): use this, do not route again. */
+  predecided?: { decision: RouteDecision | undefined } | undefined;
 }
 
 /** The unique index that makes a re-delivered result collide (migration 0006). */
@@ -48,7 +51,7 @@ export async function createResource(
   if (IMMUTABLE_RESOURCE_TYPES.has(type) && ctx.access) {
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
-  const decision = await ctx.intake?.decide(q, resource);
+  const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) return notKept(q, resource, decision);
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
@@ -57,7 +60,8 @@ export async function createResource(
   // A feed that re-sends a result (same identifier) repeats or corrects it; it never duplicates it.
   if (decision?.retain && !options.deferWrites && options.assignedId === undefined && !options.optimistic) {
     const existing = await findByIdentifier(ctx, q, resource);
-    if (existing) return updateResource(ctx, q, type, existing, { ...resource, id: existing });
+    if (existing)
+      return updateResource(ctx, q, type, existing, { ...resource, id: existing }, { predecided: { decision } });
   }
   validateCounted(ctx, resource, decision !== undefined);
   const id = options.assignedId ?? randomUUID();

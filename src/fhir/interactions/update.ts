@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { RouteDecision } from '../../ingest/route-result.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
@@ -15,6 +16,8 @@ import { putVersion } from './write-version.ts';
 export interface UpdateOptions {
   /** If-Match header value, e.g. W/"3". */
   ifMatch?: string | undefined;
+  /** See CreateOptions.predecided. */
+  predecided?: { decision: RouteDecision | undefined } | undefined;
 }
 
 function parseIfMatch(v: string): number | undefined {
@@ -53,7 +56,7 @@ export async function updateResource(
   if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
-  const decision = await ctx.intake?.decide(q, resource);
+  const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) return notKept(q, resource, decision);
   validateCounted(ctx, resource, decision !== undefined);
   const records = ctx.intake?.trialRecords(resource, `${type}/${id}`, decision) ?? [];
@@ -163,7 +166,7 @@ export async function conditionalUpdate(
   const match = ids[0];
   if (match === undefined) {
     if (resource.id !== undefined) return updateResource(ctx, q, type, resource.id, resource, options);
-    return createResource(ctx, q, type, resource);
+    return createResource(ctx, q, type, resource, { predecided: options.predecided });
   }
   if (resource.id !== undefined && resource.id !== match) {
     fail(badRequest(`Resource id ${resource.id} does not match the matched ${type}/${match}`, `${type}.id`));

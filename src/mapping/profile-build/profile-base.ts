@@ -1,0 +1,2 @@
+/** Canonical base of the StructureDefinitions this project publishes in profiles/. */
+export const PROFILE_BASE = 'https://khe-trial.example.org/fhir/StructureDefinition';

@@ -1,0 +1,71 @@
+/**
+ * The direct property walk used for plain search parameter paths must give exactly what fhirpath.js
+ * gives, for every indexed parameter, over real resources: the public R4 examples (every type) and
+ * Synthea bundles from ../shared/corpus.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4/index.js';
+import { describe, expect, it } from 'vitest';
+import { fastEvaluator } from '../../../src/fhir/search/fast-path.ts';
+import { searchParamsFor } from '../../../src/fhir/search/search-params.ts';
+
+const CORPUS = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus');
+
+function files(dir: string, limit: number): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      if (out.length >= limit) return;
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.json') && name !== 'package.json') out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function resources(): Resource[] {
+  const out: Resource[] = [];
+  const add = (r: Resource | undefined): void => {
+    if (!r?.resourceType) return;
+    out.push(r);
+    if (r.resourceType === 'Bundle') for (const e of (r as Bundle).entry ?? []) add(e.resource);
+  };
+  for (const f of [...files(join(CORPUS, 'fhir-examples'), 3000), ...files(join(CORPUS, 'synthea'), 12)]) {
+    try {
+      add(JSON.parse(readFileSync(f, 'utf8')) as Resource);
+    } catch {
+      // not a resource
+    }
+  }
+  return out;
+}
+
+describe('search index fast path', () => {
+  it('recognises plain paths and extension values, and leaves choice elements to fhirpath.js', () => {
+    expect(fastEvaluator('Observation.code')).toBeDefined();
+    expect(fastEvaluator("Observation.extension('http://x').value")).toBeDefined();
+    expect(fastEvaluator('Observation.value')).toBeUndefined();
+    expect(fastEvaluator('Observation.effective')).toBeUndefined();
+    expect(fastEvaluator('Observation.subject.where(resolve() is Patient)')).toBeUndefined();
+  });
+
+  it('gives what fhirpath.js gives for every indexed parameter over the public corpus', () => {
+    const all = resources();
+    expect(all.length).toBeGreaterThan(1000);
+    let compared = 0;
+    for (const r of all) {
+      for (const def of searchParamsFor(r.resourceType).values()) {
+        if (!fastEvaluator(def.expression)) continue;
+        const expected = fhirpath.evaluate(r as never, def.expression, undefined, r4);
+        expect(def.evaluate(r), `${r.resourceType}/${r.id} ${def.code}`).toEqual(expected);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(5000);
+  });
+});
