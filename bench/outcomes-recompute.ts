@@ -1,0 +1,144 @@
+/**
+ * Time to recompute every outcome for N subjects (the synthetic cohort generator, about 32 results
+ * per child), and for one subject after one new result (incremental: only the marked subject, plus
+ * the per-arm MeasureReports). The cohort is pushed through the feed over HTTP first, as an EHR
+ * would; recomputation runs in process with the background worker off, so it is timed alone.
+ *   node bench/outcomes-recompute.ts 30 10000     DATABASE_URL=postgres://… node bench/outcomes-recompute.ts 30 10000
+ */
+import { writeFileSync } from 'node:fs';
+import type { Bundle } from '@medplum/fhirtypes';
+import { feedBundle, observationOf, syntheticCohort } from '../test/support/synthetic-cohort.ts';
+import { startTestService } from '../test/support/test-service.ts';
+
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
+const results: Record<string, unknown>[] = [];
+
+async function run(n: number): Promise<void> {
+  // A long run outlives the default token lifetime; the bench client keeps one token.
+  const s = await startTestService({
+    OUTCOMES_WORKER: 'off',
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    ACCESS_TOKEN_LIFETIME_SECONDS: '3600',
+  });
+  const cohort = syntheticCohort(n);
+  const j = JSON.stringify;
+  // Enrollment in batches of 100 subjects (one transaction each), as a coordinator's import would.
+  for (let i = 0; i < cohort.length; i += 100) {
+    const entry = cohort.slice(i, i + 100).flatMap((c) => [
+      {
+        resource: {
+          resourceType: 'Patient',
+          id: c.patientId,
+          birthDate: c.birthDate,
+          identifier: [{ system: 'urn:synthetic:mrn', value: c.mrn }],
+        },
+        request: { method: 'PUT', url: `Patient/${c.patientId}` },
+      },
+      {
+        resource: {
+          resourceType: 'ResearchSubject',
+          status: 'on-study',
+          study: { reference: 'ResearchStudy/nct04775173' },
+          individual: { reference: `Patient/${c.patientId}` },
+          assignedArm: c.arm,
+          period: { start: c.start },
+        },
+        request: { method: 'POST', url: 'ResearchSubject' },
+      },
+    ]);
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      body: j({ resourceType: 'Bundle', type: 'transaction', entry }),
+    });
+    if (r.status !== 200) throw new Error(`enroll: ${r.status} ${await r.text()}`);
+  }
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= cohort.length) return;
+      const r = await s.call('/fhir', {
+        method: 'POST',
+        role: 'ehr-feed',
+        body: j(feedBundle(cohort[i] as (typeof cohort)[number])),
+      });
+      if (r.status !== 200) throw new Error(`feed: ${r.status} ${await r.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const results_ = cohort.reduce((a, c) => a + c.values.length, 0);
+  const feedMs = performance.now() - t0;
+
+  // First computation: every subject was marked by its results.
+  const rss0 = process.memoryUsage().rss;
+  const t1 = performance.now();
+  const first = await s.service.outcomes.drain();
+  const firstMs = performance.now() - t1;
+
+  // Full recomputation on request (nothing changed: every value compared, nothing rewritten).
+  const t2 = performance.now();
+  const all = await s.call('/admin/outcomes/recompute?scope=all&wait=true', { method: 'POST' });
+  const fullMs = performance.now() - t2;
+  const full = (await all.json()) as { subjects: number; unchanged: number };
+
+  // One new result for one subject.
+  const c = cohort[0] as (typeof cohort)[number];
+  const v = {
+    ...(c.values.find((x) => x.measure === 'sirolimus-trough') as (typeof c.values)[number]),
+    id: 'SYN-NEW-1',
+    day: 364,
+    value: 30,
+  };
+  v.sent = { value: 30, unit: 'ng/mL' };
+  const single: Bundle = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [{ resource: observationOf(c, v), request: { method: 'POST', url: 'Observation' } }],
+  };
+  await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: j(single) });
+  const samples: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    if (k > 0) {
+      const w = { ...v, id: `SYN-NEW-${k + 1}`, day: 364 - k, value: 30 + k };
+      w.sent = { value: w.value, unit: 'ng/mL' };
+      await s.call('/fhir', {
+        method: 'POST',
+        role: 'ehr-feed',
+        body: j({
+          ...single,
+          entry: [{ resource: observationOf(c, w), request: { method: 'POST', url: 'Observation' } }],
+        }),
+      });
+    }
+    const t3 = performance.now();
+    const one = await s.service.outcomes.drain();
+    samples.push(performance.now() - t3);
+    if (one.subjects !== 1) throw new Error(`expected one subject, got ${one.subjects}`);
+  }
+  samples.sort((a, b) => a - b);
+  const row = {
+    backend,
+    subjects: n,
+    results: results_,
+    feedSeconds: Math.round(feedMs / 100) / 10,
+    firstComputationSeconds: Math.round(firstMs / 100) / 10,
+    firstComputationSubjectsPerSecond: Math.round((n / firstMs) * 1000),
+    outcomeResourcesCreated: first.created,
+    fullRecomputationSeconds: Math.round(fullMs / 100) / 10,
+    fullRecomputationUnchanged: full.unchanged,
+    oneSubjectAfterOneResultMsMedian: Math.round((samples[2] as number) * 10) / 10,
+    oneSubjectAfterOneResultMsMax: Math.round((samples[4] as number) * 10) / 10,
+    rssMbDuringCompute: Math.round(Math.max(rss0, process.memoryUsage().rss) / 1048576),
+  };
+  console.log(JSON.stringify(row));
+  results.push(row);
+  await s.stop();
+}
+
+for (const n of sizes.length ? sizes : [30]) await run(n);
+writeFileSync(`bench/results/outcomes-recompute-${backend}.json`, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,0 +1,90 @@
+/**
+ * Per arm and visit, a MeasureReport (type summary) of the registry outcomes: subjects per volume
+ * response category, per KM response and per visit-compliance state, median time in range and other
+ * medians, adverse events per term. Built from the outcome summary aggregate; pure. Per-arm
+ * reports reveal the arm, so they carry the arm-revealing label that masks them from assessors.
+ */
+import type { MeasureReport, MeasureReportGroup } from '@medplum/fhirtypes';
+import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
+import { OUTCOME_SYSTEM } from '../mapping/outcome-codes.ts';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { EXT_RESEARCH_STUDY, EXT_VISIT, PROJECT_BASE, VISIT_SYSTEM } from '../records/trial-extensions.ts';
+import type { AggregateRow } from '../store/outcome-store.ts';
+import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from './outcome-resources.ts';
+
+export const MEASURE_URL = `${PROJECT_BASE}/Measure/khe-registry-outcomes`;
+export const EXT_ARM = `${PROJECT_BASE}/StructureDefinition/arm`;
+const POPULATION = {
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-population', code: 'measure-population' }],
+};
+
+export function measureReportId(studyId: string, arm: string, visit: string): string {
+  return `mr-${studyId}-${arm}-${visit}`.slice(0, 64);
+}
+
+function group(kind: string, rows: readonly AggregateRow[]): MeasureReportGroup {
+  const subjects = rows.reduce((n, r) => n + r.count, 0);
+  const g: MeasureReportGroup = {
+    code: { coding: [{ system: OUTCOME_SYSTEM, code: kind }], text: kind },
+    population: [{ code: POPULATION, count: subjects }],
+  };
+  const categorical = rows.some((r) => r.category !== '');
+  if (categorical) {
+    g.stratifier = [
+      {
+        code: [{ text: kind === 'ae-term' ? 'adverse event term (population: subjects; score: events)' : 'category' }],
+        stratum: rows.map((r) => ({
+          value: { text: r.category },
+          population: [{ code: POPULATION, count: r.count }],
+          ...(kind === 'ae-term' ? { measureScore: { value: r.sum ?? r.count, unit: 'events' } } : {}),
+        })),
+      },
+    ];
+  } else if (rows[0]?.median !== null && rows[0]?.median !== undefined) {
+    g.measureScore = { value: Math.round(rows[0].median * 1000) / 1000, unit: 'median' };
+  }
+  return g;
+}
+
+export function buildMeasureReports(
+  study: StudyDefinition,
+  rows: readonly AggregateRow[],
+  date: string,
+): MeasureReport[] {
+  const byArmVisit = new Map<string, AggregateRow[]>();
+  for (const r of rows) {
+    const key = `${r.arm}\u0000${r.visit}`;
+    const list = byArmVisit.get(key) ?? [];
+    list.push(r);
+    byArmVisit.set(key, list);
+  }
+  const reports: MeasureReport[] = [];
+  for (const [key, list] of [...byArmVisit].sort(([a], [b]) => a.localeCompare(b))) {
+    const [arm, visit] = key.split('\u0000') as [string, string];
+    const kinds = [...new Set(list.map((r) => r.kind))].sort();
+    const id = measureReportId(study.id, arm, visit);
+    reports.push({
+      resourceType: 'MeasureReport',
+      id,
+      identifier: [{ system: OUTCOME_IDENTIFIER_SYSTEM, value: id }],
+      meta: { tag: [OUTCOME_TAG], security: [ARM_REVEALING_SECURITY_LABEL] },
+      extension: [
+        { url: EXT_RESEARCH_STUDY, valueReference: { reference: `ResearchStudy/${study.id}` } },
+        { url: EXT_ARM, valueString: arm },
+        { url: EXT_VISIT, valueCoding: { system: VISIT_SYSTEM, code: visit } },
+      ],
+      status: 'complete',
+      type: 'summary',
+      measure: MEASURE_URL,
+      date,
+      period: { start: study.startDate, end: date.slice(0, 10) },
+      group: kinds.map((k) =>
+        group(
+          k,
+          list.filter((r) => r.kind === k),
+        ),
+      ),
+    });
+  }
+  return reports;
+}

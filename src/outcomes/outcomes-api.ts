@@ -1,0 +1,49 @@
+/**
+ * Admin operations on the outcomes stage (JSON): how many subjects wait for recomputation, and a
+ * full recomputation (every ResearchSubject marked; `?wait=true` computes before answering).
+ */
+import { type RequestHandler, Router } from 'express';
+import type { AccessContext } from '../auth/access-context.ts';
+import { fail, forbidden } from '../fhir/outcomes.ts';
+import type { Db } from '../store/db.ts';
+import { countMarks, markAllSubjects } from '../store/outcome-store.ts';
+import type { OutcomeEngine } from './recompute.ts';
+
+export interface OutcomesApiDeps {
+  db: Db;
+  engine: OutcomeEngine;
+  authenticate: RequestHandler;
+  nudge(): void;
+}
+
+export function createOutcomesRouter(deps: OutcomesApiDeps): Router {
+  const router = Router();
+  router.use('/admin/outcomes', deps.authenticate, (_req, res, next) => {
+    const access = res.locals.access as AccessContext | undefined;
+    if (access?.role !== 'admin') fail(forbidden('Outcome recomputation is for the admin role'));
+    next();
+  });
+  router.get('/admin/outcomes', async (_req, res) => {
+    res.json({ pendingMarks: await countMarks(deps.db) });
+  });
+  router.post('/admin/outcomes/recompute', async (req, res) => {
+    const all = req.query.scope === 'all';
+    const marked = all ? await markAllSubjects(deps.db) : undefined;
+    if (req.query.wait === 'true') {
+      const r = await deps.engine.drain();
+      res.json({
+        marked,
+        subjects: r.subjects,
+        created: r.created,
+        amended: r.amended,
+        retracted: r.retracted,
+        unchanged: r.unchanged,
+        measureReports: r.measureReports,
+      });
+      return;
+    }
+    deps.nudge();
+    res.status(202).json({ marked, pendingMarks: await countMarks(deps.db) });
+  });
+  return router;
+}

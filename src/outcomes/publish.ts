@@ -1,0 +1,168 @@
+/**
+ * Publishes one subject's freshly computed outcomes against what is stored: a value seen for the
+ * first time is created (final), a changed value becomes a new version (amended), a value no longer
+ * produced is retracted (entered-in-error), an unchanged one is left alone. Every new Observation
+ * version gets its Provenance. Runs inside the recomputation's transaction, so the outcomes, their
+ * provenance and the summary rows change together or not at all.
+ */
+import type { AdverseEvent, Flag, Observation, Resource } from '@medplum/fhirtypes';
+import { prepareVersion } from '../fhir/interactions/write-version.ts';
+import { writeFirstVersions } from '../store/batch-write.ts';
+import type { Queryable } from '../store/db.ts';
+import type { StoredContent } from '../store/outcome-store.ts';
+import { type VersionWrite, writeVersion } from '../store/resource-store.ts';
+import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG, outcomeObservation, outcomeProvenance } from './outcome-resources.ts';
+import type { OutcomeValue } from './outcome-value.ts';
+import type { SubjectInputs } from './subject-inputs.ts';
+
+export interface PublishResult {
+  created: number;
+  amended: number;
+  retracted: number;
+  unchanged: number;
+  /** "Type/id" of every resource given a new version. */
+  changed: string[];
+  /** The same versions, as write-back queues them (by business identifier). */
+  published: PublishedVersion[];
+}
+
+export interface PublishedVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  identifier: string;
+  operation: 'upsert' | 'retract';
+  /** The version's content; absent for a deletion. */
+  resource?: Resource | undefined;
+}
+
+/** Every resource the outcomes stage writes carries this business identifier (see outcome-resources.ts). */
+export function publishedVersion(
+  resource: Resource,
+  versionId: number,
+  operation: 'upsert' | 'retract',
+): PublishedVersion {
+  return {
+    resourceType: resource.resourceType,
+    id: resource.id as string,
+    versionId,
+    identifier: `${OUTCOME_IDENTIFIER_SYSTEM}|${resource.id}`,
+    operation,
+    resource,
+  };
+}
+
+/** Content equal but for meta.versionId/lastUpdated and status (final vs amended). */
+function comparable(r: Resource): string {
+  const { meta, ...rest } = r as Resource & { status?: string };
+  const { versionId: _v, lastUpdated: _l, ...m } = meta ?? {};
+  const { status: _s, ...body } = rest as Record<string, unknown>;
+  return JSON.stringify({ ...body, meta: m });
+}
+
+function isOutcome(r: Resource): boolean {
+  return r.meta?.tag?.some((t) => t.system === OUTCOME_TAG.system && t.code === OUTCOME_TAG.code) ?? false;
+}
+
+export async function publishSubjectOutcomes(
+  q: Queryable,
+  baseUrl: string,
+  inputs: SubjectInputs,
+  values: readonly OutcomeValue[],
+  flags: readonly Flag[],
+  suggestions: readonly AdverseEvent[],
+  stored: readonly StoredContent[],
+): Promise<PublishResult> {
+  const result: PublishResult = { created: 0, amended: 0, retracted: 0, unchanged: 0, changed: [], published: [] };
+  const current = new Map<string, { versionId: number; resource: Resource }>();
+  for (const s of stored) {
+    const resource = JSON.parse(s.content) as Resource;
+    if (isOutcome(resource)) current.set(`${s.resourceType}/${s.id}`, { versionId: s.versionId, resource });
+  }
+  const firsts: VersionWrite[] = [];
+  const updates: VersionWrite[] = [];
+  const recorded = new Date().toISOString();
+  const desired = new Set<string>();
+
+  const put = (resource: Resource, valueForProvenance: OutcomeValue | undefined): void => {
+    const key = `${resource.resourceType}/${resource.id}`;
+    desired.add(key);
+    const existing = current.get(key);
+    if (
+      existing &&
+      comparable(existing.resource) === comparable(resource) &&
+      (existing.resource as Observation).status !== 'entered-in-error'
+    ) {
+      result.unchanged++;
+      return;
+    }
+    const versionId = existing ? existing.versionId + 1 : 1;
+    if (existing && resource.resourceType === 'Observation') (resource as Observation).status = 'amended';
+    const { write } = prepareVersion(baseUrl, resource, resource.id as string, versionId, 'PUT');
+    (existing ? updates : firsts).push(write);
+    if (existing) result.amended++;
+    else result.created++;
+    result.changed.push(key);
+    result.published.push(publishedVersion(JSON.parse(write.content as string) as Resource, versionId, 'upsert'));
+    if (valueForProvenance && resource.resourceType === 'Observation') {
+      const group = byRule.get(valueForProvenance.rule.id) ?? {
+        rule: valueForProvenance.rule,
+        targets: [],
+        sources: [],
+        armRevealing: false,
+      };
+      group.targets.push(`Observation/${resource.id}/_history/${versionId}`);
+      group.sources.push(...valueForProvenance.derivedFrom);
+      group.armRevealing ||= valueForProvenance.armRevealing === true;
+      byRule.set(valueForProvenance.rule.id, group);
+    }
+  };
+  const byRule = new Map<
+    string,
+    { rule: OutcomeValue['rule']; targets: string[]; sources: string[]; armRevealing: boolean }
+  >();
+
+  for (const v of values) put(outcomeObservation(inputs, v, 'final'), v);
+  for (const f of flags) put(f, undefined);
+  for (const a of suggestions) put(a, undefined);
+  for (const g of byRule.values()) {
+    const prov = outcomeProvenance(inputs.researchSubjectId, g.targets, g.sources, g.rule, g.armRevealing, recorded);
+    firsts.push(prepareVersion(baseUrl, prov, prov.id as string, 1, 'POST').write);
+  }
+
+  // Outcomes no longer produced (an input was retracted, a visit no longer evaluable) are retracted:
+  // Observations and Flags as entered-in-error versions, suggested AdverseEvents (no status in R4) deleted.
+  for (const [key, { versionId, resource }] of current) {
+    if (desired.has(key)) continue;
+    const status = (resource as { status?: string }).status;
+    if (status === 'entered-in-error') continue;
+    const id = resource.id as string;
+    if (resource.resourceType === 'Observation' || resource.resourceType === 'Flag') {
+      const { meta, ...rest } = resource;
+      const kept = { profile: meta?.profile, tag: meta?.tag, security: meta?.security };
+      const retracted = { ...rest, meta: JSON.parse(JSON.stringify(kept)), status: 'entered-in-error' } as Resource;
+      const { write } = prepareVersion(baseUrl, retracted, id, versionId + 1, 'PUT');
+      updates.push(write);
+      result.published.push(
+        publishedVersion(JSON.parse(write.content as string) as Resource, versionId + 1, 'retract'),
+      );
+    } else {
+      result.published.push({ ...publishedVersion(resource, versionId + 1, 'retract'), resource: undefined });
+      updates.push({
+        resourceType: resource.resourceType,
+        id,
+        versionId: versionId + 1,
+        lastUpdated: new Date().toISOString(),
+        method: 'DELETE',
+        content: undefined,
+        index: undefined,
+      });
+    }
+    result.retracted++;
+    result.changed.push(key);
+  }
+
+  await writeFirstVersions(q, firsts);
+  for (const w of updates) await writeVersion(q, w, false);
+  return result;
+}

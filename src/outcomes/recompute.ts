@@ -1,0 +1,257 @@
+/**
+ * Incremental recomputation: take the subjects that ingest marked stale (in the same transaction as
+ * the change), recompute each from its trial records, publish the differences, refresh the per-arm
+ * MeasureReports, and delete the marks, all in one transaction per batch. Instances share the work
+ * through SKIP LOCKED and a per-subject advisory lock; nothing is held in memory between batches.
+ */
+import type {
+  MeasureReport,
+  MedicationRequest,
+  MedicationStatement,
+  Patient,
+  Questionnaire,
+  ResearchSubject,
+  Resource,
+} from '@medplum/fhirtypes';
+import { prepareVersion } from '../fhir/interactions/write-version.ts';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import {
+  aggregateSummary,
+  claimMarkedSubjects,
+  lockSubjectOutcomes,
+  readByReference,
+  readBySubjects,
+  replaceSummary,
+  type SummaryRow,
+} from '../store/outcome-store.ts';
+import { readMany, writeVersion } from '../store/resource-store.ts';
+import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
+import { buildMeasureReports } from './measure-reports.ts';
+import type { OutcomeValue } from './outcome-value.ts';
+import { type PublishedVersion, type PublishResult, publishedVersion, publishSubjectOutcomes } from './publish.ts';
+import { buildSubjectInputs } from './subject-inputs.ts';
+
+const RECORD_TYPES = ['Observation', 'QuestionnaireResponse', 'AdverseEvent', 'Flag'];
+/** Statuses in which eligibility is still being established (ResearchSubject.status, R4). */
+const SCREENING_STATUSES: ReadonlySet<string> = new Set(['candidate', 'potential-candidate', 'screening']);
+type ExtraSummary = SubjectOutcomes['summary'][number];
+
+export interface RecomputeReport {
+  subjects: number;
+  created: number;
+  amended: number;
+  retracted: number;
+  unchanged: number;
+  measureReports: number;
+  /** "Type/id" of every resource given a new version. */
+  changed: string[];
+}
+
+/** Hook for the write-back outbox: called inside the publishing transaction with every new version. */
+export type OnPublished = (q: Queryable, published: readonly PublishedVersion[]) => Promise<void>;
+
+function summaryRows(
+  studyId: string,
+  subjectId: string,
+  arm: string,
+  values: readonly OutcomeValue[],
+  extra: readonly ExtraSummary[],
+): SummaryRow[] {
+  const rows: SummaryRow[] = extra.map((e) => ({ studyId, researchSubjectId: subjectId, arm, ...e }));
+  for (const v of values) {
+    // Per-trough values are many per visit: the MeasureReports count subjects, not troughs.
+    if (v.key !== undefined) continue;
+    const base = { studyId, researchSubjectId: subjectId, arm, visit: v.visit, kind: v.code };
+    if (v.result.kind === 'quantity') rows.push({ ...base, category: '', value: v.result.value });
+    else if (v.result.kind === 'category') rows.push({ ...base, category: v.result.code, value: null });
+    else rows.push({ ...base, category: 'not-evaluable', value: null });
+  }
+  return rows;
+}
+
+function emptyReport(): RecomputeReport {
+  return { subjects: 0, created: 0, amended: 0, retracted: 0, unchanged: 0, measureReports: 0, changed: [] };
+}
+
+export class OutcomeEngine {
+  readonly #db: Db;
+  readonly #baseUrl: string;
+  readonly #studies: Map<string, StudyDefinition>;
+  readonly #onPublished: OnPublished | undefined;
+  readonly #questionnaires: Map<string, Questionnaire>;
+  /** Today, for visit compliance (tests pin it). */
+  readonly #today: () => string;
+
+  constructor(
+    db: Db,
+    baseUrl: string,
+    studies: readonly StudyDefinition[],
+    options: { onPublished?: OnPublished; today?: () => string; questionnaires?: readonly Questionnaire[] } = {},
+  ) {
+    this.#questionnaires = new Map((options.questionnaires ?? []).map((q) => [q.url as string, q]));
+    this.#db = db;
+    this.#baseUrl = baseUrl;
+    this.#studies = new Map(studies.map((s) => [s.id, s]));
+    this.#onPublished = options.onPublished;
+    this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+  }
+
+  /** One batch of marked subjects; returns undefined when no marks were waiting. */
+  async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    return this.#db.transaction(async (tx) => {
+      const subjects = await claimMarkedSubjects(tx, batchMarks);
+      if (subjects.length === 0) return undefined;
+      return this.#recompute(tx, subjects);
+    });
+  }
+
+  /** Recompute until no marks are left (a full recomputation after markAllSubjects, or a test). */
+  async drain(batchMarks = 200): Promise<RecomputeReport> {
+    const total = emptyReport();
+    for (;;) {
+      const r = await this.recomputeMarked(batchMarks);
+      if (!r) return total;
+      total.subjects += r.subjects;
+      total.created += r.created;
+      total.amended += r.amended;
+      total.retracted += r.retracted;
+      total.unchanged += r.unchanged;
+      total.measureReports += r.measureReports;
+      total.changed.push(...r.changed);
+    }
+  }
+
+  async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
+    const report = emptyReport();
+    // Only the arms whose subjects changed need their MeasureReports recounted.
+    const armsTouched = new Map<string, Set<string>>();
+    const published: PublishedVersion[] = [];
+    for (const id of [...subjectIds].sort()) {
+      await lockSubjectOutcomes(tx, id);
+      const r = await this.#recomputeSubject(tx, id);
+      if (!r) continue;
+      const arms = armsTouched.get(r.studyId) ?? new Set<string>();
+      for (const a of r.arms) arms.add(a);
+      armsTouched.set(r.studyId, arms);
+      report.subjects++;
+      report.created += r.result.created;
+      report.amended += r.result.amended;
+      report.retracted += r.result.retracted;
+      report.unchanged += r.result.unchanged;
+      report.changed.push(...r.result.changed);
+      published.push(...r.result.published);
+    }
+    for (const [studyId, arms] of armsTouched) {
+      const reports = await this.#refreshMeasureReports(tx, studyId, [...arms]);
+      report.measureReports += reports.length;
+      report.changed.push(...reports.map((r) => `MeasureReport/${r.id}`));
+      published.push(...reports);
+    }
+    if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
+    return report;
+  }
+
+  async #recomputeSubject(
+    tx: Queryable,
+    id: string,
+  ): Promise<{ studyId: string; arms: string[]; result: PublishResult } | undefined> {
+    const [stored] = await readMany(tx, [{ resourceType: 'ResearchSubject', id }]);
+    const records = await readBySubjects(tx, RECORD_TYPES, [id]);
+    const subject = stored?.content ? (JSON.parse(stored.content) as ResearchSubject) : undefined;
+    const studyId = subject?.study?.reference?.replace(/^ResearchStudy\//, '');
+    const study = studyId ? this.#studies.get(studyId) : undefined;
+    if (!subject || !study) {
+      // The subject is gone (deleted, or its study is not served): its outcomes are retracted.
+      const anyStudy = [...this.#studies.values()][0] as StudyDefinition;
+      const inputs = buildSubjectInputs(
+        anyStudy,
+        { resourceType: 'ResearchSubject', id, status: 'withdrawn', study: {}, individual: {} } as ResearchSubject,
+        undefined,
+        [],
+        [],
+      );
+      const result = await publishSubjectOutcomes(tx, this.#baseUrl, inputs, [], [], [], records);
+      const arms = await replaceSummary(tx, id, []);
+      return { studyId: studyId ?? anyStudy.id, arms, result };
+    }
+    const patientRef = subject.individual?.reference ?? '';
+    const [patientRow] = patientRef.startsWith('Patient/')
+      ? await readMany(tx, [{ resourceType: 'Patient', id: patientRef.slice('Patient/'.length) }])
+      : [];
+    const meds = await readByReference(tx, ['MedicationRequest', 'MedicationStatement'], 'subject', [patientRef]);
+    const inputs = buildSubjectInputs(
+      study,
+      subject,
+      patientRow?.content ? (JSON.parse(patientRow.content) as Patient) : undefined,
+      records.map((r) => JSON.parse(r.content) as Resource),
+      meds.map((m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement),
+    );
+    const out = computeSubjectOutcomes(inputs, this.#today(), this.#questionnaires);
+    const result = await publishSubjectOutcomes(
+      tx,
+      this.#baseUrl,
+      inputs,
+      out.values,
+      out.flags,
+      out.suggestions,
+      records,
+    );
+    const moved = await this.#applyEligibility(tx, subject, stored?.versionId ?? 1, out.values);
+    if (moved) result.changed.push(moved);
+    const arm = subject.assignedArm ?? 'unassigned';
+    const previous = await replaceSummary(tx, id, summaryRows(study.id, id, arm, out.values, out.summary));
+    return { studyId: study.id, arms: [...new Set([arm, ...previous])], result };
+  }
+
+  /**
+   * A candidate or screening subject moves to eligible or ineligible once the criteria decide it
+   * (registry inclusion criteria); never back, and never a subject already on study.
+   */
+  async #applyEligibility(
+    tx: Queryable,
+    subject: ResearchSubject,
+    versionId: number,
+    values: readonly OutcomeValue[],
+  ): Promise<string | undefined> {
+    if (!SCREENING_STATUSES.has(subject.status)) return undefined;
+    const e = values.find((v) => v.code === 'eligibility');
+    const decided = e?.result.kind === 'category' ? e.result.code : undefined;
+    if (decided !== 'eligible' && decided !== 'ineligible') return undefined;
+    const { meta: _m, ...rest } = subject;
+    const next = { ...rest, status: decided } as ResearchSubject;
+    await writeVersion(
+      tx,
+      prepareVersion(this.#baseUrl, next, subject.id as string, versionId + 1, 'PUT').write,
+      false,
+    );
+    return `ResearchSubject/${subject.id}`;
+  }
+
+  async #refreshMeasureReports(tx: Queryable, studyId: string, arms: readonly string[]): Promise<PublishedVersion[]> {
+    const study = this.#studies.get(studyId);
+    if (!study) return [];
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
+    const reports = buildMeasureReports(study, await aggregateSummary(tx, studyId, arms), new Date().toISOString());
+    const existing = await readMany(
+      tx,
+      reports.map((r) => ({ resourceType: 'MeasureReport', id: r.id as string })),
+    );
+    const byId = new Map(existing.map((e) => [e.id, e]));
+    const changed: PublishedVersion[] = [];
+    for (const r of reports) {
+      const old = byId.get(r.id as string);
+      if (old?.content && sameReport(JSON.parse(old.content) as MeasureReport, r)) continue;
+      const versionId = (old?.versionId ?? 0) + 1;
+      const { write } = prepareVersion(this.#baseUrl, r, r.id as string, versionId, 'PUT');
+      await writeVersion(tx, write, versionId === 1);
+      changed.push(publishedVersion(JSON.parse(write.content as string) as MeasureReport, versionId, 'upsert'));
+    }
+    return changed;
+  }
+}
+
+/** The counts are what matter: a report whose groups are unchanged is not rewritten just for its date. */
+function sameReport(a: MeasureReport, b: MeasureReport): boolean {
+  return JSON.stringify(a.group ?? []) === JSON.stringify(b.group ?? []) && a.status === b.status;
+}
