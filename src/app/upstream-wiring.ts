@@ -1,0 +1,215 @@
+/**
+ * Wires the EHR integration (issue #6) into the service: the write-back outbox worker, pull and
+ * backfill, the Subscription notification endpoint and queue, their scheduled jobs, and the admin
+ * routes for jobs and the outbox. Upstream work is off while UPSTREAM_FHIR_URL is unset; the job
+ * runner, the outbox (which keeps queueing) and the admin routes are always there.
+ */
+import type { Router } from 'express';
+import express from 'express';
+import type { AccessContext } from '../auth/access-context.ts';
+import type { FhirContext } from '../fhir/fhir-context.ts';
+import type { ResourceValidator } from '../fhir/validate.ts';
+import type { Intake } from '../ingest/intake.ts';
+import { createSubscriptionRouter } from '../ingest/subscription-api.ts';
+import { SubscriptionProcessor } from '../ingest/subscription-processor.ts';
+import { ensureSubscription } from '../ingest/subscription-setup.ts';
+import { createUpstreamFeed } from '../ingest/upstream-feed.ts';
+import { UpstreamPull } from '../ingest/upstream-pull.ts';
+import type { JobRunner } from '../jobs/job-runner.ts';
+import { createJobsRouter } from '../jobs/jobs-api.ts';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Db } from '../store/db.ts';
+import { listSubscriptionStates } from '../store/subscription-store.ts';
+import { createOutboxRouter } from '../writeback/outbox-api.ts';
+import { registerOutboxMetrics } from '../writeback/outbox-metrics.ts';
+import { OutboxWorker } from '../writeback/outbox-worker.ts';
+import { createTokenSource } from '../writeback/upstream-auth.ts';
+import { UpstreamClient } from '../writeback/upstream-client.ts';
+import type { AuthLayer } from './auth-layer.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface UpstreamDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  metrics: Metrics;
+  auth: AuthLayer;
+  validator: ResourceValidator;
+  intake: Intake;
+  fhirBase: string;
+  studies: readonly StudyDefinition[];
+  jobs: JobRunner;
+}
+
+export interface UpstreamWiring {
+  router: Router;
+  upstream: UpstreamClient | undefined;
+  worker: OutboxWorker | undefined;
+  pull: UpstreamPull | undefined;
+  subscriptions: SubscriptionProcessor;
+  /** Creates the upstream Subscription when SUBSCRIPTION_TOPIC is set; undefined otherwise. */
+  ensureSubscription: (() => Promise<string>) | undefined;
+}
+
+/** Default schedules (node-cron, seconds field first); JOB_SCHEDULES overrides any of them. */
+export const DEFAULT_SCHEDULES = {
+  'outbox-delivery': '*/5 * * * * *',
+  'upstream-pull': '0 */15 * * * *',
+  'upstream-backfill': '*/30 * * * * *',
+  'subscription-queue': '*/10 * * * * *',
+  'subscription-check': '0 * * * * *',
+  'subscription-setup': '0 */10 * * * *',
+} as const;
+
+/** Who pulled and notified resources are written as: an EHR feed, with the feed's ceiling. */
+const UPSTREAM_ACCESS: AccessContext = {
+  clientId: 'upstream',
+  clientName: 'Upstream pull and subscriptions (internal)',
+  role: 'ehr-feed',
+  scopes: ['system/*.cruds'],
+  tokenId: 'internal',
+};
+
+export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> {
+  const { config, db, jobs, logger } = deps;
+  const log = logger.child({ component: 'upstream' });
+  registerOutboxMetrics(deps.metrics.registry, db);
+
+  const context = (): FhirContext => ({
+    db,
+    baseUrl: deps.fhirBase,
+    access: UPSTREAM_ACCESS,
+    authorize: (type, interaction) => deps.auth.authorize(UPSTREAM_ACCESS, type, interaction),
+    can: (type, interaction) => {
+      try {
+        deps.auth.authorize(UPSTREAM_ACCESS, type, interaction);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    validator: deps.validator,
+    intake: deps.intake.session(),
+  });
+
+  let upstream: UpstreamClient | undefined;
+  let worker: OutboxWorker | undefined;
+  let pull: UpstreamPull | undefined;
+  if (config.UPSTREAM_FHIR_URL) {
+    upstream = new UpstreamClient({
+      fhirUrl: config.UPSTREAM_FHIR_URL,
+      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      tokens: await createTokenSource(config),
+    });
+    worker = new OutboxWorker({
+      db,
+      upstream,
+      logger: log,
+      maxAttempts: config.OUTBOX_MAX_ATTEMPTS,
+      backoff: { baseMs: config.OUTBOX_BACKOFF_BASE_MS, maxMs: config.OUTBOX_BACKOFF_MAX_MS },
+      batchSize: config.OUTBOX_BATCH_SIZE,
+      leaseMs: config.UPSTREAM_TIMEOUT_MS * 3,
+    });
+    const w = worker;
+    // Every instance delivers: rows are claimed with SKIP LOCKED, so they share the queue.
+    jobs.scheduleJob({
+      name: 'outbox-delivery',
+      cron: DEFAULT_SCHEDULES['outbox-delivery'],
+      exclusive: false,
+      run: async ({ signal }) => {
+        await w.drain(signal);
+      },
+    });
+    pull = new UpstreamPull({
+      db,
+      upstream,
+      feed: createUpstreamFeed({ db, upstreamBase: upstream.fhirBase, context }),
+      studies: deps.studies,
+      logger: log,
+      pageSize: config.UPSTREAM_PULL_PAGE_SIZE,
+    });
+    const p = pull;
+    jobs.scheduleJob({
+      name: 'upstream-pull',
+      cron: DEFAULT_SCHEDULES['upstream-pull'],
+      run: async ({ signal }) => {
+        const s = await p.pullAll(signal);
+        if (s.errors.length > 0) throw new Error(`UPSTREAM_PULL_INCOMPLETE: ${s.errors.slice(0, 3).join('; ')}`);
+      },
+    });
+    jobs.scheduleJob({
+      name: 'upstream-backfill',
+      cron: DEFAULT_SCHEDULES['upstream-backfill'],
+      run: async ({ signal }) => {
+        const s = await p.backfillPending(signal);
+        if (s.errors.length > 0) throw new Error(`UPSTREAM_BACKFILL_INCOMPLETE: ${s.errors.slice(0, 3).join('; ')}`);
+      },
+    });
+  }
+
+  const subscriptions = new SubscriptionProcessor({
+    db,
+    upstream,
+    feed: createUpstreamFeed({ db, upstreamBase: upstream?.fhirBase ?? 'urn:none', context }),
+    logger: log,
+    repull: async () => pull?.pullAll(),
+  });
+  if (config.SUBSCRIPTION_SECRET) {
+    jobs.scheduleJob({
+      name: 'subscription-queue',
+      cron: DEFAULT_SCHEDULES['subscription-queue'],
+      exclusive: false,
+      run: async ({ signal }) => {
+        await subscriptions.drain(signal);
+      },
+    });
+    jobs.scheduleJob({
+      name: 'subscription-check',
+      cron: DEFAULT_SCHEDULES['subscription-check'],
+      run: async () => {
+        await subscriptions.checkSilent(config.SUBSCRIPTION_HEARTBEAT_SECONDS * 2);
+      },
+    });
+  }
+
+  let ensure: (() => Promise<string>) | undefined;
+  if (upstream && config.SUBSCRIPTION_SECRET && config.SUBSCRIPTION_TOPIC) {
+    const u = upstream;
+    const setup = {
+      topic: config.SUBSCRIPTION_TOPIC,
+      endpoint: `${config.publicBaseUrl}/subscriptions/notify/${config.SUBSCRIPTION_NAME}`,
+      secret: config.SUBSCRIPTION_SECRET,
+      header: config.SUBSCRIPTION_SECRET_HEADER,
+      payload: config.SUBSCRIPTION_PAYLOAD,
+      filter: config.SUBSCRIPTION_FILTER,
+      heartbeatSeconds: config.SUBSCRIPTION_HEARTBEAT_SECONDS,
+    };
+    ensure = () => ensureSubscription(u, setup);
+    // Until it exists upstream (and again should someone delete it); a conditional create, so cheap.
+    jobs.scheduleJob({
+      name: 'subscription-setup',
+      cron: DEFAULT_SCHEDULES['subscription-setup'],
+      run: async () => {
+        await ensureSubscription(u, setup);
+      },
+    });
+  }
+
+  const router = express.Router();
+  router.use(
+    createJobsRouter({ jobs, authenticate: deps.auth.authenticate, subscriptions: () => listSubscriptionStates(db) }),
+  );
+  router.use(createOutboxRouter({ db, authenticate: deps.auth.authenticate }));
+  router.use(
+    createSubscriptionRouter({
+      db,
+      secret: config.SUBSCRIPTION_SECRET,
+      header: config.SUBSCRIPTION_SECRET_HEADER,
+      bodyLimit: config.BODY_LIMIT,
+      onQueued: () => subscriptions.kick(),
+    }),
+  );
+  return { router, upstream, worker, pull, subscriptions, ensureSubscription: ensure };
+}

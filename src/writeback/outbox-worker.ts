@@ -1,0 +1,169 @@
+/**
+ * Delivers the outbox upstream. Each round claims due rows (SKIP LOCKED + lease, so instances never
+ * send one resource concurrently), sends each as a conditional update by business identifier, and
+ * records the result: delivered; retry later with exponential backoff and jitter (429 honouring
+ * Retry-After, 5xx, timeouts, network errors); or dead letter with the upstream OperationOutcome
+ * (a 4xx retrying cannot fix, at once; anything else after OUTBOX_MAX_ATTEMPTS). When upstream
+ * looks down (any retryable failure) the round stops and hands back what it has not tried, so an
+ * outage costs one probe per round rather than one failed request per queued resource.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Logger } from '../app/logger.ts';
+import type { Db } from '../store/db.ts';
+import {
+  type ClaimedOutboxRow,
+  claimOutboxRows,
+  markOutboxDelivered,
+  markOutboxFailed,
+  releaseOutboxRow,
+} from '../store/outbox-store.ts';
+import { readCurrent } from '../store/resource-store.ts';
+import { type BackoffPolicy, backoffDelay } from './backoff.ts';
+import type { UpstreamClient } from './upstream-client.ts';
+import { UpstreamError } from './upstream-error.ts';
+
+export interface OutboxWorkerOptions {
+  db: Db;
+  upstream: UpstreamClient;
+  logger: Logger;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  batchSize: number;
+  /** Requests in flight at once (distinct resources). */
+  concurrency?: number;
+  /** A claim's lease: longer than one request's timeout. */
+  leaseMs: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface RoundResult {
+  claimed: number;
+  delivered: number;
+  retrying: number;
+  dead: number;
+  /** Rows handed back untried because upstream looked unavailable. */
+  released: number;
+  /** Failed, but a newer version was queued meanwhile: pending again. */
+  requeued: number;
+}
+
+/** The body sent upstream: no local id or version (upstream keeps its own), identifier kept. */
+export function upstreamBody(resource: Resource): Resource {
+  const { id: _id, meta, ...rest } = resource;
+  const { versionId: _v, lastUpdated: _l, ...keepMeta } = meta ?? {};
+  return (Object.keys(keepMeta).length > 0 ? { ...rest, meta: keepMeta } : rest) as Resource;
+}
+
+export class OutboxWorker {
+  readonly #o: OutboxWorkerOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #pausedUntil = 0;
+
+  constructor(options: OutboxWorkerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Rounds until nothing is due, upstream looks down, the budget is spent or the signal aborts. */
+  async drain(signal?: AbortSignal, budgetMs = 50_000): Promise<RoundResult> {
+    const total: RoundResult = { claimed: 0, delivered: 0, retrying: 0, dead: 0, released: 0, requeued: 0 };
+    const until = this.#now() + budgetMs;
+    while (!signal?.aborted && this.#now() < until) {
+      const r = await this.round();
+      for (const k of Object.keys(total) as (keyof RoundResult)[]) total[k] += r[k];
+      if (r.claimed === 0 || r.retrying > 0 || r.released > 0) break;
+    }
+    return total;
+  }
+
+  async round(): Promise<RoundResult> {
+    const result: RoundResult = { claimed: 0, delivered: 0, retrying: 0, dead: 0, released: 0, requeued: 0 };
+    const now = this.#now();
+    if (now < this.#pausedUntil) return result;
+    const rows = await claimOutboxRows(this.#o.db, new Date(now), new Date(now + this.#o.leaseMs), this.#o.batchSize);
+    result.claimed = rows.length;
+    let stop = false;
+    let next = 0;
+    // Successes are recorded together at the end of the round (a crash before that re-sends them:
+    // harmless, the write is a conditional update by identifier).
+    const done: { row: ClaimedOutboxRow; status: number }[] = [];
+    const lane = async (): Promise<void> => {
+      for (;;) {
+        const row = rows[next++];
+        if (!row) return;
+        if (stop) {
+          await releaseOutboxRow(this.#o.db, row, new Date(Math.max(this.#pausedUntil, this.#now())));
+          result.released += 1;
+          continue;
+        }
+        const outcome = await this.#deliver(row, done);
+        result[outcome] += 1;
+        if (outcome === 'retrying') stop = true;
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, this.#o.concurrency ?? 4) }, lane));
+    } finally {
+      await markOutboxDelivered(this.#o.db, done);
+    }
+    return result;
+  }
+
+  async #deliver(
+    row: ClaimedOutboxRow,
+    done: { row: ClaimedOutboxRow; status: number }[],
+  ): Promise<'delivered' | 'retrying' | 'dead' | 'requeued'> {
+    try {
+      done.push({ row, status: await this.#send(row) });
+      return 'delivered';
+    } catch (err) {
+      const e =
+        err instanceof UpstreamError
+          ? err
+          : new UpstreamError('UPSTREAM_HTTP', `cannot deliver: ${(err as Error).message}`, { status: 0 });
+      const retryable = e.retryable;
+      const delay = retryable ? backoffDelay(row.attempts, this.#o.backoff, e.retryAfterMs, this.#random) : 0;
+      if (e.status === 429 && e.retryAfterMs !== undefined) this.#pausedUntil = this.#now() + e.retryAfterMs;
+      const dead = await markOutboxFailed(this.#o.db, row, {
+        status: e.status ?? null,
+        error: `${e.code}: ${e.message}`,
+        outcome: e.outcome,
+        retryAt: retryable ? new Date(this.#now() + delay) : undefined,
+        maxAttempts: this.#o.maxAttempts,
+      });
+      if (dead) {
+        this.#o.logger.warn('outbox item dead-lettered', {
+          outboxId: row.id,
+          resourceType: row.resourceType,
+          status: e.status,
+          code: e.code,
+        });
+        return 'dead';
+      }
+      return retryable ? 'retrying' : 'requeued';
+    }
+  }
+
+  async #send(row: ClaimedOutboxRow): Promise<number> {
+    const up = this.#o.upstream;
+    if (row.operation === 'retract' && row.content === null) {
+      return up.deleteByIdentifier(row.resourceType, row.identifierSystem, row.identifierValue);
+    }
+    const resource = row.content !== null ? (JSON.parse(row.content) as Resource) : await this.#current(row);
+    const r = await up.putByIdentifier(upstreamBody(resource), row.identifierSystem, row.identifierValue);
+    return r.status;
+  }
+
+  async #current(row: ClaimedOutboxRow): Promise<Resource> {
+    const stored = await readCurrent(this.#o.db, row.resourceType, row.resourceId);
+    if (!stored?.content) {
+      throw new UpstreamError('UPSTREAM_HTTP', `${row.resourceType}/${row.resourceId} is not in the store`, {
+        status: 0,
+      });
+    }
+    return JSON.parse(stored.content) as Resource;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Queueing outcome resources for write-back. Call enqueueOutbox with the transaction that writes
+ * them, so a resource is queued exactly when its change commits (and never when it rolls back).
+ * Items are keyed by business identifier: queueing a newer version of a queued resource replaces it
+ * (superseded versions are never sent); an older version arriving late is ignored.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import * as z from 'zod';
+import { AppError } from '../app/app-error.ts';
+import type { Queryable } from '../store/db.ts';
+import { type OutboxRowInput, upsertOutboxRows } from '../store/outbox-store.ts';
+
+export interface OutboxItem {
+  resourceType: string;
+  /** The resource's id in this adapter's store. */
+  id: string;
+  /** meta.versionId in this adapter's store (a positive integer). */
+  versionId: string | number;
+  /** The business identifier upstream matches on: { system, value } or "system|value". */
+  identifier: { system: string; value: string } | string;
+  /** upsert: create or update upstream; retract: withdraw it (see the worker). */
+  operation: 'upsert' | 'retract';
+  /**
+   * The resource as it should appear upstream. Optional: the worker reads the current version from
+   * the store when it is absent. For a retract, a resource here is sent as the final version
+   * (e.g. status entered-in-error); without one the upstream copy is deleted.
+   */
+  resource?: Resource | undefined;
+}
+
+const ItemSchema = z.object({
+  resourceType: z.string().regex(/^[A-Z][A-Za-z]+$/),
+  id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/),
+  versionId: z.union([z.number().int().positive(), z.string().regex(/^[1-9]\d{0,15}$/)]),
+  identifier: z.union([
+    z.object({ system: z.string().min(1), value: z.string().min(1) }),
+    z.string().regex(/^[^|]+\|.+$/, { error: 'identifier must be "system|value"' }),
+  ]),
+  operation: z.enum(['upsert', 'retract']),
+  resource: z.looseObject({ resourceType: z.string() }).optional(),
+});
+
+function toRow(item: OutboxItem, index: number): OutboxRowInput {
+  const parsed = ItemSchema.safeParse(item);
+  if (!parsed.success) {
+    throw new AppError(
+      'OUTBOX_ITEM_INVALID',
+      `outbox item ${index}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`,
+    );
+  }
+  if (item.resource && item.resource.resourceType !== item.resourceType) {
+    throw new AppError('OUTBOX_ITEM_INVALID', `outbox item ${index}: resource is a ${item.resource.resourceType}`);
+  }
+  const [system, value] =
+    typeof item.identifier === 'string'
+      ? [
+          item.identifier.slice(0, item.identifier.indexOf('|')),
+          item.identifier.slice(item.identifier.indexOf('|') + 1),
+        ]
+      : [item.identifier.system, item.identifier.value];
+  return {
+    resourceType: item.resourceType,
+    identifierSystem: system,
+    identifierValue: value,
+    resourceId: item.id,
+    versionId: Number(item.versionId),
+    operation: item.operation,
+    content: item.resource ? JSON.stringify(item.resource) : null,
+  };
+}
+
+/** Queues items in the caller's transaction (q). Throws AppError OUTBOX_ITEM_INVALID on a bad item. */
+export async function enqueueOutbox(q: Queryable, items: readonly OutboxItem[]): Promise<void> {
+  const latest = new Map<string, OutboxRowInput>();
+  items.forEach((item, i) => {
+    const row = toRow(item, i);
+    const key = `${row.resourceType}\u0000${row.identifierSystem}\u0000${row.identifierValue}`;
+    const seen = latest.get(key);
+    if (!seen || seen.versionId <= row.versionId) latest.set(key, row);
+  });
+  await upsertOutboxRows(q, [...latest.values()]);
+}

@@ -1,0 +1,226 @@
+// Write-back delivery against a mocked upstream (nock): what each upstream answer does to the outbox.
+import type { Observation } from '@medplum/fhirtypes';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/app/app-error.ts';
+import { listOutbox, outboxStats } from '../../src/store/outbox-store.ts';
+import { enqueueOutbox } from '../../src/writeback/outbox.ts';
+import { openTestDb, type TestDb } from '../support/test-db.ts';
+import { bearerUpstream, OUTCOME_SYSTEM, outboxItem, worker } from './support.ts';
+
+const HOST = 'https://ehr.test';
+const BASE = `${HOST}/fhir/r4`;
+const path = (subject: string) =>
+  `/fhir/r4/Observation?identifier=${encodeURIComponent(`${OUTCOME_SYSTEM}|km-response-${subject}`)}`;
+const conflict = {
+  resourceType: 'OperationOutcome',
+  issue: [{ severity: 'error', code: 'duplicate', details: { text: 'Multiple resources match' } }],
+};
+
+describe('outbox delivery', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+  beforeEach(async () => {
+    await t.db.query('DELETE FROM outbox');
+  });
+  afterEach(() => {
+    nock.cleanAll();
+  });
+
+  it('creates (201) then updates (200) by conditional PUT on the business identifier, without local id or version', async () => {
+    const bodies: Observation[] = [];
+    const scope = nock(HOST, { reqheaders: { authorization: 'Bearer test-token' } })
+      .put(path('S1'))
+      .reply(async (req: Request) => {
+        bodies.push((await req.json()) as Observation);
+        return [201, { ...bodies.at(-1), id: 'up-1' }];
+      })
+      .put(path('S1'))
+      .reply(async (req: Request) => {
+        bodies.push((await req.json()) as Observation);
+        return [200, { ...bodies.at(-1), id: 'up-1' }];
+      });
+    const w = worker(t.db, await bearerUpstream(BASE));
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S1', 1)]));
+    expect((await w.drain()).delivered).toBe(1);
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S1', 2)]));
+    expect((await w.drain()).delivered).toBe(1);
+    expect(scope.isDone()).toBe(true);
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]?.id).toBeUndefined();
+    expect(bodies[0]?.meta).toBeUndefined();
+    expect(bodies[0]?.identifier).toEqual([{ system: OUTCOME_SYSTEM, value: 'km-response-S1' }]);
+    expect(bodies[1]?.valueQuantity?.value).toBe(152);
+    const [row] = await listOutbox(t.db, undefined);
+    expect(row).toMatchObject({ status: 'delivered', deliveries: 2, lastStatus: 200, versionId: 2 });
+    expect(await outboxStats(t.db)).toEqual({ pending: 0, dead: 0, lagSeconds: 0 });
+  });
+
+  it('coalesces versions queued before delivery: only the latest is sent; an older one arriving late is ignored', async () => {
+    const sent: number[] = [];
+    nock(HOST)
+      .put(path('S2'))
+      .reply(async (req: Request) => {
+        sent.push(((await req.json()) as Observation).valueQuantity?.value ?? -1);
+        return [201, {}];
+      });
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S2', 1)]));
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S2', 3)]));
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S2', 2)]));
+    await worker(t.db, await bearerUpstream(BASE)).drain();
+    expect(sent).toEqual([153]);
+    expect((await listOutbox(t.db, 'delivered'))[0]?.versionId).toBe(3);
+  });
+
+  it('sends a version queued while the previous one was in flight, after it', async () => {
+    const sent: number[] = [];
+    nock(HOST)
+      .put(path('S20'))
+      .times(2)
+      .reply(async (req: Request) => {
+        const value = ((await req.json()) as Observation).valueQuantity?.value ?? -1;
+        sent.push(value);
+        if (sent.length === 1) await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S20', 2)]));
+        return [sent.length === 1 ? 201 : 200, {}];
+      });
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S20', 1)]));
+    const w = worker(t.db, await bearerUpstream(BASE));
+    await w.drain();
+    expect(sent).toEqual([151, 152]);
+    expect((await listOutbox(t.db, undefined))[0]).toMatchObject({ status: 'delivered', versionId: 2, deliveries: 2 });
+  });
+
+  it('queues nothing when the writing transaction rolls back', async () => {
+    await expect(
+      t.db.transaction(async (tx) => {
+        await enqueueOutbox(tx, [outboxItem('S3', 1)]);
+        throw new Error('outcome write failed');
+      }),
+    ).rejects.toThrow('outcome write failed');
+    expect(await listOutbox(t.db, undefined)).toEqual([]);
+  });
+
+  it('rejects a malformed item with OUTBOX_ITEM_INVALID', async () => {
+    const bad = { ...outboxItem('S4', 1), identifier: 'no-separator' };
+    const err = await t.db.transaction((tx) => enqueueOutbox(tx, [bad])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('OUTBOX_ITEM_INVALID');
+  });
+
+  it('dead-letters a 412 (several upstream matches) at once, keeping the upstream OperationOutcome', async () => {
+    const scope = nock(HOST).put(path('S5')).reply(412, conflict, { 'content-type': 'application/fhir+json' });
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S5', 1)]));
+    const r = await worker(t.db, await bearerUpstream(BASE)).drain();
+    expect(r).toMatchObject({ claimed: 1, dead: 1, delivered: 0 });
+    expect(scope.isDone()).toBe(true);
+    const [dead] = await listOutbox(t.db, 'dead');
+    expect(dead).toMatchObject({ attempts: 1, lastStatus: 412 });
+    expect(dead?.upstreamOutcome).toEqual(conflict);
+  });
+
+  it('honours Retry-After on 429: the resource waits at least that long and the round stops', async () => {
+    let now = Date.parse('2026-11-24T10:00:00Z');
+    const scope = nock(HOST).put(path('S6')).reply(429, conflict, { 'retry-after': '120' });
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S6', 1), outboxItem('S7', 1)]));
+    const w = worker(t.db, await bearerUpstream(BASE), { now: () => now });
+    const r = await w.round();
+    expect(scope.isDone()).toBe(true);
+    // S7 was handed back untried (concurrency lanes may have started it only if S6 had not failed yet).
+    expect(r.retrying + r.delivered + r.released).toBe(2);
+    now += 60_000;
+    expect((await w.round()).claimed).toBe(0); // paused by Retry-After
+    now += 61_000;
+    const ok = nock(HOST).put(path('S6')).reply(200, {}).put(path('S7')).reply(201, {});
+    await w.drain();
+    expect(ok.isDone()).toBe(true);
+    expect((await listOutbox(t.db, 'delivered')).map((x) => x.identifier).sort()).toEqual([
+      `${OUTCOME_SYSTEM}|km-response-S6`,
+      `${OUTCOME_SYSTEM}|km-response-S7`,
+    ]);
+  });
+
+  it('retries a 500 with exponential backoff, then delivers', async () => {
+    let now = Date.parse('2026-11-24T10:00:00Z');
+    nock(HOST).put(path('S8')).times(2).reply(500, conflict);
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S8', 1)]));
+    const w = worker(t.db, await bearerUpstream(BASE), { now: () => now });
+    expect((await w.round()).retrying).toBe(1);
+    now += 500; // first backoff: 1 s × jitter 0.75 (random 0.5) = 750 ms, not yet due
+    expect((await w.round()).claimed).toBe(0);
+    now += 300;
+    expect((await w.round()).retrying).toBe(1);
+    now += 1400; // second backoff: 2 s × 0.75 = 1.5 s
+    expect((await w.round()).claimed).toBe(0);
+    now += 200;
+    nock(HOST).put(path('S8')).reply(201, {});
+    expect((await w.round()).delivered).toBe(1);
+    expect((await listOutbox(t.db, 'delivered'))[0]).toMatchObject({ deliveries: 1, lastStatus: 201 });
+  });
+
+  it('treats a timeout as retryable (an upstream that accepts and never answers)', async () => {
+    const http = await import('node:http');
+    const hanging = http.createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const port = (hanging.address() as { port: number }).port;
+    try {
+      await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S12', 1)]));
+      const w = worker(t.db, await bearerUpstream(`http://127.0.0.1:${port}/fhir`, 200));
+      const started = Date.now();
+      expect((await w.round()).retrying).toBe(1);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await listOutbox(t.db, 'pending'))[0]?.lastError).toMatch(/^UPSTREAM_TIMEOUT/);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  });
+
+  // nock 15's replyWithError never settles a native fetch (checked: the request hangs), so refused
+  // connections are tested against a real closed port below.
+  it('retries 502/503 and dead-letters after the configured attempts', async () => {
+    let now = Date.parse('2026-11-24T10:00:00Z');
+    nock(HOST).put(path('S9')).reply(502, 'Bad Gateway', { 'content-type': 'text/plain' });
+    nock(HOST).put(path('S9')).reply(503, conflict);
+    nock(HOST).put(path('S9')).reply(503, conflict);
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S9', 1)]));
+    const w = worker(t.db, await bearerUpstream(BASE), { now: () => now, maxAttempts: 3 });
+    expect((await w.round()).retrying).toBe(1);
+    let [row] = await listOutbox(t.db, 'pending');
+    expect(row).toMatchObject({ lastStatus: 502, upstreamOutcome: { issue: [{ details: { text: 'Bad Gateway' } }] } });
+    now += 120_000;
+    expect((await w.round()).retrying).toBe(1);
+    [row] = await listOutbox(t.db, 'pending');
+    expect(row).toMatchObject({ lastStatus: 503, attempts: 2 });
+    now += 120_000;
+    expect((await w.round()).dead).toBe(1);
+    [row] = await listOutbox(t.db, 'dead');
+    expect(row).toMatchObject({ attempts: 3, lastStatus: 503 });
+    expect(row?.upstreamOutcome).toEqual(conflict);
+  });
+
+  it('treats a real refused connection as a network error', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer();
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S10', 1)]));
+    const w = worker(t.db, await bearerUpstream(`http://127.0.0.1:${port}/fhir`));
+    expect((await w.round()).retrying).toBe(1);
+    expect((await listOutbox(t.db, 'pending'))[0]?.lastError).toMatch(/^UPSTREAM_NETWORK: .*ECONNREFUSED/);
+  });
+
+  it('retracts by conditional DELETE when no final version is given; 404 counts as already gone', async () => {
+    const scope = nock(HOST).delete(path('S11')).reply(404, conflict);
+    await t.db.transaction((tx) =>
+      enqueueOutbox(tx, [{ ...outboxItem('S11', 2), operation: 'retract', resource: undefined }]),
+    );
+    expect((await worker(t.db, await bearerUpstream(BASE)).drain()).delivered).toBe(1);
+    expect(scope.isDone()).toBe(true);
+  });
+});
