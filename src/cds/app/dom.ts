@@ -1,0 +1,49 @@
+/** Browser: small DOM helpers shared by the trial page and the coordinator overview. */
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  children: (Node | string)[] = [],
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  return node;
+}
+
+export function table(
+  caption: string,
+  headers: string[],
+  rows: (string | number)[][],
+  attrs: Record<string, string> = {},
+): HTMLTableElement {
+  return el('table', attrs, [
+    el('caption', {}, [caption]),
+    el('thead', {}, [
+      el(
+        'tr',
+        {},
+        headers.map((h) => el('th', { scope: 'col' }, [h])),
+      ),
+    ]),
+    el(
+      'tbody',
+      {},
+      rows.map((r) =>
+        el(
+          'tr',
+          {},
+          r.map((c) => el('td', {}, [String(c)])),
+        ),
+      ),
+    ),
+  ]);
+}
+
+export const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : '');
+
+export async function fetchJson<T>(url: string, token: string): Promise<T> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  return (await res.json()) as T;
+}

@@ -1,0 +1,145 @@
+/**
+ * CDS Hooks 2.0 endpoints: discovery (public, as the specification has it), the trial-status
+ * patient-view service and its feedback endpoint (both for trusted EHRs only). Errors are JSON with
+ * the HTTP status the specification gives (400 bad request, 401 untrusted caller).
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type Response, Router } from 'express';
+import * as z from 'zod';
+import type { Logger } from '../app/logger.ts';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { addCdsFeedback } from '../store/cds-feedback-store.ts';
+import type { Db } from '../store/db.ts';
+import { trialCard } from './card.ts';
+import { CdsAuthError, type CdsAuthenticator } from './cds-auth.ts';
+import { loadTrialStatus } from './load-status.ts';
+
+export const SERVICE_ID = 'trial-status';
+
+const HookRequest = z.looseObject({
+  hook: z.literal('patient-view'),
+  hookInstance: z.string().min(1),
+  context: z.looseObject({ patientId: z.string().min(1), userId: z.string().optional() }),
+  prefetch: z.record(z.string(), z.unknown()).optional(),
+  fhirServer: z.url().optional(),
+});
+
+const FeedbackRequest = z.strictObject({
+  feedback: z
+    .array(
+      z.looseObject({
+        card: z.string().min(1),
+        outcome: z.enum(['accepted', 'overridden']),
+        overrideReason: z
+          .looseObject({
+            reason: z.looseObject({ code: z.string().optional() }).optional(),
+            userComment: z.string().optional(),
+          })
+          .optional(),
+        outcomeTimestamp: z.iso.datetime({ offset: true }),
+      }),
+    )
+    .min(1)
+    .max(100),
+});
+
+export interface CdsDeps {
+  db: Db;
+  logger: Logger;
+  studies: readonly StudyDefinition[];
+  auth: CdsAuthenticator;
+  /** Absolute URL of the CDS services, e.g. https://adapter.example/cds-services. */
+  baseUrl: string;
+  /** The SMART launch URL the card links to. */
+  appUrl: string;
+  plateletsCriticalBelow: number;
+  today?: () => string;
+}
+
+function sendError(res: Response, status: number, code: string, message: string): void {
+  res.status(status).json({ error: code, message });
+}
+
+export function createCdsRouter(deps: CdsDeps): Router {
+  const router = Router();
+  const json = express.json({ limit: '2mb', type: ['application/json', 'application/fhir+json'] });
+  const today = deps.today ?? (() => new Date().toISOString().slice(0, 10));
+  const serviceUrl = `${deps.baseUrl}/${SERVICE_ID}`;
+
+  router.get('/cds-services', (_req, res) => {
+    res.json({
+      services: [
+        {
+          hook: 'patient-view',
+          id: SERVICE_ID,
+          title: 'KHE trial status (NCT04775173)',
+          description:
+            'For a child in the sirolimus KHE trial: arm and trough target, last trough against it, platelets and fibrinogen against baseline, lesion volume response, visits due or overdue, open adverse events and safety flags.',
+          prefetch: {
+            patient: 'Patient/{{context.patientId}}',
+            troughs: 'Observation?patient={{context.patientId}}&code=http://loinc.org|29247-4&_sort=-date&_count=5',
+          },
+          usageRequirements:
+            'The EHR signs each call with a key of an allow-listed issuer (JWT, aud = the service URL).',
+        },
+      ],
+    });
+  });
+
+  const authenticated = async (req: Request, res: Response, url: string): Promise<string | undefined> => {
+    try {
+      return await deps.auth.verify(req.headers.authorization, url);
+    } catch (err) {
+      if (err instanceof CdsAuthError) {
+        deps.logger.warn('CDS call refused', { code: err.code, reason: err.message });
+        sendError(res, 401, err.code, err.message);
+        return undefined;
+      }
+      throw err;
+    }
+  };
+
+  router.post(`/cds-services/${SERVICE_ID}`, json, async (req, res) => {
+    if (!(await authenticated(req, res, serviceUrl))) return;
+    const parsed = HookRequest.safeParse(req.body);
+    if (!parsed.success) {
+      sendError(res, 400, 'CDS_REQUEST_INVALID', z.prettifyError(parsed.error).split('\n').slice(0, 3).join(' '));
+      return;
+    }
+    const patientId = parsed.data.context.patientId.replace(/^Patient\//, '');
+    const status = await loadTrialStatus(deps.db, deps.studies, patientId, {
+      today: today(),
+      plateletsCriticalBelow: deps.plateletsCriticalBelow,
+      prefetch: parsed.data.prefetch,
+    });
+    if (!status) {
+      res.json({ cards: [] });
+      return;
+    }
+    const card = trialCard(status, deps.appUrl);
+    res.json({ cards: [{ uuid: randomUUID(), ...card }] });
+  });
+
+  router.post(`/cds-services/${SERVICE_ID}/feedback`, json, async (req, res) => {
+    const issuer = await authenticated(req, res, `${serviceUrl}/feedback`);
+    if (!issuer) return;
+    const parsed = FeedbackRequest.safeParse(req.body);
+    if (!parsed.success) {
+      sendError(res, 400, 'CDS_FEEDBACK_INVALID', z.prettifyError(parsed.error).split('\n').slice(0, 3).join(' '));
+      return;
+    }
+    await addCdsFeedback(
+      deps.db,
+      parsed.data.feedback.map((f) => ({
+        serviceId: SERVICE_ID,
+        issuer,
+        card: f.card,
+        outcome: f.outcome,
+        overrideReason: f.overrideReason?.reason?.code ?? f.overrideReason?.userComment,
+        outcomeAt: f.outcomeTimestamp,
+      })),
+    );
+    res.status(200).json({});
+  });
+  return router;
+}

@@ -1,0 +1,105 @@
+/**
+ * Gathers one patient's trial status from the adapter's store: the ResearchSubject the child is on
+ * study with, the child's Patient (or the one the EHR prefetched), trial records and published
+ * outcomes, Flags and adverse events. Troughs the EHR prefetched are taken into account too, so
+ * the card shows a result the lab has just released even before its feed reached the adapter.
+ */
+import type { AdverseEvent, Bundle, Flag, Observation, Patient, ResearchSubject, Resource } from '@medplum/fhirtypes';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { toCanonicalUnit } from '../mapping/ucum.ts';
+import { buildSubjectInputs, type MeasureValue } from '../outcomes/subject-inputs.ts';
+import { TRIAL_RECORD_TAG } from '../records/trial-extensions.ts';
+import { studyDay, visitForDay } from '../records/visit-window.ts';
+import type { Queryable } from '../store/db.ts';
+import { readByReference, readBySubjects } from '../store/outcome-store.ts';
+import { readMany } from '../store/resource-store.ts';
+import { type TrialStatus, trialStatus } from './trial-status.ts';
+
+/** ResearchSubject statuses of a child on the trial (candidates and screening have no card yet). */
+const ON_TRIAL = new Set([
+  'on-study',
+  'on-study-intervention',
+  'on-study-observation',
+  'follow-up',
+  'eligible',
+  'pending-on-study',
+]);
+const TROUGH_CODES = new Set(['http://loinc.org|29247-4']);
+
+const tagged = (r: Resource, code: string): boolean =>
+  r.meta?.tag?.some((t) => t.system === TRIAL_RECORD_TAG.system && t.code === code) ?? false;
+
+function prefetchedTroughs(
+  prefetch: Record<string, unknown> | undefined,
+  subject: ResearchSubject,
+  study: StudyDefinition,
+): MeasureValue[] {
+  const out: MeasureValue[] = [];
+  for (const value of Object.values(prefetch ?? {})) {
+    const bundle = value as Bundle | undefined;
+    if (bundle?.resourceType !== 'Bundle') continue;
+    for (const e of bundle.entry ?? []) {
+      const o = e.resource as Observation | undefined;
+      if (o?.resourceType !== 'Observation' || o.status === 'entered-in-error' || o.status === 'cancelled') continue;
+      if (!o.code?.coding?.some((c) => TROUGH_CODES.has(`${c.system}|${c.code}`))) continue;
+      const q = o.valueQuantity;
+      const when = o.effectiveDateTime;
+      if (!q || typeof q.value !== 'number' || !when) continue;
+      try {
+        const v = toCanonicalUnit(q.value, q.code ?? q.unit ?? '', 'ng/mL', { molarMass: 914.17, aliases: {} });
+        const start = subject.period?.start;
+        const d = start ? studyDay(when, start) : undefined;
+        out.push({
+          ref: `prefetch/${o.id ?? out.length}`,
+          measureId: 'sirolimus-trough',
+          value: v.value,
+          unit: 'ng/mL',
+          effective: when,
+          day: d ?? 0,
+          visit: d === undefined ? 'unscheduled' : visitForDay(d, study.visits),
+        });
+      } catch {
+        // A prefetched value in a unit the adapter cannot convert is left out of the card.
+      }
+    }
+  }
+  return out;
+}
+
+export async function loadTrialStatus(
+  q: Queryable,
+  studies: readonly StudyDefinition[],
+  patientId: string,
+  options: { today: string; plateletsCriticalBelow: number; prefetch?: Record<string, unknown> | undefined },
+): Promise<TrialStatus | undefined> {
+  const subjects = (await readByReference(q, ['ResearchSubject'], 'individual', [`Patient/${patientId}`]))
+    .map((r) => JSON.parse(r.content) as ResearchSubject)
+    .filter((s) => ON_TRIAL.has(s.status));
+  const subject = subjects[0];
+  const study = studies.find((s) => subject?.study?.reference === `ResearchStudy/${s.id}`);
+  if (!subject || !study) return undefined;
+  const prefetched = options.prefetch?.patient as Patient | undefined;
+  const patient =
+    prefetched?.resourceType === 'Patient'
+      ? prefetched
+      : ((await readMany(q, [{ resourceType: 'Patient', id: patientId }])).map(
+          (p) => JSON.parse(p.content ?? '{}') as Patient,
+        )[0] ?? undefined);
+  const records = (await readBySubjects(q, ['Observation', 'AdverseEvent', 'Flag'], [subject.id as string])).map(
+    (r) => JSON.parse(r.content) as Resource,
+  );
+  const inputs = buildSubjectInputs(study, subject, patient, records, []);
+  const known = new Set(inputs.values.map((v) => `${v.effective}|${v.value}`));
+  for (const t of prefetchedTroughs(options.prefetch, subject, study)) {
+    if (!known.has(`${t.effective}|${t.value}`)) inputs.values.push(t);
+  }
+  inputs.values.sort((a, b) => a.day - b.day || a.effective.localeCompare(b.effective));
+  return trialStatus(
+    inputs,
+    records.filter((r): r is Observation => r.resourceType === 'Observation' && tagged(r, 'outcome')),
+    records.filter((r): r is Flag => r.resourceType === 'Flag'),
+    records.filter((r): r is AdverseEvent => r.resourceType === 'AdverseEvent' && tagged(r, 'trial-record')),
+    options.today,
+    options.plateletsCriticalBelow,
+  );
+}

@@ -1,0 +1,220 @@
+// Fixtures WRITTEN FOR THE TESTS (invented children, results and EHR keys).
+import { randomUUID } from 'node:crypto';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays } from '../../src/cds/dates.ts';
+import { countCdsFeedback } from '../../src/store/cds-feedback-store.ts';
+import { enroll } from '../support/enroll.ts';
+import { startTestService, type TestService } from '../support/test-service.ts';
+
+const ISS = 'https://ehr.test.example';
+const today = new Date().toISOString().slice(0, 10);
+
+interface Card {
+  summary: string;
+  indicator: string;
+  detail: string;
+  source: { label: string };
+  links: { type: string; url: string }[];
+}
+
+describe('CDS Hooks: trial-status service', () => {
+  let s: TestService;
+  let key: CryptoKey;
+  let aud: string;
+  const sign = (
+    claims: Record<string, unknown> = {},
+    opts: { alg?: string; k?: CryptoKey | Uint8Array; exp?: string } = {},
+  ) =>
+    new SignJWT({ jti: randomUUID(), ...claims })
+      .setProtectedHeader({ alg: opts.alg ?? 'ES384', kid: 'ehr-1' })
+      .setIssuer((claims.iss as string) ?? ISS)
+      .setAudience((claims.aud as string) ?? aud)
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '5m')
+      .sign(opts.k ?? key);
+  const call = async (patientId: string, token?: string, body?: unknown) =>
+    fetch(`${s.url}/cds-services/trial-status`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token === '' ? {} : { authorization: `Bearer ${token ?? (await sign())}` }),
+      },
+      body: JSON.stringify(
+        body ?? { hook: 'patient-view', hookInstance: randomUUID(), context: { patientId, userId: 'Practitioner/1' } },
+      ),
+    });
+  const card = async (patientId: string, body?: unknown): Promise<Card | undefined> => {
+    const r = await call(patientId, undefined, body);
+    expect(r.status).toBe(200);
+    return ((await r.json()) as { cards: Card[] }).cards[0];
+  };
+  const push = async (patient: string, code: string, value: number, unit: string, date: string) => {
+    const r = await s.call('/fhir/Observation', {
+      method: 'POST',
+      role: 'ehr-feed',
+      body: JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code }] },
+        subject: { reference: `Patient/${patient}` },
+        effectiveDateTime: `${date}T08:00:00+08:00`,
+        valueQuantity: { value, unit, system: 'http://unitsofmeasure.org', code: unit },
+      }),
+    });
+    expect(r.status).toBe(201);
+  };
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES384', { extractable: true });
+    key = pair.privateKey as CryptoKey;
+    const jwk = (await exportJWK(pair.publicKey)) as JWK;
+    s = await startTestService({
+      CDS_CLIENTS: JSON.stringify([{ iss: ISS, jwks: { keys: [{ ...jwk, kid: 'ehr-1', alg: 'ES384' }] } }]),
+    });
+    aud = `${s.service.config.publicBaseUrl}/cds-services/trial-status`;
+    // In target, nothing overdue: started 10 days ago, baseline labs done.
+    await enroll(s, 'cds-ok', { birthDate: '2021-01-01', start: addDays(today, -10), arm: 'low-dose' });
+    await push('cds-ok', '777-3', 45, '10*9/L', addDays(today, -12));
+    await push('cds-ok', '3255-7', 0.9, 'g/L', addDays(today, -12));
+    await push('cds-ok', '29247-4', 7.2, 'ng/mL', addDays(today, -3));
+    // Out of target, and month-1 and month-3 visits overdue: started 120 days ago, only baseline labs.
+    await enroll(s, 'cds-high', { birthDate: '2021-01-01', start: addDays(today, -120), arm: 'regular-dose' });
+    await push('cds-high', '777-3', 60, '10*9/L', addDays(today, -121));
+    await push('cds-high', '29247-4', 17.5, 'ng/mL', addDays(today, -2));
+    // Critical: platelets below 20.
+    await enroll(s, 'cds-crit', { birthDate: '2021-01-01', start: addDays(today, -5), arm: 'low-dose' });
+    await push('cds-crit', '777-3', 12, '10*9/L', addDays(today, -1));
+    await s.service.outcomes.drain();
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('is discoverable with a patient-view service and prefetch templates', async () => {
+    const r = await fetch(`${s.url}/cds-services`);
+    const d = (await r.json()) as { services: { hook: string; id: string; prefetch: Record<string, string> }[] };
+    expect(d.services.map((x) => [x.hook, x.id])).toEqual([['patient-view', 'trial-status']]);
+    expect(d.services[0]?.prefetch.patient).toBe('Patient/{{context.patientId}}');
+  });
+
+  it('answers an empty card list for a patient who is not enrolled', async () => {
+    const r = await call('nobody');
+    expect(await r.json()).toEqual({ cards: [] });
+  });
+
+  it('shows arm, target and an in-target last trough as info, with the next visit and labs', async () => {
+    const c = (await card('cds-ok')) as Card;
+    expect(c.summary).toBe(`KHE trial, low-dose arm (5-10 ng/mL); last trough 7.2 on ${addDays(today, -3)}: in target`);
+    expect(c.summary.length).toBeLessThan(140);
+    expect(c.indicator).toBe('info');
+    expect(c.detail).toContain('**Next visit:** Month 1');
+    expect(c.detail).toContain('**Platelets:** 45');
+    expect(c.detail).toContain('**Fibrinogen:** 0.9');
+    expect(c.source.label).toContain('NCT04775173');
+    expect(c.links[0]?.type).toBe('smart');
+  });
+
+  it('warns when the last trough is out of target and visits are overdue, with the Flag in the detail', async () => {
+    const c = (await card('cds-high')) as Card;
+    expect(c.indicator).toBe('warning');
+    expect(c.summary).toContain('17.5');
+    expect(c.summary).toContain('above target');
+    expect(c.summary.length).toBeLessThan(140);
+    expect(c.detail).toMatch(/\*\*Overdue:\*\* Month 1.*Month 3/);
+    expect(c.detail).toContain('**Flags:** Sirolimus trough above target');
+  });
+
+  it('is critical when platelets fall below the configured threshold', async () => {
+    const c = (await card('cds-crit')) as Card;
+    expect(c.indicator).toBe('critical');
+    expect(c.detail).toContain('**Safety:** Platelets 12');
+  });
+
+  it('uses a trough the EHR prefetched before the feed delivered it', async () => {
+    const body = {
+      hook: 'patient-view',
+      hookInstance: randomUUID(),
+      context: { patientId: 'cds-ok' },
+      prefetch: {
+        troughs: {
+          resourceType: 'Bundle',
+          type: 'searchset',
+          entry: [
+            {
+              resource: {
+                resourceType: 'Observation',
+                id: 'ehr-77',
+                status: 'final',
+                code: { coding: [{ system: 'http://loinc.org', code: '29247-4' }] },
+                effectiveDateTime: `${addDays(today, -1)}T07:00:00+08:00`,
+                valueQuantity: { value: 4.4, unit: 'nmol/L', system: 'http://unitsofmeasure.org', code: 'nmol/L' },
+              },
+            },
+          ],
+        },
+      },
+    };
+    const c = (await card('cds-ok', body)) as Card;
+    expect(c.summary).toContain(`last trough 4.02 on ${addDays(today, -1)}`);
+    expect(c.summary).toContain('below target');
+    expect(c.indicator).toBe('warning');
+  });
+
+  it.each([
+    ['no token', async () => ''],
+    [
+      'an unsigned token (alg none)',
+      async () =>
+        `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: ISS, aud, jti: 'x', exp: 9999999999 })).toString('base64url')}.`,
+    ],
+    [
+      'an HMAC token',
+      async () => sign({}, { alg: 'HS256', k: new TextEncoder().encode('a-shared-secret-of-32-bytes-long!!') }),
+    ],
+    ['a wrong audience', async () => sign({ aud: 'https://elsewhere.example/cds-services/trial-status' })],
+    ['an expired token', async () => sign({}, { exp: '-1m' })],
+    ['an unknown issuer', async () => sign({ iss: 'https://rogue.example' })],
+    ['a token that is not a JWT', async () => 'not-a-jwt'],
+  ])('refuses %s with 401', async (_name, token) => {
+    const r = await call('cds-ok', await token());
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { error: string }).error).toMatch(/^CDS_AUTH_/);
+  });
+
+  it('refuses a replayed token (same jti)', async () => {
+    const t = await sign();
+    expect((await call('cds-ok', t)).status).toBe(200);
+    const again = await call('cds-ok', t);
+    expect(again.status).toBe(401);
+    expect(((await again.json()) as { error: string }).error).toBe('CDS_AUTH_REPLAY');
+  });
+
+  it('answers 400 to a request that is not a patient-view call', async () => {
+    const r = await call('cds-ok', undefined, { hook: 'order-select', hookInstance: 'x', context: {} });
+    expect(r.status).toBe(400);
+  });
+
+  it('records card feedback', async () => {
+    const uuid = randomUUID();
+    const r = await fetch(`${s.url}/cds-services/trial-status/feedback`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await sign({ aud: `${aud}/feedback` })}`,
+      },
+      body: JSON.stringify({
+        feedback: [
+          {
+            card: uuid,
+            outcome: 'overridden',
+            overrideReason: { userComment: 'seen today' },
+            outcomeTimestamp: new Date().toISOString(),
+          },
+        ],
+      }),
+    });
+    expect(r.status).toBe(200);
+    expect(await countCdsFeedback(s.service.db, uuid)).toBe(1);
+  });
+});
