@@ -1,0 +1,103 @@
+/**
+ * The MLLP listener a lab interface points at (framing 0x0B … 0x1C 0x0D, @medplum/hl7): connections
+ * only from allow-listed addresses, messages only from allow-listed sending facilities, and each
+ * connection's messages handled one after another so ACKs come back in order, each after its
+ * message is committed. A message that cannot be parsed still gets an AR; a connection that drops
+ * mid-message loses only that unacknowledged message, which the sender re-sends.
+ */
+
+import type { AddressInfo } from 'node:net';
+
+import { type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent, Hl7Server } from '@medplum/hl7';
+import type { Logger } from '../../app/logger.ts';
+import { buildAck } from './hl7-ack.ts';
+import type { Hl7Ingest } from './hl7-ingest.ts';
+
+export interface MllpOptions {
+  port: number;
+  /** Source addresses allowed to connect (IPv4-mapped IPv6 forms are accepted too). */
+  allowAddresses: readonly string[];
+  /** MSH-4 sending facilities allowed; empty: any. */
+  allowFacilities: readonly string[];
+}
+
+type WireMessage = Hl7MessageEvent['message'];
+
+const normalise = (a: string | undefined): string => (a ?? '').replace(/^::ffff:/, '');
+
+export class MllpListener {
+  readonly #server: Hl7Server;
+  readonly #log: Logger;
+  readonly #options: MllpOptions;
+
+  constructor(ingest: Hl7Ingest, log: Logger, options: MllpOptions) {
+    this.#log = log;
+    this.#options = options;
+    const allowed = new Set(options.allowAddresses.map(normalise));
+    this.#server = new Hl7Server((connection: Hl7Connection) => {
+      const remote = normalise(connection.socket.remoteAddress);
+      if (!allowed.has(remote)) {
+        this.#log.warn('MLLP connection refused: address not allowed', { remote });
+        connection.socket.destroy();
+        return;
+      }
+      let queue: Promise<void> = Promise.resolve();
+      connection.addEventListener('message', (event: Hl7MessageEvent) => {
+        const text = event.message.toString();
+        // @medplum/hl7 carries its own copy of @medplum/core: answer with its Hl7Message class.
+        const Wire = event.message.constructor as unknown as { parse(text: string): WireMessage };
+        queue = queue.then(async () => {
+          const ack = await this.#handle(ingest, event.message, text);
+          if (!connection.isClosed()) connection.send(Wire.parse(ack));
+        });
+        queue.catch((err: unknown) => this.#log.error('MLLP message handling failed', { err, remote }));
+      });
+      connection.addEventListener('error', (event: Hl7ErrorEvent) => {
+        this.#log.warn('MLLP connection error', { remote, reason: event.error?.message });
+      });
+    });
+  }
+
+  async #handle(ingest: Hl7Ingest, message: WireMessage, text: string): Promise<string> {
+    const facility = message.getSegment('MSH')?.getField(4)?.getComponent(1) ?? '';
+    if (this.#options.allowFacilities.length > 0 && !this.#options.allowFacilities.includes(facility)) {
+      this.#log.warn('MLLP message refused: sending facility not allowed', { facility });
+      const msh = message.getSegment('MSH');
+      const f = (i: number): string => msh?.getField(i)?.toString() ?? '';
+      return buildAck(
+        {
+          sendingApplication: f(3),
+          sendingFacility: f(4),
+          receivingApplication: f(5),
+          receivingFacility: f(6),
+          controlId: f(10),
+          version: f(12),
+          triggerEvent: '',
+        },
+        'AR',
+        `sending facility ${facility} is not allowed`,
+        [
+          {
+            segment: 'MSH',
+            sequence: 1,
+            field: 4,
+            code: '103',
+            message: `sending facility ${facility} is not allowed`,
+          },
+        ],
+      );
+    }
+    return (await ingest.handle(text)).ack;
+  }
+
+  async start(): Promise<number> {
+    await this.#server.start(this.#options.port);
+    const address = this.#server.server?.address() as AddressInfo | undefined;
+    if (!address) throw new Error('MLLP listener did not start');
+    return address.port;
+  }
+
+  async stop(): Promise<void> {
+    await this.#server.stop({ forceDrainTimeoutMs: 2000 }).catch(() => undefined);
+  }
+}
