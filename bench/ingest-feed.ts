@@ -19,7 +19,9 @@ const ENROLLED = PATIENTS / 100;
 const patientId = (i: number): string => `feed-${i}`;
 const isEnrolled = (i: number): boolean => i % 100 === 0;
 
-const svc = await startBenchService();
+// Ingest alone: outcome recomputation is measured by bench/outcomes-recompute.ts. Here its
+// worker would recompute 10 subjects with tens of thousands of results each, many times over.
+const svc = await startBenchService({ OUTCOMES_WORKER: process.env.OUTCOMES_WORKER ?? 'off' });
 const admin = svc.token;
 const feed = await svc.tokenFor('ehr-feed');
 

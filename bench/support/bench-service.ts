@@ -33,6 +33,9 @@ export async function startBenchService(extraEnv: Record<string, string> = {}): 
     RATE_LIMIT_PER_MINUTE: '100000000',
     ...extraEnv,
   };
+  // BENCH_CPU_PROFILE_DIR: write a V8 CPU profile of the service process there when it stops.
+  if (process.env.BENCH_CPU_PROFILE_DIR)
+    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`;
   if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, DB_POOL_SIZE: '32' });
   const svc = await spawnService(env);
   const clients = readDevClients(dataDir);

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { parseCdsClients } from '../cds/cds-config.ts';
 import { AppError } from './app-error.ts';
+import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
@@ -34,16 +36,42 @@ const ConfigSchema = z.object({
   STUDIES_DIR: z.string().min(1).default('mappings/studies'),
   PROFILES_DIR: z.string().min(1).default('profiles'),
   CONCEPTMAPS_DIR: z.string().min(1).default('mappings/conceptmaps'),
+  QUESTIONNAIRES_DIR: z.string().min(1).default('mappings/questionnaires'),
   UNIT_ALIASES_FILE: z.string().min(1).default('mappings/unit-aliases.json'),
   ACCESS_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
   TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Recompute outcomes in the background as ingest marks subjects (off: only on admin request). */
+  OUTCOMES_WORKER: z.enum(['on', 'off']).default('on'),
+  OUTCOMES_IDLE_MS: z.coerce.number().int().min(10).default(1_000),
+  /** MLLP listener for HL7 v2 lab feeds (off when unset). */
+  HL7_MLLP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  HL7_MLLP_ALLOW_ADDRESSES: z.string().default('127.0.0.1,::1'),
+  HL7_MLLP_ALLOW_FACILITIES: z.string().default(''),
+  HL7_SYSTEMS_FILE: z.string().min(1).default('mappings/hl7v2/systems.json'),
+  /** EHRs allowed to call the CDS services: JSON [{"iss": "...", "jwksUrl": "..."} or {"iss", "jwks": {keys}}]. */
+  CDS_CLIENTS: z.string().optional(),
+  /** Platelets (x10^9/L) below which the trial card is critical. */
+  CDS_PLATELETS_CRITICAL_BELOW: z.coerce.number().positive().default(20),
+  /** The trial page's client id at the EHR's authorization server (SMART launch). */
+  SMART_CLIENT_ID: z.string().min(1).default('khe-trial-page'),
+  /** Where the card's SMART link points (default: this adapter's /app/launch). */
+  CDS_APP_URL: z.url().optional(),
   IDP_ISSUER: z.string().min(1).optional(),
   IDP_JWKS_URL: z.url().optional(),
   IDP_SCOPE_CLAIM: z.string().min(1).default('scope'),
   IDP_CLIENT_ID_CLAIM: z.string().min(1).default('client_id'),
   IDP_ROLE_CLAIM: z.string().min(1).optional(),
+  ...UpstreamConfigShape,
+  /** Bulk Data $export (src/fhir/bulk, src/jobs/bulk-export-worker.ts). */
+  BULK_EXPORT_TTL_HOURS: z.coerce.number().positive().default(24),
+  BULK_EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  BULK_EXPORT_LEASE_SECONDS: z.coerce.number().int().min(1).default(30),
+  BULK_EXPORT_MIN_POLL_MS: z.coerce.number().int().min(0).default(1000),
+  BULK_EXPORT_THROTTLE_MS: z.coerce.number().int().min(0).default(0),
+  BULK_EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  BULK_EXPORT_WORKER: z.enum(['true', 'false']).default('true'),
 });
 
 export type RawConfig = z.infer<typeof ConfigSchema>;
@@ -80,6 +108,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const c = parsed.data;
+  checkUpstreamConfig(c);
+  try {
+    parseCdsClients(c.CDS_CLIENTS);
+  } catch (err) {
+    const detail = err instanceof z.ZodError ? (err.issues[0]?.message ?? 'invalid') : (err as Error).message;
+    throw new AppError('CONFIG_INVALID', `configuration error: CDS_CLIENTS: ${detail}`);
+  }
   const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;
   return {
     ...c,

@@ -6,14 +6,27 @@ import { OperationOutcomeError } from '@medplum/core';
 import express, { type Express, type Request, type Response } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
 import { TokenBucketLimiter } from '../auth/rate-limit.ts';
+import { createAppRouter } from '../cds/app-routes.ts';
+import {
+  BULK_DATA_INSTANTIATES,
+  BULK_DATA_OPERATIONS,
+  BULK_DATA_RESOURCE_OPERATIONS,
+} from '../fhir/bulk/bulk-capability.ts';
+import { createBulkExportRouter } from '../fhir/bulk/export-routes.ts';
 import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
+import { StudyGroupSync } from '../fhir/groups/study-group-sync.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
 import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
+import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
+import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import type { Intake } from '../ingest/intake.ts';
+import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
+import type { OutcomeEngine } from '../outcomes/recompute.ts';
 import type { Db } from '../store/db.ts';
 import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
@@ -35,8 +48,20 @@ export interface AppDeps {
   /** Re-reads mappings/ (dead-letter replay after a ConceptMap was fixed). */
   reloadMappings(): Promise<void>;
   version: string;
+  /** The outcomes stage: admin recomputation, and a nudge after each write so outcomes follow quickly. */
+  outcomes?: { engine: OutcomeEngine; nudge(): void } | undefined;
+  /** Wakes this instance's $export worker after a kick-off (absent: other instances run jobs). */
+  bulkExport?: { wake(): void } | undefined;
   /** Set while shutting down: /readyz answers 503 so load balancers stop sending work. */
   draining?: () => boolean;
+  /** Admin jobs/outbox routes and the Subscription endpoint (src/app/upstream-wiring.ts). */
+  upstreamRouter?: express.Router | undefined;
+  /** The studies served (the trial page and coordinator overview read them). */
+  studies?: readonly StudyDefinition[] | undefined;
+  /** HL7 v2 over HTTP: the handler acting for an authenticated feed. */
+  hl7For?: ((access: AccessContext) => Hl7Ingest) | undefined;
+  /** CDS Hooks services (src/cds), with their own EHR authentication. */
+  cdsRouter?: express.Router | undefined;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -49,7 +74,14 @@ export function createApp(deps: AppDeps): Express {
 
   const fhirBase = `${config.publicBaseUrl}/fhir`;
   const capability = JSON.stringify(
-    buildCapabilityStatement({ baseUrl: fhirBase, version: deps.version, security: auth.security }),
+    buildCapabilityStatement({
+      baseUrl: fhirBase,
+      version: deps.version,
+      security: auth.security,
+      instantiates: [BULK_DATA_INSTANTIATES],
+      operations: BULK_DATA_OPERATIONS,
+      resourceOperations: BULK_DATA_RESOURCE_OPERATIONS,
+    }),
   );
 
   app.get('/healthz', (_req, res) => {
@@ -118,6 +150,8 @@ export function createApp(deps: AppDeps): Express {
       auditInline: inlineCreateAudit(deps.audit, req, res),
     };
   };
+  const studyGroups = new StudyGroupSync(db, fhirBase);
+  const refreshGroups = (): Promise<void> => studyGroups.refresh();
   // Admin operations carry trial data too: audited like the FHIR API.
   app.use('/admin', auditTrail(deps.audit, logger));
   app.use(
@@ -136,9 +170,56 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
+  const outcomes = deps.outcomes;
+  if (outcomes) {
+    app.use(
+      createOutcomesRouter({ db, engine: outcomes.engine, authenticate: auth.authenticate, nudge: outcomes.nudge }),
+    );
+    // A committed write may have marked subjects: let the worker look now instead of at its next poll.
+    app.use('/fhir', (req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') res.on('finish', () => outcomes.nudge());
+      next();
+    });
+  }
+  if (deps.upstreamRouter) app.use(deps.upstreamRouter);
+  if (deps.cdsRouter) app.use(deps.cdsRouter);
+  app.use(
+    createAppRouter({
+      db,
+      studies: deps.studies ?? [],
+      authenticate: auth.authenticate,
+      clientId: config.SMART_CLIENT_ID,
+      plateletsCriticalBelow: config.CDS_PLATELETS_CRITICAL_BELOW,
+    }),
+  );
+  if (deps.hl7For) {
+    app.use(
+      createHl7Router({
+        middleware: [auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit],
+        bodyLimit: config.BODY_LIMIT,
+        ingestFor: deps.hl7For,
+      }),
+    );
+  }
   app.use(
     '/fhir',
-    createFhirRouter({ bodyLimit: config.BODY_LIMIT, maxBundleEntries: config.MAX_BUNDLE_ENTRIES, context }),
+    createBulkExportRouter({
+      context,
+      bodyLimit: config.BODY_LIMIT,
+      ttlHours: config.BULK_EXPORT_TTL_HOURS,
+      minPollMs: config.BULK_EXPORT_MIN_POLL_MS,
+      onKickoff: () => deps.bulkExport?.wake(),
+      refreshGroups,
+    }),
+  );
+  app.use(
+    '/fhir',
+    createFhirRouter({
+      bodyLimit: config.BODY_LIMIT,
+      maxBundleEntries: config.MAX_BUNDLE_ENTRIES,
+      context,
+      refreshGroups,
+    }),
   );
 
   app.use((req, res) => {

@@ -1,8 +1,9 @@
 /**
- * At start-up each study in mappings/ is written as its ResearchStudy with a fixed id: an update
- * whose content is unchanged writes nothing, so restarts (and several instances) stay idempotent.
+ * At start-up each study in mappings/ is written as its ResearchStudy, and each study form as its
+ * Questionnaire, with a fixed id: an update whose content is unchanged writes nothing, so restarts
+ * (and several instances) stay idempotent.
  */
-import type { ResearchStudy } from '@medplum/fhirtypes';
+import type { Questionnaire, ResearchStudy, Resource } from '@medplum/fhirtypes';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import { updateResource } from '../fhir/interactions/update.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
@@ -12,7 +13,7 @@ export async function loadTrialResources(
   db: Db,
   baseUrl: string,
   validator: ResourceValidator,
-  studies: readonly ResearchStudy[],
+  resources: readonly Resource[],
 ): Promise<{ id: string; versionId: number | undefined }[]> {
   const system: FhirContext = {
     db,
@@ -23,14 +24,24 @@ export async function loadTrialResources(
     validator,
   };
   const out: { id: string; versionId: number | undefined }[] = [];
-  for (const study of studies) {
-    const id = study.id as string;
+  for (const resource of resources) {
+    const id = resource.id as string;
+    const type = resource.resourceType;
     const r = await db.transaction(async (tx) => {
-      // Instances starting together on one database load the study one at a time.
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`study:${id}`]);
-      return updateResource(system, tx, 'ResearchStudy', id, study);
+      // Instances starting together on one database load each resource one at a time.
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`trial:${type}/${id}`]);
+      return updateResource(system, tx, type, id, resource);
     });
-    out.push({ id, versionId: r.versionId });
+    out.push({ id: `${type}/${id}`, versionId: r.versionId });
   }
   return out;
 }
+
+/** A Questionnaire keeps its own id, or takes the last segment of its canonical URL. */
+export function withQuestionnaireId(q: Questionnaire): Questionnaire {
+  if (q.id) return q;
+  const last = (q.url ?? '').split('/').pop() ?? '';
+  return { ...q, id: last.replace(/[^A-Za-z0-9\-.]/g, '-').slice(0, 64) };
+}
+
+export type TrialResource = ResearchStudy | Questionnaire;

@@ -5,35 +5,72 @@
 
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AccessContext } from '../auth/access-context.ts';
+import { UsedJtiStore } from '../auth/used-jti.ts';
+import { CdsAuthenticator } from '../cds/cds-auth.ts';
+import { parseCdsClients } from '../cds/cds-config.ts';
+import { createCdsRouter } from '../cds/cds-routes.ts';
 import { loadFhirDefinitions } from '../fhir/definitions.ts';
 import { createValidator } from '../fhir/validate.ts';
 import { EnrollmentIndex } from '../ingest/enrollment-index.ts';
+import { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
+import { loadHl7Systems } from '../ingest/hl7v2/hl7-systems.ts';
+import { MllpListener } from '../ingest/hl7v2/mllp-listener.ts';
 import { Intake } from '../ingest/intake.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
+import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
+import { JobRunner } from '../jobs/job-runner.ts';
+import { OutcomeWorker } from '../jobs/outcome-worker.ts';
 import { loadConceptMaps } from '../mapping/load-concept-maps.ts';
+import { checkStudyForms, loadQuestionnaires } from '../mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../mapping/load-studies.ts';
 import { loadUnitAliases } from '../mapping/load-unit-aliases.ts';
 import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
+import { OutcomeEngine } from '../outcomes/recompute.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Db } from '../store/db.ts';
 import { openDb } from '../store/open-db.ts';
+import { enqueueOutbox } from '../writeback/outbox.ts';
 import { AuditWriter } from './audit-trail.ts';
 import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
-import { loadTrialResources } from './load-trial.ts';
+import { loadTrialResources, withQuestionnaireId } from './load-trial.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { type UpstreamWiring, wireUpstream } from './upstream-wiring.ts';
 
 export interface RunningService {
   server: Server;
   db: Db;
   config: Config;
   url: string;
+  /** Scheduled jobs: register more with jobs.scheduleJob({ name, cron, run }). */
+  jobs: JobRunner;
+  upstream: UpstreamWiring;
   stop(): Promise<void>;
+  /** The outcomes stage (tests and benchmarks drain it to wait for recomputation). */
+  outcomes: OutcomeEngine;
+  /** The MLLP listener's port, when HL7_MLLP_PORT is set (0: any free port). */
+  mllpPort: number | undefined;
 }
+
+/** Who HL7 v2 messages over MLLP are applied as (the connection is authorised by address and facility). */
+const MLLP_ACCESS: AccessContext = {
+  clientId: 'mllp',
+  clientName: 'HL7 v2 over MLLP (internal)',
+  role: 'ehr-feed',
+  scopes: ['system/*.cruds'],
+  tokenId: 'internal',
+};
+
+const list = (s: string): string[] =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
 
 function publicHost(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
@@ -59,6 +96,8 @@ export async function startService(
   loadFhirDefinitions();
   const studies = await loadStudyDefinitions(config.STUDIES_DIR);
   const profiles = await loadProfiles(config.PROFILES_DIR);
+  const questionnaires = await loadQuestionnaires(config.QUESTIONNAIRES_DIR);
+  checkStudyForms(studies, questionnaires);
   const ownsDb = overrides.db === undefined;
   const db =
     overrides.db ??
@@ -89,7 +128,10 @@ export async function startService(
 
     const validator = createValidator(profiles, [createEnrollmentRule(studies)]);
     const fhirBase = `${config.publicBaseUrl}/fhir`;
-    const loaded = await loadTrialResources(db, fhirBase, validator, studies.map(toResearchStudy));
+    const loaded = await loadTrialResources(db, fhirBase, validator, [
+      ...studies.map(toResearchStudy),
+      ...questionnaires.map(withQuestionnaireId),
+    ]);
     const auth = await createAuthLayer({ config, db, logger: log });
     let draining = false;
     const audit = new AuditWriter(db, fhirBase);
@@ -101,10 +143,85 @@ export async function startService(
       routing,
       fhirBase,
       metrics.ingestResults,
-      new TrialRecordDeriver(studies, unitAliases),
+      new TrialRecordDeriver(studies, unitAliases, questionnaires, profiles),
     );
-    const app = createApp({
+    // Every outcome version is queued for write-back in the transaction that publishes it; the
+    // outbox coalesces by business identifier, so it stays bounded while no upstream is configured.
+    const engine = new OutcomeEngine(db, fhirBase, studies, {
+      questionnaires,
+      onPublished: (q, published) =>
+        enqueueOutbox(
+          q,
+          published.map((p) => ({
+            resourceType: p.resourceType,
+            id: p.id,
+            versionId: p.versionId,
+            identifier: p.identifier,
+            operation: p.operation,
+            resource: p.resource,
+          })),
+        ),
+    });
+    const worker = new OutcomeWorker(engine, log, { idleMs: config.OUTCOMES_IDLE_MS, batchMarks: 200 });
+    const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
+    const upstream = await wireUpstream({
       config,
+      db,
+      logger: log,
+      metrics,
+      auth,
+      validator,
+      intake,
+      fhirBase,
+      studies,
+      jobs,
+    });
+    const hl7Systems = await loadHl7Systems(config.HL7_SYSTEMS_FILE);
+    // A v2 message is applied as the feed that sent it; recording the message's Provenance is the
+    // adapter's own act, so that one write is allowed beyond the feed's role.
+    const hl7For = (access: AccessContext): Hl7Ingest =>
+      new Hl7Ingest({
+        systems: hl7Systems,
+        intake,
+        logger: log,
+        context: () => ({
+          db,
+          baseUrl: fhirBase,
+          access,
+          authorize: (type, interaction) => {
+            if (type === 'Provenance' && interaction === 'create') return;
+            auth.authorize(access, type, interaction);
+          },
+          can: () => false,
+          validator,
+          intake: intake.session(),
+        }),
+      });
+    const mllp =
+      config.HL7_MLLP_PORT === undefined
+        ? undefined
+        : new MllpListener(hl7For(MLLP_ACCESS), log.child({ component: 'mllp' }), {
+            port: config.HL7_MLLP_PORT,
+            allowAddresses: list(config.HL7_MLLP_ALLOW_ADDRESSES),
+            allowFacilities: list(config.HL7_MLLP_ALLOW_FACILITIES),
+          });
+    const bulkExport =
+      config.BULK_EXPORT_WORKER === 'true'
+        ? new BulkExportWorker({
+            db,
+            logger: log,
+            baseUrl: fhirBase,
+            batchSize: config.BULK_EXPORT_BATCH_SIZE,
+            leaseSeconds: config.BULK_EXPORT_LEASE_SECONDS,
+            ttlHours: config.BULK_EXPORT_TTL_HOURS,
+            maxAttempts: config.BULK_EXPORT_MAX_ATTEMPTS,
+            throttleMs: config.BULK_EXPORT_THROTTLE_MS,
+          })
+        : undefined;
+    const app = createApp({
+      outcomes: { engine, nudge: () => worker.nudge() },
+      config,
+      bulkExport,
       db,
       audit,
       metrics,
@@ -117,13 +234,29 @@ export async function startService(
       validator,
       version: packageVersion(),
       draining: () => draining,
+      upstreamRouter: upstream.router,
+      hl7For,
+      studies,
+      cdsRouter: createCdsRouter({
+        db,
+        logger: log,
+        studies,
+        auth: new CdsAuthenticator(parseCdsClients(config.CDS_CLIENTS), new UsedJtiStore(db)),
+        baseUrl: `${config.publicBaseUrl}/cds-services`,
+        appUrl: config.CDS_APP_URL ?? `${config.publicBaseUrl}/app/launch`,
+        plateletsCriticalBelow: config.CDS_PLATELETS_CRITICAL_BELOW,
+      }),
     });
     handler = app;
+    if (config.OUTCOMES_WORKER === 'on') worker.start();
+    const mllpPort = mllp ? await mllp.start() : undefined;
+    bulkExport?.start();
     log.info('service listening', {
       url,
       fhirBase,
       store: db.backend === 'pglite' ? `pglite:${config.DATA_DIR}` : 'postgresql',
       studies: loaded,
+      ...(mllpPort !== undefined ? { mllpPort } : {}),
     });
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
@@ -135,6 +268,11 @@ export async function startService(
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
         await Promise.race([closed, timeout]);
         srv.closeAllConnections();
+        await mllp?.stop();
+        await worker.stop();
+        await jobs.stop();
+        // Hands a running export's lease back, so another instance resumes it at once.
+        await bulkExport?.stop();
         await audit.drain();
         await auth.close?.();
         if (ownsDb) await db.close();
@@ -142,7 +280,7 @@ export async function startService(
       })();
       return stopping;
     };
-    return { server: srv, db, config, url, stop };
+    return { server: srv, db, config, url, jobs, upstream, stop, outcomes: engine, mllpPort };
   } catch (err) {
     server?.close();
     if (ownsDb) await db.close().catch(() => undefined);

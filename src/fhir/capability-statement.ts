@@ -16,9 +16,16 @@ export interface CapabilityOptions {
   security?: CapabilityStatementRestSecurity | undefined;
   /** Operations added by later stages (e.g. $export), with their canonical definitions. */
   operations?: { name: string; definition: string }[];
+  /** Type-level operations (Patient $export, Group $export, Patient $everything), by resource type. */
+  resourceOperations?: Record<string, { name: string; definition: string }[]>;
+  /** Canonical CapabilityStatements this server also implements (e.g. Bulk Data). */
+  instantiates?: string[];
 }
 
-function resourceEntry(type: string): CapabilityStatementRestResource {
+function resourceEntry(
+  type: string,
+  operations: { name: string; definition: string }[] | undefined,
+): CapabilityStatementRestResource {
   const immutable = IMMUTABLE_RESOURCE_TYPES.has(type);
   const interactions = immutable
     ? ['read', 'vread', 'history-instance', 'search-type']
@@ -49,6 +56,7 @@ function resourceEntry(type: string): CapabilityStatementRestResource {
     referencePolicy: ['literal', 'local'],
     searchInclude: refParams.map((d) => `${type}:${d.code}`),
     searchParam,
+    ...(operations && operations.length > 0 ? { operation: operations } : {}),
   };
 }
 
@@ -59,6 +67,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     date: new Date().toISOString(),
     publisher: 'KHE trial FHIR adapter',
     kind: 'instance',
+    ...(options.instantiates && options.instantiates.length > 0 ? { instantiates: options.instantiates } : {}),
     software: { name: 'khe-trial-fhir-adapter', version: options.version },
     implementation: { description: 'FHIR R4 adapter for NCT04775173', url: options.baseUrl },
     fhirVersion: '4.0.1',
@@ -68,7 +77,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       {
         mode: 'server',
         ...(options.security ? { security: options.security } : {}),
-        resource: SUPPORTED_RESOURCE_TYPES.map(resourceEntry),
+        resource: SUPPORTED_RESOURCE_TYPES.map((t) => resourceEntry(t, options.resourceOperations?.[t])),
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
         ...(options.operations && options.operations.length > 0 ? { operation: options.operations } : {}),
       },

@@ -50,7 +50,17 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const testDb = await openTestDb();
   const dataDir = mkdtempSync(join(tmpdir(), 'khe-test-'));
   const service = await startService(
-    { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', BODY_LIMIT: '1mb', ...env },
+    // The outcomes worker is off unless a test asks for it: tests that count resources, or time
+    // recomputation, must not race a background pass (they call service.outcomes.drain()).
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+      BODY_LIMIT: '1mb',
+      OUTCOMES_WORKER: 'off',
+      ...env,
+    },
     { db: testDb.db, logger: createLogger('silent') },
   );
   const url = service.url;

@@ -19,6 +19,8 @@ export interface FhirRouterOptions {
   maxBundleEntries: number;
   /** Builds the per-request context (base URL, access, authorisation). */
   context(req: Request, res: Response): FhirContext;
+  /** Brings derived Groups (study and arm membership) up to date before they are read. */
+  refreshGroups?: (() => Promise<void>) | undefined;
 }
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
@@ -79,6 +81,7 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const prefs = parsePrefer(header(req, 'prefer'));
     const ctx = options.context(req, res);
     const query = readSearchForm(req);
+    if (req.params.type === 'Group') await options.refreshGroups?.();
     const r = await dispatch(ctx, ctx.db, {
       method: 'GET',
       path: [req.params.type as string],
@@ -106,6 +109,7 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     };
     // A plain create is one statement (durable on its own); anything that reads before it writes
     // (update, delete, conditional create) runs in a transaction.
+    if (fhirReq.method === 'GET' && fhirReq.path[0] === 'Group') await options.refreshGroups?.();
     const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);
     let r: FhirResponse;
     if (needsTx) r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
