@@ -25,6 +25,7 @@ import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
 import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import type { Intake } from '../ingest/intake.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
 import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
 import type { Db } from '../store/db.ts';
@@ -181,6 +182,9 @@ export function createApp(deps: AppDeps): Express {
       next();
     });
   }
+  // Research data off the FHIR API: audited like it.
+  app.use('/research', auditTrail(deps.audit, logger));
+  app.use(createFlatExportRouter({ db, studies: deps.studies ?? [], authenticate: auth.authenticate, logger }));
   if (deps.upstreamRouter) app.use(deps.upstreamRouter);
   if (deps.cdsRouter) app.use(deps.cdsRouter);
   app.use(

@@ -3,7 +3,7 @@
  * same inputs always give the same resources (what lets publishing skip unchanged values).
  */
 import type { AdverseEvent, Flag, Questionnaire } from '@medplum/fhirtypes';
-import { countingValues } from './compute/counting.ts';
+import { type CountingValues, countingValues } from './compute/counting.ts';
 import { eligibilityOutcome, visitComplianceOutcomes } from './compute/eligibility-and-visits.ts';
 import { formOutcomes } from './compute/forms.ts';
 import { adverseEventOutcomes, type ExtraSummary, labAdverseEventSuggestions } from './compute/safety.ts';
@@ -17,6 +17,19 @@ export interface SubjectOutcomes {
   flags: Flag[];
   suggestions: AdverseEvent[];
   summary: ExtraSummary[];
+}
+
+/** Prefix of summary kinds that carry a visit's counting measure value (the flat analysis export reads them). */
+export const MEASURE_KIND_PREFIX = 'measure:';
+
+function measureSummary(counting: CountingValues): ExtraSummary[] {
+  const rows: ExtraSummary[] = [];
+  for (const [measureId, perVisit] of counting) {
+    for (const [visit, v] of perVisit) {
+      rows.push({ visit, kind: `${MEASURE_KIND_PREFIX}${measureId}`, category: '', value: v.value });
+    }
+  }
+  return rows;
 }
 
 export function computeSubjectOutcomes(
@@ -39,6 +52,6 @@ export function computeSubjectOutcomes(
     ],
     flags: troughs.flag ? [troughs.flag] : [],
     suggestions: labAdverseEventSuggestions(inputs),
-    summary: ae.summary,
+    summary: [...ae.summary, ...measureSummary(counting)],
   };
 }

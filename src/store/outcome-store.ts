@@ -96,6 +96,10 @@ export async function readByReference(
   return r.rows.map(toStoredContent);
 }
 
+/**
+ * One row of outcome_summary: a computed outcome, or (kind "measure:<id>") the value of a measure
+ * that counts at a visit, in the measure's canonical unit, for the flat analysis export.
+ */
 export interface SummaryRow {
   studyId: string;
   researchSubjectId: string;
@@ -165,7 +169,7 @@ export async function aggregateSummary(
     `SELECT arm, visit, kind, category, count(*)::text AS n,
             (percentile_cont(0.5) WITHIN GROUP (ORDER BY value))::text AS median,
             sum(value)::text AS total
-       FROM outcome_summary WHERE study_id = $1 AND arm = ANY($2::text[])
+       FROM outcome_summary WHERE study_id = $1 AND arm = ANY($2::text[]) AND kind NOT LIKE 'measure:%'
       GROUP BY arm, visit, kind, category
       ORDER BY arm, visit, kind, category`,
     [studyId, arms],
@@ -188,4 +192,51 @@ export async function readByType(q: Queryable, type: string): Promise<StoredCont
     [type],
   );
   return r.rows.map(toStoredContent);
+}
+
+export interface ExportSummaryRow {
+  researchSubjectId: string;
+  arm: string;
+  visit: string;
+  kind: string;
+  category: string;
+  value: number | null;
+}
+
+/**
+ * The next batch of subjects (by id, after `afterSubjectId`) with all their summary rows, for the
+ * flat export: keyset paging keeps memory bounded by the batch, whatever the study's size.
+ */
+export async function readSummaryBatch(
+  q: Queryable,
+  studyId: string,
+  afterSubjectId: string,
+  subjects: number,
+): Promise<ExportSummaryRow[]> {
+  const r = await q.query<{
+    research_subject_id: string;
+    arm: string;
+    visit: string;
+    kind: string;
+    category: string;
+    value: string | null;
+  }>(
+    `WITH batch AS (
+       SELECT DISTINCT research_subject_id FROM outcome_summary
+        WHERE study_id = $1 AND research_subject_id > $2 ORDER BY research_subject_id LIMIT $3
+     )
+     SELECT s.research_subject_id, s.arm, s.visit, s.kind, s.category, s.value::text AS value
+       FROM outcome_summary s JOIN batch b ON b.research_subject_id = s.research_subject_id
+      WHERE s.study_id = $1
+      ORDER BY s.research_subject_id`,
+    [studyId, afterSubjectId, subjects],
+  );
+  return r.rows.map((row) => ({
+    researchSubjectId: row.research_subject_id,
+    arm: row.arm,
+    visit: row.visit,
+    kind: row.kind,
+    category: row.category,
+    value: row.value === null ? null : Number(row.value),
+  }));
 }
