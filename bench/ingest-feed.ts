@@ -14,6 +14,9 @@ import { platelets } from './fixtures/observation.ts';
 import { startBenchService } from './support/bench-service.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+/** BENCH_PHASES=single (comma-separated: not-retained, mixed, bundles, single) runs only those. */
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'not-retained,mixed,bundles,single').split(','));
+const skipped = { skipped: true } as const;
 const PATIENTS = 1000;
 const ENROLLED = PATIENTS / 100;
 const patientId = (i: number): string => `feed-${i}`;
@@ -107,54 +110,62 @@ try {
     2,
   );
 
-  const notRetained = await bundleLoad(
-    (n) =>
-      bundle(
-        'batch',
-        Array.from({ length: 1000 }, (_, i) => result(notEnrolled(n * 1000 + i))),
-      ),
-    40,
-    4,
-  );
-  const mixed = await bundleLoad(
-    (n) =>
-      bundle(
-        'batch',
-        Array.from({ length: 1000 }, (_, i) => result((n * 1000 + i) % PATIENTS)),
-      ),
-    20,
-    4,
-  );
-  const retainedBundles = await bundleLoad(
-    (n) =>
-      bundle(
-        'transaction',
-        Array.from({ length: 100 }, (_, i) => result(((n * 100 + i) % ENROLLED) * 100)),
-      ),
-    60,
-    4,
-  );
+  const notRetained = !PHASES.has('not-retained')
+    ? skipped
+    : await bundleLoad(
+        (n) =>
+          bundle(
+            'batch',
+            Array.from({ length: 1000 }, (_, i) => result(notEnrolled(n * 1000 + i))),
+          ),
+        40,
+        4,
+      );
+  const mixed = !PHASES.has('mixed')
+    ? skipped
+    : await bundleLoad(
+        (n) =>
+          bundle(
+            'batch',
+            Array.from({ length: 1000 }, (_, i) => result((n * 1000 + i) % PATIENTS)),
+          ),
+        20,
+        4,
+      );
+  const retainedBundles = !PHASES.has('bundles')
+    ? skipped
+    : await bundleLoad(
+        (n) =>
+          bundle(
+            'transaction',
+            Array.from({ length: 100 }, (_, i) => result(((n * 100 + i) % ENROLLED) * 100)),
+          ),
+        60,
+        4,
+      );
   // Every request a new result (its own identifier), for an enrolled patient.
   const template = JSON.stringify(result(0));
   let n = 0;
-  const single = await autocannon({
-    url: `${svc.url}/fhir/Observation`,
-    method: 'POST',
-    connections: 32,
-    duration: DURATION,
-    headers: { authorization: `Bearer ${feed}`, 'content-type': 'application/fhir+json' },
-    setupClient: (client) => {
-      client.setBody(template);
-    },
-    requests: [
-      {
-        setupRequest: (req) => ({
-          ...req,
-          body: template.replace('"LAB-', `"SINGLE-${n++}-`).replace('feed-0', `feed-${(n % ENROLLED) * 100}`),
-        }),
-      },
-    ],
-  });
+  const single = !PHASES.has('single')
+    ? undefined
+    : await autocannon({
+        url: `${svc.url}/fhir/Observation`,
+        method: 'POST',
+        connections: 32,
+        duration: DURATION,
+        headers: { authorization: `Bearer ${feed}`, 'content-type': 'application/fhir+json' },
+        setupClient: (client) => {
+          client.setBody(template);
+        },
+        requests: [
+          {
+            setupRequest: (req) => ({
+              ...req,
+              body: template.replace('"LAB-', `"SINGLE-${n++}-`).replace('feed-0', `feed-${(n % ENROLLED) * 100}`),
+            }),
+          },
+        ],
+      });
   const report = {
     backend: svc.backend,
     patients: PATIENTS,
@@ -162,20 +173,24 @@ try {
     notRetainedIn1000EntryBatches: notRetained,
     hospitalMix1PercentIn1000EntryBatches: mixed,
     retainedIn100EntryTransactions: retainedBundles,
-    retainedSinglePosts32Clients: {
-      resultsPerSecond: Math.round(single.requests.average),
-      p50ms: single.latency.p50,
-      p99ms: single.latency.p99,
-      non2xx: single.non2xx,
-      errors: single.errors,
-    },
+    retainedSinglePosts32Clients: single
+      ? {
+          resultsPerSecond: Math.round(single.requests.average),
+          p50ms: single.latency.p50,
+          p99ms: single.latency.p99,
+          non2xx: single.non2xx,
+          errors: single.errors,
+        }
+      : skipped,
     peakRssMb: svc.peakRssMb(),
   };
   console.log(JSON.stringify(report, null, 2));
-  writeFileSync(
-    new URL(`./results/ingest-feed-${svc.backend}.json`, import.meta.url),
-    `${JSON.stringify(report, null, 2)}\n`,
-  );
+  // Only a full run replaces the recorded figures.
+  if (PHASES.size === 4)
+    writeFileSync(
+      new URL(`./results/ingest-feed-${svc.backend}.json`, import.meta.url),
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
 } finally {
   await svc.stop();
 }

@@ -29,6 +29,7 @@ import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
 import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
 import type { Db } from '../store/db.ts';
+import { WriteBatcher } from '../store/write-batcher.ts';
 import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
@@ -126,6 +127,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);
+  const writeBatcher = new WriteBatcher(db);
   const context = (req: Request, res: Response): FhirContext => {
     const access = res.locals.access as AccessContext | undefined;
     if (!access) {
@@ -149,6 +151,7 @@ export function createApp(deps: AppDeps): Express {
       // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
       intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
       auditInline: inlineCreateAudit(deps.audit, req, res),
+      writeBatcher,
     };
   };
   const studyGroups = new StudyGroupSync(db, fhirBase);

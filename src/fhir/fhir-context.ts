@@ -5,6 +5,7 @@ import type { Interaction } from '../auth/scopes.ts';
 import type { IntakeSession } from '../ingest/intake.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { ResourceValidator } from './validate.ts';
 
 export interface FhirContext {
@@ -21,6 +22,8 @@ export interface FhirContext {
   intake?: IntakeSession | undefined;
   /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
   auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
+  /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */
+  writeBatcher?: WriteBatcher | undefined;
 }
 
 export interface FhirResponse {

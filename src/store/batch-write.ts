@@ -76,8 +76,12 @@ export async function writeFirstVersions(
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
   await q.query(
+    // Contents travel as one JSON array: node-postgres escapes a text[] element character by
+    // character in JavaScript, which for resource bodies cost more than the whole statement.
     `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
-                SELECT t, i, 1, u, false, c, 'POST' FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS x(t, i, u, c))
+                SELECT x.t, x.i, 1, x.u, false, y.c, 'POST'
+                  FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS x(t, i, u, n)
+                  JOIN json_array_elements_text($4::json) WITH ORDINALITY AS y(c, n) ON y.n = x.n)
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
                 SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[]))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -95,7 +99,7 @@ export async function writeFirstVersions(
       types,
       ids,
       updated,
-      contents,
+      JSON.stringify(contents),
       ...tok,
       ...ref,
       ...dat,

@@ -83,7 +83,10 @@ export async function createResource(
     options.deferMarks?.push(...marks);
   } else if (ctx.auditInline) {
     const audit = ctx.auditInline(`${type}/${id}`);
-    await writeFirstVersions(q, [prepared.write, ...records, audit.write], marks);
+    const writes = [prepared.write, ...records, audit.write];
+    // Outside a transaction (q is the pool), concurrent single creates share one commit.
+    if (options.optimistic && ctx.writeBatcher) await ctx.writeBatcher.submit(writes, marks);
+    else await writeFirstVersions(q, writes, marks);
     audit.done();
   } else {
     await writeFirstVersions(q, [prepared.write, ...records], marks);

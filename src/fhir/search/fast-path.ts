@@ -1,9 +1,10 @@
 /**
  * A direct property walk for search parameter expressions that are plain element paths
  * (`Observation.code`, `Observation.subject`) or an extension's value: the same values fhirpath.js
- * returns, a tenth of the cost, on the hot path of every write (index extraction). Anything else —
- * functions, unions, choice elements the model resolves (value[x]) — stays with fhirpath.js; a
- * parity test holds the two equal over the public corpus.
+ * returns, a tenth of the cost, on the hot path of every write (index extraction); also a choice
+ * element at the top of a resource (effective[x]), its ofType() narrowing, and unions of these.
+ * Anything else (functions, deeper choices) stays with fhirpath.js; a parity test holds the two
+ * equal over the public corpus.
  */
 import r4 from 'fhirpath/fhir-context/r4/index.js';
 
@@ -25,7 +26,46 @@ function step(values: readonly unknown[], key: string): unknown[] {
   return out;
 }
 
+const OF_TYPE = /^([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)\.ofType\(([A-Z][A-Za-z]*)\)$/;
+
+/** `Type.elem` where elem is a choice element (effective[x]): every present elem<Type>. */
+function choiceEvaluator(type: string, elem: string, only?: string): ((resource: object) => unknown[]) | undefined {
+  const types = choiceTypePaths[`${type}.${elem}`] as string[] | undefined;
+  if (!types) return undefined;
+  const keys = (only === undefined ? types : types.filter((t) => t === only)).map((t) => `${elem}${t}`);
+  return (r) => {
+    if ((r as { resourceType?: string }).resourceType !== type) return [];
+    const out: unknown[] = [];
+    for (const k of keys) {
+      const v = (r as Record<string, unknown>)[k];
+      if (v !== undefined && v !== null) out.push(v);
+    }
+    return out;
+  };
+}
+
 export function fastEvaluator(expression: string): ((resource: object) => unknown[]) | undefined {
+  if (expression.includes(' | ')) {
+    // A union: the parts' values, without repeats (FHIRPath's | removes duplicates).
+    const parts = expression.split(' | ').map((e) => fastEvaluator(e.trim()));
+    if (parts.some((p) => p === undefined)) return undefined;
+    const fns = parts as ((resource: object) => unknown[])[];
+    return (r) => {
+      const seen = new Set<string>();
+      const out: unknown[] = [];
+      for (const fn of fns) {
+        for (const v of fn(r)) {
+          const key = JSON.stringify(v);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(v);
+        }
+      }
+      return out;
+    };
+  }
+  const ofType = OF_TYPE.exec(expression);
+  if (ofType) return choiceEvaluator(ofType[1] as string, ofType[2] as string, ofType[3] as string);
   const ext = EXTENSION_VALUE.exec(expression);
   if (ext) {
     const url = ext[2] as string;
@@ -42,6 +82,7 @@ export function fastEvaluator(expression: string): ((resource: object) => unknow
   if (!m) return undefined;
   const type = m[1] as string;
   const keys = (m[2] as string).slice(1).split('.');
+  if (keys.length === 1 && `${type}.${keys[0]}` in choiceTypePaths) return choiceEvaluator(type, keys[0] as string);
   let path = type;
   for (const k of keys) {
     path = `${path}.${k}`;

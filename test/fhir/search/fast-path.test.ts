@@ -46,12 +46,28 @@ function resources(): Resource[] {
 }
 
 describe('search index fast path', () => {
-  it('recognises plain paths and extension values, and leaves choice elements to fhirpath.js', () => {
+  it('recognises plain paths, extension values, top-level choices and unions; leaves the rest to fhirpath.js', () => {
     expect(fastEvaluator('Observation.code')).toBeDefined();
     expect(fastEvaluator("Observation.extension('http://x').value")).toBeDefined();
-    expect(fastEvaluator('Observation.value')).toBeUndefined();
-    expect(fastEvaluator('Observation.effective')).toBeUndefined();
     expect(fastEvaluator('Observation.subject.where(resolve() is Patient)')).toBeUndefined();
+    expect(fastEvaluator('Observation.component.value')).toBeUndefined();
+    expect(fastEvaluator('Observation.code | Observation.subject.where(resolve() is Patient)')).toBeUndefined();
+    const effective = fastEvaluator('Observation.effective');
+    const period = { start: '2022-01-01' };
+    expect(effective?.({ resourceType: 'Observation', effectiveDateTime: '2022-01-02' })).toEqual(['2022-01-02']);
+    expect(effective?.({ resourceType: 'Observation', effectivePeriod: period })).toEqual([period]);
+    const quantity = fastEvaluator('Observation.value.ofType(Quantity)');
+    expect(quantity?.({ resourceType: 'Observation', valueQuantity: { value: 1 } })).toEqual([{ value: 1 }]);
+    expect(quantity?.({ resourceType: 'Observation', valueString: 'x' })).toEqual([]);
+    const union = fastEvaluator('AuditEvent.agent.who | AuditEvent.entity.what');
+    const who = { reference: 'Patient/1' };
+    expect(
+      union?.({
+        resourceType: 'AuditEvent',
+        agent: [{ who }],
+        entity: [{ what: who }, { what: { reference: 'X/2' } }],
+      }),
+    ).toEqual([who, { reference: 'X/2' }]);
   });
 
   it('gives what fhirpath.js gives for every indexed parameter over the public corpus', () => {
