@@ -14,7 +14,10 @@ import { platelets } from './fixtures/observation.ts';
 import { startBenchService } from './support/bench-service.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
-/** BENCH_PHASES=single (comma-separated: not-retained, mixed, bundles, single) runs only those. */
+/**
+ * BENCH_PHASES=single (comma-separated: not-retained, mixed, bundles, single) runs only those;
+ * BENCH_BUNDLES sets how many 100-entry transactions the bundles phase sends (60).
+ */
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'not-retained,mixed,bundles,single').split(','));
 const skipped = { skipped: true } as const;
 const PATIENTS = 1000;
@@ -140,7 +143,7 @@ try {
             'transaction',
             Array.from({ length: 100 }, (_, i) => result(((n * 100 + i) % ENROLLED) * 100)),
           ),
-        60,
+        Number(process.env.BENCH_BUNDLES ?? 60),
         4,
       );
   // Every request a new result (its own identifier), for an enrolled patient.
