@@ -11,6 +11,7 @@ import type { AccessContext } from '../auth/access-context.ts';
 import { type AuditAction, type AuditOutcome, buildAuditEvent } from '../auth/audit-event.ts';
 import { stamp } from '../fhir/interactions/write-version.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
+import type { MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
@@ -160,6 +161,29 @@ export function inlineCreateAudit(
         res.locals.audited = true;
       },
     };
+  };
+}
+
+/**
+ * The audit record of one HL7 v2 message received over MLLP (or of a refused connection): the
+ * sending system and address, the message's control id as the request id, the ACK as the outcome.
+ */
+export function mllpAudit(writer: AuditWriter, access: AccessContext): (entry: MllpAuditEntry) => Promise<void> {
+  return (entry) => {
+    const m = entry.message;
+    const event = buildAuditEvent({
+      access: m ? access : undefined,
+      action: 'E',
+      outcome: m?.ack === 'AA' ? '0' : '4',
+      subtype: 'transaction',
+      what: { type: 'Bundle' },
+      sourceAddress: entry.remote,
+      recorded: new Date(),
+      requestId: m ? `hl7v2:${m.facility}|${m.controlId}` : undefined,
+      outcomeDesc: m ? `ACK ${m.ack}${entry.reason ? `: ${entry.reason}` : ''}` : entry.reason,
+      path: 'mllp',
+    });
+    return writer.record(event);
   };
 }
 

@@ -33,7 +33,7 @@ import { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Db } from '../store/db.ts';
 import { openDb } from '../store/open-db.ts';
 import { enqueueOutbox } from '../writeback/outbox.ts';
-import { AuditWriter } from './audit-trail.ts';
+import { AuditWriter, mllpAudit } from './audit-trail.ts';
 import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
@@ -204,6 +204,7 @@ export async function startService(
             port: config.HL7_MLLP_PORT,
             allowAddresses: list(config.HL7_MLLP_ALLOW_ADDRESSES),
             allowFacilities: list(config.HL7_MLLP_ALLOW_FACILITIES),
+            audit: mllpAudit(audit, MLLP_ACCESS),
           });
     const bulkExport =
       config.BULK_EXPORT_WORKER === 'true'

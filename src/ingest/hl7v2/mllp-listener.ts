@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 
 import { type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent, Hl7Server } from '@medplum/hl7';
 import type { Logger } from '../../app/logger.ts';
-import { buildAck } from './hl7-ack.ts';
+import { type AckCode, buildAck } from './hl7-ack.ts';
 import type { Hl7Ingest } from './hl7-ingest.ts';
 
 export interface MllpOptions {
@@ -19,6 +19,19 @@ export interface MllpOptions {
   allowAddresses: readonly string[];
   /** MSH-4 sending facilities allowed; empty: any. */
   allowFacilities: readonly string[];
+  /**
+   * Records what happened (the audit trail): awaited before the ACK goes out, so no message is
+   * acknowledged without its record. A failure closes the connection unacknowledged; the sender
+   * re-sends and the duplicate is recognised by its control id.
+   */
+  audit?: ((event: MllpAuditEntry) => Promise<void>) | undefined;
+}
+
+export interface MllpAuditEntry {
+  remote: string;
+  /** Undefined for a connection refused before any message. */
+  message?: { facility: string; controlId: string; ack: AckCode } | undefined;
+  reason?: string | undefined;
 }
 
 type WireMessage = Hl7MessageEvent['message'];
@@ -39,6 +52,9 @@ export class MllpListener {
       if (!allowed.has(remote)) {
         this.#log.warn('MLLP connection refused: address not allowed', { remote });
         connection.socket.destroy();
+        this.#options.audit?.({ remote, reason: 'connection refused: address not allowed' }).catch((err: unknown) => {
+          this.#log.error('MLLP audit write failed', { err, remote });
+        });
         return;
       }
       let queue: Promise<void> = Promise.resolve();
@@ -47,8 +63,17 @@ export class MllpListener {
         // @medplum/hl7 carries its own copy of @medplum/core: answer with its Hl7Message class.
         const Wire = event.message.constructor as unknown as { parse(text: string): WireMessage };
         queue = queue.then(async () => {
-          const ack = await this.#handle(ingest, event.message, text);
-          if (!connection.isClosed()) connection.send(Wire.parse(ack));
+          const handled = await this.#handle(ingest, event.message, text);
+          if (this.#options.audit) {
+            try {
+              await this.#options.audit({ remote, message: handled.audit, reason: handled.reason });
+            } catch (err) {
+              this.#log.error('MLLP audit write failed; closing without ACK', { err, remote });
+              connection.socket.destroy();
+              return;
+            }
+          }
+          if (!connection.isClosed()) connection.send(Wire.parse(handled.ack));
         });
         queue.catch((err: unknown) => this.#log.error('MLLP message handling failed', { err, remote }));
       });
@@ -58,13 +83,18 @@ export class MllpListener {
     });
   }
 
-  async #handle(ingest: Hl7Ingest, message: WireMessage, text: string): Promise<string> {
+  async #handle(
+    ingest: Hl7Ingest,
+    message: WireMessage,
+    text: string,
+  ): Promise<{ ack: string; audit: NonNullable<MllpAuditEntry['message']>; reason?: string }> {
     const facility = message.getSegment('MSH')?.getField(4)?.getComponent(1) ?? '';
+    const controlId = message.getSegment('MSH')?.getField(10)?.toString() ?? '';
     if (this.#options.allowFacilities.length > 0 && !this.#options.allowFacilities.includes(facility)) {
       this.#log.warn('MLLP message refused: sending facility not allowed', { facility });
       const msh = message.getSegment('MSH');
       const f = (i: number): string => msh?.getField(i)?.toString() ?? '';
-      return buildAck(
+      const ack = buildAck(
         {
           sendingApplication: f(3),
           sendingFacility: f(4),
@@ -86,8 +116,14 @@ export class MllpListener {
           },
         ],
       );
+      return {
+        ack,
+        audit: { facility, controlId, ack: 'AR' },
+        reason: `sending facility ${facility} is not allowed`,
+      };
     }
-    return (await ingest.handle(text)).ack;
+    const r = await ingest.handle(text);
+    return { ack: r.ack, audit: { facility, controlId, ack: r.code } };
   }
 
   async start(): Promise<number> {

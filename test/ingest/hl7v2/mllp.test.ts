@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
+import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import { Hl7Client } from '@medplum/hl7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enroll } from '../../support/enroll.ts';
@@ -90,6 +91,31 @@ describe('HL7 v2 over MLLP', () => {
     }
   });
 
+  it('records each message in the audit trail before its ACK, with the sender, control id and outcome', async () => {
+    const client = new Hl7Client({ host: '127.0.0.1', port });
+    try {
+      await client.sendAndWait(parse(oru('AUD-1', [PLT('44')], { mrn: 'MLLP-1', filler: 'F-AUD-1' })));
+      await client.sendAndWait(parse(oru('AUD-2', [PLT('44')], { mrn: 'MLLP-1' }).replace('|LIS|WCH|', '|LIS|OTHER|')));
+    } finally {
+      await client.close();
+    }
+    // The ACKs came back, so both records are committed already.
+    const b = (await (await s.call('/fhir/AuditEvent?subtype=transaction&_count=200')).json()) as Bundle<AuditEvent>;
+    const byRequest = (id: string) =>
+      b.entry
+        ?.map((e) => e.resource as AuditEvent)
+        .find((a) => a.entity?.some((x) => x.what?.identifier?.value === id));
+    const accepted = byRequest('hl7v2:WCH|AUD-1');
+    expect(accepted).toMatchObject({ action: 'E', outcome: '0' });
+    expect(accepted?.agent?.[0]).toMatchObject({
+      who: { identifier: { value: 'mllp' } },
+      network: { address: '127.0.0.1' },
+    });
+    const refused = byRequest('hl7v2:OTHER|AUD-2');
+    expect(refused?.outcome).toBe('4');
+    expect(refused?.outcomeDesc).toMatch(/^ACK AR: sending facility OTHER is not allowed/);
+  });
+
   it('survives a connection that drops mid-message, and serves the next one', async () => {
     const partial = `${VT}${oru('MLLP-DROP', [PLT('45')], { mrn: 'MLLP-1' }).slice(0, 60)}`;
     expect(await rawExchange(port, partial, 300)).toBe('');
@@ -115,6 +141,16 @@ describe('MLLP address allow-list', () => {
     try {
       const reply = await rawExchange(s.service.mllpPort as number, `${VT}${oru('DENY-1', [PLT('45')])}${FS_CR}`, 500);
       expect(reply).toBe('');
+      // The refusal is audited too, as a failure without a client.
+      let refused: AuditEvent | undefined;
+      for (let i = 0; i < 20 && !refused; i++) {
+        const b = (await (await s.call('/fhir/AuditEvent?outcome=4&_count=50')).json()) as Bundle<AuditEvent>;
+        refused = b.entry
+          ?.map((e) => e.resource as AuditEvent)
+          .find((a) => a.outcomeDesc === 'connection refused: address not allowed');
+        if (!refused) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(refused?.agent?.[0]?.who?.display).toBe('unauthenticated client');
     } finally {
       await s.stop();
     }
