@@ -17,12 +17,14 @@ import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import {
-  aggregateSummary,
   claimMarkedSubjects,
   lockSubjectOutcomes,
+  readAggregates,
   readByReference,
   readBySubjects,
+  refreshAggregates,
   replaceSummary,
+  type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
 import { readMany, writeVersion } from '../store/resource-store.ts';
@@ -124,16 +126,14 @@ export class OutcomeEngine {
 
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
-    // Only the arms whose subjects changed need their MeasureReports recounted.
-    const armsTouched = new Map<string, Set<string>>();
+    // Only the groups (arm, visit, kind) whose rows changed need recounting.
+    const groupsTouched = new Map<string, SummaryKey[]>();
     const published: PublishedVersion[] = [];
     for (const id of [...subjectIds].sort()) {
       await lockSubjectOutcomes(tx, id);
       const r = await this.#recomputeSubject(tx, id);
       if (!r) continue;
-      const arms = armsTouched.get(r.studyId) ?? new Set<string>();
-      for (const a of r.arms) arms.add(a);
-      armsTouched.set(r.studyId, arms);
+      groupsTouched.set(r.studyId, [...(groupsTouched.get(r.studyId) ?? []), ...r.changedGroups]);
       report.subjects++;
       report.created += r.result.created;
       report.amended += r.result.amended;
@@ -142,8 +142,9 @@ export class OutcomeEngine {
       report.changed.push(...r.result.changed);
       published.push(...r.result.published);
     }
-    for (const [studyId, arms] of armsTouched) {
-      const reports = await this.#refreshMeasureReports(tx, studyId, [...arms]);
+    for (const [studyId, groups] of groupsTouched) {
+      if (groups.length === 0) continue;
+      const reports = await this.#refreshMeasureReports(tx, studyId, groups);
       report.measureReports += reports.length;
       report.changed.push(...reports.map((r) => `MeasureReport/${r.id}`));
       published.push(...reports);
@@ -155,7 +156,7 @@ export class OutcomeEngine {
   async #recomputeSubject(
     tx: Queryable,
     id: string,
-  ): Promise<{ studyId: string; arms: string[]; result: PublishResult } | undefined> {
+  ): Promise<{ studyId: string; changedGroups: SummaryKey[]; result: PublishResult } | undefined> {
     const [stored] = await readMany(tx, [{ resourceType: 'ResearchSubject', id }]);
     const records = await readBySubjects(tx, RECORD_TYPES, [id]);
     const subject = stored?.content ? (JSON.parse(stored.content) as ResearchSubject) : undefined;
@@ -172,8 +173,8 @@ export class OutcomeEngine {
         [],
       );
       const result = await publishSubjectOutcomes(tx, this.#baseUrl, inputs, [], [], [], records);
-      const arms = await replaceSummary(tx, id, []);
-      return { studyId: studyId ?? anyStudy.id, arms, result };
+      const changedGroups = await replaceSummary(tx, id, []);
+      return { studyId: studyId ?? anyStudy.id, changedGroups, result };
     }
     const patientRef = subject.individual?.reference ?? '';
     const [patientRow] = patientRef.startsWith('Patient/')
@@ -200,8 +201,8 @@ export class OutcomeEngine {
     const moved = await this.#applyEligibility(tx, subject, stored?.versionId ?? 1, out.values);
     if (moved) result.changed.push(moved);
     const arm = subject.assignedArm ?? 'unassigned';
-    const previous = await replaceSummary(tx, id, summaryRows(study.id, id, arm, out.values, out.summary));
-    return { studyId: study.id, arms: [...new Set([arm, ...previous])], result };
+    const changedGroups = await replaceSummary(tx, id, summaryRows(study.id, id, arm, out.values, out.summary));
+    return { studyId: study.id, changedGroups, result };
   }
 
   /**
@@ -228,11 +229,17 @@ export class OutcomeEngine {
     return `ResearchSubject/${subject.id}`;
   }
 
-  async #refreshMeasureReports(tx: Queryable, studyId: string, arms: readonly string[]): Promise<PublishedVersion[]> {
+  async #refreshMeasureReports(
+    tx: Queryable,
+    studyId: string,
+    groups: readonly SummaryKey[],
+  ): Promise<PublishedVersion[]> {
     const study = this.#studies.get(studyId);
     if (!study) return [];
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
-    const reports = buildMeasureReports(study, await aggregateSummary(tx, studyId, arms), new Date().toISOString());
+    await refreshAggregates(tx, studyId, groups);
+    const pairs = [...new Map(groups.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];
+    const reports = buildMeasureReports(study, await readAggregates(tx, studyId, pairs), new Date().toISOString());
     const existing = await readMany(
       tx,
       reports.map((r) => ({ resourceType: 'MeasureReport', id: r.id as string })),

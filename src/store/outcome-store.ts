@@ -111,32 +111,90 @@ export interface SummaryRow {
   value: number | null;
 }
 
-/** Replaces the subject's summary rows (inside the publishing transaction); returns the arms they were in. */
+/** One MeasureReport group of one arm at one visit. */
+export interface SummaryKey {
+  arm: string;
+  visit: string;
+  kind: string;
+}
+
+const MEASURE_KIND = /^measure:/;
+
+/**
+ * Replaces the subject's summary rows (inside the publishing transaction); returns the groups
+ * (arm, visit, kind) whose rows changed, which are the only ones whose counts can have moved.
+ */
 export async function replaceSummary(
   q: Queryable,
   researchSubjectId: string,
   rows: readonly SummaryRow[],
-): Promise<string[]> {
-  const old = await q.query<{ arm: string }>(
-    'DELETE FROM outcome_summary WHERE research_subject_id = $1 RETURNING arm',
+): Promise<SummaryKey[]> {
+  const old = await q.query<{ arm: string; visit: string; kind: string; category: string; value: string | null }>(
+    'DELETE FROM outcome_summary WHERE research_subject_id = $1 RETURNING arm, visit, kind, category, value::text AS value',
     [researchSubjectId],
   );
-  const arms = [...new Set(old.rows.map((r) => r.arm))];
-  if (rows.length === 0) return arms;
+  if (rows.length > 0) {
+    await q.query(
+      `INSERT INTO outcome_summary (study_id, research_subject_id, arm, visit, kind, category, value)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[])`,
+      [
+        rows.map((r) => r.studyId),
+        rows.map((r) => r.researchSubjectId),
+        rows.map((r) => r.arm),
+        rows.map((r) => r.visit),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.category),
+        rows.map((r) => r.value),
+      ],
+    );
+  }
+  // Per group, the rows as a sorted signature: a group whose signature differs was changed.
+  const signatures = (
+    list: readonly { arm: string; visit: string; kind: string; category: string; value: string | number | null }[],
+  ) => {
+    const out = new Map<string, string[]>();
+    for (const r of list) {
+      if (MEASURE_KIND.test(r.kind)) continue;
+      const key = `${r.arm}\u0000${r.visit}\u0000${r.kind}`;
+      const sig = out.get(key) ?? [];
+      sig.push(`${r.category}=${r.value === null ? '' : Number(r.value)}`);
+      out.set(key, sig);
+    }
+    return new Map([...out].map(([k, v]) => [k, v.sort().join('\u0001')]));
+  };
+  const before = signatures(old.rows);
+  const after = signatures(rows);
+  const changed: SummaryKey[] = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (before.get(key) === after.get(key)) continue;
+    const [arm, visit, kind] = key.split('\u0000') as [string, string, string];
+    changed.push({ arm, visit, kind });
+  }
+  return changed;
+}
+
+/**
+ * Recounts the given groups from the summary rows (after the caller's lock on the study's
+ * MeasureReports, so a concurrent recomputation's committed rows are included).
+ */
+export async function refreshAggregates(q: Queryable, studyId: string, keys: readonly SummaryKey[]): Promise<void> {
+  if (keys.length === 0) return;
+  const params = [studyId, keys.map((k) => k.arm), keys.map((k) => k.visit), keys.map((k) => k.kind)];
+  const groups = 'SELECT DISTINCT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)';
   await q.query(
-    `INSERT INTO outcome_summary (study_id, research_subject_id, arm, visit, kind, category, value)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[])`,
-    [
-      rows.map((r) => r.studyId),
-      rows.map((r) => r.researchSubjectId),
-      rows.map((r) => r.arm),
-      rows.map((r) => r.visit),
-      rows.map((r) => r.kind),
-      rows.map((r) => r.category),
-      rows.map((r) => r.value),
-    ],
+    `DELETE FROM outcome_aggregate a USING (${groups}) k
+      WHERE a.study_id = $1 AND a.arm = k.arm AND a.visit = k.visit AND a.kind = k.kind`,
+    params,
   );
-  return arms;
+  await q.query(
+    `INSERT INTO outcome_aggregate (study_id, arm, visit, kind, category, subjects, median, total)
+     SELECT s.study_id, s.arm, s.visit, s.kind, s.category, count(*),
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value), sum(s.value)
+       FROM outcome_summary s JOIN (${groups}) k ON s.arm = k.arm AND s.visit = k.visit AND s.kind = k.kind
+      WHERE s.study_id = $1
+      GROUP BY s.study_id, s.arm, s.visit, s.kind, s.category`,
+    params,
+  );
 }
 
 export interface AggregateRow {
@@ -151,35 +209,36 @@ export interface AggregateRow {
   sum: number | null;
 }
 
-/** Counts per category and medians per kind, by arm and visit, for one study. */
-export async function aggregateSummary(
+/** The kept counts and medians of these arm-visit pairs, for their MeasureReports. */
+export async function readAggregates(
   q: Queryable,
   studyId: string,
-  arms: readonly string[],
+  pairs: readonly { arm: string; visit: string }[],
 ): Promise<AggregateRow[]> {
+  if (pairs.length === 0) return [];
   const r = await q.query<{
     arm: string;
     visit: string;
     kind: string;
     category: string;
-    n: string;
+    subjects: number;
     median: string | null;
     total: string | null;
   }>(
-    `SELECT arm, visit, kind, category, count(*)::text AS n,
-            (percentile_cont(0.5) WITHIN GROUP (ORDER BY value))::text AS median,
-            sum(value)::text AS total
-       FROM outcome_summary WHERE study_id = $1 AND arm = ANY($2::text[]) AND kind NOT LIKE 'measure:%'
-      GROUP BY arm, visit, kind, category
-      ORDER BY arm, visit, kind, category`,
-    [studyId, arms],
+    `SELECT a.arm, a.visit, a.kind, a.category, a.subjects, a.median::text AS median, a.total::text AS total
+       FROM outcome_aggregate a
+       JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[]) AS p(arm, visit)) p
+         ON a.arm = p.arm AND a.visit = p.visit
+      WHERE a.study_id = $1
+      ORDER BY a.arm, a.visit, a.kind, a.category`,
+    [studyId, pairs.map((p) => p.arm), pairs.map((p) => p.visit)],
   );
   return r.rows.map((row) => ({
     arm: row.arm,
     visit: row.visit,
     kind: row.kind,
     category: row.category,
-    count: Number(row.n),
+    count: Number(row.subjects),
     median: row.median === null ? null : Number(row.median),
     sum: row.total === null ? null : Number(row.total),
   }));
