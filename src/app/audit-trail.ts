@@ -11,7 +11,7 @@ import type { AccessContext } from '../auth/access-context.ts';
 import { type AuditAction, type AuditOutcome, buildAuditEvent } from '../auth/audit-event.ts';
 import { stamp } from '../fhir/interactions/write-version.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
-import type { MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
+import type { MllpAudit, MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
@@ -168,10 +168,10 @@ export function inlineCreateAudit(
  * The audit record of one HL7 v2 message received over MLLP (or of a refused connection): the
  * sending system and address, the message's control id as the request id, the ACK as the outcome.
  */
-export function mllpAudit(writer: AuditWriter, access: AccessContext): (entry: MllpAuditEntry) => Promise<void> {
-  return (entry) => {
+export function mllpAudit(writer: AuditWriter, access: AccessContext): MllpAudit {
+  const eventOf = (entry: MllpAuditEntry): AuditEvent => {
     const m = entry.message;
-    const event = buildAuditEvent({
+    return buildAuditEvent({
       access: m ? access : undefined,
       action: 'E',
       outcome: m?.ack === 'AA' ? '0' : '4',
@@ -183,7 +183,10 @@ export function mllpAudit(writer: AuditWriter, access: AccessContext): (entry: M
       outcomeDesc: m ? `ACK ${m.ack}${entry.reason ? `: ${entry.reason}` : ''}` : entry.reason,
       path: 'mllp',
     });
-    return writer.record(event);
+  };
+  return {
+    record: (entry) => writer.record(eventOf(entry)),
+    inTransaction: (tx, entry) => writeFirstVersions(tx, [writer.toWrite(eventOf(entry))]),
   };
 }
 

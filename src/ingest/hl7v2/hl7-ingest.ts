@@ -9,6 +9,7 @@ import type { Bundle, Observation, OperationOutcome, Provenance } from '@medplum
 import type { Logger } from '../../app/logger.ts';
 import { processBundle } from '../../fhir/bundle/process-bundle.ts';
 import type { FhirContext } from '../../fhir/fhir-context.ts';
+import type { Queryable } from '../../store/db.ts';
 import { findAppliedMessage, recordAppliedMessage } from '../../store/hl7-message-store.ts';
 import type { Intake } from '../intake.ts';
 import { type AckCode, type AckHeader, buildAck } from './hl7-ack.ts';
@@ -63,7 +64,15 @@ export class Hl7Ingest {
     this.#deps = deps;
   }
 
-  async handle(text: string, receivedAt = new Date()): Promise<Hl7Result> {
+  /**
+   * `beforeCommit`: more writes for the transaction that applies an accepted message (its audit
+   * record, so acceptance costs one commit); it runs only when the message is applied (AA).
+   */
+  async handle(
+    text: string,
+    receivedAt = new Date(),
+    beforeCommit?: (tx: Queryable) => Promise<void>,
+  ): Promise<Hl7Result> {
     let message: Hl7Message;
     try {
       message = Hl7Message.parse(
@@ -106,6 +115,7 @@ export class Hl7Ingest {
         maxEntries: 10_000,
         beforeCommit: async (tx) => {
           if (!(await recordAppliedMessage(tx, facility, h.controlId, ackText))) throw new Duplicate();
+          await beforeCommit?.(tx);
         },
       });
       return { ack: ackText, code: 'AA', duplicate: false };

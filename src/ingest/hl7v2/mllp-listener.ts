@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 
 import { type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent, Hl7Server } from '@medplum/hl7';
 import type { Logger } from '../../app/logger.ts';
+import type { Queryable } from '../../store/db.ts';
 import { type AckCode, buildAck } from './hl7-ack.ts';
 import type { Hl7Ingest } from './hl7-ingest.ts';
 
@@ -24,7 +25,14 @@ export interface MllpOptions {
    * acknowledged without its record. A failure closes the connection unacknowledged; the sender
    * re-sends and the duplicate is recognised by its control id.
    */
-  audit?: ((event: MllpAuditEntry) => Promise<void>) | undefined;
+  audit?: MllpAudit | undefined;
+}
+
+export interface MllpAudit {
+  /** Commits the record on its own (refusals, rejections, duplicates). */
+  record(entry: MllpAuditEntry): Promise<void>;
+  /** Adds the record to the transaction that applies an accepted message. */
+  inTransaction(tx: Queryable, entry: MllpAuditEntry): Promise<void>;
 }
 
 export interface MllpAuditEntry {
@@ -52,9 +60,11 @@ export class MllpListener {
       if (!allowed.has(remote)) {
         this.#log.warn('MLLP connection refused: address not allowed', { remote });
         connection.socket.destroy();
-        this.#options.audit?.({ remote, reason: 'connection refused: address not allowed' }).catch((err: unknown) => {
-          this.#log.error('MLLP audit write failed', { err, remote });
-        });
+        this.#options.audit
+          ?.record({ remote, reason: 'connection refused: address not allowed' })
+          .catch((err: unknown) => {
+            this.#log.error('MLLP audit write failed', { err, remote });
+          });
         return;
       }
       let queue: Promise<void> = Promise.resolve();
@@ -63,10 +73,10 @@ export class MllpListener {
         // @medplum/hl7 carries its own copy of @medplum/core: answer with its Hl7Message class.
         const Wire = event.message.constructor as unknown as { parse(text: string): WireMessage };
         queue = queue.then(async () => {
-          const handled = await this.#handle(ingest, event.message, text);
-          if (this.#options.audit) {
+          const handled = await this.#handle(ingest, event.message, text, remote);
+          if (this.#options.audit && !handled.audited) {
             try {
-              await this.#options.audit({ remote, message: handled.audit, reason: handled.reason });
+              await this.#options.audit.record({ remote, message: handled.audit, reason: handled.reason });
             } catch (err) {
               this.#log.error('MLLP audit write failed; closing without ACK', { err, remote });
               connection.socket.destroy();
@@ -87,7 +97,8 @@ export class MllpListener {
     ingest: Hl7Ingest,
     message: WireMessage,
     text: string,
-  ): Promise<{ ack: string; audit: NonNullable<MllpAuditEntry['message']>; reason?: string }> {
+    remote: string,
+  ): Promise<{ ack: string; audit: NonNullable<MllpAuditEntry['message']>; reason?: string; audited?: boolean }> {
     const facility = message.getSegment('MSH')?.getField(4)?.getComponent(1) ?? '';
     const controlId = message.getSegment('MSH')?.getField(10)?.toString() ?? '';
     if (this.#options.allowFacilities.length > 0 && !this.#options.allowFacilities.includes(facility)) {
@@ -122,8 +133,24 @@ export class MllpListener {
         reason: `sending facility ${facility} is not allowed`,
       };
     }
-    const r = await ingest.handle(text);
-    return { ack: r.ack, audit: { facility, controlId, ack: r.code } };
+    let audited = false;
+    const audit = this.#options.audit;
+    const r = await ingest.handle(
+      text,
+      new Date(),
+      audit
+        ? async (tx) => {
+            await audit.inTransaction(tx, { remote, message: { facility, controlId, ack: 'AA' } });
+            audited = true;
+          }
+        : undefined,
+    );
+    // The hook ran in a transaction that committed only if the message was applied.
+    return {
+      ack: r.ack,
+      audit: { facility, controlId, ack: r.code },
+      audited: audited && r.code === 'AA' && !r.duplicate,
+    };
   }
 
   async start(): Promise<number> {

@@ -106,6 +106,11 @@ describe('HL7 v2 over MLLP', () => {
         ?.map((e) => e.resource as AuditEvent)
         .find((a) => a.entity?.some((x) => x.what?.identifier?.value === id));
     const accepted = byRequest('hl7v2:WCH|AUD-1');
+    // Written in the transaction that applied the message: one record, not one more after it.
+    const forAud1 = b.entry?.filter((e) =>
+      (e.resource as AuditEvent).entity?.some((x) => x.what?.identifier?.value === 'hl7v2:WCH|AUD-1'),
+    );
+    expect(forAud1).toHaveLength(1);
     expect(accepted).toMatchObject({ action: 'E', outcome: '0' });
     expect(accepted?.agent?.[0]).toMatchObject({
       who: { identifier: { value: 'mllp' } },
