@@ -2,11 +2,13 @@
  * Admin operations on the dead-letter list (JSON, not FHIR): list, replay after fixing mappings/,
  * discard. Errors are OperationOutcomes like everywhere else.
  */
+
 import express, { type RequestHandler, Router } from 'express';
 import * as z from 'zod';
 import type { AccessContext } from '../auth/access-context.ts';
+import { adminOnly } from '../auth/authorize.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
-import { badRequest, fail, forbidden, notFound } from '../fhir/outcomes.ts';
+import { badRequest, fail, notFound } from '../fhir/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { listDeadLetters, resolveDeadLetter } from '../store/dead-letter-store.ts';
 import type { Intake } from './intake.ts';
@@ -28,15 +30,10 @@ export interface DeadLetterApiDeps {
 
 export function createDeadLetterRouter(deps: DeadLetterApiDeps): Router {
   const router = Router();
-  const adminOnly: RequestHandler = (_req, res, next) => {
-    const access = res.locals.access as AccessContext | undefined;
-    if (access?.role !== 'admin') fail(forbidden('The dead-letter list is for the admin role'));
-    next();
-  };
   router.use(
     '/admin/dead-letters',
     deps.authenticate,
-    adminOnly,
+    adminOnly('The dead-letter list is'),
     express.json({ limit: '64kb', type: ['application/json', 'application/fhir+json'] }),
   );
 

@@ -1,7 +1,8 @@
 /** Admin view of scheduled jobs: GET /admin/jobs (state), POST /admin/jobs/{name}/run (run a slot now). */
+
 import { type RequestHandler, Router } from 'express';
-import type { AccessContext } from '../auth/access-context.ts';
-import { fail, forbidden, notFound } from '../fhir/outcomes.ts';
+import { adminOnly } from '../auth/authorize.ts';
+import { fail, notFound } from '../fhir/outcomes.ts';
 import type { JobRunner } from './job-runner.ts';
 
 export function createJobsRouter(deps: {
@@ -11,12 +12,7 @@ export function createJobsRouter(deps: {
   subscriptions?: () => Promise<unknown>;
 }): Router {
   const router = Router();
-  const adminOnly: RequestHandler = (_req, res, next) => {
-    const access = res.locals.access as AccessContext | undefined;
-    if (access?.role !== 'admin') fail(forbidden('Jobs are for the admin role'));
-    next();
-  };
-  router.use('/admin/jobs', deps.authenticate, adminOnly);
+  router.use('/admin/jobs', deps.authenticate, adminOnly('Jobs are'));
   router.get('/admin/jobs', async (_req, res) => {
     res.json({ instanceId: deps.jobs.instanceId, jobs: await deps.jobs.states() });
   });

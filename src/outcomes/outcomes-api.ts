@@ -2,9 +2,9 @@
  * Admin operations on the outcomes stage (JSON): how many subjects wait for recomputation, and a
  * full recomputation (every ResearchSubject marked; `?wait=true` computes before answering).
  */
+
 import { type RequestHandler, Router } from 'express';
-import type { AccessContext } from '../auth/access-context.ts';
-import { fail, forbidden } from '../fhir/outcomes.ts';
+import { adminOnly } from '../auth/authorize.ts';
 import type { Db } from '../store/db.ts';
 import { countMarks, markAllSubjects } from '../store/outcome-store.ts';
 import type { OutcomeEngine } from './recompute.ts';
@@ -18,11 +18,7 @@ export interface OutcomesApiDeps {
 
 export function createOutcomesRouter(deps: OutcomesApiDeps): Router {
   const router = Router();
-  router.use('/admin/outcomes', deps.authenticate, (_req, res, next) => {
-    const access = res.locals.access as AccessContext | undefined;
-    if (access?.role !== 'admin') fail(forbidden('Outcome recomputation is for the admin role'));
-    next();
-  });
+  router.use('/admin/outcomes', deps.authenticate, adminOnly('Outcome recomputation is'));
   router.get('/admin/outcomes', async (_req, res) => {
     res.json({ pendingMarks: await countMarks(deps.db) });
   });

@@ -2,10 +2,11 @@
  * Admin operations on write-back dead letters (JSON, not FHIR): list the outbox (dead letters by
  * default), retry dead letters (all or some), discard one with a reason.
  */
+
 import express, { type RequestHandler, Router } from 'express';
 import * as z from 'zod';
-import type { AccessContext } from '../auth/access-context.ts';
-import { badRequest, fail, forbidden, notFound } from '../fhir/outcomes.ts';
+import { adminOnly } from '../auth/authorize.ts';
+import { badRequest, fail, notFound } from '../fhir/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { discardOutboxDead, listOutbox, outboxStats, retryOutboxDead } from '../store/outbox-store.ts';
 
@@ -15,15 +16,10 @@ const DiscardBody = z.strictObject({ reason: z.string().min(1).max(500) });
 
 export function createOutboxRouter(deps: { db: Db; authenticate: RequestHandler; onRetry?: () => void }): Router {
   const router = Router();
-  const adminOnly: RequestHandler = (_req, res, next) => {
-    const access = res.locals.access as AccessContext | undefined;
-    if (access?.role !== 'admin') fail(forbidden('The write-back outbox is for the admin role'));
-    next();
-  };
   router.use(
     '/admin/outbox',
     deps.authenticate,
-    adminOnly,
+    adminOnly('The write-back outbox is'),
     express.json({ limit: '64kb', type: ['application/json', 'application/fhir+json'] }),
   );
   router.get('/admin/outbox', async (req, res) => {

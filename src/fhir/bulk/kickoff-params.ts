@@ -17,7 +17,7 @@ export interface KickoffParams {
   ignored: string[];
 }
 
-/** Known to the IG but not implemented here: the client learns that they were not applied. */
+/** Defined by the IG, refused by this server (400), or reported as ignored under Prefer: handling=lenient. */
 const UNSUPPORTED = new Set([
   '_elements',
   'patient',
