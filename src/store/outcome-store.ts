@@ -61,21 +61,17 @@ function toStoredContent(row: ContentRow): StoredContent {
 }
 
 /** Current (not deleted) resources of these types whose research-subject parameter is one of the subjects. */
-export async function readBySubjects(
+export function readBySubjects(
   q: Queryable,
   types: readonly string[],
   researchSubjectIds: readonly string[],
 ): Promise<StoredContent[]> {
-  if (researchSubjectIds.length === 0) return [];
-  const r = await q.query<ContentRow>(
-    `SELECT r.resource_type, r.id, r.version_id, r.content
-       FROM sp_reference s
-       JOIN resources r ON r.resource_type = s.resource_type AND r.id = s.id
-      WHERE s.resource_type = ANY($1::text[]) AND s.param = 'research-subject'
-        AND s.target = ANY($2::text[]) AND NOT r.deleted`,
-    [types, researchSubjectIds.map((id) => `ResearchSubject/${id}`)],
+  return readByReference(
+    q,
+    types,
+    'research-subject',
+    researchSubjectIds.map((id) => `ResearchSubject/${id}`),
   );
-  return r.rows.map(toStoredContent);
 }
 
 /** Current resources of a type that reference one of the targets through a parameter. */
