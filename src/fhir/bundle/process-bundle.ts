@@ -9,6 +9,7 @@ import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { isRoutedType } from '../../ingest/route-result.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
+import { findObservationIds, type IdentifierKey } from '../../store/identifier-lookup.ts';
 import type { VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
@@ -96,28 +97,21 @@ function errorOutcome(err: unknown): OperationOutcome {
  * repeats are idempotent, corrections apply, older versions lose), the rest stay batched creates.
  */
 async function redirectRedeliveries(tx: Queryable, entries: ParsedEntry[]): Promise<void> {
-  const keyed: { entry: ParsedEntry; key: string }[] = [];
+  const keyed: { entry: ParsedEntry; key: IdentifierKey }[] = [];
   for (const e of entries) {
     const body = e.request.body as { resourceType?: string; identifier?: { system?: string; value?: string }[] };
     if (e.request.method !== 'POST' || e.request.path.length !== 1 || body?.resourceType !== 'Observation') continue;
     if (e.request.ifNoneExist !== undefined) continue;
     for (const i of body.identifier ?? []) {
-      if (i.system && i.value) keyed.push({ entry: e, key: `${i.system}|${i.value}` });
+      if (i.system && i.value) keyed.push({ entry: e, key: { system: i.system, value: i.value } });
     }
   }
-  if (keyed.length === 0) return;
-  const r = await tx.query<{ system: string; code: string; id: string }>(
-    `SELECT system, code, id FROM sp_token
-     WHERE resource_type = 'Observation' AND param = 'identifier'
-       AND (system, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-    [
-      keyed.map((k) => k.key.slice(0, k.key.lastIndexOf('|'))),
-      keyed.map((k) => k.key.slice(k.key.lastIndexOf('|') + 1)),
-    ],
+  const existing = await findObservationIds(
+    tx,
+    keyed.map((k) => k.key),
   );
-  const existing = new Map(r.rows.map((row) => [`${row.system}|${row.code}`, row.id]));
   for (const { entry, key } of keyed) {
-    const id = existing.get(key);
+    const id = existing.get(`${key.system}|${key.value}`);
     if (!id || entry.request.method !== 'POST') continue;
     entry.request.method = 'PUT';
     entry.request.path = ['Observation', id];
