@@ -12,6 +12,7 @@ import type { Bundle, Observation } from '@medplum/fhirtypes';
 import autocannon from 'autocannon';
 import { platelets } from './fixtures/observation.ts';
 import { startBenchService } from './support/bench-service.ts';
+import { perItem, startCpuMeter } from './support/cpu-meter.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 /**
@@ -56,6 +57,7 @@ async function bundleLoad(make: (n: number) => Bundle, count: number, clients: n
   const latencies: number[] = [];
   let next = 0;
   let results = 0;
+  const cpu = startCpuMeter(svc.pid);
   const start = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -71,6 +73,7 @@ async function bundleLoad(make: (n: number) => Bundle, count: number, clients: n
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const used = cpu();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
     Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
@@ -79,6 +82,7 @@ async function bundleLoad(make: (n: number) => Bundle, count: number, clients: n
     perResultMicroseconds: Number(((seconds * 1e6) / results).toFixed(1)),
     bundleP50ms: pct(0.5),
     bundleP99ms: pct(0.99),
+    ...perItem(used, results),
   };
 }
 
@@ -149,6 +153,7 @@ try {
   // Every request a new result (its own identifier), for an enrolled patient.
   const template = JSON.stringify(result(0));
   let n = 0;
+  const singleCpu = startCpuMeter(svc.pid);
   const single = !PHASES.has('single')
     ? undefined
     : await autocannon({
@@ -181,8 +186,12 @@ try {
           resultsPerSecond: Math.round(single.requests.average),
           p50ms: single.latency.p50,
           p99ms: single.latency.p99,
+          p90ms: single.latency.p90,
+          p97_5ms: single.latency.p97_5,
+          maxMs: single.latency.max,
           non2xx: single.non2xx,
           errors: single.errors,
+          ...perItem(singleCpu(), single.requests.total),
         }
       : skipped,
     peakRssMb: svc.peakRssMb(),
