@@ -1,0 +1,145 @@
+/**
+ * The compiled invariants must give fhirpath.js's verdict for every invariant and required element
+ * in profiles/, over variants of a received result written for the tests (status, effective[x],
+ * value[x] present, absent, of other types, or carried only by an extension) and the public R4
+ * example Observations in ../shared/corpus.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Observation, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4/index.js';
+import { describe, expect, it } from 'vitest';
+import { platelets } from '../../bench/fixtures/observation.ts';
+import { compileInvariant } from '../../src/fhir/invariant-fast-path.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CORPUS_EXAMPLES = join(ROOT, '..', 'shared', 'corpus', 'fhir-examples');
+
+interface Invariant {
+  profile: string;
+  type: string;
+  expression: string;
+}
+
+function invariants(): Invariant[] {
+  const out: Invariant[] = [];
+  for (const f of readdirSync(join(ROOT, 'profiles')).filter((n) => n.startsWith('StructureDefinition-'))) {
+    const sd = JSON.parse(readFileSync(join(ROOT, 'profiles', f), 'utf8')) as StructureDefinition;
+    const type = sd.type ?? '';
+    for (const el of sd.differential?.element ?? []) {
+      const relative = (el.path ?? '').split('.').slice(1).join('.').replace('[x]', '');
+      if (el.min && el.min > 0 && relative) out.push({ profile: f, type, expression: `${relative}.exists()` });
+      for (const c of el.constraint ?? []) {
+        if (c.expression && c.severity === 'error' && !relative)
+          out.push({ profile: f, type, expression: c.expression });
+      }
+    }
+  }
+  return out;
+}
+
+function without<T extends object>(o: T, ...keys: string[]): T {
+  const copy = { ...o } as Record<string, unknown>;
+  for (const k of keys) delete copy[k];
+  return copy as T;
+}
+
+/** WRITTEN FOR THE TESTS: a received result and its variants. */
+function variants(): Resource[] {
+  const base = platelets(1, 'p1');
+  const noEffective = without(base, 'effectiveDateTime');
+  const noValue = without(base, 'valueQuantity');
+  const q = base.valueQuantity ?? {};
+  const out: Observation[] = [
+    base,
+    without(base, 'status'),
+    { ...base, status: 'unknown' },
+    { ...base, status: 'entered-in-error' },
+    { ...noValue, status: 'cancelled' },
+    { ...noValue, status: 'entered-in-error' },
+    { ...without(base, 'status'), _status: { extension: [{ url: 'http://x', valueString: 'y' }] } } as Observation,
+    noEffective,
+    { ...noEffective, effectivePeriod: { start: '2022-01-01' } },
+    { ...noEffective, effectivePeriod: { end: '2022-01-01' } },
+    { ...noEffective, effectiveInstant: '2022-01-01T00:00:00Z' },
+    { ...noEffective, effectiveTiming: { event: ['2022-01-01'] } },
+    { ...noEffective, _effectiveDateTime: { extension: [{ url: 'http://x', valueString: 'y' }] } } as Observation,
+    noValue,
+    { ...noValue, valueString: '45' },
+    { ...noValue, valueCodeableConcept: { text: 'low' } },
+    { ...noValue, valueQuantity: { value: 45 } },
+    { ...noValue, valueQuantity: { value: 45, unit: '10*9/L' } },
+    { ...noValue, valueQuantity: { value: 45, code: '10*9/L' } },
+    { ...noValue, valueQuantity: { unit: '10*9/L', code: '10*9/L' } },
+    { ...noValue, valueQuantity: { ...q, value: undefined, _value: { extension: [] } } } as Observation,
+    { ...noValue, dataAbsentReason: { text: 'not done' } },
+  ];
+  return out;
+}
+
+function corpusObservations(): Resource[] {
+  const out: Resource[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/^Observation-.*\.json$/.test(name)) {
+        const r = JSON.parse(readFileSync(p, 'utf8')) as Resource;
+        if (r.resourceType === 'Observation') out.push(r);
+      }
+    }
+  };
+  walk(CORPUS_EXAMPLES);
+  return out;
+}
+
+function slowVerdict(expression: string, resource: Resource): boolean {
+  try {
+    const out = fhirpath.evaluate(resource as never, expression, undefined, r4) as unknown[];
+    return out.length === 1 && out[0] === true;
+  } catch {
+    return false;
+  }
+}
+
+describe('compiled profile invariants', () => {
+  const all = invariants();
+
+  it('compiles every invariant of the received-result profiles, so the hot path never falls back', () => {
+    const received = all.filter((i) => i.profile.startsWith('StructureDefinition-measure-result-'));
+    expect(received.length).toBeGreaterThan(40);
+    for (const i of received) expect(compileInvariant(i.expression, i.type), i.expression).toBeDefined();
+  });
+
+  it('leaves what it does not compile to fhirpath.js', () => {
+    expect(compileInvariant("individual.reference.startsWith('Patient/')", 'ResearchSubject')).toBeUndefined();
+    expect(compileInvariant("code.coding.where(system = 'x').exists()", 'Observation')).toBeUndefined();
+    expect(compileInvariant('value.ofType(Quantity).value > 1', 'Observation')).toBeUndefined();
+    // A comparison of a non-string element with a string literal is not compiled either.
+    expect(compileInvariant("effective.ofType(Period).start = '2022'", 'Observation')).toBeUndefined();
+  });
+
+  it('gives fhirpath.js’s verdict for every invariant in profiles/ over written variants and the R4 examples', () => {
+    const resources = [...variants(), ...corpusObservations()];
+    expect(resources.length).toBeGreaterThan(40);
+    let compared = 0;
+    let handedBack = 0;
+    for (const i of all) {
+      const fast = compileInvariant(i.expression, i.type);
+      if (!fast) continue;
+      for (const r of resources) {
+        const verdict = fast(r);
+        if (verdict === undefined) {
+          handedBack += 1;
+          continue;
+        }
+        expect(verdict, `${i.expression} on ${JSON.stringify(r).slice(0, 200)}`).toBe(slowVerdict(i.expression, r));
+        compared += 1;
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+    // The extension-only primitives above are handed back rather than guessed.
+    expect(handedBack).toBeGreaterThan(0);
+  });
+});
