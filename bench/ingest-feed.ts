@@ -17,7 +17,8 @@ import { perItem, startCpuMeter } from './support/cpu-meter.ts';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 /**
  * BENCH_PHASES=single (comma-separated: not-retained, mixed, bundles, single) runs only those;
- * BENCH_BUNDLES sets how many 100-entry transactions the bundles phase sends (60).
+ * BENCH_BUNDLES sets how many 100-entry transactions the bundles phase sends (60), from
+ * BENCH_BUNDLE_CLIENTS concurrent senders (4).
  */
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'not-retained,mixed,bundles,single').split(','));
 const skipped = { skipped: true } as const;
@@ -148,7 +149,7 @@ try {
             Array.from({ length: 100 }, (_, i) => result(((n * 100 + i) % ENROLLED) * 100)),
           ),
         Number(process.env.BENCH_BUNDLES ?? 60),
-        4,
+        Number(process.env.BENCH_BUNDLE_CLIENTS ?? 4),
       );
   // Every request a new result (its own identifier), for an enrolled patient.
   const template = JSON.stringify(result(0));

@@ -7,12 +7,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
-function cpuSeconds(pid: string): number {
+/** `withReaped`: also the CPU of its children that have ended (cutime, cstime). */
+function cpuSeconds(pid: string, withReaped = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name: utime is the 14th field, stime the 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    // Fields after the parenthesised command name: utime is the 14th field, stime the 15th,
+    // cutime and cstime the 16th and 17th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const own = (fields[11] ?? 0) + (fields[12] ?? 0);
+    const reaped = withReaped ? (fields[13] ?? 0) + (fields[14] ?? 0) : 0;
+    return (own + reaped) / TICKS_PER_SECOND;
   } catch {
     return 0; // the process ended between listing and reading
   }
@@ -23,7 +27,9 @@ function postgresSeconds(): number {
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += cpuSeconds(pid);
+      // Backends and autovacuum workers come and go: the postmaster's reaped-children time keeps
+      // the CPU of those that ended during the phase.
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += cpuSeconds(pid, true);
     } catch {
       // gone already
     }
