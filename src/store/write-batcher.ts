@@ -21,7 +21,12 @@ interface Submission {
 }
 
 export interface WriteBatcherOptions {
-  /** Statements in flight at once (each on its own pool connection). */
+  /**
+   * Statements in flight at once (each on its own pool connection). One by default: measured with
+   * 32 clients on 2 cores (bench/ingest-feed.ts), one statement at a time made batches twice as
+   * large and gave 8 % more results per second, 15 % less PostgreSQL CPU per result and a lower
+   * p99 than two; the next batch gathers while the current one commits.
+   */
   maxInFlight?: number;
   /** Resources per statement. */
   maxWrites?: number;
@@ -37,7 +42,7 @@ export class WriteBatcher {
 
   constructor(q: Queryable, options: WriteBatcherOptions = {}) {
     this.#q = q;
-    this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#maxInFlight = options.maxInFlight ?? 1;
     this.#maxWrites = options.maxWrites ?? 500;
   }
 
