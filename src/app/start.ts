@@ -19,6 +19,7 @@ import { MllpListener } from '../ingest/hl7v2/mllp-listener.ts';
 import { Intake } from '../ingest/intake.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
+import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { OutcomeWorker } from '../jobs/outcome-worker.ts';
 import { loadConceptMaps } from '../mapping/load-concept-maps.ts';
@@ -164,6 +165,8 @@ export async function startService(
     });
     const worker = new OutcomeWorker(engine, log, { idleMs: config.OUTCOMES_IDLE_MS, batchMarks: 200 });
     const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
+    // A PostgreSQL server has autovacuum for this; PGlite does not.
+    if (db.backend === 'pglite') jobs.scheduleJob(embeddedMaintenanceJob(db));
     const upstream = await wireUpstream({
       config,
       db,
