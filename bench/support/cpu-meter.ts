@@ -13,7 +13,10 @@ function cpuSeconds(pid: string, withReaped = false): number {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name: utime is the 14th field, stime the 15th,
     // cutime and cstime the 16th and 17th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     const own = (fields[11] ?? 0) + (fields[12] ?? 0);
     const reaped = withReaped ? (fields[13] ?? 0) + (fields[14] ?? 0) : 0;
     return (own + reaped) / TICKS_PER_SECOND;
