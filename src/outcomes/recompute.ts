@@ -133,7 +133,9 @@ export class OutcomeEngine {
       await lockSubjectOutcomes(tx, id);
       const r = await this.#recomputeSubject(tx, id);
       if (!r) continue;
-      groupsTouched.set(r.studyId, [...(groupsTouched.get(r.studyId) ?? []), ...r.changedGroups]);
+      const groups = groupsTouched.get(r.studyId) ?? [];
+      groups.push(...r.changedGroups);
+      groupsTouched.set(r.studyId, groups);
       report.subjects++;
       report.created += r.result.created;
       report.amended += r.result.amended;
