@@ -12,9 +12,10 @@ import r4 from 'fhirpath/fhir-context/r4/index.js';
 import { describe, expect, it } from 'vitest';
 import { platelets } from '../../bench/fixtures/observation.ts';
 import { compileInvariant } from '../../src/fhir/invariant-fast-path.ts';
+import { CORPUS_DIR } from '../support/corpus.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CORPUS_EXAMPLES = join(ROOT, '..', 'shared', 'corpus', 'fhir-examples');
+const CORPUS_EXAMPLES = join(CORPUS_DIR, 'fhir-examples');
 
 interface Invariant {
   profile: string;

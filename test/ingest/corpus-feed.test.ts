@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import type { Bundle, BundleEntry, Observation, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import { CORPUS_DIR } from '../support/corpus.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
-const CORPUS = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus');
+const CORPUS = CORPUS_DIR;
 const SYNTHEA = join(CORPUS, 'synthea', 'blaze-synthea-v2.7');
 const EXAMPLES = join(CORPUS, 'fhir-examples', 'hl7-fhir-r4-core-examples', 'observation');
 const MRN_SYSTEM = 'http://hospital.smarthealthit.org';

@@ -10,8 +10,9 @@ import {
   type SubscriptionNotification,
 } from '../../src/ingest/subscription-notification.ts';
 import { upstreamPath } from '../../src/ingest/subscription-processor.ts';
+import { CORPUS_DIR } from '../support/corpus.ts';
 
-const CORPUS = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'subscriptions', 'fhir-candle-r4');
+const CORPUS = join(CORPUS_DIR, 'subscriptions', 'fhir-candle-r4');
 const read = (f: string) => JSON.parse(readFileSync(join(CORPUS, f), 'utf8')) as unknown;
 
 const n = (type: SubscriptionNotification['type'], events: number | undefined, numbers: number[] = []) =>

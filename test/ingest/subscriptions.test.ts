@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import type { Bundle, Observation, Parameters } from '@medplum/fhirtypes';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CORPUS_DIR } from '../support/corpus.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
-const CORPUS = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'subscriptions', 'fhir-candle-r4');
+const CORPUS = join(CORPUS_DIR, 'subscriptions', 'fhir-candle-r4');
 const corpus = (file: string) => JSON.parse(readFileSync(join(CORPUS, file), 'utf8')) as Bundle;
 const SECRET = 'shared-secret-for-tests-0001';
 const HOST = 'https://ehr.test';

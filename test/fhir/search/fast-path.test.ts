@@ -11,8 +11,9 @@ import r4 from 'fhirpath/fhir-context/r4/index.js';
 import { describe, expect, it } from 'vitest';
 import { fastEvaluator } from '../../../src/fhir/search/fast-path.ts';
 import { searchParamsFor } from '../../../src/fhir/search/search-params.ts';
+import { CORPUS_DIR } from '../../support/corpus.ts';
 
-const CORPUS = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus');
+const CORPUS = CORPUS_DIR;
 
 function files(dir: string, limit: number): string[] {
   const out: string[] = [];

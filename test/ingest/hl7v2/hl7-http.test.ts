@@ -5,11 +5,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle, Observation, Provenance } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CORPUS_DIR } from '../../support/corpus.ts';
 import { enroll } from '../../support/enroll.ts';
 import { FIB, oru, PLT, RAPA } from '../../support/hl7-messages.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
-const CORPUS = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus', 'hl7v2');
+const CORPUS = join(CORPUS_DIR, 'hl7v2');
 const TAG = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record';
 
 const HGB = 'OBX|4|NM|HGB^Hemoglobin^99WCH||10.1|g/dL^^UCUM|11-15|L|||F|||20220412074000+0800';
