@@ -10,7 +10,7 @@ import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Queryable } from '../store/db.ts';
 import type { StoredContent } from '../store/outcome-store.ts';
-import { type VersionWrite, writeVersion } from '../store/resource-store.ts';
+import { readDeletedVersions, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG, outcomeObservation, outcomeProvenance } from './outcome-resources.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import type { SubjectInputs } from './subject-inputs.ts';
@@ -84,6 +84,19 @@ export async function publishSubjectOutcomes(
   const recorded = new Date().toISOString();
   const desired = new Set<string>();
 
+  const produced: [Resource, OutcomeValue | undefined][] = [
+    ...values.map((v): [Resource, OutcomeValue] => [outcomeObservation(inputs, v, 'final'), v]),
+    ...flags.map((f): [Resource, undefined] => [f, undefined]),
+    ...suggestions.map((a): [Resource, undefined] => [a, undefined]),
+  ];
+  // A resource deleted before (a withdrawn suggestion) and produced again continues its history.
+  const deleted = await readDeletedVersions(
+    q,
+    produced
+      .map(([r]) => ({ resourceType: r.resourceType, id: r.id as string }))
+      .filter((r) => !current.has(`${r.resourceType}/${r.id}`)),
+  );
+
   const put = (resource: Resource, valueForProvenance: OutcomeValue | undefined): void => {
     const key = `${resource.resourceType}/${resource.id}`;
     desired.add(key);
@@ -96,10 +109,11 @@ export async function publishSubjectOutcomes(
       result.unchanged++;
       return;
     }
-    const versionId = existing ? existing.versionId + 1 : 1;
+    const deletedVersion = deleted.get(key);
+    const versionId = existing ? existing.versionId + 1 : (deletedVersion ?? 0) + 1;
     if (existing && resource.resourceType === 'Observation') (resource as Observation).status = 'amended';
     const { write } = prepareVersion(baseUrl, resource, resource.id as string, versionId, 'PUT');
-    (existing ? updates : firsts).push(write);
+    (existing || deletedVersion !== undefined ? updates : firsts).push(write);
     if (existing) result.amended++;
     else result.created++;
     result.changed.push(key);
@@ -122,9 +136,7 @@ export async function publishSubjectOutcomes(
     { rule: OutcomeValue['rule']; targets: string[]; sources: string[]; armRevealing: boolean }
   >();
 
-  for (const v of values) put(outcomeObservation(inputs, v, 'final'), v);
-  for (const f of flags) put(f, undefined);
-  for (const a of suggestions) put(a, undefined);
+  for (const [resource, value] of produced) put(resource, value);
   for (const g of byRule.values()) {
     const prov = outcomeProvenance(inputs.researchSubjectId, g.targets, g.sources, g.rule, g.armRevealing, recorded);
     firsts.push(prepareVersion(baseUrl, prov, prov.id as string, 1, 'POST').write);

@@ -175,6 +175,20 @@ export async function readHistory(
   };
 }
 
+/** Of these resources, the ones deleted now, with the version of their deletion ("Type/id" keys). */
+export async function readDeletedVersions(
+  q: Queryable,
+  refs: readonly { resourceType: string; id: string }[],
+): Promise<Map<string, number>> {
+  if (refs.length === 0) return new Map();
+  const r = await q.query<{ resource_type: string; id: string; version_id: number }>(
+    `SELECT resource_type, id, version_id FROM resources
+     WHERE deleted AND (resource_type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [refs.map((x) => x.resourceType), refs.map((x) => x.id)],
+  );
+  return new Map(r.rows.map((row) => [`${row.resource_type}/${row.id}`, row.version_id]));
+}
+
 export async function readMany(q: Queryable, refs: { resourceType: string; id: string }[]): Promise<StoredVersion[]> {
   if (refs.length === 0) return [];
   const r = await q.query<VersionRow>(
