@@ -88,3 +88,22 @@ export function buildMeasureReports(
   }
   return reports;
 }
+
+/**
+ * The report for an (arm, visit) no subject contributes to any more (its last subject left, or its
+ * values were retracted): each outcome it reported is now counted over zero subjects, so a client
+ * holding the old numbers sees them replaced rather than left standing.
+ */
+export function emptiedMeasureReport(previous: MeasureReport, date: string): MeasureReport {
+  const { meta, ...rest } = previous;
+  return {
+    ...rest,
+    meta: { ...(meta?.tag ? { tag: meta.tag } : {}), ...(meta?.security ? { security: meta.security } : {}) },
+    date,
+    period: { ...previous.period, end: date.slice(0, 10) },
+    group: (previous.group ?? []).map((g) => ({
+      ...(g.code ? { code: g.code } : {}),
+      population: [{ code: POPULATION, count: 0 }],
+    })),
+  };
+}

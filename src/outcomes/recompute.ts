@@ -15,6 +15,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import {
   claimMarkedSubjects,
@@ -24,12 +25,13 @@ import {
   readBySubjects,
   refreshAggregates,
   replaceSummary,
+  type StoredContent,
   type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
-import { readMany, writeVersion } from '../store/resource-store.ts';
+import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
-import { buildMeasureReports } from './measure-reports.ts';
+import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import { type PublishedVersion, type PublishResult, publishedVersion, publishSubjectOutcomes } from './publish.ts';
 import { buildSubjectInputs } from './subject-inputs.ts';
@@ -178,6 +180,7 @@ export class OutcomeEngine {
       const changedGroups = await replaceSummary(tx, id, []);
       return { studyId: studyId ?? anyStudy.id, changedGroups, result };
     }
+    const placed = await this.#replaceVisits(tx, study, subject, records);
     const patientRef = subject.individual?.reference ?? '';
     const [patientRow] = patientRef.startsWith('Patient/')
       ? await readMany(tx, [{ resourceType: 'Patient', id: patientRef.slice('Patient/'.length) }])
@@ -200,11 +203,47 @@ export class OutcomeEngine {
       out.suggestions,
       records,
     );
+    result.changed.push(...placed);
     const moved = await this.#applyEligibility(tx, subject, stored?.versionId ?? 1, out.values);
     if (moved) result.changed.push(moved);
     const arm = subject.assignedArm ?? 'unassigned';
     const changedGroups = await replaceSummary(tx, id, summaryRows(study.id, id, arm, out.values, out.summary));
     return { studyId: study.id, changedGroups, result };
+  }
+
+  /**
+   * Trial records follow the treatment start: records placed before it was set (or before it was
+   * corrected) move to the visit it now gives, as a new version; `records` is updated in place.
+   */
+  async #replaceVisits(
+    tx: Queryable,
+    study: StudyDefinition,
+    subject: ResearchSubject,
+    records: StoredContent[],
+  ): Promise<string[]> {
+    const start = subject.period?.start;
+    const parsed = records.map((r) => JSON.parse(r.content) as Resource);
+    const moved: string[] = [];
+    for (const { record } of misplacedRecords(parsed, study, start)) {
+      const i = parsed.indexOf(record);
+      const row = records[i] as StoredContent;
+      // Locked and read again: ingest may be correcting the same record right now.
+      const current = await readCurrent(tx, row.resourceType, row.id, true);
+      if (!current?.content || current.deleted) continue;
+      const [again] = misplacedRecords([JSON.parse(current.content) as Resource], study, start);
+      if (!again) continue;
+      const { write } = prepareVersion(
+        this.#baseUrl,
+        withVisit(again.record, again.visit),
+        row.id,
+        current.versionId + 1,
+        'PUT',
+      );
+      await writeVersion(tx, write, false);
+      records[i] = { ...row, versionId: current.versionId + 1, content: write.content as string };
+      moved.push(`${row.resourceType}/${row.id}`);
+    }
+    return moved;
   }
 
   /**
@@ -241,14 +280,20 @@ export class OutcomeEngine {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
     await refreshAggregates(tx, studyId, groups);
     const pairs = [...new Map(groups.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];
-    const reports = buildMeasureReports(study, await readAggregates(tx, studyId, pairs), new Date().toISOString());
+    const date = new Date().toISOString();
+    const built = buildMeasureReports(study, await readAggregates(tx, studyId, pairs), date);
     const existing = await readMany(
       tx,
-      reports.map((r) => ({ resourceType: 'MeasureReport', id: r.id as string })),
+      pairs.map((p) => ({ resourceType: 'MeasureReport', id: measureReportId(studyId, p.arm, p.visit) })),
     );
     const byId = new Map(existing.map((e) => [e.id, e]));
+    const builtIds = new Set(built.map((r) => r.id));
+    // A touched pair with no rows left keeps no stale counts: its report is counted over no one.
+    const emptied = existing
+      .filter((e) => e.content && !builtIds.has(e.id))
+      .map((e) => emptiedMeasureReport(JSON.parse(e.content as string) as MeasureReport, date));
     const changed: PublishedVersion[] = [];
-    for (const r of reports) {
+    for (const r of [...built, ...emptied]) {
       const old = byId.get(r.id as string);
       if (old?.content && sameReport(JSON.parse(old.content) as MeasureReport, r)) continue;
       const versionId = (old?.versionId ?? 0) + 1;

@@ -47,6 +47,15 @@ export async function markAllSubjects(q: Queryable): Promise<number> {
   return Number(r.rows[0]?.n ?? 0);
 }
 
+/** The ResearchSubjects whose individual is this Patient (a change to the Patient changes their outcomes). */
+export async function subjectsOfPatient(q: Queryable, patientId: string): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    `SELECT id FROM sp_reference WHERE resource_type = 'ResearchSubject' AND param = 'individual' AND target = $1`,
+    [`Patient/${patientId}`],
+  );
+  return r.rows.map((row) => row.id);
+}
+
 export interface StoredContent {
   resourceType: string;
   id: string;

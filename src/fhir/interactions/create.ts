@@ -9,6 +9,7 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import { enrollmentMarks } from './enrollment-marks.ts';
 import { notKept } from './not-kept.ts';
 import { updateResource } from './update.ts';
 import { prepareVersion } from './write-version.ts';
@@ -77,7 +78,10 @@ export async function createResource(
   );
   const stored = prepared.stored;
   // A kept result makes its subjects' outcomes stale, in the same statement that stores it.
-  const marks = decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : [];
+  const marks = [
+    ...(decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : []),
+    ...(await enrollmentMarks(q, type, id)),
+  ];
   if (options.deferWrites) {
     options.deferWrites.push(prepared.write, ...records);
     options.deferMarks?.push(...marks);

@@ -1,9 +1,11 @@
+import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent, writeVersion } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
+import { enrollmentMarks } from './enrollment-marks.ts';
 
 /** Deleting keeps history: the deletion is a new version with no content (410 on read after). */
 export async function deleteResource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirResponse> {
@@ -20,5 +22,6 @@ export async function deleteResource(ctx: FhirContext, q: Queryable, type: strin
     { resourceType: type, id, versionId, lastUpdated, method: 'DELETE', content: undefined, index: undefined },
     false,
   );
+  await markOutcomes(q, await enrollmentMarks(q, type, id));
   return { status: 204, versionId, lastUpdated };
 }

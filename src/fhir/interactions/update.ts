@@ -10,6 +10,7 @@ import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
+import { enrollmentMarks } from './enrollment-marks.ts';
 import { notKept } from './not-kept.ts';
 import { putVersion } from './write-version.ts';
 
@@ -74,11 +75,7 @@ export async function updateResource(
     ctx.authorize(type, 'create');
     const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
     await upsertTrialRecords(ctx, q, records);
-    if (decision?.retain)
-      await markOutcomes(
-        q,
-        decision.enrollments.map((e) => e.researchSubjectId),
-      );
+    await markOutcomes(q, await changedSubjects(q, type, id, decision));
     if (decision) ctx.intake?.count('retained', type);
     return {
       status: 201,
@@ -112,11 +109,7 @@ export async function updateResource(
   const versionId = current.versionId + 1;
   const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
   await upsertTrialRecords(ctx, q, records);
-  if (decision?.retain)
-    await markOutcomes(
-      q,
-      decision.enrollments.map((e) => e.researchSubjectId),
-    );
+  await markOutcomes(q, await changedSubjects(q, type, id, decision));
   if (decision) ctx.intake?.count('retained', type);
   return {
     status: current.deleted ? 201 : 200,
@@ -125,6 +118,17 @@ export async function updateResource(
     versionId,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+/** The subjects whose outcomes this write changes: those a kept result is for, or the enrollment's. */
+async function changedSubjects(
+  q: Queryable,
+  type: string,
+  id: string,
+  decision: RouteDecision | undefined,
+): Promise<string[]> {
+  const routed = decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : [];
+  return [...routed, ...(await enrollmentMarks(q, type, id))];
 }
 
 /** By the time the sender says it issued the version (Observation.issued). */
