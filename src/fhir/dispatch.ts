@@ -31,6 +31,8 @@ export interface FhirRequest {
   optimistic?: boolean | undefined;
   /** See CreateOptions.predecided. */
   predecided?: { decision: import('../ingest/route-result.ts').RouteDecision | undefined } | undefined;
+  /** See CreateOptions.storedAbsent. */
+  storedAbsent?: boolean | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {

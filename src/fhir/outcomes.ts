@@ -13,6 +13,7 @@ const STATUS_BY_ID: Record<string, number> = {
   created: 201,
   accepted: 202,
   'not-retained': 202,
+  withdrawn: 200,
   'bad-request': 400,
   unauthorized: 401,
   forbidden: 403,
@@ -51,6 +52,9 @@ export const createdOutcome = (text = 'Created'): OperationOutcome =>
   outcome('created', 'information', 'informational', text);
 export const notRetained = (text: string): OperationOutcome =>
   outcome('not-retained', 'information', 'informational', text);
+/** A correction took a stored result out of the trial (src/fhir/interactions/withdraw.ts). */
+export const withdrawnFromTrial = (text: string): OperationOutcome =>
+  outcome('withdrawn', 'information', 'informational', text);
 export const badRequest = (text: string, expression?: string | string[]): OperationOutcome =>
   outcome('bad-request', 'error', 'invalid', text, expression);
 export const unauthorized = (text = 'Authentication required'): OperationOutcome =>

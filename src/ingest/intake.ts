@@ -96,6 +96,20 @@ export class IntakeSession {
     return decision;
   }
 
+  /**
+   * How a stored version was routed when it came in: the enrollments and measures a correction that
+   * leaves the trial must withdraw it from. Not counted: nothing new arrived.
+   */
+  async storedDecision(q: Queryable, stored: Resource): Promise<Extract<RouteDecision, { retain: true }> | undefined> {
+    let decision = this.#intake.route(stored);
+    if (decision && !decision.retain && 'reportOf' in decision && decision.reportOf) {
+      if (await this.#keepsAResult(q, stored as DiagnosticReport)) {
+        decision = { retain: true, enrollments: decision.reportOf, measures: [] };
+      }
+    }
+    return decision?.retain ? decision : undefined;
+  }
+
   /** A report is kept with its results: one of them is in this request's kept entries or in the store. */
   async #keepsAResult(q: Queryable, report: DiagnosticReport, retainedRefs?: ReadonlySet<string>): Promise<boolean> {
     const refs = (report.result ?? []).map((r) => r.reference).filter((r): r is string => typeof r === 'string');

@@ -180,7 +180,7 @@ export class OutcomeEngine {
       const changedGroups = await replaceSummary(tx, id, []);
       return { studyId: studyId ?? anyStudy.id, changedGroups, result };
     }
-    const placed = await this.#replaceVisits(tx, study, subject, records);
+    const { moved: placed, resources } = await this.#replaceVisits(tx, study, subject, records);
     const patientRef = subject.individual?.reference ?? '';
     const [patientRow] = patientRef.startsWith('Patient/')
       ? await readMany(tx, [{ resourceType: 'Patient', id: patientRef.slice('Patient/'.length) }])
@@ -190,7 +190,7 @@ export class OutcomeEngine {
       study,
       subject,
       patientRow?.content ? (JSON.parse(patientRow.content) as Patient) : undefined,
-      records.map((r) => JSON.parse(r.content) as Resource),
+      resources,
       meds.map((m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement),
     );
     const out = computeSubjectOutcomes(inputs, this.#today(), this.#questionnaires);
@@ -213,19 +213,20 @@ export class OutcomeEngine {
 
   /**
    * Trial records follow the treatment start: records placed before it was set (or before it was
-   * corrected) move to the visit it now gives, as a new version; `records` is updated in place.
+   * corrected) move to the visit it now gives, as a new version. `records` is updated in place;
+   * `resources` are the records parsed, as the outcomes read them.
    */
   async #replaceVisits(
     tx: Queryable,
     study: StudyDefinition,
     subject: ResearchSubject,
     records: StoredContent[],
-  ): Promise<string[]> {
+  ): Promise<{ moved: string[]; resources: Resource[] }> {
     const start = subject.period?.start;
-    const parsed = records.map((r) => JSON.parse(r.content) as Resource);
+    const resources = records.map((r) => JSON.parse(r.content) as Resource);
     const moved: string[] = [];
-    for (const { record } of misplacedRecords(parsed, study, start)) {
-      const i = parsed.indexOf(record);
+    for (const { record } of misplacedRecords(resources, study, start)) {
+      const i = resources.indexOf(record);
       const row = records[i] as StoredContent;
       // Locked and read again: ingest may be correcting the same record right now.
       const current = await readCurrent(tx, row.resourceType, row.id, true);
@@ -241,9 +242,10 @@ export class OutcomeEngine {
       );
       await writeVersion(tx, write, false);
       records[i] = { ...row, versionId: current.versionId + 1, content: write.content as string };
+      resources[i] = JSON.parse(write.content as string) as Resource;
       moved.push(`${row.resourceType}/${row.id}`);
     }
-    return moved;
+    return { moved, resources };
   }
 
   /**

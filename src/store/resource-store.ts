@@ -175,6 +175,16 @@ export async function readHistory(
   };
 }
 
+/** Which of these ids of one type have a current (not deleted) version. */
+export async function existingIds(q: Queryable, resourceType: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const r = await q.query<{ id: string }>(
+    'SELECT id FROM resources WHERE resource_type = $1 AND id = ANY($2::text[]) AND NOT deleted',
+    [resourceType, [...new Set(ids)]],
+  );
+  return new Set(r.rows.map((row) => row.id));
+}
+
 /** Of these resources, the ones deleted now, with the version of their deletion ("Type/id" keys). */
 export async function readDeletedVersions(
   q: Queryable,

@@ -115,3 +115,62 @@ describe('a treatment start set or corrected after results arrived', () => {
     expect((await trialRecords()).map((o) => o.meta?.versionId)).toEqual(before);
   });
 });
+
+describe('a Patient or dose write', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService();
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+  const pending = async (): Promise<number> =>
+    ((await (await s.call('/admin/outcomes')).json()) as { pendingMarks: number }).pendingMarks;
+
+  it('marks the subjects it is the individual of (a birth date decides age forms and eligibility)', async () => {
+    await enroll(s, 'bd-1', { birthDate: '2019-03-01', start: '2022-01-10' });
+    await enroll(s, 'bd-2', { birthDate: '2018-03-01', start: '2022-01-10' });
+    await s.service.outcomes.drain();
+    expect(await pending()).toBe(0);
+    const r = await s.call('/fhir/Patient/bd-1', {
+      method: 'PUT',
+      role: 'ehr-feed',
+      body: JSON.stringify({ resourceType: 'Patient', id: 'bd-1', birthDate: '2019-04-01' }),
+    });
+    expect(r.status).toBe(200);
+    expect(await pending()).toBe(1);
+    const drained = await s.service.outcomes.drain();
+    expect(drained.subjects).toBe(1);
+  });
+
+  it('marks the subjects of the patient a sirolimus dose is for, before and after it moves', async () => {
+    await s.service.outcomes.drain();
+    const dose = {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '35302' }] },
+      subject: { reference: 'Patient/bd-1' },
+      authoredOn: '2022-01-10',
+      dosageInstruction: [
+        {
+          doseAndRate: [{ doseQuantity: { value: 0.8, unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' } }],
+        },
+      ],
+    };
+    const created = await s.call('/fhir/MedicationRequest', { method: 'POST', body: JSON.stringify(dose) });
+    expect(created.status).toBe(201);
+    expect(await pending()).toBe(1);
+    await s.service.outcomes.drain();
+    const { id } = (await created.json()) as { id: string };
+    const moved = await s.call(`/fhir/MedicationRequest/${id}`, {
+      method: 'PUT',
+      body: JSON.stringify({ ...dose, id, subject: { reference: 'Patient/bd-2' } }),
+    });
+    expect(moved.status).toBe(200);
+    expect(await pending()).toBe(2);
+    await s.service.outcomes.drain();
+    expect((await s.call(`/fhir/MedicationRequest/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await pending()).toBe(1);
+  });
+});

@@ -10,11 +10,12 @@ import { isRoutedType } from '../../ingest/route-result.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds, type IdentifierKey } from '../../store/identifier-lookup.ts';
-import type { VersionWrite } from '../../store/resource-store.ts';
+import { existingIds, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { notKept } from '../interactions/not-kept.ts';
+import { mayWithdraw } from '../interactions/withdraw.ts';
 import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
@@ -56,10 +57,12 @@ export async function processBundle(ctx: FhirContext, bundle: Bundle, options: B
 
 async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
+  // Which entries re-deliver a stored result, in one query per Bundle: a not-kept one that does
+  // withdraws it from the trial (interactions/withdraw.ts); the rest are answered without writing.
+  const stored = ctx.intake ? await storedEntries(ctx.db, entries) : new Map<number, boolean>();
   const out: string[] = [];
   for (const e of entries) {
     try {
-      // A result the trial does not keep is answered without touching the database.
       const body = e.request.body;
       if (ctx.intake && body && (e.request.method === 'POST' || e.request.method === 'PUT')) {
         const [type] = e.request.path;
@@ -68,8 +71,11 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
           const decision = await ctx.intake.decide(ctx.db, body);
           e.request.predecided = { decision };
           if (decision && !decision.retain) {
-            out.push(responseEntry(await notKept(ctx.db, body, decision), options.returnMinimal));
-            continue;
+            const absent = stored.get(e.index) === false;
+            if (absent || !mayWithdraw(decision)) {
+              out.push(responseEntry(await notKept(ctx.db, body, decision), options.returnMinimal));
+              continue;
+            }
           }
         }
       }
@@ -84,6 +90,60 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
     }
   }
   return { status: 200, body: bundleText('batch-response', out) };
+}
+
+/**
+ * Whether each entry that writes an Observation by identifier (POST) or any resource by id (PUT)
+ * re-delivers a stored one: entry index → true (stored) or false (not stored, so a not-kept entry
+ * needs no lookup of its own). Entries not covered, or whose identifier or id another entry of the
+ * Bundle also writes (the earlier one may store it first), are left out: the write path looks.
+ */
+async function storedEntries(q: Queryable, entries: readonly ParsedEntry[]): Promise<Map<number, boolean>> {
+  const byType = new Map<string, { entry: ParsedEntry; id: string }[]>();
+  const keyed: { entry: ParsedEntry; key: IdentifierKey }[] = [];
+  const seen = new Map<string, number>();
+  const note = (k: string) => seen.set(k, (seen.get(k) ?? 0) + 1);
+  for (const e of entries) {
+    const body = e.request.body as (Resource & { identifier?: { system?: string; value?: string }[] }) | undefined;
+    const [type, id] = e.request.path;
+    if (!body || !type || body.resourceType !== type) continue;
+    if (e.request.method === 'PUT' && id && e.request.path.length === 2) {
+      const list = byType.get(type) ?? [];
+      list.push({ entry: e, id });
+      byType.set(type, list);
+      note(`${type}/${id}`);
+    } else if (e.request.method === 'POST' && e.request.path.length === 1 && type === 'Observation') {
+      for (const i of body.identifier ?? []) {
+        if (!i.system || !i.value) continue;
+        keyed.push({ entry: e, key: { system: i.system, value: i.value } });
+        note(`${i.system}|${i.value}`);
+      }
+    }
+  }
+  const out = new Map<number, boolean>();
+  const shared = new Set<number>();
+  for (const [type, list] of byType) {
+    const ids = await existingIds(
+      q,
+      type,
+      list.map((x) => x.id),
+    );
+    for (const x of list) {
+      out.set(x.entry.index, (out.get(x.entry.index) ?? false) || ids.has(x.id));
+      if ((seen.get(`${type}/${x.id}`) ?? 0) > 1) shared.add(x.entry.index);
+    }
+  }
+  const found = await findObservationIds(
+    q,
+    keyed.map((k) => k.key),
+  );
+  for (const { entry, key } of keyed) {
+    const k = `${key.system}|${key.value}`;
+    out.set(entry.index, (out.get(entry.index) ?? false) || found.has(k));
+    if ((seen.get(k) ?? 0) > 1) shared.add(entry.index);
+  }
+  for (const i of shared) out.delete(i);
+  return out;
 }
 
 function errorOutcome(err: unknown): OperationOutcome {
@@ -213,6 +273,10 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
   const results = await ctx.db.transaction(async (tx) => {
     if (ctx.intake) await redirectRedeliveries(tx, entries);
     await routeEntries(ctx, tx, entries);
+    // Not-kept entries that re-deliver a stored result withdraw it; the others need no lookup each.
+    const notKeptNow = entries.filter(notKeptEntry);
+    const stored = await storedEntries(tx, notKeptNow);
+    for (const e of notKeptNow) if (stored.get(e.index) === false) e.request.storedAbsent = true;
     const mapping = await resolveIdentities(ctx, tx, entries);
     for (const e of entries) {
       if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;

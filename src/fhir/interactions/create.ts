@@ -9,9 +9,10 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
-import { enrollmentMarks } from './enrollment-marks.ts';
 import { notKept } from './not-kept.ts';
+import { subjectsChangedBy } from './outcome-marks.ts';
 import { updateResource } from './update.ts';
+import { mayWithdraw, storedByIdentifier, withdrawStored } from './withdraw.ts';
 import { prepareVersion } from './write-version.ts';
 
 export interface CreateOptions {
@@ -33,6 +34,11 @@ export interface CreateOptions {
   optimistic?: boolean | undefined;
   /** Routed already (a transaction decides all its entries first): use this, do not route again. */
   predecided?: { decision: RouteDecision | undefined } | undefined;
+  /**
+   * Known not to be stored (a Bundle checked all its not-kept entries in one query): a result the
+   * trial does not keep is then answered without looking for a stored version to withdraw.
+   */
+  storedAbsent?: boolean | undefined;
 }
 
 /** The unique index that makes a re-delivered result collide (migration 0006). */
@@ -53,7 +59,19 @@ export async function createResource(
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
   const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
-  if (decision && !decision.retain) return notKept(q, resource, decision);
+  if (decision && !decision.retain) {
+    // A re-delivery of a stored result that now leaves the trial (src/fhir/interactions/withdraw.ts).
+    if (!options.storedAbsent && mayWithdraw(decision) && options.assignedId === undefined) {
+      const existing = await storedByIdentifier(q, resource);
+      if (existing) {
+        const withdraw = (tx: Queryable) => withdrawStored(ctx, tx, type, existing, decision);
+        // Outside a transaction (an optimistic single POST), the withdrawal gets its own.
+        const withdrawn = q === ctx.db ? await ctx.db.transaction(withdraw) : await withdraw(q);
+        if (withdrawn) return withdrawn;
+      }
+    }
+    return notKept(q, resource, decision);
+  }
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;
@@ -80,7 +98,7 @@ export async function createResource(
   // A kept result makes its subjects' outcomes stale, in the same statement that stores it.
   const marks = [
     ...(decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : []),
-    ...(await enrollmentMarks(q, type, id)),
+    ...(await subjectsChangedBy(q, type, id, resource)),
   ];
   if (options.deferWrites) {
     options.deferWrites.push(prepared.write, ...records);

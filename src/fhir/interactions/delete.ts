@@ -5,7 +5,7 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
-import { enrollmentMarks } from './enrollment-marks.ts';
+import { subjectsChangedBy } from './outcome-marks.ts';
 
 /** Deleting keeps history: the deletion is a new version with no content (410 on read after). */
 export async function deleteResource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirResponse> {
@@ -22,6 +22,6 @@ export async function deleteResource(ctx: FhirContext, q: Queryable, type: strin
     { resourceType: type, id, versionId, lastUpdated, method: 'DELETE', content: undefined, index: undefined },
     false,
   );
-  await markOutcomes(q, await enrollmentMarks(q, type, id));
+  await markOutcomes(q, await subjectsChangedBy(q, type, id, undefined, current.content));
   return { status: 204, versionId, lastUpdated };
 }

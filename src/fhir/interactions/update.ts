@@ -10,8 +10,9 @@ import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
-import { enrollmentMarks } from './enrollment-marks.ts';
 import { notKept } from './not-kept.ts';
+import { subjectsChangedBy } from './outcome-marks.ts';
+import { mayWithdraw, withdrawStored } from './withdraw.ts';
 import { putVersion } from './write-version.ts';
 
 export interface UpdateOptions {
@@ -19,6 +20,8 @@ export interface UpdateOptions {
   ifMatch?: string | undefined;
   /** See CreateOptions.predecided. */
   predecided?: { decision: RouteDecision | undefined } | undefined;
+  /** See CreateOptions.storedAbsent. */
+  storedAbsent?: boolean | undefined;
 }
 
 function parseIfMatch(v: string): number | undefined {
@@ -58,7 +61,13 @@ export async function updateResource(
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
   const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
-  if (decision && !decision.retain) return notKept(q, resource, decision);
+  if (decision && !decision.retain) {
+    if (!options.storedAbsent && mayWithdraw(decision)) {
+      const withdrawn = await withdrawStored(ctx, q, type, id, decision);
+      if (withdrawn) return withdrawn;
+    }
+    return notKept(q, resource, decision);
+  }
   validateCounted(ctx, resource, decision !== undefined);
   const records = ctx.intake?.trialRecords(resource, `${type}/${id}`, decision) ?? [];
 
@@ -75,7 +84,7 @@ export async function updateResource(
     ctx.authorize(type, 'create');
     const stored = await putVersion(q, ctx.baseUrl, resource, id, 1, 'PUT');
     await upsertTrialRecords(ctx, q, records);
-    await markOutcomes(q, await changedSubjects(q, type, id, decision));
+    await markOutcomes(q, await changedSubjects(q, type, id, decision, resource));
     if (decision) ctx.intake?.count('retained', type);
     return {
       status: 201,
@@ -109,7 +118,7 @@ export async function updateResource(
   const versionId = current.versionId + 1;
   const stored = await putVersion(q, ctx.baseUrl, resource, id, versionId, 'PUT');
   await upsertTrialRecords(ctx, q, records);
-  await markOutcomes(q, await changedSubjects(q, type, id, decision));
+  await markOutcomes(q, await changedSubjects(q, type, id, decision, resource, current.content));
   if (decision) ctx.intake?.count('retained', type);
   return {
     status: current.deleted ? 201 : 200,
@@ -126,9 +135,11 @@ async function changedSubjects(
   type: string,
   id: string,
   decision: RouteDecision | undefined,
+  written: Resource,
+  before?: string | null,
 ): Promise<string[]> {
   const routed = decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : [];
-  return [...routed, ...(await enrollmentMarks(q, type, id))];
+  return [...routed, ...(await subjectsChangedBy(q, type, id, written, before))];
 }
 
 /** By the time the sender says it issued the version (Observation.issued). */

@@ -133,7 +133,9 @@ describe('HL7 v2 ORU^R01 over HTTP into the ingest path', () => {
   it('keeps nothing of a patient who is not enrolled, answers AA, and writes no Provenance', async () => {
     const obs = await count('Observation');
     const prov = await count('Provenance');
-    const a = await ack(oru('MSG0300', [PLT('45'), RAPA('8.8')], { mrn: 'NOT-ENROLLED' }));
+    // Its own order: the same filler order and test for another patient is a correction of that
+    // result (see the wrong-patient test below).
+    const a = await ack(oru('MSG0300', [PLT('45'), RAPA('8.8')], { mrn: 'NOT-ENROLLED', filler: 'FIL300' }));
     expect(msa(a)[1]).toBe('AA');
     expect(await count('Observation')).toBe(obs);
     expect(await count('Provenance')).toBe(prov);
@@ -184,5 +186,21 @@ describe('HL7 v2 ORU^R01 over HTTP into the ingest path', () => {
     expect((await send(oru('MSG0401', [PLT('45')]), 'none')).status).toBe(401);
     expect((await send(oru('MSG0402', [PLT('45')]), 'ehr-feed', 'application/json')).status).toBe(415);
     expect((await send(oru('MSG0403', [PLT('45')]), 'ehr-feed', 'text/plain')).status).toBe(200);
+  });
+
+  it('withdraws a result the lab re-sends for a patient who is not enrolled (a wrong-patient correction)', async () => {
+    expect(msa(await ack(oru('MSG0500', [PLT('61')], { filler: 'FIL500' })))[1]).toBe('AA');
+    const records = async () =>
+      (
+        (await (
+          await s.call(`/fhir/Observation?_tag=${TAG}&research-subject=ResearchSubject/${subjectId}&_count=100`)
+        ).json()) as Bundle<Observation>
+      ).entry
+        ?.map((e) => e.resource as Observation)
+        .filter((o) => o.extension?.some((x) => x.valueQuantity?.value === 61));
+    expect((await records())?.map((o) => o.status)).toEqual(['final']);
+    const moved = await ack(oru('MSG0501', [PLT('61')], { filler: 'FIL500', mrn: 'NOT-ENROLLED' }));
+    expect(msa(moved)[1]).toBe('AA');
+    expect((await records())?.map((o) => o.status)).toEqual(['entered-in-error']);
   });
 });

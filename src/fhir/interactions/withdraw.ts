@@ -1,0 +1,99 @@
+/**
+ * A correction that takes a stored result out of the trial: the EHR re-sends it for another patient
+ * (a wrong-patient correction) who is not enrolled, or with a code no measure uses. Answering "not
+ * retained" and keeping the stored version would leave the trial counting a value that is no longer
+ * the subject's. So: its trial records are retracted (Observations and QuestionnaireResponses get an
+ * entered-in-error version, as for an entered-in-error correction; AdverseEvents, which have no
+ * such status in R4, are deleted), its subjects are marked, and the stored result is deleted, since
+ * what it now says may not be retained (its history keeps what was received while it was).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { RouteDecision } from '../../ingest/route-result.ts';
+import { markOutcomes } from '../../store/batch-write.ts';
+import type { Queryable } from '../../store/db.ts';
+import { findObservationIds } from '../../store/identifier-lookup.ts';
+import { readCurrent, writeVersion } from '../../store/resource-store.ts';
+import { matchIds } from '../../store/search-store.ts';
+import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { withdrawnFromTrial } from '../outcomes.ts';
+import { parseSearch } from '../search/parse-search.ts';
+import { putVersion } from './write-version.ts';
+
+function deleteWrite(type: string, id: string, versionId: number) {
+  return {
+    resourceType: type,
+    id,
+    versionId,
+    lastUpdated: new Date().toISOString(),
+    method: 'DELETE' as const,
+    content: undefined,
+    index: undefined,
+  };
+}
+
+/**
+ * Only a result that is now for a patient who is not enrolled, or for no measure, leaves the trial;
+ * one held for review (an unmapped site code) waits on the dead-letter list and is replayed.
+ */
+export function mayWithdraw(decision: Extract<RouteDecision, { retain: false }>): boolean {
+  return decision.outcome === 'not-enrolled' || decision.outcome === 'not-relevant';
+}
+
+/** The stored resource a re-delivered POST (same identifier) is a new version of, if any. */
+export async function storedByIdentifier(q: Queryable, resource: Resource): Promise<string | undefined> {
+  const identifiers = ((resource as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).filter(
+    (i): i is { system: string; value: string } => typeof i.system === 'string' && typeof i.value === 'string',
+  );
+  if (identifiers.length === 0) return undefined;
+  if (resource.resourceType === 'Observation') {
+    const found = await findObservationIds(q, identifiers);
+    return found.values().next().value;
+  }
+  for (const i of identifiers) {
+    const search = parseSearch(resource.resourceType, [['identifier', `${i.system}|${i.value}`]], true);
+    const [id] = await matchIds(q, search, '', 1);
+    if (id) return id;
+  }
+  return undefined;
+}
+
+/** Undefined when nothing of the trial is stored under this id (the caller answers "not retained"). */
+export async function withdrawStored(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string,
+  id: string,
+  decision: Extract<RouteDecision, { retain: false }>,
+): Promise<FhirResponse | undefined> {
+  const intake = ctx.intake;
+  if (!intake) return undefined;
+  const current = await readCurrent(q, type, id, true);
+  if (!current?.content || current.deleted) return undefined;
+  const stored = JSON.parse(current.content) as Resource;
+  const before = await intake.storedDecision(q, stored);
+  if (!before) return undefined;
+  const ref = `${type}/${id}`;
+  const hasStatus = type === 'Observation' || type === 'QuestionnaireResponse';
+  const records = intake.trialRecords(
+    hasStatus ? ({ ...stored, status: 'entered-in-error' } as Resource) : stored,
+    ref,
+    before,
+  );
+  for (const r of records) {
+    const existing = await readCurrent(q, r.resourceType, r.id as string, true);
+    if (!existing || existing.deleted) continue;
+    if (hasStatus) await putVersion(q, ctx.baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
+    else await writeVersion(q, deleteWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
+  }
+  await writeVersion(q, deleteWrite(type, id, current.versionId + 1), false);
+  await markOutcomes(
+    q,
+    before.enrollments.map((e) => e.researchSubjectId),
+  );
+  return {
+    status: 200,
+    outcome: withdrawnFromTrial(
+      `${ref} is withdrawn from the trial: its trial records are retracted and it is no longer stored. ${decision.reason}`,
+    ),
+  };
+}

@@ -1,0 +1,204 @@
+// Fixtures WRITTEN FOR THE TESTS (invented children and platelet counts; no real patient data).
+import type { Bundle, Observation, OperationOutcome, QuestionnaireResponse } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enroll } from '../support/enroll.ts';
+import { startTestService, type TestService } from '../support/test-service.ts';
+
+const json = (r: unknown) => JSON.stringify(r);
+
+function platelets(patient: string, lab: string, code = '777-3', system = 'http://loinc.org'): Observation {
+  return {
+    resourceType: 'Observation',
+    identifier: [{ system: 'urn:test:lab', value: lab }],
+    status: 'final',
+    code: { coding: [{ system, code }] },
+    subject: { reference: `Patient/${patient}` },
+    effectiveDateTime: '2022-02-09T08:00:00+08:00',
+    valueQuantity: { value: 90, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
+  };
+}
+
+describe('a correction that takes a stored result out of the trial', () => {
+  let s: TestService;
+  let subjectId: string;
+  beforeAll(async () => {
+    s = await startTestService();
+    subjectId = await enroll(s, 'wd-a', { birthDate: '2019-03-01', start: '2022-01-10' });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  const feed = (path: string, method: string, body: unknown) =>
+    s.call(path, { method, role: 'ehr-feed', body: json(body) });
+  const trialRecordsOf = async (sourceRef: string) =>
+    ((await (await s.call(`/fhir/Observation?derived-from=${sourceRef}`)).json()) as Bundle<Observation>).entry?.map(
+      (e) => e.resource as Observation,
+    ) ?? [];
+  const pendingMarks = async () =>
+    ((await (await s.call('/admin/outcomes')).json()) as { pendingMarks: number }).pendingMarks;
+
+  it('withdraws a result the EHR moves to a patient who is not enrolled (PUT, its own id)', async () => {
+    expect((await feed('/fhir/Observation/wd-1', 'PUT', { ...platelets('wd-a', 'L-1'), id: 'wd-1' })).status).toBe(201);
+    await s.service.outcomes.drain();
+    expect((await trialRecordsOf('Observation/wd-1')).map((o) => o.status)).toEqual(['final']);
+
+    const moved = await feed('/fhir/Observation/wd-1', 'PUT', { ...platelets('not-enrolled-b', 'L-1'), id: 'wd-1' });
+    expect(moved.status).toBe(200);
+    const outcome = (await moved.json()) as OperationOutcome;
+    expect(outcome.id).toBe('withdrawn');
+    expect(outcome.issue[0]?.severity).toBe('information');
+    expect(outcome.issue[0]?.details?.text).toContain('Observation/wd-1 is withdrawn from the trial');
+    // Not retained: the corrected version (another patient's) is not stored; the record is retracted.
+    expect((await s.call('/fhir/Observation/wd-1')).status).toBe(410);
+    const history = (await (await s.call('/fhir/Observation/wd-1/_history')).json()) as Bundle<Observation>;
+    expect(history.entry?.map((e) => e.resource?.subject?.reference ?? 'deleted')).toEqual(['deleted', 'Patient/wd-a']);
+    expect((await trialRecordsOf('Observation/wd-1')).map((o) => [o.status, o.meta?.versionId])).toEqual([
+      ['entered-in-error', '2'],
+    ]);
+    expect(await pendingMarks()).toBe(1);
+    await s.service.outcomes.drain();
+
+    // Sent again, it is simply not retained: nothing is stored under that id any more.
+    const again = await feed('/fhir/Observation/wd-1', 'PUT', { ...platelets('not-enrolled-b', 'L-1'), id: 'wd-1' });
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as OperationOutcome).id).toBe('not-retained');
+  });
+
+  it('withdraws a POSTed result re-delivered with the same identifier for another patient', async () => {
+    const created = await feed('/fhir/Observation', 'POST', platelets('wd-a', 'L-2'));
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const moved = await feed('/fhir/Observation', 'POST', platelets('not-enrolled-b', 'L-2'));
+    expect(moved.status).toBe(200);
+    expect(((await moved.json()) as OperationOutcome).id).toBe('withdrawn');
+    expect((await s.call(`/fhir/Observation/${id}`)).status).toBe(410);
+    expect((await trialRecordsOf(`Observation/${id}`)).map((o) => o.status)).toEqual(['entered-in-error']);
+  });
+
+  it('withdraws a result whose code is corrected to one no measure uses', async () => {
+    expect((await feed('/fhir/Observation/wd-3', 'PUT', { ...platelets('wd-a', 'L-3'), id: 'wd-3' })).status).toBe(201);
+    // 2345-7 (glucose) is measured by no study measure.
+    const recoded = await feed('/fhir/Observation/wd-3', 'PUT', { ...platelets('wd-a', 'L-3', '2345-7'), id: 'wd-3' });
+    expect(recoded.status).toBe(200);
+    expect((await trialRecordsOf('Observation/wd-3')).map((o) => o.status)).toEqual(['entered-in-error']);
+  });
+
+  it('keeps the stored result when the correction only uses a site code not mapped yet (dead letter)', async () => {
+    expect((await feed('/fhir/Observation/wd-4', 'PUT', { ...platelets('wd-a', 'L-4'), id: 'wd-4' })).status).toBe(201);
+    const unmapped = await feed('/fhir/Observation/wd-4', 'PUT', {
+      ...platelets('wd-a', 'L-4', 'NOT-MAPPED-YET', 'urn:oid:1.2.156.112606.1.1.1'),
+      id: 'wd-4',
+    });
+    expect(unmapped.status).toBe(202);
+    expect((await s.call('/fhir/Observation/wd-4')).status).toBe(200);
+    expect((await trialRecordsOf('Observation/wd-4')).map((o) => o.status)).toEqual(['final']);
+  });
+
+  it('withdraws inside a batch and a transaction, one lookup per Bundle, next to plain not-retained entries', async () => {
+    for (const lab of ['L-5', 'L-6'])
+      expect((await feed('/fhir/Observation', 'POST', platelets('wd-a', lab))).status).toBe(201);
+    const entry = (o: Observation) => ({ resource: o, request: { method: 'POST', url: 'Observation' } });
+    const batch = await feed('/fhir', 'POST', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [entry(platelets('not-enrolled-b', 'L-5')), entry(platelets('not-enrolled-c', 'never-stored'))],
+    });
+    expect(batch.status).toBe(200);
+    const b = (await batch.json()) as Bundle;
+    expect(
+      b.entry?.map((e) => [e.response?.status, (e.response?.outcome as OperationOutcome | undefined)?.id]),
+    ).toEqual([
+      ['200 OK', 'withdrawn'],
+      ['202 Accepted', 'not-retained'],
+    ]);
+    const tx = await feed('/fhir', 'POST', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [entry(platelets('not-enrolled-b', 'L-6')), entry(platelets('not-enrolled-c', 'never-stored-2'))],
+    });
+    expect(tx.status).toBe(200);
+    const t = (await tx.json()) as Bundle;
+    expect(
+      t.entry?.map((e) => [e.response?.status, (e.response?.outcome as OperationOutcome | undefined)?.id]),
+    ).toEqual([
+      ['200 OK', 'withdrawn'],
+      ['202 Accepted', 'not-retained'],
+    ]);
+    // Stored and moved away within one batch: the second entry sees what the first stored.
+    const both = await feed('/fhir', 'POST', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [entry(platelets('wd-a', 'L-7')), entry(platelets('not-enrolled-b', 'L-7'))],
+    });
+    const bb = (await both.json()) as Bundle;
+    expect(
+      bb.entry?.map((e) => [e.response?.status, (e.response?.outcome as OperationOutcome | undefined)?.id]),
+    ).toEqual([
+      ['201 Created', undefined],
+      ['200 OK', 'withdrawn'],
+    ]);
+    const l6 = (await (await s.call('/fhir/Observation?identifier=urn:test:lab|L-6')).json()) as Bundle;
+    expect(l6.entry ?? []).toEqual([]);
+    expect(subjectId).toBeTruthy();
+  });
+
+  it('withdraws an adverse event moved to another patient: its trial record is deleted (R4 AdverseEvent has no status)', async () => {
+    const ae = (patient: string) => ({
+      resourceType: 'AdverseEvent',
+      id: 'wd-ae-1',
+      actuality: 'actual',
+      event: { coding: [{ system: 'https://www.meddra.org', code: '10028130', display: 'Mucositis oral' }] },
+      subject: { reference: `Patient/${patient}` },
+      date: '2022-02-01',
+    });
+    const trialAes = async () =>
+      (
+        (await (
+          await s.call(
+            '/fhir/AdverseEvent?subject=Patient/wd-a&_tag=https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record',
+          )
+        ).json()) as Bundle
+      ).entry ?? [];
+    expect((await feed('/fhir/AdverseEvent/wd-ae-1', 'PUT', ae('wd-a'))).status).toBe(201);
+    expect(await trialAes()).toHaveLength(1);
+    const moved = await feed('/fhir/AdverseEvent/wd-ae-1', 'PUT', ae('not-enrolled-b'));
+    expect(moved.status).toBe(200);
+    expect(((await moved.json()) as OperationOutcome).id).toBe('withdrawn');
+    expect(await trialAes()).toHaveLength(0);
+    expect((await s.call('/fhir/AdverseEvent/wd-ae-1')).status).toBe(410);
+  });
+
+  it('withdraws a questionnaire response moved to another patient: its trial record is entered-in-error', async () => {
+    const answers = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ linkId: `${prefix}${i + 1}`, answer: [{ valueInteger: 1 }] }));
+    const qr = (patient: string) => ({
+      resourceType: 'QuestionnaireResponse',
+      id: 'wd-qr-1',
+      questionnaire: 'https://khe-trial.example.org/fhir/Questionnaire/pedsql-infant-1-12m',
+      status: 'completed',
+      subject: { reference: `Patient/${patient}` },
+      authored: '2022-02-09T10:00:00+08:00',
+      item: [
+        { linkId: 'PF', item: answers('PF', 6) },
+        { linkId: 'PS', item: answers('PS', 10) },
+        { linkId: 'EF', item: answers('EF', 12) },
+        { linkId: 'SF', item: answers('SF', 2) },
+        { linkId: 'CF', item: answers('CF', 4) },
+      ],
+    });
+    const trialResponses = async () =>
+      (
+        (await (
+          await s.call(
+            '/fhir/QuestionnaireResponse?subject=Patient/wd-a&_tag=https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record',
+          )
+        ).json()) as Bundle<QuestionnaireResponse>
+      ).entry?.map((e) => (e.resource as QuestionnaireResponse).status) ?? [];
+    expect((await feed('/fhir/QuestionnaireResponse/wd-qr-1', 'PUT', qr('wd-a'))).status).toBe(201);
+    expect(await trialResponses()).toEqual(['completed']);
+    const moved = await feed('/fhir/QuestionnaireResponse/wd-qr-1', 'PUT', qr('not-enrolled-b'));
+    expect(moved.status).toBe(200);
+    expect(await trialResponses()).toEqual(['entered-in-error']);
+  });
+});
