@@ -9,16 +9,24 @@ import type { Queryable } from './db.ts';
 const LOCK_PREFIX = 'outcomes:';
 
 /**
- * Takes up to `limit` marks (oldest first) that no other instance holds, deletes them, and returns
- * their distinct subjects. Must run in the transaction that recomputes them: if it rolls back, the
- * marks come back. A mark written later for the same subject stays and triggers another pass.
+ * Takes up to `limit` marks (oldest first) that no other instance holds, and with them every other
+ * mark of the same subjects visible now (one recomputation reads everything those marks stand for:
+ * without this, a subject whose marks spread over several batches was recomputed once per batch),
+ * deletes them, and returns their distinct subjects. Must run in the transaction that recomputes
+ * them: if it rolls back, the marks come back. A mark written later for the same subject stays and
+ * triggers another pass.
  */
 export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<string[]> {
   const r = await q.query<{ research_subject_id: string }>(
     `WITH picked AS (
-       SELECT mark_id FROM outcome_marks ORDER BY mark_id LIMIT $1 FOR UPDATE SKIP LOCKED
+       SELECT mark_id, research_subject_id FROM outcome_marks ORDER BY mark_id LIMIT $1 FOR UPDATE SKIP LOCKED
+     ), same_subject AS (
+       SELECT m.mark_id FROM outcome_marks m
+        WHERE m.research_subject_id IN (SELECT DISTINCT research_subject_id FROM picked)
+        FOR UPDATE SKIP LOCKED
      )
-     DELETE FROM outcome_marks m USING picked p WHERE m.mark_id = p.mark_id
+     DELETE FROM outcome_marks m
+      WHERE m.mark_id IN (SELECT mark_id FROM picked UNION SELECT mark_id FROM same_subject)
      RETURNING m.research_subject_id`,
     [limit],
   );

@@ -191,9 +191,13 @@ export async function readDeletedVersions(
   refs: readonly { resourceType: string; id: string }[],
 ): Promise<Map<string, number>> {
   if (refs.length === 0) return new Map();
+  // One primary-key probe per reference (LIMIT keeps the planner from flattening the lateral
+  // subquery into a join it may hash over the whole table while it has no statistics).
   const r = await q.query<{ resource_type: string; id: string; version_id: number }>(
-    `SELECT resource_type, id, version_id FROM resources
-     WHERE deleted AND (resource_type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    `SELECT k.t AS resource_type, k.i AS id, r.version_id
+       FROM unnest($1::text[], $2::text[]) AS k(t, i)
+       CROSS JOIN LATERAL (
+         SELECT version_id FROM resources WHERE resource_type = k.t AND id = k.i AND deleted LIMIT 1) AS r`,
     [refs.map((x) => x.resourceType), refs.map((x) => x.id)],
   );
   return new Map(r.rows.map((row) => [`${row.resource_type}/${row.id}`, row.version_id]));
