@@ -10,7 +10,7 @@ import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Queryable } from '../store/db.ts';
 import type { StoredContent } from '../store/outcome-store.ts';
-import { readDeletedVersions, type VersionWrite, writeVersion } from '../store/resource-store.ts';
+import { deletionWrite, readDeletedVersions, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG, outcomeObservation, outcomeProvenance } from './outcome-resources.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import type { SubjectInputs } from './subject-inputs.ts';
@@ -160,15 +160,7 @@ export async function publishSubjectOutcomes(
       );
     } else {
       result.published.push({ ...publishedVersion(resource, versionId + 1, 'retract'), resource: undefined });
-      updates.push({
-        resourceType: resource.resourceType,
-        id,
-        versionId: versionId + 1,
-        lastUpdated: new Date().toISOString(),
-        method: 'DELETE',
-        content: undefined,
-        index: undefined,
-      });
+      updates.push(deletionWrite(resource.resourceType, id, versionId + 1));
     }
     result.retracted++;
     result.changed.push(key);

@@ -15,7 +15,7 @@ import type {
 } from '@medplum/fhirtypes';
 import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_VISIT, MEASURE_SYSTEM, TRIAL_RECORD_TAG } from '../records/trial-extensions.ts';
+import { EXT_VISIT, isTrialRecord, MEASURE_SYSTEM } from '../records/trial-extensions.ts';
 import { localDayNumber, studyDay, UNSCHEDULED } from '../records/visit-window.ts';
 
 export interface MeasureValue {
@@ -81,10 +81,6 @@ export interface SubjectInputs {
 const RETRACTED = new Set(['entered-in-error', 'cancelled']);
 const GRADE_EXT = 'http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/ae-grade';
 const CAUSALITY_SYSTEM = 'https://khe-trial.example.org/fhir/CodeSystem/ctcae-attribution';
-
-function isTrialRecord(r: Resource): boolean {
-  return r.meta?.tag?.some((t) => t.system === TRIAL_RECORD_TAG.system && t.code === TRIAL_RECORD_TAG.code) ?? false;
-}
 
 function visitOf(r: { extension?: { url: string; valueCoding?: { code?: string } }[] }): string {
   return r.extension?.find((e) => e.url === EXT_VISIT)?.valueCoding?.code ?? UNSCHEDULED;

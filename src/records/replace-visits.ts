@@ -6,8 +6,8 @@
  */
 import type { AdverseEvent, Extension, Observation, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_VISIT, TRIAL_RECORD_TAG, VISIT_SYSTEM } from './trial-extensions.ts';
-import { studyDay, UNSCHEDULED, visitForDay } from './visit-window.ts';
+import { EXT_VISIT, isTrialRecord, VISIT_SYSTEM } from './trial-extensions.ts';
+import { visitAt } from './visit-window.ts';
 
 /** When the value was taken, as the record's derivation placed it (trial-record.ts and siblings). */
 function takenAt(record: Resource): string | undefined {
@@ -20,15 +20,9 @@ function takenAt(record: Resource): string | undefined {
   return undefined;
 }
 
-function isTrialRecord(r: Resource): boolean {
-  return r.meta?.tag?.some((t) => t.system === TRIAL_RECORD_TAG.system && t.code === TRIAL_RECORD_TAG.code) ?? false;
-}
-
 /** Registry record NCT04775173 visit windows, counted from the current treatment start. */
 export function visitNow(record: Resource, study: StudyDefinition, treatmentStart: string | undefined): string {
-  const when = takenAt(record);
-  const day = when && treatmentStart ? studyDay(when, treatmentStart) : undefined;
-  return day === undefined ? UNSCHEDULED : visitForDay(day, study.visits);
+  return visitAt(takenAt(record), treatmentStart, study.visits);
 }
 
 function storedVisit(record: Resource): string | undefined {

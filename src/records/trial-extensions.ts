@@ -9,6 +9,10 @@ export const MEASURE_SYSTEM = `${PROJECT_BASE}/CodeSystem/trial-measure`;
 export const TRIAL_RECORD_IDENTIFIER_SYSTEM = `${PROJECT_BASE}/sid/trial-record`;
 /** meta.tag telling trial records apart from the source results they derive from. */
 export const TRIAL_RECORD_TAG = { system: `${PROJECT_BASE}/CodeSystem/record-kind`, code: 'trial-record' } as const;
+
+export function isTrialRecord(r: { meta?: { tag?: { system?: string; code?: string }[] } }): boolean {
+  return r.meta?.tag?.some((t) => t.system === TRIAL_RECORD_TAG.system && t.code === TRIAL_RECORD_TAG.code) ?? false;
+}
 /** A QuestionnaireResponse or AdverseEvent trial record points at the source it was derived from. */
 export const EXT_DERIVED_FROM = `${PROJECT_BASE}/StructureDefinition/derived-from`;
 /** AE Clinical Research R4 Backport (STU1): the grade and the ResearchSubject of an AdverseEvent. */

@@ -3,12 +3,11 @@ import type { Extension } from '@medplum/fhirtypes';
 import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { EXT_RESEARCH_STUDY, EXT_RESEARCH_SUBJECT, EXT_VISIT, VISIT_SYSTEM } from './trial-extensions.ts';
-import { studyDay, UNSCHEDULED, visitForDay } from './visit-window.ts';
+import { visitAt } from './visit-window.ts';
 
 /** The visit a value taken at `when` falls in, relative to the subject's treatment start. */
 export function visitOf(when: string | undefined, enrollment: Enrollment, study: StudyDefinition): string {
-  const day = when && enrollment.start ? studyDay(when, enrollment.start) : undefined;
-  return day === undefined ? UNSCHEDULED : visitForDay(day, study.visits);
+  return visitAt(when, enrollment.start, study.visits);
 }
 
 export function trialLinks(study: StudyDefinition, enrollment: Enrollment, visit: string): Extension[] {

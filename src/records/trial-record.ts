@@ -21,7 +21,7 @@ import {
   TRIAL_RECORD_TAG,
   VISIT_SYSTEM,
 } from './trial-extensions.ts';
-import { studyDay, UNSCHEDULED, visitForDay } from './visit-window.ts';
+import { visitAt } from './visit-window.ts';
 
 const DEFAULT_VALUE_PATH = 'Observation.value.ofType(Quantity)';
 const compiledPaths = new Map<string, (r: Observation) => unknown[]>();
@@ -106,8 +106,7 @@ export function deriveTrialRecord(input: DeriveInput): Observation {
         })
       : undefined;
   const effective = source.effectiveDateTime ?? source.effectivePeriod?.start ?? source.effectiveInstant;
-  const day = effective && enrollment.start ? studyDay(effective, enrollment.start) : undefined;
-  const visit = day === undefined ? UNSCHEDULED : visitForDay(day, study.visits);
+  const visit = visitAt(effective, enrollment.start, study.visits);
   const extension: Extension[] = [
     { url: EXT_RESEARCH_STUDY, valueReference: { reference: `ResearchStudy/${study.id}` } },
     { url: EXT_RESEARCH_SUBJECT, valueReference: { reference: `ResearchSubject/${enrollment.researchSubjectId}` } },

@@ -45,6 +45,16 @@ export function visitForDay(day: number, windows: readonly VisitWindow[]): strin
   return best?.id ?? UNSCHEDULED;
 }
 
+/** The visit a value taken at `when` falls in, counted from `treatmentStart`; unscheduled without one. */
+export function visitAt(
+  when: string | undefined,
+  treatmentStart: string | undefined,
+  windows: readonly VisitWindow[],
+): string {
+  const day = when && treatmentStart ? studyDay(when, treatmentStart) : undefined;
+  return day === undefined ? UNSCHEDULED : visitForDay(day, windows);
+}
+
 export type SelectionRule = 'closest-to-target' | 'latest-before-start';
 
 export interface Candidate {

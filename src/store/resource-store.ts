@@ -30,6 +30,19 @@ function unzip<T extends unknown[]>(rows: T[], width: number): unknown[][] {
   return cols;
 }
 
+/** The version that deletes a resource: no content, no index rows (410 on read after). */
+export function deletionWrite(resourceType: string, id: string, versionId: number): VersionWrite {
+  return {
+    resourceType,
+    id,
+    versionId,
+    lastUpdated: new Date().toISOString(),
+    method: 'DELETE',
+    content: undefined,
+    index: undefined,
+  };
+}
+
 /**
  * `firstVersion`: the row does not exist yet (plain INSERT, which fails on a concurrent create
  * with the same id instead of silently overwriting it).

@@ -1,6 +1,6 @@
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
-import { readCurrent, writeVersion } from '../../store/resource-store.ts';
+import { deletionWrite, readCurrent, writeVersion } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
@@ -15,13 +15,8 @@ export async function deleteResource(ctx: FhirContext, q: Queryable, type: strin
   const current = await readCurrent(q, type, id, true);
   if (!current) fail(notFound(`${type}/${id} not found`));
   if (current.deleted) return { status: 204 };
-  const versionId = current.versionId + 1;
-  const lastUpdated = new Date().toISOString();
-  await writeVersion(
-    q,
-    { resourceType: type, id, versionId, lastUpdated, method: 'DELETE', content: undefined, index: undefined },
-    false,
-  );
+  const deletion = deletionWrite(type, id, current.versionId + 1);
+  await writeVersion(q, deletion, false);
   await markOutcomes(q, await subjectsChangedBy(q, type, id, undefined, current.content));
-  return { status: 204, versionId, lastUpdated };
+  return { status: 204, versionId: deletion.versionId, lastUpdated: deletion.lastUpdated };
 }

@@ -12,24 +12,12 @@ import type { RouteDecision } from '../../ingest/route-result.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds } from '../../store/identifier-lookup.ts';
-import { readCurrent, writeVersion } from '../../store/resource-store.ts';
+import { deletionWrite, readCurrent, writeVersion } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { withdrawnFromTrial } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { putVersion } from './write-version.ts';
-
-function deleteWrite(type: string, id: string, versionId: number) {
-  return {
-    resourceType: type,
-    id,
-    versionId,
-    lastUpdated: new Date().toISOString(),
-    method: 'DELETE' as const,
-    content: undefined,
-    index: undefined,
-  };
-}
 
 /**
  * Only a result that is now for a patient who is not enrolled, or for no measure, leaves the trial;
@@ -83,9 +71,9 @@ export async function withdrawStored(
     const existing = await readCurrent(q, r.resourceType, r.id as string, true);
     if (!existing || existing.deleted) continue;
     if (hasStatus) await putVersion(q, ctx.baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
-    else await writeVersion(q, deleteWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
+    else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
   }
-  await writeVersion(q, deleteWrite(type, id, current.versionId + 1), false);
+  await writeVersion(q, deletionWrite(type, id, current.versionId + 1), false);
   await markOutcomes(
     q,
     before.enrollments.map((e) => e.researchSubjectId),
