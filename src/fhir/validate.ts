@@ -6,6 +6,7 @@ import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { badRequest, fail, withId } from './outcomes.ts';
 import { checkRequiredBindings } from './required-bindings.ts';
+import { quickStructureCheck } from './structure-fast-path.ts';
 
 export interface ProfileLookup {
   get(url: string): StructureDefinition | undefined;
@@ -40,10 +41,13 @@ export function createValidator(profiles: ProfileLookup, rules: readonly WriteRu
         fail(badRequest('Body must be a JSON object'));
       }
       if (typeof resource.resourceType !== 'string') fail(badRequest('Missing resourceType', 'resourceType'));
-      try {
-        validateResource(resource);
-      } catch (err) {
-        asUnprocessable(err);
+      // The quick pass answers for most results; @medplum/core decides everything else.
+      if (quickStructureCheck(resource) !== 'valid') {
+        try {
+          validateResource(resource);
+        } catch (err) {
+          asUnprocessable(err);
+        }
       }
       checkRequiredBindings(resource);
       for (const url of resource.meta?.profile ?? []) {
