@@ -15,6 +15,8 @@ export async function markOutcomes(q: Queryable, researchSubjectIds: readonly st
   await q.query(MARK_SQL('$1'), [[...new Set(researchSubjectIds)]]);
 }
 
+const MAX_CONTENT_PARAMS = 60_000;
+
 export async function writeFirstVersions(
   q: Queryable,
   writes: readonly VersionWrite[],
@@ -75,37 +77,34 @@ export async function writeFirstVersions(
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
+  const params: unknown[] = [types, ids, updated, ...tok, ...ref, ...dat, ...str, ...num];
+  const marksParam = marks.length > 0 ? `$${params.push([...new Set(marks)])}` : '';
+  // Each body travels as its own text parameter, sent as it is: node-postgres escapes a text[]
+  // element character by character in JavaScript, and a JSON array costs an escape in JavaScript
+  // and a parse in PostgreSQL; for resource bodies either cost more than the rest of the statement.
+  // The protocol allows 65,535 parameters: a larger write (a very large Bundle) sends one JSON array.
+  const contentRows =
+    contents.length <= MAX_CONTENT_PARAMS
+      ? `unnest(ARRAY[${contents.map((c) => `$${params.push(c)}::text`).join(', ')}])`
+      : `json_array_elements_text($${params.push(JSON.stringify(contents))}::json)`;
   await q.query(
-    // Contents travel as one JSON array: node-postgres escapes a text[] element character by
-    // character in JavaScript, which for resource bodies cost more than the whole statement.
     `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
                 SELECT x.t, x.i, 1, x.u, false, y.c, 'POST'
                   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS x(t, i, u, n)
-                  JOIN json_array_elements_text($4::json) WITH ORDINALITY AS y(c, n) ON y.n = x.n)
+                  JOIN ${contentRows} WITH ORDINALITY AS y(c, n) ON y.n = x.n)
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-                SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[]))
+                SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
-                SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[]))
+                SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[]))
      , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
-                SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[]))
+                SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[]))
      , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
-                SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::text[]))
+                SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[]))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
-                SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::numeric[], $27::text[], $28::text[]))
+                SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::numeric[], $26::text[], $27::text[]))
      ${bump}
-     ${marks.length > 0 ? `, om AS (${MARK_SQL('$29')})` : ''}
+     ${marksParam ? `, om AS (${MARK_SQL(marksParam)})` : ''}
      SELECT 1`,
-    [
-      types,
-      ids,
-      updated,
-      JSON.stringify(contents),
-      ...tok,
-      ...ref,
-      ...dat,
-      ...str,
-      ...num,
-      ...(marks.length > 0 ? [[...new Set(marks)]] : []),
-    ],
+    params,
   );
 }
