@@ -20,6 +20,11 @@ export interface FhirContext {
   validator: ResourceValidator;
   /** The EHR-feed gate (src/ingest): set for callers whose writes are routed. */
   intake?: IntakeSession | undefined;
+  /**
+   * The same gate for every role, to look back at how a stored result was kept: a DELETE of a
+   * source retracts its trial records whoever sends it (src/fhir/interactions/delete.ts).
+   */
+  trialGate?: IntakeSession | undefined;
   /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
   auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */

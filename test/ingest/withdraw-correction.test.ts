@@ -201,4 +201,57 @@ describe('a correction that takes a stored result out of the trial', () => {
     expect(moved.status).toBe(200);
     expect(await trialResponses()).toEqual(['entered-in-error']);
   });
+
+  it('retracts the trial records of a source an admin DELETEs, alone or in a transaction', async () => {
+    expect(
+      (await feed('/fhir/Observation/wd-del-1', 'PUT', { ...platelets('wd-a', 'L-D1'), id: 'wd-del-1' })).status,
+    ).toBe(201);
+    expect(
+      (await feed('/fhir/Observation/wd-del-2', 'PUT', { ...platelets('wd-a', 'L-D2'), id: 'wd-del-2' })).status,
+    ).toBe(201);
+    await s.service.outcomes.drain();
+    expect(await pendingMarks()).toBe(0);
+
+    expect((await s.call('/fhir/Observation/wd-del-1', { method: 'DELETE' })).status).toBe(204);
+    expect((await trialRecordsOf('Observation/wd-del-1')).map((o) => [o.status, o.meta?.versionId])).toEqual([
+      ['entered-in-error', '2'],
+    ]);
+    expect(await pendingMarks()).toBe(1);
+    // Deleting again changes nothing: no new version, no new mark.
+    await s.service.outcomes.drain();
+    expect((await s.call('/fhir/Observation/wd-del-1', { method: 'DELETE' })).status).toBe(204);
+    expect((await trialRecordsOf('Observation/wd-del-1')).map((o) => o.meta?.versionId)).toEqual(['2']);
+    expect(await pendingMarks()).toBe(0);
+
+    const tx = await s.call('/fhir', {
+      method: 'POST',
+      body: json({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ request: { method: 'DELETE', url: 'Observation/wd-del-2' } }],
+      }),
+    });
+    expect(tx.status).toBe(200);
+    expect((await trialRecordsOf('Observation/wd-del-2')).map((o) => o.status)).toEqual(['entered-in-error']);
+    expect(await pendingMarks()).toBe(1);
+    await s.service.outcomes.drain();
+  });
+
+  it('deletes a result the trial never kept, or a trial record itself, without retracting anything else', async () => {
+    const other = await s.call('/fhir/Observation/wd-del-3', {
+      method: 'PUT',
+      body: json({ ...platelets('not-enrolled-b', 'L-D3'), id: 'wd-del-3' }),
+    });
+    expect(other.status).toBe(201);
+    expect((await s.call('/fhir/Observation/wd-del-3', { method: 'DELETE' })).status).toBe(204);
+    expect(await pendingMarks()).toBe(0);
+
+    expect(
+      (await feed('/fhir/Observation/wd-del-4', 'PUT', { ...platelets('wd-a', 'L-D4'), id: 'wd-del-4' })).status,
+    ).toBe(201);
+    await s.service.outcomes.drain();
+    const [record] = await trialRecordsOf('Observation/wd-del-4');
+    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await s.call('/fhir/Observation/wd-del-4')).status).toBe(200);
+  });
 });

@@ -6,8 +6,13 @@ import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
+import { retractTrialRecords } from './withdraw.ts';
 
-/** Deleting keeps history: the deletion is a new version with no content (410 on read after). */
+/**
+ * Deleting keeps history: the deletion is a new version with no content (410 on read after). A
+ * deleted source the trial kept takes its trial records with it (retracted, as by the feed's own
+ * entered-in-error), whoever deletes it: outcomes must not count a value the store no longer has.
+ */
 export async function deleteResource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirResponse> {
   ctx.authorize(type, 'delete');
   if (IMMUTABLE_RESOURCE_TYPES.has(type)) fail(methodNotAllowed(`${type} cannot be deleted`));
@@ -15,8 +20,11 @@ export async function deleteResource(ctx: FhirContext, q: Queryable, type: strin
   const current = await readCurrent(q, type, id, true);
   if (!current) fail(notFound(`${type}/${id} not found`));
   if (current.deleted) return { status: 204 };
+  const gate = ctx.intake ?? ctx.trialGate;
+  const retracted =
+    gate && current.content ? await retractTrialRecords(q, ctx.baseUrl, gate, type, id, current.content) : undefined;
   const deletion = deletionWrite(type, id, current.versionId + 1);
   await writeVersion(q, deletion, false);
-  await markOutcomes(q, await subjectsChangedBy(q, type, id, undefined, current.content));
+  await markOutcomes(q, [...(retracted ?? []), ...(await subjectsChangedBy(q, type, id, undefined, current.content))]);
   return { status: 204, versionId: deletion.versionId, lastUpdated: deletion.lastUpdated };
 }

@@ -8,7 +8,9 @@
  * what it now says may not be retained (its history keeps what was received while it was).
  */
 import type { Resource } from '@medplum/fhirtypes';
+import type { IntakeSession } from '../../ingest/intake.ts';
 import type { RouteDecision } from '../../ingest/route-result.ts';
+import { isTrialRecord } from '../../records/trial-extensions.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds } from '../../store/identifier-lookup.ts';
@@ -45,6 +47,38 @@ export async function storedByIdentifier(q: Queryable, resource: Resource): Prom
   return undefined;
 }
 
+/**
+ * Retracts what the trial derived from a stored source: its trial records get an entered-in-error
+ * version (Observations, QuestionnaireResponses) or are deleted (AdverseEvents). Returns the
+ * subjects whose outcomes change, or undefined when the stored version was not kept for the trial.
+ */
+export async function retractTrialRecords(
+  q: Queryable,
+  baseUrl: string,
+  gate: IntakeSession,
+  type: string,
+  id: string,
+  content: string,
+): Promise<string[] | undefined> {
+  const stored = JSON.parse(content) as Resource;
+  if (isTrialRecord(stored)) return undefined;
+  const before = await gate.storedDecision(q, stored);
+  if (!before) return undefined;
+  const hasStatus = type === 'Observation' || type === 'QuestionnaireResponse';
+  const records = gate.trialRecords(
+    hasStatus ? ({ ...stored, status: 'entered-in-error' } as Resource) : stored,
+    `${type}/${id}`,
+    before,
+  );
+  for (const r of records) {
+    const existing = await readCurrent(q, r.resourceType, r.id as string, true);
+    if (!existing || existing.deleted) continue;
+    if (hasStatus) await putVersion(q, baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
+    else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
+  }
+  return before.enrollments.map((e) => e.researchSubjectId);
+}
+
 /** Undefined when nothing of the trial is stored under this id (the caller answers "not retained"). */
 export async function withdrawStored(
   ctx: FhirContext,
@@ -53,31 +87,14 @@ export async function withdrawStored(
   id: string,
   decision: Extract<RouteDecision, { retain: false }>,
 ): Promise<FhirResponse | undefined> {
-  const intake = ctx.intake;
-  if (!intake) return undefined;
+  if (!ctx.intake) return undefined;
   const current = await readCurrent(q, type, id, true);
   if (!current?.content || current.deleted) return undefined;
-  const stored = JSON.parse(current.content) as Resource;
-  const before = await intake.storedDecision(q, stored);
-  if (!before) return undefined;
+  const subjects = await retractTrialRecords(q, ctx.baseUrl, ctx.intake, type, id, current.content);
+  if (!subjects) return undefined;
   const ref = `${type}/${id}`;
-  const hasStatus = type === 'Observation' || type === 'QuestionnaireResponse';
-  const records = intake.trialRecords(
-    hasStatus ? ({ ...stored, status: 'entered-in-error' } as Resource) : stored,
-    ref,
-    before,
-  );
-  for (const r of records) {
-    const existing = await readCurrent(q, r.resourceType, r.id as string, true);
-    if (!existing || existing.deleted) continue;
-    if (hasStatus) await putVersion(q, ctx.baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
-    else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
-  }
   await writeVersion(q, deletionWrite(type, id, current.versionId + 1), false);
-  await markOutcomes(
-    q,
-    before.enrollments.map((e) => e.researchSubjectId),
-  );
+  await markOutcomes(q, subjects);
   return {
     status: 200,
     outcome: withdrawnFromTrial(
