@@ -4,11 +4,14 @@
  * fhirpath.js, a tenth of the cost, on the path of every retained result.
  *
  * Only a small, fully understood part of FHIRPath is compiled: member paths (choice elements by
- * the r4 model), ofType(), exists(), `=`/`!=` and `in` against string literals, `and`/`or`, and
- * parentheses. The expression is parsed by fhirpath.js itself; anything else is not compiled, and
- * anything the compiled form cannot decide at run time (a repeated element where one is expected,
- * a primitive carried only by its extension) is handed back, so fhirpath.js decides it. A parity
- * test holds the two equal over every invariant in profiles/.
+ * the r4 model; a step through a contained resource, whose type is known only at run time, is
+ * decided only when there is none), ofType(), exists(), empty(), `=`/`!=` and `in` against string
+ * literals, `=`/`!=` between two Boolean expressions, `and`/`or`, and parentheses. The expression
+ * is parsed by fhirpath.js itself; anything else is not compiled, and anything the compiled form
+ * cannot decide at run time (a repeated element where one is expected, a primitive carried only by
+ * its extension) is handed back, so fhirpath.js (or, in the quick structure pass, @medplum/core's
+ * engine) decides it. A parity test holds the two equal over every invariant in profiles/ and the
+ * base R4 invariants the structure pass compiles.
  */
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
@@ -84,7 +87,20 @@ function step(items: unknown[], keys: readonly string[]): unknown[] {
   return out;
 }
 
+/** Types known only at run time (a contained resource): a step from one is decided only when empty. */
+const ABSTRACT_TYPES: ReadonlySet<string> = new Set(['Resource', 'DomainResource', '*']);
+
 function memberPath(from: CompiledPath | undefined, parentType: string, name: string): CompiledPath {
+  if (ABSTRACT_TYPES.has(parentType)) {
+    return {
+      variants: [{ key: name, type: '*' }],
+      from,
+      run: (root) => {
+        if ((from ? from.run(root) : [root]).length > 0) throw UNDECIDED;
+        return [];
+      },
+    };
+  }
   const choices = model.choiceTypePaths[`${parentType}.${name}`];
   const keys = choices ? choices.map((t) => `${name}${t}`) : [name];
   const variants = keys.map((key) => ({ key, type: typeOf(parentType, key) }));
@@ -207,6 +223,17 @@ function compileBool(node: AstNode, rootType: string): BoolFn {
       if (node.text !== '=' && node.text !== '!=') throw new Unsupported(node.text ?? node.type);
       const [left, right] = node.children ?? [];
       if (!left || !right) throw new Unsupported(node.type);
+      if (right.type !== 'TermExpression' || only(right).type !== 'LiteralTerm') {
+        // Two Boolean expressions (`extension.exists() != value.exists()`); empty if either is.
+        const a = compileBool(left, rootType);
+        const b = compileBool(right, rootType);
+        const same = node.text === '=';
+        return (root) => {
+          const x = a(root);
+          const y = b(root);
+          return x === null || y === null ? null : (x === y) === same;
+        };
+      }
       const path = stringPath(left, rootType);
       const literal = stringLiteral(right);
       const equal = node.text === '=';
@@ -234,6 +261,10 @@ function compileBool(node: AstNode, rootType: string): BoolFn {
           const path = runPath(compilePath(left, rootType));
           return (root) => path(root).length > 0;
         }
+        if (fn.children?.length === 1 && fn.children[0]?.text === 'empty') {
+          const path = runPath(compilePath(left, rootType));
+          return (root) => path(root).length === 0;
+        }
       }
       throw new Unsupported(node.type);
     }
@@ -251,17 +282,30 @@ export function compileInvariant(
   expression: string,
   rootType: string,
 ): ((resource: object) => boolean | undefined) | undefined {
+  const fn = compileElementInvariant(expression, rootType);
+  if (!fn) return undefined;
+  return (resource) => ((resource as { resourceType?: unknown }).resourceType !== rootType ? undefined : fn(resource));
+}
+
+/**
+ * The same for an invariant evaluated on an element (`contextType`: a data type such as `Extension`,
+ * or a backbone element's path such as `Observation.referenceRange`), or on a resource known to be
+ * of that type.
+ */
+export function compileElementInvariant(
+  expression: string,
+  contextType: string,
+): ((value: object) => boolean | undefined) | undefined {
   let fn: BoolFn;
   try {
-    fn = compileBool(fhirpath.parse(expression) as AstNode, rootType);
+    fn = compileBool(fhirpath.parse(expression) as AstNode, contextType);
   } catch (err) {
     if (err instanceof Unsupported) return undefined;
     throw err;
   }
-  return (resource) => {
-    if ((resource as { resourceType?: unknown }).resourceType !== rootType) return undefined;
+  return (value) => {
     try {
-      return fn(resource) === true;
+      return fn(value) === true;
     } catch (err) {
       if (err instanceof Undecided) return undefined;
       throw err;

@@ -7,7 +7,8 @@
  * Why it is faster: @medplum/core visits every element of each type's schema, present or not, and
  * builds a typed value with a path string for each. This pass visits the keys the JSON has,
  * against lookup tables built once per type from the same schemas (getDataType), and runs the
- * same invariants with @medplum/core's own FHIRPath engine and variables, parsed once.
+ * same invariants: as plain property reads where src/fhir/invariant-fast-path.ts compiles them,
+ * otherwise with @medplum/core's own FHIRPath engine and variables, parsed once.
  *
  * The rules mirror the validator of @medplum/core 5.x (null checks, unknown properties, array or
  * single, cardinality, empty values, primitive JSON types, formats and ranges, element invariants
@@ -27,11 +28,20 @@ import {
   toTypedValue,
 } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { compileElementInvariant } from './invariant-fast-path.ts';
 
 /** The verdict: true only where @medplum/core's validateResource would not throw. */
 export type StructureVerdict = 'valid' | 'invalid' | 'undecided';
 
-type Atom = ReturnType<typeof parseFhirPath>;
+/**
+ * An invariant as @medplum/core evaluates it, and, where the expression is within the compiled
+ * subset of src/fhir/invariant-fast-path.ts, as plain property reads (which hand back what they
+ * cannot decide, a contained resource for instance, to @medplum/core's engine).
+ */
+interface Invariant {
+  atom: ReturnType<typeof parseFhirPath>;
+  compiled: ((value: object) => boolean | undefined) | undefined;
+}
 
 interface ElementRule {
   element: InternalSchemaElement;
@@ -41,7 +51,7 @@ interface ElementRule {
   name: string;
   /** The schema of a complex type; undefined for a primitive. */
   schema: (() => TypeRules | undefined) | undefined;
-  invariants: { expression: string; atom: Atom }[];
+  invariants: Invariant[];
   /** Something this pass leaves to @medplum/core when the element is present. */
   declined: boolean;
 }
@@ -114,10 +124,20 @@ const INVALID = new Invalid('invalid');
 
 const rulesByType = new Map<string, TypeRules | undefined>();
 
-function invariantsOf(element: { constraints?: InternalSchemaElement['constraints'] }): ElementRule['invariants'] {
+/**
+ * `contextType`: what the invariant is evaluated on, in the r4 model's terms (a resource or data
+ * type, or a backbone element's path), for the compiled form; undefined for a primitive.
+ */
+function invariantsOf(
+  element: { constraints?: InternalSchemaElement['constraints'] },
+  contextType: string | undefined,
+): Invariant[] {
   return (element.constraints ?? [])
     .filter((c) => c.severity === 'error' && !SKIPPED_INVARIANTS.has(c.key))
-    .map((c) => ({ expression: c.expression, atom: parseFhirPath(c.expression) }));
+    .map((c) => ({
+      atom: parseFhirPath(c.expression),
+      compiled: contextType ? compileElementInvariant(c.expression, contextType) : undefined,
+    }));
 }
 
 function capitalise(s: string): string {
@@ -135,12 +155,12 @@ function buildRules(schema: InternalTypeSchema, owner: InternalTypeSchema): Type
     }
     const choice = name.endsWith('[x]');
     const declined = !!(element.fixed || element.pattern || element.slicing);
-    const invariants = invariantsOf(element);
     for (const t of element.type) {
       const code = t.code === 'Element' || t.code === 'BackboneElement' ? (element.type[0]?.code as string) : t.code;
       const key = choice ? `${name.slice(0, -3)}${capitalise(code)}` : name;
       const primitive = code in JSON_TYPE;
       const inner = owner.innerTypes.find((i) => i.name === code) ?? schema.innerTypes?.find((i) => i.name === code);
+      const invariants = invariantsOf(element, primitive ? undefined : inner ? element.path : code);
       byKey.set(key, {
         element,
         type: code,
@@ -180,7 +200,7 @@ function rulesFor(type: string): TypeRules | undefined {
   return rulesByType.get(type);
 }
 
-const rootInvariants = new Map<string, ElementRule['invariants']>();
+const rootInvariants = new Map<string, Invariant[]>();
 
 interface Walk {
   variables: Record<string, TypedValue>;
@@ -218,10 +238,14 @@ function checkPrimitive(type: string, value: unknown): void {
   }
 }
 
-function checkInvariants(walk: Walk, invariants: ElementRule['invariants'], value: TypedValue): void {
+function checkInvariants(walk: Walk, invariants: Invariant[], value: TypedValue): void {
   if (invariants.length === 0) return;
-  const variables = { ...walk.variables, '%context': value };
+  let variables: Record<string, TypedValue> | undefined;
   for (const inv of invariants) {
+    const quick = inv.compiled?.(value.value as object);
+    if (quick === true) continue;
+    if (quick === false) throw INVALID;
+    variables ??= { ...walk.variables, '%context': value };
     let result: TypedValue[];
     try {
       result = evalFhirPathTyped(inv.atom, [value], variables);
@@ -284,7 +308,7 @@ export function quickStructureCheck(resource: Resource): StructureVerdict {
   if (!rules) return 'undecided';
   let invariants = rootInvariants.get(type);
   if (!invariants) {
-    invariants = invariantsOf(getDataType(type));
+    invariants = invariantsOf(getDataType(type), type);
     rootInvariants.set(type, invariants);
   }
   const root: TypedValue = { type, value: resource };

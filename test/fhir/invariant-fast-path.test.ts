@@ -11,7 +11,7 @@ import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
 import { describe, expect, it } from 'vitest';
 import { platelets } from '../../bench/fixtures/observation.ts';
-import { compileInvariant } from '../../src/fhir/invariant-fast-path.ts';
+import { compileElementInvariant, compileInvariant } from '../../src/fhir/invariant-fast-path.ts';
 import { CORPUS_DIR } from '../support/corpus.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -142,5 +142,60 @@ describe('compiled profile invariants', () => {
     expect(compared).toBeGreaterThan(1000);
     // The extension-only primitives above are handed back rather than guessed.
     expect(handedBack).toBeGreaterThan(0);
+  });
+
+  it('gives fhirpath.js’s verdict for the base R4 invariants the quick structure pass compiles', () => {
+    // empty(), a comparison of two Boolean expressions, and steps through a contained resource,
+    // whose type is known only at run time (decided when there is none, handed back otherwise).
+    const base = [
+      'contained.contained.empty()',
+      'contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()',
+      'dataAbsentReason.empty() or value.empty()',
+      'extension.exists() != value.exists()',
+      'extension.exists() = value.exists()',
+    ];
+    const ext = (e: object) => ({ ...platelets(1, 'p1'), extension: [e] }) as Resource;
+    const resources = [
+      ...variants(),
+      ...corpusObservations(),
+      { ...platelets(1, 'p1'), contained: [{ resourceType: 'Patient', id: 'c1' }] } as Resource,
+      ext({ url: 'urn:x' }),
+      ext({ url: 'urn:x', valueString: 'v' }),
+      ext({ url: 'urn:x', extension: [{ url: 'urn:y', valueBoolean: true }] }),
+      ext({ url: 'urn:x', valueString: 'v', extension: [{ url: 'urn:y', valueBoolean: true }] }),
+    ];
+    let compared = 0;
+    let handedBack = 0;
+    for (const expression of base) {
+      const fast = compileInvariant(expression, 'Observation');
+      expect(fast, expression).toBeDefined();
+      for (const r of resources) {
+        const verdict = fast?.(r);
+        if (verdict === undefined) {
+          handedBack += 1;
+          continue;
+        }
+        expect(verdict, `${expression} on ${JSON.stringify(r).slice(0, 200)}`).toBe(slowVerdict(expression, r));
+        compared += 1;
+      }
+    }
+    // ext-1 on each extension, as the structure pass evaluates it (context: the Extension).
+    const ext1 = compileElementInvariant('extension.exists() != value.exists()', 'Extension');
+    for (const e of [
+      { url: 'u' },
+      { url: 'u', valueCode: 'c' },
+      { url: 'u', extension: [{ url: 'v', valueCode: 'c' }] },
+    ]) {
+      const slow = fhirpath.evaluate(
+        { resourceType: 'Extension', ...e } as never,
+        'extension.exists() != value.exists()',
+        undefined,
+        r4,
+      ) as unknown[];
+      expect(ext1?.(e)).toBe(slow.length === 1 && slow[0] === true);
+      compared += 1;
+    }
+    expect(compared).toBeGreaterThan(100);
+    expect(handedBack).toBeGreaterThan(0); // the contained resource
   });
 });
