@@ -121,7 +121,11 @@ export async function startService(
       srv.once('listening', resolve);
       srv.once('error', reject);
     });
-    srv.keepAliveTimeout = 5_000;
+    // An idle keep-alive socket stays open longer than clients keep theirs (undici 4 s, interface
+    // engines and load balancers up to 60 s), so a client never sends on a socket this side has just
+    // closed (ECONNRESET on a request that was never read). Node's default is 5 s.
+    srv.keepAliveTimeout = 65_000;
+    srv.headersTimeout = 66_000;
     const address = srv.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
     const url = `http://${config.HOST}:${port}`;
