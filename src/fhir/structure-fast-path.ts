@@ -58,7 +58,7 @@ interface ElementRule {
 
 interface TypeRules {
   byKey: Map<string, ElementRule>;
-  required: InternalSchemaElement[];
+  /** The names of the elements with a minimum cardinality above zero. */
   requiredNames: string[];
 }
 
@@ -146,13 +146,9 @@ function capitalise(s: string): string {
 
 function buildRules(schema: InternalTypeSchema, owner: InternalTypeSchema): TypeRules {
   const byKey = new Map<string, ElementRule>();
-  const required: InternalSchemaElement[] = [];
   const requiredNames: string[] = [];
   for (const [name, element] of Object.entries(schema.elements)) {
-    if (element.min > 0) {
-      required.push(element);
-      requiredNames.push(name);
-    }
+    if (element.min > 0) requiredNames.push(name);
     const choice = name.endsWith('[x]');
     const declined = !!(element.fixed || element.pattern || element.slicing);
     for (const t of element.type) {
@@ -172,7 +168,7 @@ function buildRules(schema: InternalTypeSchema, owner: InternalTypeSchema): Type
       if (!choice) break;
     }
   }
-  return { byKey, required, requiredNames };
+  return { byKey, requiredNames };
 }
 
 const innerCache = new WeakMap<InternalTypeSchema, TypeRules>();

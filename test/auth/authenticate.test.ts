@@ -159,10 +159,15 @@ describe('createAuthenticator', () => {
       { issuer: urls.issuer, audience: urls.fhirBase },
       { id: 'reader', name: 'r', role: 'research' },
       ['system/*.rs'],
-      1,
+      2,
     );
+    // exp is in whole seconds: a 2 s lifetime leaves at least 1 s for the first request, even
+    // issued just before a second ends on a loaded machine; then wait past exp itself.
     expect((await get(`Bearer ${short.accessToken}`)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1100));
+    const { exp } = JSON.parse(Buffer.from(short.accessToken.split('.')[1] as string, 'base64url').toString()) as {
+      exp: number;
+    };
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 100));
     await expect401(await get(`Bearer ${short.accessToken}`), /invalid_token/, /expired/);
   });
 
