@@ -5,7 +5,8 @@
  *
  * Only a small, fully understood part of FHIRPath is compiled: member paths (choice elements by
  * the r4 model; a step through a contained resource, whose type is known only at run time, is
- * decided only when there is none), ofType(), exists(), empty(), `=`/`!=` and `in` against string
+ * decided only when there is none, as is where(), select(), first(), last() or tail() of a path),
+ * ofType(), exists(), empty(), `=`/`!=` and `in` against string
  * literals, `=`/`!=` between two Boolean expressions, `and`/`or`, and parentheses. The expression
  * is parsed by fhirpath.js itself; anything else is not compiled, and anything the compiled form
  * cannot decide at run time (a repeated element where one is expected, a primitive carried only by
@@ -87,6 +88,21 @@ function step(items: unknown[], keys: readonly string[]): unknown[] {
   return out;
 }
 
+/** Functions whose result is empty when their input is: compiled as decided only for no input. */
+const EMPTY_ON_EMPTY: ReadonlySet<string> = new Set(['where', 'select', 'first', 'last', 'tail']);
+
+/** The path's result when `from` yields nothing (nothing); otherwise handed back. */
+function emptyOnly(from: CompiledPath): CompiledPath {
+  return {
+    variants: [{ key: '', type: '*' }],
+    from,
+    run: (root) => {
+      if (from.run(root).length > 0) throw UNDECIDED;
+      return [];
+    },
+  };
+}
+
 /** Types known only at run time (a contained resource): a step from one is decided only when empty. */
 const ABSTRACT_TYPES: ReadonlySet<string> = new Set(['Resource', 'DomainResource', '*']);
 
@@ -159,6 +175,8 @@ function compilePath(node: AstNode, rootType: string): CompiledPath | undefined 
             from.variants.filter((v) => v.type === typeName),
           );
         }
+        // where(), select(), first()... of nothing is nothing, whatever their argument says.
+        if (ident?.text && EMPTY_ON_EMPTY.has(ident.text)) return emptyOnly(from);
       }
       throw new Unsupported(right.type);
     }

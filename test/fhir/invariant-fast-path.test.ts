@@ -115,7 +115,11 @@ describe('compiled profile invariants', () => {
 
   it('leaves what it does not compile to fhirpath.js', () => {
     expect(compileInvariant("individual.reference.startsWith('Patient/')", 'ResearchSubject')).toBeUndefined();
-    expect(compileInvariant("code.coding.where(system = 'x').exists()", 'Observation')).toBeUndefined();
+    expect(compileInvariant("code.coding.all(system = 'x')", 'Observation')).toBeUndefined();
+    // where() is compiled only for nothing to filter: with codings, fhirpath.js decides.
+    const where = compileInvariant("code.coding.where(system = 'x').exists()", 'Observation');
+    expect(where?.(platelets(1, 'p1'))).toBeUndefined();
+    expect(where?.({ ...platelets(1, 'p1'), code: { text: 'no codings' } })).toBe(false);
     expect(compileInvariant('value.ofType(Quantity).value > 1', 'Observation')).toBeUndefined();
     // A comparison of a non-string element with a string literal is not compiled either.
     expect(compileInvariant("effective.ofType(Period).start = '2022'", 'Observation')).toBeUndefined();
@@ -153,12 +157,15 @@ describe('compiled profile invariants', () => {
       'dataAbsentReason.empty() or value.empty()',
       'extension.exists() != value.exists()',
       'extension.exists() = value.exists()',
+      'value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()',
     ];
     const ext = (e: object) => ({ ...platelets(1, 'p1'), extension: [e] }) as Resource;
     const resources = [
       ...variants(),
       ...corpusObservations(),
       { ...platelets(1, 'p1'), contained: [{ resourceType: 'Patient', id: 'c1' }] } as Resource,
+      // obs-7: a component coded like the Observation itself, beside a value (handed back).
+      { ...platelets(1, 'p1'), component: [{ code: platelets(1, 'p1').code }] } as Resource,
       ext({ url: 'urn:x' }),
       ext({ url: 'urn:x', valueString: 'v' }),
       ext({ url: 'urn:x', extension: [{ url: 'urn:y', valueBoolean: true }] }),
