@@ -2,7 +2,8 @@
  * A quick first pass of @medplum/core's base validation, for the resources that come in by the
  * thousand (a lab feed's Observations). It says "valid" only when @medplum/core would; anything
  * else (invalid, or a shape this pass does not handle) goes to validateResource, which decides and
- * writes the OperationOutcome. Measured on a feed's Observation it costs a tenth of the full crawl.
+ * writes the OperationOutcome. Measured on a feed's Observation it costs about a tenth of the full
+ * crawl (27 against 230-300 µs).
  *
  * Why it is faster: @medplum/core visits every element of each type's schema, present or not, and
  * builds a typed value with a path string for each. This pass visits the keys the JSON has,
