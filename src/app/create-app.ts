@@ -150,7 +150,7 @@ export function createApp(deps: AppDeps): Express {
       validator: deps.validator,
       // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
       intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
-      trialGate: deps.intake.session(),
+      trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
       writeBatcher,
     };

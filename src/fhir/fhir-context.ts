@@ -22,9 +22,10 @@ export interface FhirContext {
   intake?: IntakeSession | undefined;
   /**
    * The same gate for every role, to look back at how a stored result was kept: a DELETE of a
-   * source retracts its trial records whoever sends it (src/fhir/interactions/delete.ts).
+   * source retracts its trial records whoever sends it (src/fhir/interactions/delete.ts). A
+   * function, so that the requests that never delete (nearly all) do not build a session.
    */
-  trialGate?: IntakeSession | undefined;
+  trialGate?: (() => IntakeSession) | undefined;
   /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
   auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */

@@ -91,13 +91,16 @@ function step(items: unknown[], keys: readonly string[]): unknown[] {
 /** Functions whose result is empty when their input is: compiled as decided only for no input. */
 const EMPTY_ON_EMPTY: ReadonlySet<string> = new Set(['where', 'select', 'first', 'last', 'tail']);
 
-/** The path's result when `from` yields nothing (nothing); otherwise handed back. */
-function emptyOnly(from: CompiledPath): CompiledPath {
+/**
+ * A step decided only when its input is empty (then it yields nothing): otherwise handed back.
+ * `from` undefined: the input is the resource itself, never empty.
+ */
+function emptyOnly(from: CompiledPath | undefined, key = ''): CompiledPath {
   return {
-    variants: [{ key: '', type: '*' }],
+    variants: [{ key, type: '*' }],
     from,
     run: (root) => {
-      if (from.run(root).length > 0) throw UNDECIDED;
+      if ((from ? from.run(root) : [root]).length > 0) throw UNDECIDED;
       return [];
     },
   };
@@ -107,16 +110,7 @@ function emptyOnly(from: CompiledPath): CompiledPath {
 const ABSTRACT_TYPES: ReadonlySet<string> = new Set(['Resource', 'DomainResource', '*']);
 
 function memberPath(from: CompiledPath | undefined, parentType: string, name: string): CompiledPath {
-  if (ABSTRACT_TYPES.has(parentType)) {
-    return {
-      variants: [{ key: name, type: '*' }],
-      from,
-      run: (root) => {
-        if ((from ? from.run(root) : [root]).length > 0) throw UNDECIDED;
-        return [];
-      },
-    };
-  }
+  if (ABSTRACT_TYPES.has(parentType)) return emptyOnly(from, name);
   const choices = model.choiceTypePaths[`${parentType}.${name}`];
   const keys = choices ? choices.map((t) => `${name}${t}`) : [name];
   const variants = keys.map((key) => ({ key, type: typeOf(parentType, key) }));

@@ -20,7 +20,7 @@ export async function deleteResource(ctx: FhirContext, q: Queryable, type: strin
   const current = await readCurrent(q, type, id, true);
   if (!current) fail(notFound(`${type}/${id} not found`));
   if (current.deleted) return { status: 204 };
-  const gate = ctx.intake ?? ctx.trialGate;
+  const gate = ctx.intake ?? ctx.trialGate?.();
   const retracted =
     gate && current.content ? await retractTrialRecords(q, ctx.baseUrl, gate, type, id, current.content) : undefined;
   const deletion = deletionWrite(type, id, current.versionId + 1);
