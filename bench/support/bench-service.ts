@@ -4,7 +4,7 @@
  * development admin token.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -37,7 +37,9 @@ export async function startBenchService(extraEnv: Record<string, string> = {}): 
   if (process.env.BENCH_CPU_PROFILE_DIR)
     env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`;
   if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, DB_POOL_SIZE: '32' });
-  const svc = await spawnService(env);
+  // BENCH_NODE_ARGS: further Node flags for the service process (--trace-gc, say).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const svc = await spawnService(env, undefined, nodeArgs);
   const clients = readDevClients(dataDir);
   const tokenFor = async (role: string): Promise<string> => {
     const c = clients.find((x) => x.role === role);
@@ -59,6 +61,8 @@ export async function startBenchService(extraEnv: Record<string, string> = {}): 
     async stop() {
       svc.child.kill('SIGTERM');
       await svc.exited;
+      // BENCH_SERVICE_LOG: keep what the service printed (its log, GC traces) in that file.
+      if (process.env.BENCH_SERVICE_LOG) writeFileSync(process.env.BENCH_SERVICE_LOG, svc.output());
       rmSync(dataDir, { recursive: true, force: true });
       if (databaseUrl) {
         const c = new pg.Client({ connectionString: databaseUrl });

@@ -16,8 +16,12 @@ export interface ServiceProcess {
   exited: Promise<number | string>;
 }
 
-export async function spawnService(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  const child = spawn(NODE, [join(ROOT, 'src', 'main.ts')], {
+export async function spawnService(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  nodeArgs: readonly string[] = [],
+): Promise<ServiceProcess> {
+  const child = spawn(NODE, [...nodeArgs, join(ROOT, 'src', 'main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
