@@ -254,4 +254,68 @@ describe('a correction that takes a stored result out of the trial', () => {
     expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await s.call('/fhir/Observation/wd-del-4')).status).toBe(200);
   });
+
+  it('carries an admin PUT of a kept source into its trial record, as a feed correction would', async () => {
+    expect(
+      (await feed('/fhir/Observation/wd-put-1', 'PUT', { ...platelets('wd-a', 'L-P1'), id: 'wd-put-1' })).status,
+    ).toBe(201);
+    await s.service.outcomes.drain();
+    const corrected = platelets('wd-a', 'L-P1');
+    corrected.status = 'amended';
+    corrected.valueQuantity = { value: 120, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' };
+    const put = await s.call('/fhir/Observation/wd-put-1', {
+      method: 'PUT',
+      body: json({ ...corrected, id: 'wd-put-1' }),
+    });
+    expect(put.status).toBe(200);
+    const [record] = await trialRecordsOf('Observation/wd-put-1');
+    expect([record?.status, record?.valueQuantity?.value, record?.meta?.versionId]).toEqual(['amended', 120, '2']);
+    expect(await pendingMarks()).toBe(1);
+    await s.service.outcomes.drain();
+
+    // The same content again changes nothing; an admin moving it to a patient not enrolled withdraws it.
+    expect(
+      (await s.call('/fhir/Observation/wd-put-1', { method: 'PUT', body: json({ ...corrected, id: 'wd-put-1' }) }))
+        .status,
+    ).toBe(200);
+    expect(await pendingMarks()).toBe(0);
+    const moved = await s.call('/fhir/Observation/wd-put-1', {
+      method: 'PUT',
+      body: json({ ...corrected, subject: { reference: 'Patient/not-enrolled-b' }, id: 'wd-put-1' }),
+    });
+    expect(moved.status).toBe(200);
+    expect(((await moved.json()) as OperationOutcome).id).toBe('withdrawn');
+    expect((await s.call('/fhir/Observation/wd-put-1')).status).toBe(410);
+    expect((await trialRecordsOf('Observation/wd-put-1')).map((o) => [o.status, o.meta?.versionId])).toEqual([
+      ['entered-in-error', '3'],
+    ]);
+    expect(await pendingMarks()).toBe(1);
+    await s.service.outcomes.drain();
+  });
+
+  it('keeps an admin PUT of a result the trial never kept, or of a trial record, a plain update', async () => {
+    const other = { ...platelets('wd-a', 'L-P2'), id: 'wd-put-2' };
+    // Written by an admin first: never routed, so never kept.
+    expect((await s.call('/fhir/Observation/wd-put-2', { method: 'PUT', body: json(other) })).status).toBe(201);
+    expect(
+      (await s.call('/fhir/Observation/wd-put-2', { method: 'PUT', body: json({ ...other, status: 'amended' }) }))
+        .status,
+    ).toBe(200);
+    expect(await trialRecordsOf('Observation/wd-put-2')).toEqual([]);
+    expect(await pendingMarks()).toBe(0);
+
+    expect(
+      (await feed('/fhir/Observation/wd-put-3', 'PUT', { ...platelets('wd-a', 'L-P3'), id: 'wd-put-3' })).status,
+    ).toBe(201);
+    await s.service.outcomes.drain();
+    const [record] = await trialRecordsOf('Observation/wd-put-3');
+    const note = { ...record, note: [{ text: 'checked against the lab report' }] };
+    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'PUT', body: json(note) })).status).toBe(200);
+    const [after] = await trialRecordsOf('Observation/wd-put-3');
+    expect([after?.meta?.versionId, after?.note?.[0]?.text]).toEqual(['2', 'checked against the lab report']);
+    // The source is untouched, and no record was derived from the record itself.
+    const source = (await (await s.call('/fhir/Observation/wd-put-3')).json()) as Observation;
+    expect(source.meta?.versionId).toBe('1');
+    expect((await trialRecordsOf('Observation/wd-put-3')).length).toBe(1);
+  });
 });

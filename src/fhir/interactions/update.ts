@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { RouteDecision } from '../../ingest/route-result.ts';
+import { isRoutedType, type RouteDecision } from '../../ingest/route-result.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
@@ -12,7 +12,7 @@ import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
 import { notKept } from './not-kept.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
-import { mayWithdraw, withdrawStored } from './withdraw.ts';
+import { hasTrialRecords, mayWithdraw, withdrawStored } from './withdraw.ts';
 import { putVersion } from './write-version.ts';
 
 export interface UpdateOptions {
@@ -60,6 +60,7 @@ export async function updateResource(
   if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
+  if (!ctx.intake && !options.predecided) ctx = await gatedIfKeptSource(ctx, q, type, id);
   const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) {
     if (!options.storedAbsent && mayWithdraw(decision)) {
@@ -127,6 +128,21 @@ export async function updateResource(
     versionId,
     lastUpdated: stored.lastUpdated,
   };
+}
+
+/**
+ * A new version of a source the trial kept goes through the trial's gate whoever writes it (an
+ * admin correcting a value, as the EHR would): its trial records follow it, or are retracted if it
+ * leaves the trial, so outcomes never count a value the source no longer says. Anything else a
+ * non-feed role writes, including a result it wrote itself for an enrolled patient, stays a plain
+ * update: kept means a trial record was derived from it.
+ */
+async function gatedIfKeptSource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirContext> {
+  if (!ctx.trialGate || !isRoutedType(type)) return ctx;
+  const current = await readCurrent(q, type, id, true);
+  if (!current?.content || current.deleted) return ctx;
+  const gate = ctx.trialGate();
+  return (await hasTrialRecords(q, gate, type, id, current.content)) ? { ...ctx, intake: gate } : ctx;
 }
 
 /** The subjects whose outcomes this write changes: those a kept result is for, or the enrollment's. */

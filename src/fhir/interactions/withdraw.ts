@@ -14,7 +14,7 @@ import { isTrialRecord } from '../../records/trial-extensions.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds } from '../../store/identifier-lookup.ts';
-import { deletionWrite, readCurrent, writeVersion } from '../../store/resource-store.ts';
+import { deletionWrite, readCurrent, readMany, writeVersion } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { withdrawnFromTrial } from '../outcomes.ts';
@@ -77,6 +77,32 @@ export async function retractTrialRecords(
     else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
   }
   return before.enrollments.map((e) => e.researchSubjectId);
+}
+
+/**
+ * Whether the trial derived records from this stored source (their ids follow from the source and
+ * its routing). A source whose stored version the current mappings no longer map counts as not
+ * kept: its records cannot be named.
+ */
+export async function hasTrialRecords(
+  q: Queryable,
+  gate: IntakeSession,
+  type: string,
+  id: string,
+  content: string,
+): Promise<boolean> {
+  const stored = JSON.parse(content) as Resource;
+  if (isTrialRecord(stored)) return false;
+  const before = await gate.storedDecision(q, stored);
+  if (!before) return false;
+  let records: Resource[];
+  try {
+    records = gate.trialRecords(stored, `${type}/${id}`, before);
+  } catch {
+    return false;
+  }
+  const refs = records.map((r) => ({ resourceType: r.resourceType, id: r.id as string }));
+  return refs.length > 0 && (await readMany(q, refs)).length > 0;
 }
 
 /** Undefined when nothing of the trial is stored under this id (the caller answers "not retained"). */
