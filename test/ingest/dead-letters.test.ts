@@ -1,10 +1,10 @@
 // Fixtures WRITTEN FOR THE TESTS: a fibrinogen result in a local code the example ConceptMap lacks.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Bundle, OperationOutcome } from '@medplum/fhirtypes';
+import type { Bundle, Observation, OperationOutcome } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
@@ -127,5 +127,60 @@ describe('dead letters: unmapped site codes held, replayed after the mapping is 
     const replayed = await run(node, ['src/cli/dead-letters.ts', 'replay'], { cwd: ROOT, env });
     expect(JSON.parse(replayed.stdout)).toEqual({ replayed: [], discarded: [], stillOpen: [] });
     await expect(run(node, ['src/cli/dead-letters.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('retracts a kept result whose site code was since taken out of mappings/ when it is deleted or corrected', async () => {
+    const temp = join(maps, 'site-temp.json');
+    writeFileSync(
+      temp,
+      json({
+        resourceType: 'ConceptMap',
+        url: 'https://khe-trial.example.org/fhir/ConceptMap/site-temp',
+        status: 'draft',
+        group: [
+          {
+            source: LOCAL,
+            target: 'http://loinc.org',
+            element: [{ code: 'FIBT', target: [{ code: '3255-7', equivalence: 'equivalent' }] }],
+          },
+        ],
+      }),
+    );
+    await s.call('/admin/dead-letters/replay', { method: 'POST', body: '{}' });
+    for (const n of [21, 22]) {
+      const put = await s.call(`/fhir/Observation/dl-src-${n}`, {
+        method: 'PUT',
+        role: 'ehr-feed',
+        body: json({ ...fibrinogen('FIBT', n), id: `dl-src-${n}` }),
+      });
+      expect(put.status).toBe(201);
+    }
+    const recordsOf = async (n: number) =>
+      (
+        (await (await s.call(`/fhir/Observation?derived-from=Observation/dl-src-${n}`)).json()) as Bundle<Observation>
+      ).entry?.map((e) => e.resource?.status) ?? [];
+    expect(await recordsOf(21)).toEqual(['final']);
+    await s.service.outcomes.drain();
+
+    // The mapping goes away: the stored results can no longer be routed by their code.
+    rmSync(temp);
+    await s.call('/admin/dead-letters/replay', { method: 'POST', body: '{}' });
+    expect((await s.call('/fhir/Observation/dl-src-21', { method: 'DELETE' })).status).toBe(204);
+    expect(await recordsOf(21)).toEqual(['entered-in-error']);
+    const pending = async () =>
+      ((await (await s.call('/admin/outcomes')).json()) as { pendingMarks: number }).pendingMarks;
+    expect(await pending()).toBe(1);
+    await s.service.outcomes.drain();
+
+    // A feed correction moving the other one to a patient who is not enrolled withdraws it the same way.
+    const moved = await s.call('/fhir/Observation/dl-src-22', {
+      method: 'PUT',
+      role: 'ehr-feed',
+      body: json({ ...fibrinogen('FIBT', 22), subject: { reference: 'Patient/not-enrolled' }, id: 'dl-src-22' }),
+    });
+    expect(moved.status).toBe(200);
+    expect(((await moved.json()) as OperationOutcome).id).toBe('withdrawn');
+    expect(await recordsOf(22)).toEqual(['entered-in-error']);
+    expect(await pending()).toBe(1);
   });
 });

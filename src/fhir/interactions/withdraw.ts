@@ -7,10 +7,11 @@
  * such status in R4, are deleted), its subjects are marked, and the stored result is deleted, since
  * what it now says may not be retained (its history keeps what was received while it was).
  */
-import type { Resource } from '@medplum/fhirtypes';
+import { OperationOutcomeError } from '@medplum/core';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import type { IntakeSession } from '../../ingest/intake.ts';
 import type { RouteDecision } from '../../ingest/route-result.ts';
-import { isTrialRecord } from '../../records/trial-extensions.ts';
+import { EXT_RESEARCH_SUBJECT, isTrialRecord } from '../../records/trial-extensions.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds } from '../../store/identifier-lookup.ts';
@@ -62,27 +63,26 @@ export async function retractTrialRecords(
 ): Promise<string[] | undefined> {
   const stored = JSON.parse(content) as Resource;
   if (isTrialRecord(stored)) return undefined;
-  const before = await gate.storedDecision(q, stored);
-  if (!before) return undefined;
   const hasStatus = type === 'Observation' || type === 'QuestionnaireResponse';
-  const records = gate.trialRecords(
+  const named = await namedTrialRecords(
+    q,
+    gate,
     hasStatus ? ({ ...stored, status: 'entered-in-error' } as Resource) : stored,
     `${type}/${id}`,
-    before,
   );
-  for (const r of records) {
+  if (!named) return retractDerivedObservations(q, baseUrl, type, id);
+  for (const r of named.records) {
     const existing = await readCurrent(q, r.resourceType, r.id as string, true);
     if (!existing || existing.deleted) continue;
     if (hasStatus) await putVersion(q, baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
     else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
   }
-  return before.enrollments.map((e) => e.researchSubjectId);
+  return named.subjects;
 }
 
 /**
- * Whether the trial derived records from this stored source (their ids follow from the source and
- * its routing). A source whose stored version the current mappings no longer map counts as not
- * kept: its records cannot be named.
+ * Whether the trial derived records from this stored source: by the ids its routing gives them, or,
+ * for a lab result the current mappings no longer map, by its trial records' derivedFrom.
  */
 export async function hasTrialRecords(
   q: Queryable,
@@ -93,16 +93,70 @@ export async function hasTrialRecords(
 ): Promise<boolean> {
   const stored = JSON.parse(content) as Resource;
   if (isTrialRecord(stored)) return false;
-  const before = await gate.storedDecision(q, stored);
-  if (!before) return false;
-  let records: Resource[];
-  try {
-    records = gate.trialRecords(stored, `${type}/${id}`, before);
-  } catch {
-    return false;
-  }
-  const refs = records.map((r) => ({ resourceType: r.resourceType, id: r.id as string }));
+  const named = await namedTrialRecords(q, gate, stored, `${type}/${id}`);
+  if (!named) return (await derivedObservations(q, type, id)).length > 0;
+  const refs = named.records.map((r) => ({ resourceType: r.resourceType, id: r.id as string }));
   return refs.length > 0 && (await readMany(q, refs)).length > 0;
+}
+
+/**
+ * The trial records a stored source yields under the current mappings (their ids do not change),
+ * and the subjects they are for; undefined when the mappings no longer route it, or no longer map a
+ * lab result (a site code or unit taken out of mappings/ since it was kept).
+ */
+async function namedTrialRecords(
+  q: Queryable,
+  gate: IntakeSession,
+  stored: Resource,
+  sourceRef: string,
+): Promise<{ records: Resource[]; subjects: string[] } | undefined> {
+  const before = await gate.storedDecision(q, stored);
+  if (!before) return undefined;
+  try {
+    return {
+      records: gate.trialRecords(stored, sourceRef, before),
+      subjects: before.enrollments.map((e) => e.researchSubjectId),
+    };
+  } catch (err) {
+    // Lab results are found again by derivedFrom; other sources' records are not indexed that way,
+    // so their 422 stands and nothing is changed.
+    if (err instanceof OperationOutcomeError && stored.resourceType === 'Observation') return undefined;
+    throw err;
+  }
+}
+
+/** The current trial-record Observations whose derivedFrom is this lab result. */
+async function derivedObservations(q: Queryable, type: string, id: string): Promise<Observation[]> {
+  if (type !== 'Observation') return [];
+  const search = parseSearch('Observation', [['derived-from', `Observation/${id}`]], true);
+  const ids = await matchIds(q, search, '', 1000);
+  const found = await readMany(
+    q,
+    ids.map((x) => ({ resourceType: 'Observation', id: x })),
+  );
+  return found
+    .map((v) => JSON.parse(v.content as string) as Observation)
+    .filter((o) => isTrialRecord(o) && o.status !== 'entered-in-error');
+}
+
+/** A kept lab result the mappings no longer map: its trial records are found by derivedFrom and retracted as they are. */
+async function retractDerivedObservations(
+  q: Queryable,
+  baseUrl: string,
+  type: string,
+  id: string,
+): Promise<string[] | undefined> {
+  const records = await derivedObservations(q, type, id);
+  if (records.length === 0) return undefined;
+  const subjects = new Set<string>();
+  for (const r of records) {
+    const current = await readCurrent(q, 'Observation', r.id as string, true);
+    if (!current || current.deleted) continue;
+    await putVersion(q, baseUrl, { ...r, status: 'entered-in-error' }, r.id as string, current.versionId + 1, 'PUT');
+    const subject = r.extension?.find((e) => e.url === EXT_RESEARCH_SUBJECT)?.valueReference?.reference;
+    if (subject?.startsWith('ResearchSubject/')) subjects.add(subject.slice('ResearchSubject/'.length));
+  }
+  return [...subjects];
 }
 
 /** Undefined when nothing of the trial is stored under this id (the caller answers "not retained"). */
