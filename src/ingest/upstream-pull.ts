@@ -3,7 +3,8 @@
  * search for the study's codes since the subject's cursor (upstream meta.lastUpdated, persisted),
  * following next links, each result fed through the push path (upstream-feed.ts). The cursor moves
  * after each page, so an interrupted pull resumes; `ge` rather than `gt` re-reads the last instant,
- * which the feed answers as a duplicate, so results sharing a timestamp are never skipped.
+ * so results sharing a timestamp are never missed, and those of that instant already fed (kept with
+ * the cursor, by id and version) are skipped rather than fed again.
  * Backfill on enrollment: the Patient (birth date, for age-based rules) and the results of the
  * screening/baseline window before treatment start.
  */
@@ -20,6 +21,8 @@ export interface PullSummary {
   subjects: number;
   pages: number;
   fed: number;
+  /** Results at the cursor's own instant that an earlier pull fed already: read again, not fed. */
+  alreadyFed: number;
   /** Results the adapter refused (validation, units…): logged, not retried. */
   refused: number;
   errors: string[];
@@ -47,6 +50,15 @@ function windowStartDay(study: StudyDefinition | undefined): number {
 
 function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
+}
+
+function lastUpdatedOf(r: Resource): string | undefined {
+  return (r as Observation).meta?.lastUpdated;
+}
+
+/** A result as fed: a new upstream version is a new key, even at the same instant. */
+function feedKey(r: Resource): string {
+  return `${r.resourceType}/${r.id ?? ''}/${r.meta?.versionId ?? ''}`;
 }
 
 export class UpstreamPull {
@@ -138,16 +150,26 @@ export class UpstreamPull {
     });
     params.append('date', `ge${isoDate(this.#start(s) + windowStartDay(study) * DAY)}`);
     if (s.lastUpdated) params.append('_lastUpdated', `ge${s.lastUpdated}`);
-    await this.#pages(`Observation?${params}`, summary, async (cursor) => {
-      await savePullCursor(this.#o.db, s.researchSubjectId, s.patientId, cursor, null);
-    });
+    const fedBefore = s.lastUpdated ? { at: Date.parse(s.lastUpdated), keys: new Set(s.seenAtCursor) } : undefined;
+    await this.#pages(
+      `Observation?${params}`,
+      summary,
+      async (cursor, atCursor) => {
+        await savePullCursor(this.#o.db, s.researchSubjectId, s.patientId, cursor, null, atCursor);
+      },
+      (r) =>
+        fedBefore !== undefined &&
+        Date.parse(lastUpdatedOf(r) ?? '') === fedBefore.at &&
+        fedBefore.keys.has(feedKey(r)),
+    );
     return summary;
   }
 
   async #pages(
     first: string,
     summary: PullSummary,
-    afterPage: (cursor: string | null) => Promise<void>,
+    afterPage: (cursor: string | null, atCursor: string[]) => Promise<void>,
+    fedAlready: (r: Resource) => boolean = () => false,
   ): Promise<void> {
     let url: string | undefined = first;
     let pages = 0;
@@ -157,20 +179,25 @@ export class UpstreamPull {
       summary.pages += 1;
       let cursor: string | null = null;
       const resources: Resource[] = [];
+      const read: Resource[] = [];
       for (const entry of bundle.entry ?? []) {
         const r = entry.resource;
         if (!r || entry.search?.mode === 'outcome' || r.resourceType === 'OperationOutcome') continue;
-        resources.push(r);
-        const lu = (r as Observation).meta?.lastUpdated;
+        read.push(r);
+        const lu = lastUpdatedOf(r);
         if (lu && (cursor === null || Date.parse(lu) > Date.parse(cursor))) cursor = lu;
+        if (fedAlready(r)) summary.alreadyFed += 1;
+        else resources.push(r);
       }
+      const at = cursor === null ? Number.NaN : Date.parse(cursor);
+      const atCursor = read.filter((r) => Date.parse(lastUpdatedOf(r) ?? '') === at).map(feedKey);
       let next = 0;
       const lane = async (): Promise<void> => {
         for (let r = resources[next++]; r; r = resources[next++]) await this.#feed(r, summary);
       };
       await Promise.all(Array.from({ length: Math.max(1, this.#o.feedConcurrency ?? 4) }, lane));
       // The cursor moves only once the whole page is stored.
-      await afterPage(cursor);
+      await afterPage(cursor, atCursor);
       url = bundle.link?.find((l) => l.relation === 'next')?.url;
     }
   }
@@ -189,6 +216,6 @@ export class UpstreamPull {
   }
 
   #summary(): PullSummary {
-    return { subjects: 0, pages: 0, fed: 0, refused: 0, errors: [] };
+    return { subjects: 0, pages: 0, fed: 0, alreadyFed: 0, refused: 0, errors: [] };
   }
 }

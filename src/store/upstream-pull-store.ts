@@ -9,6 +9,8 @@ export interface PullSubject {
   /** ResearchSubject.period.start (treatment start), if known. */
   start: string | null;
   lastUpdated: string | null;
+  /** Upstream results ("Type/id/version") already fed whose meta.lastUpdated is lastUpdated itself. */
+  seenAtCursor: string[];
   backfilledAt: string | null;
 }
 
@@ -19,6 +21,7 @@ interface Row {
   status: string | null;
   start: string | null;
   last_updated: string | null;
+  seen_at_cursor: string[] | null;
   backfilled_at: string | null;
 }
 
@@ -31,6 +34,7 @@ export async function listPullSubjects(q: Queryable, statuses: readonly string[]
             (SELECT x.code FROM sp_token x WHERE x.resource_type = 'ResearchSubject' AND x.id = r.id AND x.param = 'status' LIMIT 1) AS status,
             (r.content::jsonb -> 'period' ->> 'start') AS start,
             c.last_updated,
+            c.seen_at_cursor,
             to_char(c.backfilled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS backfilled_at
      FROM resources r LEFT JOIN upstream_pull_cursors c ON c.research_subject_id = r.id
      WHERE r.resource_type = 'ResearchSubject' AND NOT r.deleted
@@ -47,6 +51,7 @@ export async function listPullSubjects(q: Queryable, statuses: readonly string[]
       status: s.status,
       start: s.start,
       lastUpdated: s.last_updated,
+      seenAtCursor: s.seen_at_cursor ?? [],
       backfilledAt: s.backfilled_at,
     });
   }
@@ -61,23 +66,34 @@ export async function saveBackfill(q: Queryable, subjectId: string, patientId: s
   );
 }
 
-/** Moves the cursor forward only (two pulls racing never move it back). */
+/**
+ * Moves the cursor forward only (two pulls racing never move it back). `seenAtCursor`: what was fed
+ * at the cursor's own instant, replacing the list when the cursor moves and added to it when not.
+ */
 export async function savePullCursor(
   q: Queryable,
   subjectId: string,
   patientId: string,
   lastUpdated: string | null,
   error: string | null,
+  seenAtCursor: readonly string[] = [],
 ): Promise<void> {
   await q.query(
-    `INSERT INTO upstream_pull_cursors (research_subject_id, patient_id, last_updated, pulled_at, last_error)
-     VALUES ($1, $2, $3, now(), $4)
+    `INSERT INTO upstream_pull_cursors (research_subject_id, patient_id, last_updated, seen_at_cursor, pulled_at, last_error)
+     VALUES ($1, $2, $3, $5::text[], now(), $4)
      ON CONFLICT (research_subject_id) DO UPDATE SET pulled_at = now(), last_error = excluded.last_error,
        last_updated = CASE
          WHEN excluded.last_updated IS NULL THEN upstream_pull_cursors.last_updated
          WHEN upstream_pull_cursors.last_updated IS NULL THEN excluded.last_updated
          WHEN excluded.last_updated::timestamptz > upstream_pull_cursors.last_updated::timestamptz THEN excluded.last_updated
-         ELSE upstream_pull_cursors.last_updated END`,
-    [subjectId, patientId, lastUpdated, error],
+         ELSE upstream_pull_cursors.last_updated END,
+       seen_at_cursor = CASE
+         WHEN excluded.last_updated IS NULL THEN upstream_pull_cursors.seen_at_cursor
+         WHEN upstream_pull_cursors.last_updated IS NULL THEN excluded.seen_at_cursor
+         WHEN excluded.last_updated::timestamptz > upstream_pull_cursors.last_updated::timestamptz THEN excluded.seen_at_cursor
+         WHEN excluded.last_updated::timestamptz = upstream_pull_cursors.last_updated::timestamptz
+           THEN ARRAY(SELECT DISTINCT x FROM unnest(upstream_pull_cursors.seen_at_cursor || excluded.seen_at_cursor) AS x ORDER BY x)
+         ELSE upstream_pull_cursors.seen_at_cursor END`,
+    [subjectId, patientId, lastUpdated, error, seenAtCursor],
   );
 }

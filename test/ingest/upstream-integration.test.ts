@@ -121,7 +121,8 @@ describe('upstream FHIR server, end to end', () => {
     expect(again.meta?.versionId).toBe('1');
 
     // The cursor was persisted: the next pull asks only from the last upstream lastUpdated on
-    // (inclusive, so results sharing that instant are re-read and answered as duplicates).
+    // (inclusive, so results sharing that instant are never missed); those it fed already are
+    // read again but not fed again.
     const seen = (await up.repo.searchResources<Observation>({ resourceType: 'Observation' }))
       .map((o) => o.meta?.lastUpdated)
       .filter((lu): lu is string => lu !== undefined);
@@ -133,13 +134,29 @@ describe('upstream FHIR server, end to end', () => {
     expect(new URL(`http://x${up.requests[0]?.url}`).searchParams.get('_lastUpdated')).toBe(`ge${cursor}`);
     expect(second).toMatchObject({
       pages: Math.ceil((sameInstant + 1) / 10),
-      fed: sameInstant + 1,
+      fed: 1,
+      alreadyFed: sameInstant,
       refused: 0,
       errors: [],
     });
     const got = (await (await s.call(`/fhir/Observation/${late.id}`)).json()) as Observation;
     expect(got.valueQuantity?.value).toBe(9.5);
     expect(await records(`&code=http://loinc.org|29247-4&research-subject=ResearchSubject/${subject.id}`)).toBe(24);
+
+    // Nothing new: the result at the cursor is read, not fed. Amended upstream, it is a new version: fed.
+    const cursor2 = late.meta?.lastUpdated as string;
+    const third = await pull.pullAll();
+    expect(third).toMatchObject({ fed: 0, alreadyFed: 1, errors: [] });
+    const amended = await up.repo.updateResource<Observation>({
+      ...late,
+      status: 'amended',
+      valueQuantity: { ...late.valueQuantity, value: 9.9 },
+    });
+    expect(Date.parse(amended.meta?.lastUpdated as string)).toBeGreaterThanOrEqual(Date.parse(cursor2));
+    const fourth = await pull.pullAll();
+    expect(fourth).toMatchObject({ fed: 1, errors: [] });
+    const corrected = (await (await s.call(`/fhir/Observation/${late.id}`)).json()) as Observation;
+    expect(corrected.valueQuantity?.value).toBe(9.9);
   });
 
   it('writes outcome resources back by business identifier: created once, updated in place, retracted', async () => {
