@@ -251,7 +251,8 @@ export async function readExportBatch(db: Db, b: ExportBatchQuery): Promise<Expo
   if (b.scope.level === 'patient' && b.resourceType !== 'Patient') {
     conditions.push(`EXISTS (SELECT 1 FROM sp_reference x WHERE ${owner} AND x.target LIKE 'Patient/%')`);
   }
-  if (b.scope.level === 'group') {
+  // A Group's members, or the patients a `patient` parameter names (Patient or Group level).
+  if (b.scope.level === 'group' || b.scope.patientIds) {
     const ids = b.scope.patientIds ?? [];
     conditions.push(
       b.resourceType === 'Patient'

@@ -16,6 +16,7 @@ import {
   readChunk,
   recordPoll,
 } from '../../store/bulk-export-store.ts';
+import { readMany } from '../../store/resource-store.ts';
 import type { FhirContext } from '../fhir-context.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
@@ -136,6 +137,34 @@ async function groupMembers(options: BulkExportRouterOptions, ctx: FhirContext, 
   return ids;
 }
 
+/**
+ * The `patient` parameter (export.html#query-parameters): only these patients' compartments, and at
+ * Group level only those who are members. Patients not on this server, or not in the Group, are
+ * reported in the error file (as the IG asks), not refused: the export runs for the others.
+ */
+async function limitToPatients(ctx: FhirContext, spec: ExportSpec, patients: string[]): Promise<string[]> {
+  if (spec.level === 'system') {
+    fail(badRequest('patient applies to Patient- and Group-level exports, not to a system-level one', 'patient'));
+  }
+  ctx.authorize('Patient', 'read');
+  const members = spec.level === 'group' ? new Set(spec.patientIds) : undefined;
+  const stored = new Set(
+    (
+      await readMany(
+        ctx.db,
+        patients.map((id) => ({ resourceType: 'Patient', id })),
+      )
+    ).map((v) => v.id),
+  );
+  const warnings: string[] = [];
+  for (const id of patients) {
+    if (members && !members.has(id)) warnings.push(`Patient/${id} is not a member of Group/${spec.groupId}: left out`);
+    else if (!stored.has(id)) warnings.push(`Patient/${id} has no Patient resource on this server`);
+  }
+  spec.patientIds = members ? patients.filter((id) => members.has(id)) : patients;
+  return warnings;
+}
+
 async function kickoff(
   options: BulkExportRouterOptions,
   ctx: FhirContext,
@@ -188,19 +217,21 @@ async function kickoff(
     spec.groupId = route.groupId;
     spec.patientIds = await groupMembers(options, ctx, route.groupId as string);
   }
+  const warnings = params.patients ? await limitToPatients(ctx, spec, params.patients) : [];
   if (types.includes('Group')) await options.refreshGroups?.();
   // Fail now on a filter the export could not run (unknown parameter, blinded query): 400, not a failed job.
   for (const t of types) planType(spec, t, jobAccess(access.clientId, access.role));
 
   const jobId = randomUUID();
-  const errorLines = params.ignored
-    .map((text) =>
-      JSON.stringify({
-        resourceType: 'OperationOutcome',
-        issue: [{ severity: 'information', code: 'informational', details: { text } }],
-      }),
-    )
-    .join('\n');
+  const outcomeLine = (severity: 'information' | 'warning', text: string): string =>
+    JSON.stringify({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity, code: severity === 'warning' ? 'not-found' : 'informational', details: { text } }],
+    });
+  const errorLines = [
+    ...params.ignored.map((text) => outcomeLine('information', text)),
+    ...warnings.map((text) => outcomeLine('warning', text)),
+  ].join('\n');
   await createJob(ctx.db, {
     jobId,
     requestUrl: `${ctx.baseUrl}${req.url}`,

@@ -6,8 +6,9 @@ export type ExportLevel = 'system' | 'patient' | 'group';
 
 export interface ExportSpec {
   level: ExportLevel;
-  /** Group exports: the Group and its members (Patient ids) at kick-off. */
+  /** Group exports: the Group. */
   groupId?: string | undefined;
+  /** The Patient ids the export is limited to: a Group's members at kick-off, narrowed by `patient`. */
   patientIds?: string[] | undefined;
   /** Resource types in export order; one output file each. */
   types: string[];

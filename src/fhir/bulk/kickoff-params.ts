@@ -14,17 +14,13 @@ export interface KickoffParams {
   types: string[] | undefined;
   since: string | undefined;
   typeFilters: Record<string, string[]>;
+  /** `patient`: the Patient ids the export is limited to (Patient and Group level). */
+  patients: string[] | undefined;
   ignored: string[];
 }
 
 /** Defined by the IG, refused by this server (400), or reported as ignored under Prefer: handling=lenient. */
-const UNSUPPORTED = new Set([
-  '_elements',
-  'patient',
-  'includeAssociatedData',
-  'organizeOutputBy',
-  'allowPartialManifests',
-]);
+const UNSUPPORTED = new Set(['_elements', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
 
 export function pairsFromParameters(body: unknown): [string, string][] {
   const p = body as Parameters | undefined;
@@ -57,7 +53,7 @@ function splitList(value: string): string[] {
 }
 
 export function parseKickoff(pairs: Iterable<[string, string]>, lenient: boolean): KickoffParams {
-  const out: KickoffParams = { types: undefined, since: undefined, typeFilters: {}, ignored: [] };
+  const out: KickoffParams = { types: undefined, since: undefined, typeFilters: {}, patients: undefined, ignored: [] };
   const unsupported = (name: string, why: string): void => {
     if (!lenient) fail(badRequest(`${name}: ${why}`, name));
     out.ignored.push(`${name}: ${why}; ignored (Prefer: handling=lenient)`);
@@ -86,6 +82,17 @@ export function parseKickoff(pairs: Iterable<[string, string]>, lenient: boolean
         out.since = range.lo;
         continue;
       }
+      case 'patient':
+        // A Parameters body gives one valueReference per patient; a query string may list several.
+        for (const ref of splitList(value)) {
+          const id = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref)?.[1];
+          if (!id)
+            fail(badRequest(`patient must reference a Patient (Patient/id), got ${ref || 'nothing'}`, 'patient'));
+          out.patients ??= [];
+          if (!out.patients.includes(id)) out.patients.push(id);
+        }
+        if (!out.patients) fail(badRequest('patient must reference a Patient (Patient/id)', 'patient'));
+        continue;
       case '_typeFilter':
         // Repeated parameters and comma-joined lists mean the same (export.html#query-parameters).
         for (const filter of value.split(',')) addTypeFilter(out, decodeFilter(filter.trim()));

@@ -182,6 +182,61 @@ describe('Bulk Data $export', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('limits a Patient or Group export to the patients a patient parameter names, reporting the others', async () => {
+    const params = (...refs: string[]) =>
+      json({
+        resourceType: 'Parameters',
+        parameter: [
+          { name: '_type', valueString: 'Patient,Observation' },
+          ...refs.map((reference) => ({ name: 'patient', valueReference: { reference } })),
+        ],
+      });
+    const level = await kickoff(s, '/fhir/Patient/$export', {
+      method: 'POST',
+      body: params('Patient/bx-2', 'Patient/bx-none'),
+    });
+    const manifest = await waitForManifest(s, level);
+    expect(manifest.output.map((o) => [o.type, o.count])).toEqual([
+      ['Patient', 1],
+      ['Observation', 3],
+    ]);
+    const patients = await download(s, manifest.output[0]?.url as string);
+    expect(patients.map((l) => (JSON.parse(l) as Resource).id)).toEqual(['bx-2']);
+    expect(manifest.error).toHaveLength(1);
+    const [note] = await download(s, manifest.error[0]?.url as string);
+    const outcome = JSON.parse(note as string) as OperationOutcome;
+    expect([outcome.issue[0]?.severity, outcome.issue[0]?.details?.text]).toEqual([
+      'warning',
+      'Patient/bx-none has no Patient resource on this server',
+    ]);
+
+    // In a Group, only its members: bx-2 is not one of bx-group's.
+    const group = await kickoff(s, '/fhir/Group/bx-group/$export', {
+      method: 'POST',
+      body: params('Patient/bx-1', 'Patient/bx-2'),
+    });
+    const inGroup = await waitForManifest(s, group);
+    expect(inGroup.output.map((o) => [o.type, o.count])).toEqual([
+      ['Patient', 1],
+      ['Observation', 2],
+    ]);
+    const [groupNote] = await download(s, inGroup.error[0]?.url as string);
+    expect((JSON.parse(groupNote as string) as OperationOutcome).issue[0]?.details?.text).toBe(
+      'Patient/bx-2 is not a member of Group/bx-group: left out',
+    );
+
+    // Not at system level; only Patient references.
+    for (const [path, body] of [
+      ['/fhir/$export', params('Patient/bx-1')],
+      ['/fhir/Patient/$export', params('Observation/bx-1')],
+      ['/fhir/Patient/$export', params('')],
+    ] as const) {
+      const res = await s.call(path, { method: 'POST', body, headers: ASYNC });
+      expect(res.status, `${path} ${body}`).toBe(400);
+      expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual(['patient']);
+    }
+  });
+
   it('masks the export for outcome assessors: no arms, no sirolimus levels', async () => {
     const status = await kickoff(s, '/fhir/$export', { role: 'outcome-assessor' });
     const manifest = await waitForManifest(s, status, 'outcome-assessor');
