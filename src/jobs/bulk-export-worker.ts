@@ -12,6 +12,7 @@ import { isBlinded } from '../auth/masking.ts';
 import { jobAccess, planType } from '../fhir/bulk/export-plan.ts';
 import { parseSpec } from '../fhir/bulk/export-spec.ts';
 import { maskedText } from '../fhir/http/send.ts';
+import { parseElements, subsetText } from '../fhir/search/subsetting.ts';
 import {
   claimJob,
   commitBatch,
@@ -132,6 +133,9 @@ export class BulkExportWorker {
     if (!isRole(job.role)) throw new Error(`job ${job.jobId} has an unknown role`);
     const access = jobAccess(job.clientId, job.role);
     const blinded = isBlinded(access);
+    const subsetting = spec.elements ? parseElements(spec.elements) : undefined;
+    if (subsetting && 'invalid' in subsetting)
+      throw new Error(`_elements: ${subsetting.invalid} is not a root element name`);
     let typeIndex = job.typeIndex;
     let after = job.afterSeq;
     const read = (index: number, afterSeq: string): Promise<ExportRow[]> => {
@@ -168,6 +172,7 @@ export class BulkExportWorker {
         // (never written by this server, but NDJSON must be one line) is re-serialised.
         let line = blinded ? maskedText(row.content, access) : row.content;
         if (line === undefined) continue;
+        if (subsetting) line = subsetText(line, subsetting);
         if (line.includes('\n')) line = JSON.stringify(JSON.parse(line));
         content += `${line}\n`;
         count++;

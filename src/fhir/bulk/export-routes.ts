@@ -210,6 +210,7 @@ async function kickoff(
     types,
     since: params.since,
     typeFilters: params.typeFilters,
+    ...(params.elements ? { elements: params.elements } : {}),
     ignored: params.ignored,
   };
   if (route.level === 'group') {

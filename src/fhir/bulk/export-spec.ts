@@ -14,6 +14,8 @@ export interface ExportSpec {
   types: string[];
   /** Only resources with meta.lastUpdated after this instant (ISO, UTC). */
   since?: string | undefined;
+  /** `_elements`: root elements to keep of each resource (`name` or `Type.name`); all when absent. */
+  elements?: string[] | undefined;
   /** Per type: search query strings, any of which a resource must match (_typeFilter). */
   typeFilters: Record<string, string[]>;
   /** Parameters ignored under Prefer: handling=lenient, reported in the error file. */

@@ -8,6 +8,7 @@ import type { Parameters } from '@medplum/fhirtypes';
 import { badRequest, fail } from '../outcomes.ts';
 import { isSupportedResourceType } from '../resource-types.ts';
 import { parseDateRange } from '../search/date-range.ts';
+import { parseElements } from '../search/subsetting.ts';
 import { NDJSON_FORMATS } from './export-spec.ts';
 
 export interface KickoffParams {
@@ -16,11 +17,13 @@ export interface KickoffParams {
   typeFilters: Record<string, string[]>;
   /** `patient`: the Patient ids the export is limited to (Patient and Group level). */
   patients: string[] | undefined;
+  /** `_elements`: the root elements to keep (`name` or `Type.name`), as given. */
+  elements: string[] | undefined;
   ignored: string[];
 }
 
 /** Defined by the IG, refused by this server (400), or reported as ignored under Prefer: handling=lenient. */
-const UNSUPPORTED = new Set(['_elements', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const UNSUPPORTED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
 
 export function pairsFromParameters(body: unknown): [string, string][] {
   const p = body as Parameters | undefined;
@@ -53,7 +56,14 @@ function splitList(value: string): string[] {
 }
 
 export function parseKickoff(pairs: Iterable<[string, string]>, lenient: boolean): KickoffParams {
-  const out: KickoffParams = { types: undefined, since: undefined, typeFilters: {}, patients: undefined, ignored: [] };
+  const out: KickoffParams = {
+    types: undefined,
+    since: undefined,
+    typeFilters: {},
+    patients: undefined,
+    elements: undefined,
+    ignored: [],
+  };
   const unsupported = (name: string, why: string): void => {
     if (!lenient) fail(badRequest(`${name}: ${why}`, name));
     out.ignored.push(`${name}: ${why}; ignored (Prefer: handling=lenient)`);
@@ -80,6 +90,13 @@ export function parseKickoff(pairs: Iterable<[string, string]>, lenient: boolean
         if (!range) fail(badRequest(`_since must be a FHIR instant, got ${value}`, '_since'));
         if (out.since !== undefined) fail(badRequest('_since may be given once', '_since'));
         out.since = range.lo;
+        continue;
+      }
+      case '_elements': {
+        const parsed = parseElements([value]);
+        if ('invalid' in parsed)
+          fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
+        out.elements = [...(out.elements ?? []), ...splitList(value)];
         continue;
       }
       case 'patient':

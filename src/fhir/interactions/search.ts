@@ -12,6 +12,7 @@ import { badRequest, fail, notFound } from '../outcomes.ts';
 import { parseDateRange } from '../search/date-range.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
 import { encodeCursor } from '../search/search-request.ts';
+import { type Subsetting, subsetText } from '../search/subsetting.ts';
 import { isValidId } from '../validate.ts';
 
 function link(relation: string, url: string): string {
@@ -22,8 +23,10 @@ function queryString(pairs: [string, string][]): string {
   return pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
 }
 
-function entry(baseUrl: string, v: StoredVersion, mode: 'match' | 'include'): string {
-  return `{"fullUrl":${JSON.stringify(`${baseUrl}/${v.resourceType}/${v.id}`)},"resource":${v.content},"search":{"mode":"${mode}"}}`;
+function entry(baseUrl: string, v: StoredVersion, mode: 'match' | 'include', subsetting?: Subsetting): string {
+  // Only what _elements or _summary asks for pays for a parse; everything else goes out as stored.
+  const content = subsetting && v.content ? subsetText(v.content, subsetting) : v.content;
+  return `{"fullUrl":${JSON.stringify(`${baseUrl}/${v.resourceType}/${v.id}`)},"resource":${content},"search":{"mode":"${mode}"}}`;
 }
 
 export async function searchResources(
@@ -56,7 +59,7 @@ export async function searchResources(
     links.push(link('next', `${ctx.baseUrl}/${type}?${queryString(nextParams)}`));
   }
   const entries = [
-    ...page.matches.map((v) => entry(ctx.baseUrl, v, 'match')),
+    ...page.matches.map((v) => entry(ctx.baseUrl, v, 'match', req.subsetting)),
     ...page.included.map((v) => entry(ctx.baseUrl, v, 'include')),
   ];
   const total = page.total === undefined ? '' : `,"total":${page.total}`;

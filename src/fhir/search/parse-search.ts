@@ -11,6 +11,7 @@ import {
   type SearchRequest,
   type SortKey,
 } from './search-request.ts';
+import { parseElements } from './subsetting.ts';
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
@@ -89,8 +90,20 @@ export function parseSearch(resourceType: string, input: SearchParamsInput, stri
         if (value === 'count') {
           req.summaryCount = true;
           req.applied.push(['_summary', 'count']);
+        } else if (value === 'true' || value === 'text' || value === 'data') {
+          req.subsetting = { kind: value === 'true' ? 'summary' : value };
+          req.applied.push(['_summary', value]);
         } else if (value !== 'false') unknown('_summary', `=${value} is not supported`);
         continue;
+      case '_elements': {
+        const parsed = parseElements([value]);
+        // A malformed list is the client's mistake whatever the handling: 400, as for _count.
+        if ('invalid' in parsed)
+          fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
+        req.subsetting = parsed;
+        req.applied.push(['_elements', value]);
+        continue;
+      }
       case '_include':
       case '_revinclude': {
         const spec = parseInclude(value, modifier === 'iterate');

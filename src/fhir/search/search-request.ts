@@ -1,5 +1,6 @@
 /** A parsed FHIR search: what the SQL builder and the Bundle writer work from. */
 import type { IndexedParamType } from './search-params.ts';
+import type { Subsetting } from './subsetting.ts';
 
 export interface SearchFilter {
   /** Parameter code, e.g. "code", "_id", "_lastUpdated". */
@@ -46,6 +47,8 @@ export interface SearchRequest {
   revincludes: IncludeSpec[];
   total: 'none' | 'accurate';
   summaryCount: boolean;
+  /** _elements or _summary=true|text|data: what to keep of each match. */
+  subsetting?: Subsetting | undefined;
   cursor: SearchCursor | undefined;
   /** Parameters actually applied, in order, for the self link. */
   applied: [string, string][];

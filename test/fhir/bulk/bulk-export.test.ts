@@ -1,4 +1,11 @@
-import type { CapabilityStatement, OperationOutcome, ResearchSubject, Resource } from '@medplum/fhirtypes';
+import type {
+  CapabilityStatement,
+  Observation,
+  OperationOutcome,
+  Patient,
+  ResearchSubject,
+  Resource,
+} from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 import { ASYNC, download, kickoff, pathOf, sleep, waitForManifest } from './bulk-helpers.ts';
@@ -124,7 +131,8 @@ describe('Bulk Data $export', () => {
     const cases: [string, Record<string, string>][] = [
       ['/fhir/$export', { accept: 'application/fhir+json' }], // no Prefer: respond-async
       ['/fhir/$export?_outputFormat=text/csv', ASYNC],
-      ['/fhir/$export?_elements=id', ASYNC],
+      ['/fhir/$export?includeAssociatedData=LatestProvenanceResources', ASYNC],
+      ['/fhir/$export?_elements=value.unit', ASYNC],
       ['/fhir/$export?_type=Nonsense', ASYNC],
       ['/fhir/$export?_since=yesterday', ASYNC],
       ['/fhir/$export?_typeFilter=Observation%3Fbogus%3D1', ASYNC],
@@ -136,16 +144,37 @@ describe('Bulk Data $export', () => {
       expect(res.status, path).toBe(400);
       expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
     }
-    const status = await kickoff(s, '/fhir/$export?_elements=id&_type=ResearchStudy', {
-      headers: { prefer: 'respond-async, handling=lenient' },
-    });
+    const status = await kickoff(
+      s,
+      '/fhir/$export?includeAssociatedData=LatestProvenanceResources&_type=ResearchStudy',
+      {
+        headers: { prefer: 'respond-async, handling=lenient' },
+      },
+    );
     const manifest = await waitForManifest(s, status);
     expect(manifest.output.map((o) => o.type)).toEqual(['ResearchStudy']);
     expect(manifest.error).toHaveLength(1);
     const [note] = await download(s, manifest.error[0]?.url as string);
     const outcome = JSON.parse(note as string) as OperationOutcome;
     expect(outcome.resourceType).toBe('OperationOutcome');
-    expect(outcome.issue[0]?.details?.text).toContain('_elements');
+    expect(outcome.issue[0]?.details?.text).toContain('includeAssociatedData');
+  });
+
+  it('keeps only the elements _elements asks for (with the mandatory ones), tagged SUBSETTED', async () => {
+    const status = await kickoff(
+      s,
+      '/fhir/Patient/$export?_type=Patient,Observation&_elements=Observation.value,birthDate',
+    );
+    const manifest = await waitForManifest(s, status);
+    const byType = Object.fromEntries(manifest.output.map((o) => [o.type, o.url]));
+    const observations = (await download(s, byType.Observation as string)).map((l) => JSON.parse(l) as Observation);
+    expect(observations.length).toBeGreaterThan(0);
+    for (const o of observations) {
+      expect(Object.keys(o).sort()).toEqual(['code', 'id', 'meta', 'resourceType', 'status', 'valueQuantity']);
+      expect(o.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+    }
+    const patients = (await download(s, byType.Patient as string)).map((l) => JSON.parse(l) as Patient);
+    expect(patients.map((p) => Object.keys(p).sort())).toContainEqual(['birthDate', 'id', 'meta', 'resourceType']);
   });
 
   it('limits Patient/$export to patients and what references them', async () => {

@@ -228,6 +228,42 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('returns only the elements asked for with _elements and _summary, tagged SUBSETTED', async () => {
+    const pid = 'elements-patient';
+    await s.call('/fhir/Observation', {
+      method: 'POST',
+      body: json({ ...platelets(pid, '2021-04-05'), note: [{ text: 'clumped' }] }),
+    });
+    const first = async (query: string) => {
+      const res = await s.call(`/fhir/Observation?patient=${pid}&${query}`);
+      expect(res.status, query).toBe(200);
+      const bundle = (await res.json()) as Bundle;
+      return { bundle, resource: bundle.entry?.[0]?.resource as Observation };
+    };
+    const { bundle, resource } = await first('_elements=valueQuantity,value,effective');
+    expect(Object.keys(resource).sort()).toEqual([
+      'code',
+      'effectiveDateTime',
+      'id',
+      'meta',
+      'resourceType',
+      'status',
+      'valueQuantity',
+    ]);
+    expect(resource.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+    expect(bundle.link?.[0]?.url).toContain('_elements=valueQuantity%2Cvalue%2Ceffective');
+    const summary = (await first('_summary=true')).resource;
+    expect(summary.note).toBeUndefined();
+    expect(summary.subject?.reference).toBe(`Patient/${pid}`);
+    // The stored resource is whole.
+    const whole = (await first('_summary=false')).resource;
+    expect(whole.note?.[0]?.text).toBe('clumped');
+    expect(whole.meta?.tag).toBeUndefined();
+    const bad = await s.call(`/fhir/Observation?_elements=value.unit`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as OperationOutcome).issue?.[0]?.expression).toEqual(['_elements']);
+  });
+
   it('handles unknown parameters by Prefer handling, and POST _search', async () => {
     const lenient = await s.call('/fhir/Patient?unknown-param=1');
     expect(lenient.status).toBe(200);
