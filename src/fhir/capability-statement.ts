@@ -29,7 +29,7 @@ function resourceEntry(
   const immutable = IMMUTABLE_RESOURCE_TYPES.has(type);
   const interactions = immutable
     ? ['read', 'vread', 'history-instance', 'search-type']
-    : ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'];
+    : ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
   const searchParam = [
     { name: '_id', type: 'token' as const, definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
     {

@@ -8,6 +8,7 @@ import { everything } from './everything/patient-everything.ts';
 import type { FhirContext, FhirResponse } from './fhir-context.ts';
 import { createResource } from './interactions/create.ts';
 import { deleteResource } from './interactions/delete.ts';
+import { type JsonPatch, patchResource } from './interactions/patch.ts';
 import { readResource, vreadResource } from './interactions/read.ts';
 import { instanceHistory, searchResources } from './interactions/search.ts';
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
@@ -20,6 +21,8 @@ export interface FhirRequest {
   path: string[];
   query: URLSearchParams;
   body?: Resource | undefined;
+  /** PATCH: the JSON Patch document. */
+  patch?: JsonPatch | undefined;
   ifMatch?: string | undefined;
   ifNoneExist?: string | undefined;
   strict: boolean;
@@ -66,6 +69,7 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
     if (method === 'GET') return readResource(ctx, q, type, id);
     if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req);
     if (method === 'DELETE') return deleteResource(ctx, q, type, id);
+    if (method === 'PATCH' && req.patch) return patchResource(ctx, q, type, id, req.patch, req);
     fail(methodNotAllowed(`${method} is not allowed on ${type}/${id}`));
   }
   if (type === 'Patient' && sub === '$everything' && vid === undefined) {

@@ -20,6 +20,8 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
     const where = `Bundle.entry[${index}]`;
     const method = e.request?.method;
     const url = e.request?.url;
+    if (method === 'PATCH')
+      fail(badRequest(`${where}: PATCH is supported over HTTP, not inside a Bundle`, `${where}.request.method`));
     if (!method || !METHODS.has(method) || !url) {
       fail(badRequest(`${where}.request needs a method and a url`, `${where}.request`));
     }

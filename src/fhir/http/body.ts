@@ -49,3 +49,22 @@ export function readSearchForm(req: Request): URLSearchParams {
   for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) query.append(k, v);
   return query;
 }
+
+/** PATCH bodies: a JSON Patch document (application/json-patch+json), FHIR http.html#patch. */
+export function readJsonPatchBody(req: Request): unknown {
+  const raw = rawBody(req);
+  if (!raw) fail(badRequest('PATCH needs a JSON Patch body'));
+  const type = mediaType(req);
+  if (type !== 'application/json-patch+json') {
+    fail(
+      unsupportedMediaType(
+        `Content-Type ${type || '(none)'} is not supported for PATCH; send application/json-patch+json`,
+      ),
+    );
+  }
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    fail(badRequest(`Malformed JSON: ${(err as Error).message}`));
+  }
+}

@@ -9,8 +9,9 @@ import { processBundle } from '../bundle/process-bundle.ts';
 import { dispatch, type FhirRequest } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { IDENTIFIER_INDEX } from '../interactions/create.ts';
+import { asJsonPatch } from '../interactions/patch.ts';
 import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
-import { readResourceBody, readSearchForm } from './body.ts';
+import { readJsonPatchBody, readResourceBody, readSearchForm } from './body.ts';
 import { parsePrefer } from './prefer.ts';
 import { sendFhir } from './send.ts';
 
@@ -94,7 +95,7 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
   router.all('/*path', async (req, res) => {
     const prefs = parsePrefer(header(req, 'prefer'));
     const method = req.method.toUpperCase();
-    if (!['GET', 'HEAD', 'POST', 'PUT', 'DELETE'].includes(method)) {
+    if (!['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'].includes(method)) {
       fail(methodNotAllowed(`${method} is not supported`));
     }
     const ctx = options.context(req, res);
@@ -103,6 +104,7 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
       path: pathOf(req),
       query: queryOf(req),
       body: method === 'POST' || method === 'PUT' ? readResourceBody(req) : undefined,
+      patch: method === 'PATCH' ? asJsonPatch(readJsonPatchBody(req)) : undefined,
       ifMatch: header(req, 'if-match'),
       ifNoneExist: header(req, 'if-none-exist'),
       strict: prefs.strict,
@@ -110,7 +112,11 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     // A plain create is one statement (durable on its own); anything that reads before it writes
     // (update, delete, conditional create) runs in a transaction.
     if (fhirReq.method === 'GET' && fhirReq.path[0] === 'Group') await options.refreshGroups?.();
-    const needsTx = method === 'PUT' || method === 'DELETE' || (method === 'POST' && fhirReq.ifNoneExist !== undefined);
+    const needsTx =
+      method === 'PUT' ||
+      method === 'PATCH' ||
+      method === 'DELETE' ||
+      (method === 'POST' && fhirReq.ifNoneExist !== undefined);
     let r: FhirResponse;
     if (needsTx) r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
     else if (method === 'POST' && ctx.intake) {

@@ -114,6 +114,77 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(same.headers.get('etag')).toBe('W/"2"');
   });
 
+  it('patches with JSON Patch: all or nothing, If-Match, a new version, errors as OperationOutcomes', async () => {
+    await s.call('/fhir/Patient/patch-1', {
+      method: 'PUT',
+      body: json({ resourceType: 'Patient', id: 'patch-1', gender: 'female', birthDate: '2021-01-01' }),
+    });
+    const patch = (ops: unknown, headers: Record<string, string> = {}, path = '/fhir/Patient/patch-1') =>
+      s.call(path, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json-patch+json', ...headers },
+        body: json(ops),
+      });
+    const ok = await patch(
+      [
+        { op: 'test', path: '/gender', value: 'female' },
+        { op: 'replace', path: '/birthDate', value: '2021-02-01' },
+        { op: 'add', path: '/name', value: [{ family: 'Li' }] },
+      ],
+      { 'if-match': 'W/"1"' },
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('etag')).toBe('W/"2"');
+    const patched = (await ok.json()) as Patient;
+    expect([patched.birthDate, patched.name?.[0]?.family, patched.meta?.versionId]).toEqual(['2021-02-01', 'Li', '2']);
+
+    // A failing test leaves everything as it was, even the operations before it.
+    const failed = await patch([
+      { op: 'replace', path: '/gender', value: 'male' },
+      { op: 'test', path: '/birthDate', value: '1999-01-01' },
+    ]);
+    expect(failed.status).toBe(422);
+    expect(((await failed.json()) as OperationOutcome).issue?.[0]?.details?.text).toContain('operation 1');
+    const after = (await (await s.call('/fhir/Patient/patch-1')).json()) as Patient;
+    expect([after.gender, after.meta?.versionId]).toEqual(['female', '2']);
+
+    const cases: [unknown, Record<string, string>, string, number][] = [
+      [[{ op: 'replace', path: '/gender', value: 'male' }], { 'if-match': 'W/"1"' }, '/fhir/Patient/patch-1', 412],
+      [[{ op: 'replace', path: '/birthDate', value: 'not a date' }], {}, '/fhir/Patient/patch-1', 422],
+      [[{ op: 'remove', path: '/nothing-here' }], {}, '/fhir/Patient/patch-1', 422],
+      [[{ op: 'replace', path: '/id', value: 'other' }], {}, '/fhir/Patient/patch-1', 400],
+      [[{ op: 'bogus', path: '/gender' }], {}, '/fhir/Patient/patch-1', 400],
+      [{ op: 'replace', path: '/gender', value: 'male' }, {}, '/fhir/Patient/patch-1', 400],
+      [[{ op: 'replace', path: '/gender', value: 'male' }], {}, '/fhir/Patient/no-such', 404],
+      [
+        [{ op: 'replace', path: '/gender', value: 'male' }],
+        { 'content-type': 'application/fhir+json' },
+        '/fhir/Patient/patch-1',
+        415,
+      ],
+    ];
+    for (const [ops, headers, path, status] of cases) {
+      const res = await patch(ops, headers, path);
+      expect(res.status, json(ops)).toBe(status);
+      expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
+    }
+    const unchanged = (await (await s.call('/fhir/Patient/patch-1')).json()) as Patient;
+    expect(unchanged.meta?.versionId).toBe('2');
+    // Not inside a Bundle: 400 naming the entry.
+    const bundle = await s.call('/fhir', {
+      method: 'POST',
+      body: json({
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [{ request: { method: 'PATCH', url: 'Patient/patch-1' } }],
+      }),
+    });
+    expect(bundle.status).toBe(400);
+    const cs = (await (await s.call('/fhir/metadata', { role: 'none' })).json()) as CapabilityStatement;
+    const patient = cs.rest?.[0]?.resource?.find((r) => r.type === 'Patient');
+    expect(patient?.interaction?.map((i) => i.code)).toContain('patch');
+  });
+
   it('conditional create: 0 matches 201, 1 match 200, more 412', async () => {
     const body = json({ resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'CC-1' }] });
     const headers = { 'if-none-exist': 'identifier=urn:mrn|CC-1' };
@@ -359,7 +430,15 @@ describe('FHIR REST interactions over HTTP', () => {
       413,
     );
     await expectOutcome(await s.call('/fhir/Unicorn/1'), 404);
-    await expectOutcome(await s.call('/fhir/Patient/1', { method: 'PATCH', body: '[]' }), 405);
+    await expectOutcome(
+      await s.call('/fhir/Patient', {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json-patch+json' },
+        body: '[]',
+      }),
+      405,
+    );
+    await expectOutcome(await s.call('/fhir/Patient/1', { method: 'OPTIONS' }), 405);
     await expectOutcome(await s.call('/fhir/Patient?_format=xml'), 406);
     const invalid = await expectOutcome(
       await s.call('/fhir/Observation', {
