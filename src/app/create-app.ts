@@ -70,6 +70,10 @@ export function createApp(deps: AppDeps): Express {
   const { config, db, logger, auth } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // ETags are FHIR version ids, set where a resource goes out (src/fhir/http/send.ts); Express's
+  // own content hashes would put one on searchsets and OperationOutcomes too. A conditional read
+  // (If-None-Match) still gets its 304 from the version ETag.
+  app.set('etag', false);
   app.set('query parser', 'simple');
   app.set('trust proxy', 'loopback');
   app.use(requestContext(logger, deps.metrics));

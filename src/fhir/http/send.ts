@@ -48,10 +48,28 @@ export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, acc
     res.status(r.status).end();
     return;
   }
+  if (r.status === 200 && r.versionId !== undefined && matchesIfNoneMatch(res, r.versionId)) {
+    // Conditional read (http.html#cread), whatever Cache-Control the client sends: fetch() adds
+    // no-cache to a request with If-None-Match, which Express's own freshness check honours.
+    res.status(304).end();
+    return;
+  }
   const body = maskedText(r.body, access);
   if (body === undefined) {
     sendOutcome(res, 404, notFound('Not found'));
     return;
   }
   res.status(r.status).type(FHIR_JSON).send(body);
+}
+
+/** If-None-Match names this version (W/"3", "3" or *), on a GET or HEAD. */
+function matchesIfNoneMatch(res: Response, versionId: number): boolean {
+  const method = res.req.method;
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const header = res.req.headers['if-none-match'];
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '').replace(/^"|"$/g, '') === String(versionId);
+  });
 }

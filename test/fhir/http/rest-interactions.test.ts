@@ -78,6 +78,21 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(hist.entry?.map((e) => e.request?.method)).toEqual(['DELETE', 'POST']);
   });
 
+  it('gives ETags as versions only: conditional read 304, none on searchsets and OperationOutcomes', async () => {
+    await s.call('/fhir/Patient/etag-1', { method: 'PUT', body: json({ resourceType: 'Patient', id: 'etag-1' }) });
+    const read = await s.call('/fhir/Patient/etag-1');
+    expect(read.headers.get('etag')).toBe('W/"1"');
+    expect((await s.call('/fhir/Patient/etag-1', { headers: { 'if-none-match': 'W/"1"' } })).status).toBe(304);
+    const changed = await s.call('/fhir/Patient/etag-1', { headers: { 'if-none-match': 'W/"0"' } });
+    expect(changed.status).toBe(200);
+    const search = await s.call('/fhir/Patient?_id=etag-1');
+    expect(search.status).toBe(200);
+    expect(search.headers.get('etag')).toBeNull();
+    const missing = await s.call('/fhir/Patient/etag-none');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('etag')).toBeNull();
+  });
+
   it('updates: new version, id mismatch 400, If-Match mismatch 412, update-as-create 201', async () => {
     const put1 = await s.call('/fhir/Patient/ehr-123', {
       method: 'PUT',
