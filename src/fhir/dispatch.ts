@@ -49,6 +49,11 @@ export function splitUrl(url: string): { path: string[]; query: URLSearchParams 
 export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest): Promise<FhirResponse> {
   const [type, id, sub, vid, ...extra] = req.path;
   if (!type) fail(badRequest('Missing resource type'));
+  if (type === '_history') {
+    fail(
+      notFound('System-level history (_history) is not supported: search with _lastUpdated, or $export with _since'),
+    );
+  }
   if (!isSupportedResourceType(type)) fail(notFound(`Resource type ${type} is not supported by this server`));
   if (extra.length > 0) fail(notFound(`Unknown path ${req.path.join('/')}`));
   const method = req.method.toUpperCase();
@@ -60,6 +65,14 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
       return conditionalUpdate(ctx, q, type, req.query, requireBody(req), req);
     }
     fail(methodNotAllowed(`${method} is not allowed on ${type}`));
+  }
+  if (id === '_history') {
+    // history-type is not in the CapabilityStatement: say what to use instead of "not found".
+    fail(
+      notFound(
+        `Type-level history (${type}/_history) is not supported: search with _lastUpdated, or $export with _since; instance history is ${type}/{id}/_history`,
+      ),
+    );
   }
   if (id === '_search' && sub === undefined) {
     if (method === 'POST' || method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);

@@ -445,6 +445,13 @@ describe('FHIR REST interactions over HTTP', () => {
       413,
     );
     await expectOutcome(await s.call('/fhir/Unicorn/1'), 404);
+    for (const path of ['/fhir/Patient/_history', '/fhir/_history']) {
+      const history = await s.call(path);
+      expect(history.status).toBe(404);
+      expect(((await history.json()) as OperationOutcome).issue?.[0]?.details?.text).toMatch(
+        /history .*is not supported: search with _lastUpdated, or \$export with _since/,
+      );
+    }
     await expectOutcome(
       await s.call('/fhir/Patient', {
         method: 'PATCH',
