@@ -14,6 +14,7 @@ import { instanceHistory, searchResources } from './interactions/search.ts';
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
 import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
 import { isSupportedResourceType } from './resource-types.ts';
+import { parseElements, type Subsetting, subsetText } from './search/subsetting.ts';
 
 export interface FhirRequest {
   method: string;
@@ -79,7 +80,7 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
     fail(methodNotAllowed(`${method} is not allowed on ${type}/_search`));
   }
   if (sub === undefined) {
-    if (method === 'GET') return readResource(ctx, q, type, id);
+    if (method === 'GET') return withSubsetting(await readResource(ctx, q, type, id), req.query);
     if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req);
     if (method === 'DELETE') return deleteResource(ctx, q, type, id);
     if (method === 'PATCH' && req.patch) return patchResource(ctx, q, type, id, req.patch, req);
@@ -92,9 +93,26 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
   if (sub === '_history') {
     if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on history`));
     if (vid === undefined) return instanceHistory(ctx, q, type, id, req.query);
-    return vreadResource(ctx, q, type, id, vid);
+    return withSubsetting(await vreadResource(ctx, q, type, id, vid), req.query);
   }
   fail(notFound(`Unknown path ${req.path.join('/')}`));
+}
+
+/** _summary and _elements on a read (search.html#summary applies to reads too, as on HAPI). */
+function withSubsetting(r: FhirResponse, query: URLSearchParams): FhirResponse {
+  const summary = query.get('_summary');
+  const elements = query.getAll('_elements');
+  let subsetting: Subsetting | undefined;
+  if (elements.length > 0) {
+    const parsed = parseElements(elements);
+    if ('invalid' in parsed) fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
+    subsetting = parsed;
+  } else if (summary === 'true' || summary === 'text' || summary === 'data') {
+    subsetting = { kind: summary === 'true' ? 'summary' : summary };
+  } else if (summary !== null && summary !== 'false') {
+    fail(badRequest(`_summary=${summary} is not supported on a read`, '_summary'));
+  }
+  return subsetting && r.body ? { ...r, body: subsetText(r.body, subsetting) } : r;
 }
 
 function requireBody(req: FhirRequest): Resource {

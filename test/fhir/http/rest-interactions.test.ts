@@ -345,6 +345,15 @@ describe('FHIR REST interactions over HTTP', () => {
     const whole = (await first('_summary=false')).resource;
     expect(whole.note?.[0]?.text).toBe('clumped');
     expect(whole.meta?.tag).toBeUndefined();
+    // On a read and a vread too.
+    const read = (await (await s.call(`/fhir/Observation/${whole.id}?_elements=value`)).json()) as Observation;
+    expect(Object.keys(read).sort()).toEqual(['code', 'id', 'meta', 'resourceType', 'status', 'valueQuantity']);
+    const vread = (await (
+      await s.call(`/fhir/Observation/${whole.id}/_history/1?_summary=text`)
+    ).json()) as Observation;
+    expect(vread.meta?.tag?.map((t) => t.code)).toEqual(['SUBSETTED']);
+    expect(vread.valueQuantity).toBeUndefined();
+    expect((await s.call(`/fhir/Observation/${whole.id}?_summary=count`)).status).toBe(400);
     const bad = await s.call(`/fhir/Observation?_elements=value.unit`);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as OperationOutcome).issue?.[0]?.expression).toEqual(['_elements']);
