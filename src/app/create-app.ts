@@ -24,6 +24,7 @@ import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
 import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import type { Intake } from '../ingest/intake.ts';
+import { createReindexRouter } from '../jobs/reindex-api.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
 import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
@@ -179,6 +180,7 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
+  app.use(createReindexRouter({ db, baseUrl: fhirBase, authenticate: auth.authenticate }));
   const outcomes = deps.outcomes;
   if (outcomes) {
     app.use(

@@ -47,13 +47,50 @@ export function deletionWrite(resourceType: string, id: string, versionId: numbe
  * `firstVersion`: the row does not exist yet (plain INSERT, which fails on a concurrent create
  * with the same id instead of silently overwriting it).
  */
+/** The index rows of one resource as SQL array parameters, in the order `indexInsertCtes` reads them. */
+function indexParams(idx: IndexRows | undefined): unknown[][] {
+  const rows = idx ?? { tokens: [], references: [], dates: [], strings: [], numbers: [] };
+  return [
+    ...unzip(rows.tokens, 3),
+    ...unzip(rows.references, 2),
+    ...unzip(rows.dates, 3),
+    ...unzip(rows.strings, 2),
+    ...unzip(rows.numbers, 4),
+  ];
+}
+
+/** CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base. */
+function indexInsertCtes(base: number): string {
+  const $ = (k: number): string => `$${base + k}`;
+  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
+              SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))
+     , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
+              SELECT $1, $2, x.p, x.t FROM unnest(${$(3)}::text[], ${$(4)}::text[]) AS x(p, t))
+     , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
+              SELECT $1, $2, x.p, x.l, x.h FROM unnest(${$(5)}::text[], ${$(6)}::timestamptz[], ${$(7)}::timestamptz[]) AS x(p, l, h))
+     , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
+              SELECT $1, $2, x.p, x.v FROM unnest(${$(8)}::text[], ${$(9)}::text[]) AS x(p, v))
+     , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
+              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))`;
+}
+
+/**
+ * Old index rows go first, in their own statement: sub-statements of one WITH run in no defined
+ * order, and the unique identifier index must not see the old and new rows together.
+ */
+async function deleteIndexRows(q: Queryable, resourceType: string, id: string): Promise<void> {
+  await q.query(
+    `WITH dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
+     , dr AS (DELETE FROM sp_reference WHERE resource_type = $1 AND id = $2)
+     , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
+     , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
+     , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)
+     SELECT 1`,
+    [resourceType, id],
+  );
+}
+
 export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: boolean): Promise<void> {
-  const idx = w.index ?? { tokens: [], references: [], dates: [], strings: [], numbers: [] };
-  const [tp, ts, tc] = unzip(idx.tokens, 3);
-  const [rp, rt] = unzip(idx.references, 2);
-  const [dp, dl, dh] = unzip(idx.dates, 3);
-  const [sp, sv] = unzip(idx.strings, 2);
-  const [np, nv, ns, nc] = unzip(idx.numbers, 4);
   const deleted = w.method === 'DELETE';
   // Superseded versions move to history in the same statement (CTEs all read the snapshot from
   // before the statement, so `h` copies the old row while `r` overwrites it).
@@ -65,19 +102,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
              FROM resources WHERE resource_type = $1 AND id = $2)
      , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
              WHERE resource_type = $1 AND id = $2)`;
-  if (!firstVersion) {
-    // Old index rows go first, in their own statement: sub-statements of one WITH run in no
-    // defined order, and the unique identifier index must not see the old and new rows together.
-    await q.query(
-      `WITH dt AS (DELETE FROM sp_token WHERE resource_type = $1 AND id = $2)
-       , dr AS (DELETE FROM sp_reference WHERE resource_type = $1 AND id = $2)
-       , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
-       , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
-       , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)
-       SELECT 1`,
-      [w.resourceType, w.id],
-    );
-  }
+  if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
@@ -85,41 +110,35 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   await q.query(
     `WITH ${writeCurrent}
      ${bumpEnrollment}
-     , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-              SELECT $1, $2, x.p, x.s, x.c FROM unnest($8::text[], $9::text[], $10::text[]) AS x(p, s, c))
-     , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
-              SELECT $1, $2, x.p, x.t FROM unnest($11::text[], $12::text[]) AS x(p, t))
-     , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
-              SELECT $1, $2, x.p, x.l, x.h FROM unnest($13::text[], $14::timestamptz[], $15::timestamptz[]) AS x(p, l, h))
-     , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
-              SELECT $1, $2, x.p, x.v FROM unnest($16::text[], $17::text[]) AS x(p, v))
-     , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
-              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest($18::text[], $19::numeric[], $20::text[], $21::text[]) AS x(p, v, s, c))
+     , ${indexInsertCtes(8)}
      SELECT 1`,
-    [
-      w.resourceType,
-      w.id,
-      w.versionId,
-      w.lastUpdated,
-      deleted,
-      w.content ?? null,
-      w.method,
-      tp,
-      ts,
-      tc,
-      rp,
-      rt,
-      dp,
-      dl,
-      dh,
-      sp,
-      sv,
-      np,
-      nv,
-      ns,
-      nc,
-    ],
+    [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
   );
+}
+
+/**
+ * Rewrites the index rows of a current version in place (no new version): for a reindex after the
+ * search parameters changed. The caller holds the row (reindexBatch locks it).
+ */
+export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
+  await deleteIndexRows(q, resourceType, id);
+  await q.query(`WITH ${indexInsertCtes(3)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+}
+
+/** One keyset window of current versions of a type, locked until the caller's transaction ends. */
+export async function lockCurrentWindow(
+  q: Queryable,
+  resourceType: string,
+  afterSeq: string,
+  limit: number,
+): Promise<{ seq: string; id: string; content: string }[]> {
+  const r = await q.query<{ seq: string; id: string; content: string }>(
+    `SELECT created_seq::text AS seq, id, content FROM resources
+     WHERE resource_type = $1 AND NOT deleted AND created_seq > $2::bigint
+     ORDER BY created_seq LIMIT $3 FOR UPDATE`,
+    [resourceType, afterSeq, limit],
+  );
+  return r.rows;
 }
 
 export async function readCurrent(

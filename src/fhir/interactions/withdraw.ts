@@ -70,7 +70,7 @@ export async function retractTrialRecords(
     hasStatus ? ({ ...stored, status: 'entered-in-error' } as Resource) : stored,
     `${type}/${id}`,
   );
-  if (!named) return retractDerivedObservations(q, baseUrl, type, id);
+  if (!named) return retractDerivedRecords(q, baseUrl, type, id);
   for (const r of named.records) {
     const existing = await readCurrent(q, r.resourceType, r.id as string, true);
     if (!existing || existing.deleted) continue;
@@ -82,7 +82,7 @@ export async function retractTrialRecords(
 
 /**
  * Whether the trial derived records from this stored source: by the ids its routing gives them, or,
- * for a lab result the current mappings no longer map, by its trial records' derivedFrom.
+ * for a source the current mappings no longer route or map, by its trial records' derived-from.
  */
 export async function hasTrialRecords(
   q: Queryable,
@@ -94,15 +94,15 @@ export async function hasTrialRecords(
   const stored = JSON.parse(content) as Resource;
   if (isTrialRecord(stored)) return false;
   const named = await namedTrialRecords(q, gate, stored, `${type}/${id}`);
-  if (!named) return (await derivedObservations(q, type, id)).length > 0;
+  if (!named) return (await derivedRecords(q, type, id)).length > 0;
   const refs = named.records.map((r) => ({ resourceType: r.resourceType, id: r.id as string }));
   return refs.length > 0 && (await readMany(q, refs)).length > 0;
 }
 
 /**
  * The trial records a stored source yields under the current mappings (their ids do not change),
- * and the subjects they are for; undefined when the mappings no longer route it, or no longer map a
- * lab result (a site code or unit taken out of mappings/ since it was kept).
+ * and the subjects they are for; undefined when the mappings no longer route or map it (a site code,
+ * unit or form taken out of mappings/ since it was kept).
  */
 async function namedTrialRecords(
   q: Queryable,
@@ -118,42 +118,59 @@ async function namedTrialRecords(
       subjects: before.enrollments.map((e) => e.researchSubjectId),
     };
   } catch (err) {
-    // Lab results are found again by derivedFrom; other sources' records are not indexed that way,
-    // so their 422 stands and nothing is changed.
-    if (err instanceof OperationOutcomeError && stored.resourceType === 'Observation') return undefined;
+    // Not mappable now: the caller finds the records by derived-from instead.
+    if (err instanceof OperationOutcomeError) return undefined;
     throw err;
   }
 }
 
-/** The current trial-record Observations whose derivedFrom is this lab result. */
-async function derivedObservations(q: Queryable, type: string, id: string): Promise<Observation[]> {
-  if (type !== 'Observation') return [];
-  const search = parseSearch('Observation', [['derived-from', `Observation/${id}`]], true);
+/** Types whose trial records point at their source with derived-from (src/fhir/search/search-params.ts). */
+const DERIVED_TYPES: ReadonlySet<string> = new Set(['Observation', 'QuestionnaireResponse', 'AdverseEvent']);
+
+/** The current trial records (of the source's own type) derived from this source, not yet retracted. */
+async function derivedRecords(q: Queryable, type: string, id: string): Promise<Resource[]> {
+  if (!DERIVED_TYPES.has(type)) return [];
+  const search = parseSearch(type, [['derived-from', `${type}/${id}`]], true);
   const ids = await matchIds(q, search, '', 1000);
   const found = await readMany(
     q,
-    ids.map((x) => ({ resourceType: 'Observation', id: x })),
+    ids.map((x) => ({ resourceType: type, id: x })),
   );
   return found
-    .map((v) => JSON.parse(v.content as string) as Observation)
-    .filter((o) => isTrialRecord(o) && o.status !== 'entered-in-error');
+    .map((v) => JSON.parse(v.content as string) as Resource)
+    .filter((r) => isTrialRecord(r) && (r as { status?: string }).status !== 'entered-in-error');
 }
 
-/** A kept lab result the mappings no longer map: its trial records are found by derivedFrom and retracted as they are. */
-async function retractDerivedObservations(
+/**
+ * A kept source the mappings no longer route or map: its trial records are found by derived-from
+ * and retracted as they are (an entered-in-error version; an AdverseEvent, which has no such
+ * status in R4, is deleted).
+ */
+async function retractDerivedRecords(
   q: Queryable,
   baseUrl: string,
   type: string,
   id: string,
 ): Promise<string[] | undefined> {
-  const records = await derivedObservations(q, type, id);
+  const records = await derivedRecords(q, type, id);
   if (records.length === 0) return undefined;
   const subjects = new Set<string>();
   for (const r of records) {
-    const current = await readCurrent(q, 'Observation', r.id as string, true);
+    const recordId = r.id as string;
+    const current = await readCurrent(q, type, recordId, true);
     if (!current || current.deleted) continue;
-    await putVersion(q, baseUrl, { ...r, status: 'entered-in-error' }, r.id as string, current.versionId + 1, 'PUT');
-    const subject = r.extension?.find((e) => e.url === EXT_RESEARCH_SUBJECT)?.valueReference?.reference;
+    if (type === 'AdverseEvent') await writeVersion(q, deletionWrite(type, recordId, current.versionId + 1), false);
+    else
+      await putVersion(
+        q,
+        baseUrl,
+        { ...r, status: 'entered-in-error' } as Resource,
+        recordId,
+        current.versionId + 1,
+        'PUT',
+      );
+    const subject = (r as Observation).extension?.find((e) => e.url === EXT_RESEARCH_SUBJECT)?.valueReference
+      ?.reference;
     if (subject?.startsWith('ResearchSubject/')) subjects.add(subject.slice('ResearchSubject/'.length));
   }
   return [...subjects];

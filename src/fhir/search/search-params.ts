@@ -158,11 +158,27 @@ function trialRecordParams(
   ];
 }
 
+/**
+ * A QuestionnaireResponse or AdverseEvent trial record names its source in an extension (R4 has no
+ * derivedFrom there): searchable, so a record is found from its source whatever mappings/ says now.
+ */
+function derivedFromParam(type: 'QuestionnaireResponse' | 'AdverseEvent') {
+  return {
+    type,
+    code: 'derived-from',
+    kind: 'reference' as const,
+    expression: `${type}.extension('${PROJECT}/StructureDefinition/derived-from').value`,
+    targets: [type],
+  };
+}
+
 const CUSTOM = [
   ...trialRecordParams('Observation', true),
   ...trialRecordParams('QuestionnaireResponse', true),
+  derivedFromParam('QuestionnaireResponse'),
   // AdverseEvent has R4's own `study` parameter (AdverseEvent.study), which its trial records fill.
   ...trialRecordParams('AdverseEvent', false),
+  derivedFromParam('AdverseEvent'),
   {
     // Refused to blinded outcome assessors (src/auth/masking.ts refuses every "arm" parameter).
     type: 'ResearchSubject',

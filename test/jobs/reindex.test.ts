@@ -1,0 +1,114 @@
+// Fixtures WRITTEN FOR THE TESTS (an invented child's PedsQL infant answers).
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Bundle, OperationOutcome, QuestionnaireResponse } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enroll } from '../support/enroll.ts';
+import { startTestService, type TestService } from '../support/test-service.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const json = (r: unknown) => JSON.stringify(r);
+
+function infantResponse(id: string, patient: string): QuestionnaireResponse {
+  const answers = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ linkId: `${prefix}${i + 1}`, answer: [{ valueInteger: 2 }] }));
+  return {
+    resourceType: 'QuestionnaireResponse',
+    id,
+    questionnaire: 'https://khe-trial.example.org/fhir/Questionnaire/pedsql-infant-1-12m',
+    status: 'completed',
+    subject: { reference: `Patient/${patient}` },
+    authored: '2022-02-09T10:00:00+08:00',
+    item: [
+      { linkId: 'PF', item: answers('PF', 6) },
+      { linkId: 'PS', item: answers('PS', 10) },
+      { linkId: 'EF', item: answers('EF', 12) },
+      { linkId: 'SF', item: answers('SF', 2) },
+      { linkId: 'CF', item: answers('CF', 4) },
+    ],
+  };
+}
+
+describe('reindex: index rows rewritten from stored content, in windows', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService();
+    await enroll(s, 'rx-a', { birthDate: '2021-10-01', start: '2022-01-10' });
+    for (const id of ['rx-qr-1', 'rx-qr-2']) {
+      const put = await s.call(`/fhir/QuestionnaireResponse/${id}`, {
+        method: 'PUT',
+        role: 'ehr-feed',
+        body: json(infantResponse(id, 'rx-a')),
+      });
+      expect(put.status).toBe(201);
+    }
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  const derivedFrom = async (source: string) =>
+    ((await (await s.call(`/fhir/QuestionnaireResponse?derived-from=${source}`)).json()) as Bundle).total;
+  const reindex = (body: unknown, role: 'admin' | 'research' = 'admin') =>
+    s.call('/admin/reindex', {
+      method: 'POST',
+      role,
+      body: json(body),
+      headers: { 'content-type': 'application/json' },
+    });
+
+  it('finds a trial response from its source, and restores index rows a store lacks', async () => {
+    expect(await derivedFrom('QuestionnaireResponse/rx-qr-1')).toBe(1);
+    // As in a store written before the parameter existed.
+    await s.testDb.db.query(
+      "DELETE FROM sp_reference WHERE resource_type = 'QuestionnaireResponse' AND param = 'derived-from'",
+    );
+    expect(await derivedFrom('QuestionnaireResponse/rx-qr-1')).toBe(0);
+
+    // Two sources and two trial records: windows of 3, then the rest.
+    const first = await reindex({ resourceType: 'QuestionnaireResponse', limit: 3 });
+    expect(first.status).toBe(200);
+    const w1 = (await first.json()) as { reindexed: number; next: string | null };
+    expect(w1.reindexed).toBe(3);
+    expect(w1.next).toMatch(/^\d+$/);
+    const w2 = (await (await reindex({ resourceType: 'QuestionnaireResponse', after: w1.next, limit: 3 })).json()) as {
+      reindexed: number;
+      next: string | null;
+    };
+    expect(w2).toEqual({ resourceType: 'QuestionnaireResponse', reindexed: 1, next: null });
+    expect(await derivedFrom('QuestionnaireResponse/rx-qr-1')).toBe(1);
+    expect(await derivedFrom('QuestionnaireResponse/rx-qr-2')).toBe(1);
+    // Nothing else changed: no new versions.
+    const source = (await (await s.call('/fhir/QuestionnaireResponse/rx-qr-1')).json()) as QuestionnaireResponse;
+    expect(source.meta?.versionId).toBe('1');
+  });
+
+  it('refuses bad input and non-admins with an OperationOutcome', async () => {
+    for (const body of [
+      {},
+      { resourceType: 'Nonsense' },
+      { resourceType: 'Patient', after: 'x' },
+      { resourceType: 'Patient', limit: 0 },
+      { resourceType: 'Patient', limit: 100000 },
+      { resourceType: 'Patient', extra: 1 },
+    ]) {
+      const res = await reindex(body);
+      expect(res.status, json(body)).toBe(400);
+      expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
+    }
+    expect((await reindex({ resourceType: 'Patient' }, 'research')).status).toBe(403);
+  });
+
+  it('has a CLI that loops through the windows of each type', async () => {
+    await s.testDb.db.query(
+      "DELETE FROM sp_reference WHERE resource_type = 'QuestionnaireResponse' AND param = 'derived-from'",
+    );
+    const run = promisify(execFile);
+    const node = join(ROOT, 'node_modules', '.bin', 'node');
+    const env = { PATH: process.env.PATH ?? '', ADAPTER_URL: s.url, DATA_DIR: s.dataDir };
+    const out = await run(node, ['src/cli/reindex.ts', 'QuestionnaireResponse', 'ResearchSubject'], { cwd: ROOT, env });
+    expect(out.stdout).toBe('QuestionnaireResponse: 4 reindexed\nResearchSubject: 1 reindexed\n');
+    expect(await derivedFrom('QuestionnaireResponse/rx-qr-2')).toBe(1);
+  });
+});
