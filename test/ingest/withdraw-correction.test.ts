@@ -2,6 +2,7 @@
 import type { Bundle, Observation, OperationOutcome, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enroll } from '../support/enroll.ts';
+import { pedsqlInfantResponse } from '../support/questionnaire-responses.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const json = (r: unknown) => JSON.stringify(r);
@@ -170,23 +171,7 @@ describe('a correction that takes a stored result out of the trial', () => {
   });
 
   it('withdraws a questionnaire response moved to another patient: its trial record is entered-in-error', async () => {
-    const answers = (prefix: string, n: number) =>
-      Array.from({ length: n }, (_, i) => ({ linkId: `${prefix}${i + 1}`, answer: [{ valueInteger: 1 }] }));
-    const qr = (patient: string) => ({
-      resourceType: 'QuestionnaireResponse',
-      id: 'wd-qr-1',
-      questionnaire: 'https://khe-trial.example.org/fhir/Questionnaire/pedsql-infant-1-12m',
-      status: 'completed',
-      subject: { reference: `Patient/${patient}` },
-      authored: '2022-02-09T10:00:00+08:00',
-      item: [
-        { linkId: 'PF', item: answers('PF', 6) },
-        { linkId: 'PS', item: answers('PS', 10) },
-        { linkId: 'EF', item: answers('EF', 12) },
-        { linkId: 'SF', item: answers('SF', 2) },
-        { linkId: 'CF', item: answers('CF', 4) },
-      ],
-    });
+    const qr = (patient: string) => pedsqlInfantResponse('wd-qr-1', patient);
     const trialResponses = async () =>
       (
         (await (

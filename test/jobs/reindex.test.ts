@@ -7,30 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/app/logger.ts';
 import { checkSearchIndex } from '../../src/jobs/reindex-state.ts';
 import { enroll } from '../support/enroll.ts';
+import { pedsqlInfantResponse } from '../support/questionnaire-responses.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const json = (r: unknown) => JSON.stringify(r);
-
-function infantResponse(id: string, patient: string): QuestionnaireResponse {
-  const answers = (prefix: string, n: number) =>
-    Array.from({ length: n }, (_, i) => ({ linkId: `${prefix}${i + 1}`, answer: [{ valueInteger: 2 }] }));
-  return {
-    resourceType: 'QuestionnaireResponse',
-    id,
-    questionnaire: 'https://khe-trial.example.org/fhir/Questionnaire/pedsql-infant-1-12m',
-    status: 'completed',
-    subject: { reference: `Patient/${patient}` },
-    authored: '2022-02-09T10:00:00+08:00',
-    item: [
-      { linkId: 'PF', item: answers('PF', 6) },
-      { linkId: 'PS', item: answers('PS', 10) },
-      { linkId: 'EF', item: answers('EF', 12) },
-      { linkId: 'SF', item: answers('SF', 2) },
-      { linkId: 'CF', item: answers('CF', 4) },
-    ],
-  };
-}
 
 describe('reindex: index rows rewritten from stored content, in windows', () => {
   let s: TestService;
@@ -41,7 +22,7 @@ describe('reindex: index rows rewritten from stored content, in windows', () => 
       const put = await s.call(`/fhir/QuestionnaireResponse/${id}`, {
         method: 'PUT',
         role: 'ehr-feed',
-        body: json(infantResponse(id, 'rx-a')),
+        body: json(pedsqlInfantResponse(id, 'rx-a', 2)),
       });
       expect(put.status).toBe(201);
     }
