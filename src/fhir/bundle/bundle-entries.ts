@@ -1,9 +1,10 @@
 /** Checks a batch/transaction Bundle's shape and turns its entries into FhirRequests. */
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { type FhirRequest, splitUrl } from '../dispatch.ts';
-import { badRequest, fail } from '../outcomes.ts';
+import { asJsonPatch, type JsonPatch } from '../interactions/patch.ts';
+import { badRequest, fail, OperationOutcomeError } from '../outcomes.ts';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface ParsedEntry {
   index: number;
@@ -20,8 +21,6 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
     const where = `Bundle.entry[${index}]`;
     const method = e.request?.method;
     const url = e.request?.url;
-    if (method === 'PATCH')
-      fail(badRequest(`${where}: PATCH is supported over HTTP, not inside a Bundle`, `${where}.request.method`));
     if (!method || !METHODS.has(method) || !url) {
       fail(badRequest(`${where}.request needs a method and a url`, `${where}.request`));
     }
@@ -33,6 +32,7 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
     if ((method === 'POST' || method === 'PUT') && !body) {
       fail(badRequest(`${where} ${method} needs a resource`, `${where}.resource`));
     }
+    const patch = method === 'PATCH' ? patchOfEntry(body, where) : undefined;
     return {
       index,
       fullUrl: e.fullUrl,
@@ -40,13 +40,46 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
         method: method === 'HEAD' ? 'GET' : method,
         path,
         query,
-        body,
+        body: patch ? undefined : body,
+        patch,
         ifMatch: e.request?.ifMatch,
         ifNoneExist: e.request?.ifNoneExist,
         strict,
       },
     };
   });
+}
+
+/**
+ * A PATCH entry carries its JSON Patch as a Binary (http.html#patch: "the body of the entry is a
+ * Binary resource with contentType application/json-patch+json"). FHIRPath Patch (Parameters) is
+ * not supported.
+ */
+function patchOfEntry(body: Resource | undefined, where: string): JsonPatch {
+  const binary = body as Binary | undefined;
+  if (binary?.resourceType !== 'Binary' || binary.contentType !== 'application/json-patch+json' || !binary.data) {
+    fail(
+      badRequest(
+        `${where} PATCH needs a Binary resource with contentType application/json-patch+json and data`,
+        `${where}.resource`,
+      ),
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8'));
+  } catch (err) {
+    fail(badRequest(`${where} PATCH: the Binary's data is not a JSON document: ${(err as Error).message}`));
+  }
+  try {
+    return asJsonPatch(parsed);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      const text = err.outcome.issue?.[0]?.details?.text ?? 'not a JSON Patch';
+      fail(badRequest(`${where} PATCH: ${text}`, `${where}.resource`));
+    }
+    throw err;
+  }
 }
 
 export function statusLine(status: number): string {

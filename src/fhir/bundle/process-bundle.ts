@@ -1,6 +1,6 @@
 /**
  * POST [base] with a batch or transaction Bundle. A transaction is all-or-nothing in one database
- * transaction, processed in FHIR's order (DELETE, POST, PUT, GET) with urn:uuid references rewritten;
+ * transaction, processed in FHIR's order (DELETE, POST, PUT and PATCH, GET) with urn:uuid references rewritten;
  * a batch runs each entry on its own and reports one status per entry.
  */
 import { randomUUID } from 'node:crypto';
@@ -237,7 +237,7 @@ async function resolveIdentities(
     } else if (r.method === 'PUT' && id === undefined) {
       const existing = await findOne(ctx, tx, type, r.query);
       identity = existing ? `${type}/${existing}` : undefined;
-    } else if ((r.method === 'PUT' || r.method === 'DELETE') && id !== undefined) {
+    } else if ((r.method === 'PUT' || r.method === 'PATCH' || r.method === 'DELETE') && id !== undefined) {
       identity = `${type}/${id}`;
     }
     if (identity && r.method !== 'GET') {
@@ -280,6 +280,7 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     const mapping = await resolveIdentities(ctx, tx, entries);
     for (const e of entries) {
       if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;
+      if (e.request.patch) e.request.patch = rewriteReferences(e.request.patch, mapping);
       if (e.request.ifNoneExist) e.request.ifNoneExist = rewriteReferences(e.request.ifNoneExist, mapping);
     }
     const ordered = [...entries].sort(

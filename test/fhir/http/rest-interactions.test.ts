@@ -185,16 +185,81 @@ describe('FHIR REST interactions over HTTP', () => {
     }
     const unchanged = (await (await s.call('/fhir/Patient/patch-1')).json()) as Patient;
     expect(unchanged.meta?.versionId).toBe('2');
-    // Not inside a Bundle: 400 naming the entry.
-    const bundle = await s.call('/fhir', {
+    // Inside Bundles, as a Binary (http.html#patch); references to urn:uuid entries are rewritten.
+    const binary = (ops: unknown) => ({
+      resourceType: 'Binary',
+      contentType: 'application/json-patch+json',
+      data: Buffer.from(json(ops)).toString('base64'),
+    });
+    const tx = await s.call('/fhir', {
+      method: 'POST',
+      body: json({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            fullUrl: 'urn:uuid:0c3c3a2e-7a52-4d3a-9a1e-4f5c6d7e8f90',
+            resource: { resourceType: 'Practitioner', name: [{ family: 'Wang' }] },
+            request: { method: 'POST', url: 'Practitioner' },
+          },
+          {
+            resource: binary([
+              {
+                op: 'add',
+                path: '/generalPractitioner',
+                value: [{ reference: 'urn:uuid:0c3c3a2e-7a52-4d3a-9a1e-4f5c6d7e8f90' }],
+              },
+            ]),
+            request: { method: 'PATCH', url: 'Patient/patch-1', ifMatch: 'W/"2"' },
+          },
+        ],
+      }),
+    });
+    expect(tx.status).toBe(200);
+    const txResponse = (await tx.json()) as Bundle;
+    expect(txResponse.entry?.map((e) => e.response?.status)).toEqual(['201 Created', '200 OK']);
+    const withGp = (await (await s.call('/fhir/Patient/patch-1')).json()) as Patient;
+    expect(withGp.meta?.versionId).toBe('3');
+    expect(withGp.generalPractitioner?.[0]?.reference).toMatch(/^Practitioner\/[0-9a-f-]{36}$/);
+    // A batch answers each entry: a bad patch document is that entry's 400, a failed test its 422.
+    const batch = await s.call('/fhir', {
       method: 'POST',
       body: json({
         resourceType: 'Bundle',
         type: 'batch',
-        entry: [{ request: { method: 'PATCH', url: 'Patient/patch-1' } }],
+        entry: [
+          {
+            resource: binary([{ op: 'test', path: '/gender', value: 'male' }]),
+            request: { method: 'PATCH', url: 'Patient/patch-1' },
+          },
+          {
+            resource: binary([{ op: 'replace', path: '/gender', value: 'other' }]),
+            request: { method: 'PATCH', url: 'Patient/patch-1' },
+          },
+        ],
       }),
     });
-    expect(bundle.status).toBe(400);
+    expect(((await batch.json()) as Bundle).entry?.map((e) => e.response?.status)).toEqual([
+      '422 Unprocessable Entity',
+      '200 OK',
+    ]);
+    for (const resource of [
+      undefined,
+      { resourceType: 'Patient' },
+      { resourceType: 'Binary', contentType: 'application/fhir+json', data: 'e30=' },
+      binary({ op: 'replace', path: '/gender', value: 'male' }),
+    ]) {
+      const res = await s.call('/fhir', {
+        method: 'POST',
+        body: json({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ ...(resource ? { resource } : {}), request: { method: 'PATCH', url: 'Patient/patch-1' } }],
+        }),
+      });
+      expect(res.status, json(resource)).toBe(400);
+      expect(((await res.json()) as OperationOutcome).issue?.[0]?.details?.text).toContain('Bundle.entry[0]');
+    }
     const cs = (await (await s.call('/fhir/metadata', { role: 'none' })).json()) as CapabilityStatement;
     const patient = cs.rest?.[0]?.resource?.find((r) => r.type === 'Patient');
     expect(patient?.interaction?.map((i) => i.code)).toContain('patch');
