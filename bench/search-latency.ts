@@ -74,6 +74,9 @@ try {
     ['Patient/$everything (first 100)', '/fhir/Patient/sl-p7/$everything?_count=100'],
     ['study Group (200 members)', '/fhir/Group/study-nct04775173'],
     ['count of a patient’s results', '/fhir/Observation?patient=sl-p7&_summary=count'],
+    ['Observation history, newest 100', '/fhir/Observation/_history?_count=100'],
+    ['Observation history, a later page', await nextOf(await nextOf('/fhir/Observation/_history?_count=100'))],
+    ['system history, newest 100', '/fhir/_history?_count=100'],
   ];
   const cells = [];
   for (const [label, path] of queries) {

@@ -28,8 +28,8 @@ function resourceEntry(
 ): CapabilityStatementRestResource {
   const immutable = IMMUTABLE_RESOURCE_TYPES.has(type);
   const interactions = immutable
-    ? ['read', 'vread', 'history-instance', 'search-type']
-    : ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
+    ? ['read', 'vread', 'history-instance', 'history-type', 'search-type']
+    : ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
   const searchParam = [
     { name: '_id', type: 'token' as const, definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
     {
@@ -72,13 +72,13 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     implementation: { description: 'FHIR R4 adapter for NCT04775173', url: options.baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    patchFormat: [],
+    patchFormat: ['application/json-patch+json'],
     rest: [
       {
         mode: 'server',
         ...(options.security ? { security: options.security } : {}),
         resource: SUPPORTED_RESOURCE_TYPES.map((t) => resourceEntry(t, options.resourceOperations?.[t])),
-        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
         ...(options.operations && options.operations.length > 0 ? { operation: options.operations } : {}),
       },
     ],

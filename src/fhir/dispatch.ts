@@ -10,7 +10,7 @@ import { createResource } from './interactions/create.ts';
 import { deleteResource } from './interactions/delete.ts';
 import { type JsonPatch, patchResource } from './interactions/patch.ts';
 import { readResource, vreadResource } from './interactions/read.ts';
-import { instanceHistory, searchResources } from './interactions/search.ts';
+import { instanceHistory, searchResources, typesHistory } from './interactions/search.ts';
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
 import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
 import { isSupportedResourceType } from './resource-types.ts';
@@ -50,14 +50,13 @@ export function splitUrl(url: string): { path: string[]; query: URLSearchParams 
 export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest): Promise<FhirResponse> {
   const [type, id, sub, vid, ...extra] = req.path;
   if (!type) fail(badRequest('Missing resource type'));
-  if (type === '_history') {
-    fail(
-      notFound('System-level history (_history) is not supported: search with _lastUpdated, or $export with _since'),
-    );
+  const method = req.method.toUpperCase();
+  if (type === '_history' && id === undefined) {
+    if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on history`));
+    return typesHistory(ctx, q, undefined, req.query);
   }
   if (!isSupportedResourceType(type)) fail(notFound(`Resource type ${type} is not supported by this server`));
   if (extra.length > 0) fail(notFound(`Unknown path ${req.path.join('/')}`));
-  const method = req.method.toUpperCase();
 
   if (id === undefined) {
     if (method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);
@@ -67,13 +66,9 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
     }
     fail(methodNotAllowed(`${method} is not allowed on ${type}`));
   }
-  if (id === '_history') {
-    // history-type is not in the CapabilityStatement: say what to use instead of "not found".
-    fail(
-      notFound(
-        `Type-level history (${type}/_history) is not supported: search with _lastUpdated, or $export with _since; instance history is ${type}/{id}/_history`,
-      ),
-    );
+  if (id === '_history' && sub === undefined) {
+    if (method !== 'GET') fail(methodNotAllowed(`${method} is not allowed on history`));
+    return typesHistory(ctx, q, type, req.query);
   }
   if (id === '_search' && sub === undefined) {
     if (method === 'POST' || method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);

@@ -4,11 +4,13 @@
  */
 import { assertQueryAllowed, blindedSearchExclusions, isBlinded } from '../../auth/masking.ts';
 import type { Queryable } from '../../store/db.ts';
+import { type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, notFound } from '../outcomes.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseDateRange } from '../search/date-range.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
 import { encodeCursor } from '../search/search-request.ts';
@@ -96,18 +98,85 @@ export async function instanceHistory(
   if (offset + count < page.total) {
     links.push(link('next', `${base}?${queryString([...selfParams, ['_offset', String(offset + count)]])}`));
   }
-  const entries = page.versions.map((v) => {
-    const fullUrl = JSON.stringify(`${ctx.baseUrl}/${type}/${id}`);
-    const request =
-      v.method === 'DELETE'
-        ? `{"method":"DELETE","url":"${type}/${id}"}`
-        : v.method === 'POST'
-          ? `{"method":"POST","url":"${type}"}`
-          : `{"method":"PUT","url":"${type}/${id}"}`;
-    const status = v.method === 'DELETE' ? '204' : v.versionId === 1 ? '201' : '200';
-    const response = `{"status":"${status}","etag":"W/\\"${v.versionId}\\"","lastModified":"${v.lastUpdated}"}`;
-    return `{"fullUrl":${fullUrl}${v.content ? `,"resource":${v.content}` : ''},"request":${request},"response":${response}}`;
-  });
+  const entries = page.versions.map((v) => historyEntry(ctx.baseUrl, v));
   const body = `{"resourceType":"Bundle","type":"history","timestamp":"${new Date().toISOString()}","total":${page.total},"link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
   return { status: 200, body };
+}
+
+function historyEntry(baseUrl: string, v: StoredVersion & { method: string }): string {
+  const { resourceType: type, id } = v;
+  const fullUrl = JSON.stringify(`${baseUrl}/${type}/${id}`);
+  const request =
+    v.method === 'DELETE'
+      ? `{"method":"DELETE","url":"${type}/${id}"}`
+      : v.method === 'POST'
+        ? `{"method":"POST","url":"${type}"}`
+        : `{"method":"PUT","url":"${type}/${id}"}`;
+  const status = v.method === 'DELETE' ? '204' : v.versionId === 1 ? '201' : '200';
+  const response = `{"status":"${status}","etag":"W/\\"${v.versionId}\\"","lastModified":"${v.lastUpdated}"}`;
+  return `{"fullUrl":${fullUrl}${v.content ? `,"resource":${v.content}` : ''},"request":${request},"response":${response}}`;
+}
+
+/**
+ * Type-level history (`Type/_history`), or system-level (`_history`, every type the caller may
+ * read): newest first, `_since` and `_count`, paged by an opaque cursor. No total: counting every
+ * version of a type would cost more than the page.
+ */
+export async function typesHistory(
+  ctx: FhirContext,
+  q: Queryable,
+  type: string | undefined,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  let types: string[];
+  if (type) {
+    ctx.authorize(type, 'read');
+    types = [type];
+  } else {
+    types = SUPPORTED_RESOURCE_TYPES.filter((t) => ctx.can(t, 'read'));
+    if (types.length === 0) ctx.authorize('Patient', 'read');
+  }
+  const countParam = params.get('_count');
+  const count = countParam === null ? DEFAULT_COUNT : Math.min(Number(countParam), MAX_COUNT);
+  if (!Number.isInteger(count) || count < 0) fail(badRequest('_count must be a non-negative integer', '_count'));
+  const sinceParam = params.get('_since');
+  let since: string | undefined;
+  if (sinceParam !== null) {
+    since = parseDateRange(sinceParam)?.lo;
+    if (!since) fail(badRequest(`Invalid _since ${sinceParam}`, '_since'));
+  }
+  const cursorParam = params.get('_cursor');
+  const after = cursorParam === null ? undefined : decodeHistoryCursor(cursorParam);
+  if (cursorParam !== null && !after) fail(badRequest('Invalid paging cursor', '_cursor'));
+  const page = await readTypesHistory(q, types, { count, since, after });
+  const base = `${ctx.baseUrl}/${type ? `${type}/` : ''}_history`;
+  const selfParams: [string, string][] = [['_count', String(count)]];
+  if (sinceParam) selfParams.push(['_since', sinceParam]);
+  const links = [
+    link(
+      'self',
+      `${base}?${queryString([...selfParams, ...(cursorParam ? [['_cursor', cursorParam] as [string, string]] : [])])}`,
+    ),
+  ];
+  if (page.next) {
+    const next = Buffer.from(JSON.stringify(page.next)).toString('base64url');
+    links.push(link('next', `${base}?${queryString([...selfParams, ['_cursor', next]])}`));
+  }
+  const entries = page.versions.map((v) => historyEntry(ctx.baseUrl, v));
+  const body = `{"resourceType":"Bundle","type":"history","timestamp":"${new Date().toISOString()}","link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
+  return { status: 200, body };
+}
+
+function decodeHistoryCursor(s: string): HistoryCursor | undefined {
+  try {
+    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Partial<HistoryCursor>;
+    // Checked here, so that a forged cursor is a 400, not a failed cast in the database.
+    if (typeof c.at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(c.at)) {
+      return undefined;
+    }
+    if (typeof c.type !== 'string' || typeof c.id !== 'string' || !Number.isInteger(c.version)) return undefined;
+    return { at: c.at, type: c.type, id: c.id, version: c.version as number };
+  } catch {
+    return undefined;
+  }
 }

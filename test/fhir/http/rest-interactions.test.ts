@@ -37,7 +37,7 @@ describe('FHIR REST interactions over HTTP', () => {
     expect(obs?.searchParam?.map((p) => p.name)).toEqual(
       expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'code', 'date', 'status']),
     );
-    expect(cs.rest?.[0]?.interaction?.map((i) => i.code)).toEqual(['transaction', 'batch']);
+    expect(cs.rest?.[0]?.interaction?.map((i) => i.code)).toEqual(['transaction', 'batch', 'history-system']);
     expect(cs.rest?.[0]?.resource?.find((r) => r.type === 'AuditEvent')?.interaction?.map((i) => i.code)).not.toContain(
       'update',
     );
@@ -519,13 +519,6 @@ describe('FHIR REST interactions over HTTP', () => {
       413,
     );
     await expectOutcome(await s.call('/fhir/Unicorn/1'), 404);
-    for (const path of ['/fhir/Patient/_history', '/fhir/_history']) {
-      const history = await s.call(path);
-      expect(history.status).toBe(404);
-      expect(((await history.json()) as OperationOutcome).issue?.[0]?.details?.text).toMatch(
-        /history .*is not supported: search with _lastUpdated, or \$export with _since/,
-      );
-    }
     await expectOutcome(
       await s.call('/fhir/Patient', {
         method: 'PATCH',

@@ -1,0 +1,69 @@
+/**
+ * Type- and system-level history: the versions of some resource types, newest first, by keyset
+ * (time, type, id, version) so that a page costs the same however deep. Each type reads its three
+ * time indexes (current, deleted, superseded: migration 0026) with a limit, and the pages merge.
+ */
+import type { Queryable } from './db.ts';
+import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
+
+/** Where the next page starts: the last version of this one. */
+export interface HistoryCursor {
+  /** last_updated exactly as stored: UTC, microseconds (2026-12-02T03:40:00.123456Z). */
+  at: string;
+  type: string;
+  id: string;
+  version: number;
+}
+
+export interface TypeHistoryPage {
+  versions: (StoredVersion & { method: string })[];
+  next: HistoryCursor | undefined;
+}
+
+export async function readTypesHistory(
+  q: Queryable,
+  types: readonly string[],
+  options: { count: number; since?: string | undefined; after?: HistoryCursor | undefined },
+): Promise<TypeHistoryPage> {
+  if (types.length === 0 || options.count === 0) return { versions: [], next: undefined };
+  const params: unknown[] = [types, options.count + 1];
+  const conditions: string[] = [];
+  if (options.since) {
+    params.push(options.since);
+    conditions.push(`last_updated >= $${params.length}::timestamptz`);
+  }
+  if (options.after) {
+    const a = options.after;
+    params.push(a.at, a.type, a.id, a.version);
+    const n = params.length;
+    conditions.push(
+      `(last_updated, resource_type, id, version_id) < ($${n - 3}::timestamptz, $${n - 2}, $${n - 1}, $${n})`,
+    );
+  }
+  const extra = conditions.map((c) => ` AND ${c}`).join('');
+  const columns = `resource_type, id, version_id, last_updated, deleted, method, content`;
+  const order = 'ORDER BY last_updated DESC, resource_type DESC, id DESC, version_id DESC LIMIT $2';
+  const source = (table: string, where: string): string =>
+    `SELECT x.* FROM unnest($1::text[]) AS t(rt) CROSS JOIN LATERAL (
+       SELECT ${columns} FROM ${table} WHERE resource_type = t.rt AND ${where}${extra} ${order}) x`;
+  const rows = await q.query<VersionRow & { method: string; at: string }>(
+    // The outer ORDER BY names v's columns: the output's last_updated is text, rounded to ms.
+    `SELECT resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated,
+            to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
+            deleted, method, content
+     FROM (${source('resources', 'NOT deleted')}
+           UNION ALL ${source('resources', 'deleted')}
+           UNION ALL ${source('resource_history', 'true')}) v
+     ORDER BY v.last_updated DESC, v.resource_type DESC, v.id DESC, v.version_id DESC LIMIT $2`,
+    params,
+  );
+  const page = rows.rows.slice(0, options.count);
+  const last = page[page.length - 1];
+  return {
+    versions: page.map((row) => ({ ...toStoredVersion(row), method: row.method })),
+    next:
+      rows.rows.length > options.count && last
+        ? { at: last.at, type: last.resource_type, id: last.id, version: last.version_id }
+        : undefined,
+  };
+}
