@@ -14,7 +14,7 @@ import { instanceHistory, searchResources, typesHistory } from './interactions/s
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
 import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
 import { isSupportedResourceType } from './resource-types.ts';
-import { parseElements, type Subsetting, subsetText } from './search/subsetting.ts';
+import { elementsOrFail, subsetText, summarySubsetting } from './search/subsetting.ts';
 
 export interface FhirRequest {
   method: string;
@@ -97,14 +97,8 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
 function withSubsetting(r: FhirResponse, query: URLSearchParams): FhirResponse {
   const summary = query.get('_summary');
   const elements = query.getAll('_elements');
-  let subsetting: Subsetting | undefined;
-  if (elements.length > 0) {
-    const parsed = parseElements(elements);
-    if ('invalid' in parsed) fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
-    subsetting = parsed;
-  } else if (summary === 'true' || summary === 'text' || summary === 'data') {
-    subsetting = { kind: summary === 'true' ? 'summary' : summary };
-  } else if (summary !== null && summary !== 'false') {
+  const subsetting = elements.length > 0 ? elementsOrFail(elements) : summarySubsetting(summary);
+  if (!subsetting && summary !== null && summary !== 'false') {
     fail(badRequest(`_summary=${summary} is not supported on a read`, '_summary'));
   }
   return subsetting && r.body ? { ...r, body: subsetText(r.body, subsetting) } : r;

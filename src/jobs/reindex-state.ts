@@ -14,22 +14,24 @@ export interface ReindexState {
   state: 'current' | 'needed';
 }
 
-/** The types whose stored index rows were written under other search parameters than these. */
-export async function typesNeedingReindex(q: Queryable): Promise<string[]> {
+/** Types whose recorded signature differs from this version's, split by whether anything is stored. */
+async function differingTypes(q: Queryable): Promise<{ stored: string[]; empty: string[] }> {
   const recorded = await readIndexSignatures(q);
   const differing = SUPPORTED_RESOURCE_TYPES.filter((t) => recorded.get(t) !== searchParamSignature(t));
-  if (differing.length === 0) return [];
+  if (differing.length === 0) return { stored: [], empty: [] };
   const stored = await typesWithResources(q, differing);
-  return differing.filter((t) => stored.has(t));
+  return { stored: differing.filter((t) => stored.has(t)), empty: differing.filter((t) => !stored.has(t)) };
+}
+
+/** The types whose stored index rows were written under other search parameters than these. */
+export async function typesNeedingReindex(q: Queryable): Promise<string[]> {
+  return (await differingTypes(q)).stored;
 }
 
 /** Start-up: record the signature of every type with nothing stored; warn about the rest. */
 export async function checkSearchIndex(q: Queryable, logger: Logger): Promise<string[]> {
-  const recorded = await readIndexSignatures(q);
-  const differing = SUPPORTED_RESOURCE_TYPES.filter((t) => recorded.get(t) !== searchParamSignature(t));
-  const stored = await typesWithResources(q, differing);
-  for (const t of differing) if (!stored.has(t)) await recordIndexSignature(q, t, searchParamSignature(t));
-  const needed = differing.filter((t) => stored.has(t));
+  const { stored: needed, empty } = await differingTypes(q);
+  for (const t of empty) await recordIndexSignature(q, t, searchParamSignature(t));
   if (needed.length > 0) {
     logger.warn('stored search index rows predate these types’ search parameters: run npm run reindex', {
       types: needed,

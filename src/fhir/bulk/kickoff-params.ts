@@ -8,7 +8,7 @@ import type { Parameters } from '@medplum/fhirtypes';
 import { badRequest, fail } from '../outcomes.ts';
 import { isSupportedResourceType } from '../resource-types.ts';
 import { parseDateRange } from '../search/date-range.ts';
-import { parseElements } from '../search/subsetting.ts';
+import { elementsOrFail } from '../search/subsetting.ts';
 import { NDJSON_FORMATS } from './export-spec.ts';
 
 export interface KickoffParams {
@@ -93,9 +93,7 @@ export function parseKickoff(pairs: Iterable<[string, string]>, lenient: boolean
         continue;
       }
       case '_elements': {
-        const parsed = parseElements([value]);
-        if ('invalid' in parsed)
-          fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
+        elementsOrFail([value]);
         out.elements = [...(out.elements ?? []), ...splitList(value)];
         continue;
       }

@@ -78,17 +78,9 @@ export async function instanceHistory(
 ): Promise<FhirResponse> {
   ctx.authorize(type, 'read');
   if (!isValidId(id)) fail(notFound(`${type}/${id} not found`));
-  const countParam = params.get('_count');
-  const count = countParam === null ? DEFAULT_COUNT : Math.min(Number(countParam), MAX_COUNT);
-  if (!Number.isInteger(count) || count < 0) fail(badRequest('_count must be a non-negative integer', '_count'));
+  const { count, since, sinceParam } = historyWindow(params);
   const offset = Number(params.get('_offset') ?? 0);
   if (!Number.isInteger(offset) || offset < 0) fail(badRequest('_offset must be a non-negative integer', '_offset'));
-  const sinceParam = params.get('_since');
-  let since: string | undefined;
-  if (sinceParam !== null) {
-    since = parseDateRange(sinceParam)?.lo;
-    if (!since) fail(badRequest(`Invalid _since ${sinceParam}`, '_since'));
-  }
   const page = await readHistory(q, type, id, { count, offset, since });
   if (page.total === 0 && !since) fail(notFound(`${type}/${id} not found`));
   const base = `${ctx.baseUrl}/${type}/${id}/_history`;
@@ -101,6 +93,18 @@ export async function instanceHistory(
   const entries = page.versions.map((v) => historyEntry(ctx.baseUrl, v));
   const body = `{"resourceType":"Bundle","type":"history","timestamp":"${new Date().toISOString()}","total":${page.total},"link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
   return { status: 200, body };
+}
+
+/** `_count` and `_since` of a history interaction (http.html#history). */
+function historyWindow(params: URLSearchParams): { count: number; since?: string; sinceParam: string | null } {
+  const countParam = params.get('_count');
+  const count = countParam === null ? DEFAULT_COUNT : Math.min(Number(countParam), MAX_COUNT);
+  if (!Number.isInteger(count) || count < 0) fail(badRequest('_count must be a non-negative integer', '_count'));
+  const sinceParam = params.get('_since');
+  if (sinceParam === null) return { count, sinceParam };
+  const since = parseDateRange(sinceParam)?.lo;
+  if (!since) fail(badRequest(`Invalid _since ${sinceParam}`, '_since'));
+  return { count, since, sinceParam };
 }
 
 function historyEntry(baseUrl: string, v: StoredVersion & { method: string }): string {
@@ -136,15 +140,7 @@ export async function typesHistory(
     types = SUPPORTED_RESOURCE_TYPES.filter((t) => ctx.can(t, 'read'));
     if (types.length === 0) ctx.authorize('Patient', 'read');
   }
-  const countParam = params.get('_count');
-  const count = countParam === null ? DEFAULT_COUNT : Math.min(Number(countParam), MAX_COUNT);
-  if (!Number.isInteger(count) || count < 0) fail(badRequest('_count must be a non-negative integer', '_count'));
-  const sinceParam = params.get('_since');
-  let since: string | undefined;
-  if (sinceParam !== null) {
-    since = parseDateRange(sinceParam)?.lo;
-    if (!since) fail(badRequest(`Invalid _since ${sinceParam}`, '_since'));
-  }
+  const { count, since, sinceParam } = historyWindow(params);
   const cursorParam = params.get('_cursor');
   const after = cursorParam === null ? undefined : decodeHistoryCursor(cursorParam);
   if (cursorParam !== null && !after) fail(badRequest('Invalid paging cursor', '_cursor'));

@@ -71,12 +71,7 @@ export async function retractTrialRecords(
     `${type}/${id}`,
   );
   if (!named) return retractDerivedRecords(q, baseUrl, type, id);
-  for (const r of named.records) {
-    const existing = await readCurrent(q, r.resourceType, r.id as string, true);
-    if (!existing || existing.deleted) continue;
-    if (hasStatus) await putVersion(q, baseUrl, r, r.id as string, existing.versionId + 1, 'PUT');
-    else await writeVersion(q, deletionWrite(r.resourceType, r.id as string, existing.versionId + 1), false);
-  }
+  for (const r of named.records) await writeRetraction(q, baseUrl, r);
   return named.subjects;
 }
 
@@ -124,6 +119,26 @@ async function namedTrialRecords(
   }
 }
 
+/**
+ * A trial record's retraction, if it is still current: an entered-in-error version (Observation,
+ * QuestionnaireResponse) or a deletion (AdverseEvent, which has no such status in R4).
+ */
+async function writeRetraction(q: Queryable, baseUrl: string, record: Resource): Promise<void> {
+  const { resourceType: type, id } = record as Resource & { id: string };
+  const current = await readCurrent(q, type, id, true);
+  if (!current || current.deleted) return;
+  if (type === 'AdverseEvent') await writeVersion(q, deletionWrite(type, id, current.versionId + 1), false);
+  else
+    await putVersion(
+      q,
+      baseUrl,
+      { ...record, status: 'entered-in-error' } as Resource,
+      id,
+      current.versionId + 1,
+      'PUT',
+    );
+}
+
 /** Types whose trial records point at their source with derived-from (src/fhir/search/search-params.ts). */
 const DERIVED_TYPES: ReadonlySet<string> = new Set(['Observation', 'QuestionnaireResponse', 'AdverseEvent']);
 
@@ -156,19 +171,7 @@ async function retractDerivedRecords(
   if (records.length === 0) return undefined;
   const subjects = new Set<string>();
   for (const r of records) {
-    const recordId = r.id as string;
-    const current = await readCurrent(q, type, recordId, true);
-    if (!current || current.deleted) continue;
-    if (type === 'AdverseEvent') await writeVersion(q, deletionWrite(type, recordId, current.versionId + 1), false);
-    else
-      await putVersion(
-        q,
-        baseUrl,
-        { ...r, status: 'entered-in-error' } as Resource,
-        recordId,
-        current.versionId + 1,
-        'PUT',
-      );
+    await writeRetraction(q, baseUrl, r);
     const subject = (r as Observation).extension?.find((e) => e.url === EXT_RESEARCH_SUBJECT)?.valueReference
       ?.reference;
     if (subject?.startsWith('ResearchSubject/')) subjects.add(subject.slice('ResearchSubject/'.length));

@@ -11,7 +11,7 @@ import {
   type SearchRequest,
   type SortKey,
 } from './search-request.ts';
-import { parseElements } from './subsetting.ts';
+import { elementsOrFail, summarySubsetting } from './subsetting.ts';
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
@@ -86,21 +86,20 @@ export function parseSearch(resourceType: string, input: SearchParamsInput, stri
         else if (value !== 'accurate' && value !== 'estimate') unknown('_total', `value ${value} is not supported`);
         req.applied.push(['_total', req.total]);
         continue;
-      case '_summary':
+      case '_summary': {
+        const subsetting = summarySubsetting(value);
         if (value === 'count') {
           req.summaryCount = true;
           req.applied.push(['_summary', 'count']);
-        } else if (value === 'true' || value === 'text' || value === 'data') {
-          req.subsetting = { kind: value === 'true' ? 'summary' : value };
+        } else if (subsetting) {
+          req.subsetting = subsetting;
           req.applied.push(['_summary', value]);
         } else if (value !== 'false') unknown('_summary', `=${value} is not supported`);
         continue;
+      }
       case '_elements': {
-        const parsed = parseElements([value]);
         // A malformed list is the client's mistake whatever the handling: 400, as for _count.
-        if ('invalid' in parsed)
-          fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
-        req.subsetting = parsed;
+        req.subsetting = elementsOrFail([value]);
         req.applied.push(['_elements', value]);
         continue;
       }

@@ -8,6 +8,7 @@
 import { getDataType } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../definitions.ts';
+import { badRequest, fail } from '../outcomes.ts';
 
 export type Subsetting =
   /** Per resource type (or '*' for every type), the root element names asked for. */
@@ -41,6 +42,19 @@ export function parseElements(values: readonly string[]): Subsetting | { invalid
     }
   }
   return { kind: 'elements', elements };
+}
+
+/** `_elements` as a request gives it: a 400 OperationOutcome naming the first item that is not a root element name. */
+export function elementsOrFail(values: readonly string[]): Subsetting {
+  const parsed = parseElements(values);
+  if ('invalid' in parsed) fail(badRequest(`_elements: ${parsed.invalid} is not a root element name`, '_elements'));
+  return parsed;
+}
+
+/** `_summary` = true, text or data as a subsetting; undefined for any other value (count, false…). */
+export function summarySubsetting(value: string | null): Subsetting | undefined {
+  if (value === 'true') return { kind: 'summary' };
+  return value === 'text' || value === 'data' ? { kind: value } : undefined;
 }
 
 interface TypeShape {
