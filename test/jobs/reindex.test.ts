@@ -81,6 +81,12 @@ describe('reindex: index rows rewritten from stored content, in windows', () => 
       expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
     }
     expect((await reindex({ resourceType: 'Patient' }, 'research')).status).toBe(403);
+    const anonymous = await s.call('/admin/reindex', { role: 'none' });
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
+    const oversized = await reindex({ resourceType: 'Patient', after: '1'.repeat(10_000) });
+    expect(oversized.status).toBe(413);
+    expect(((await oversized.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
   });
 
   it('has a CLI that loops through the windows of each type', async () => {

@@ -183,6 +183,25 @@ describe('FHIR REST interactions over HTTP', () => {
       expect(res.status, json(ops)).toBe(status);
       expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
     }
+    // Unauthorised, forbidden and oversized patches are OperationOutcomes too, and change nothing.
+    const replaceGender = json([{ op: 'replace', path: '/gender', value: 'male' }]);
+    const bigPatch = json(
+      Array.from({ length: 2000 }, (_, i) => ({ op: 'add', path: `/x${i}`, value: 'a'.repeat(1000) })),
+    );
+    for (const [role, body, status] of [
+      ['none', replaceGender, 401],
+      ['research', replaceGender, 403],
+      ['admin', bigPatch, 413],
+    ] as const) {
+      const res = await s.call('/fhir/Patient/patch-1', {
+        method: 'PATCH',
+        role,
+        headers: { 'content-type': 'application/json-patch+json' },
+        body,
+      });
+      expect(res.status, role).toBe(status);
+      expect(((await res.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
+    }
     const unchanged = (await (await s.call('/fhir/Patient/patch-1')).json()) as Patient;
     expect(unchanged.meta?.versionId).toBe('2');
     // Inside Bundles, as a Binary (http.html#patch); references to urn:uuid entries are rewritten.
