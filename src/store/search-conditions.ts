@@ -78,13 +78,15 @@ function numberCondition(code: string, raw: string, p: ParamList): string {
   // Equality honours the precision written: 5.4 matches [5.35, 5.45).
   const decimals = num.includes('.') ? num.length - num.indexOf('.') - 1 : 0;
   const half = 0.5 * 10 ** -decimals;
-  let cond = rangeCondition(prefix, String(n - half), String(n + half), 'x.value', 'x.value', p);
+  // Bind only what the condition uses: PostgreSQL cannot type a parameter that appears nowhere.
+  let cond: string;
   if (prefix === 'lt') cond = `x.value < ${p.add(n)}`;
   else if (prefix === 'le') cond = `x.value <= ${p.add(n)}`;
   else if (prefix === 'gt') cond = `x.value > ${p.add(n)}`;
   else if (prefix === 'ge') cond = `x.value >= ${p.add(n)}`;
   else if (prefix === 'eq' || prefix === 'ap')
     cond = `(x.value >= ${p.add(n - half)} AND x.value < ${p.add(n + half)})`;
+  else cond = rangeCondition(prefix, String(n - half), String(n + half), 'x.value', 'x.value', p);
   if (system) cond += ` AND x.system = ${p.add(system)}`;
   if (unit) cond += ` AND x.code = ${p.add(unit)}`;
   return cond;
