@@ -138,6 +138,10 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         }
         const client = await clientFor(req, form);
         const scope = param(form, 'scope');
+        // RFC 6749 §3.3: a scope parameter that names nothing asks for nothing; only its absence means the default.
+        if (typeof form.scope === 'string' && (scope === undefined || splitScopes(scope).length === 0)) {
+          throw new OAuthError('invalid_scope', 'scope is empty; name the scopes wanted or leave the parameter out');
+        }
         const grant = grantScopes(scope === undefined ? undefined : splitScopes(scope), client);
         if (!grant.ok) throw new OAuthError(grant.error, grant.description);
         const token = await issueAccessToken(

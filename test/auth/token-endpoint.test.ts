@@ -354,6 +354,16 @@ describe('token endpoint', () => {
       expect(research.res.headers.get('cache-control')).toBe('no-store');
     });
 
+    it('answers invalid_scope to an empty scope instead of granting everything the client may have', async () => {
+      const auth = { authorization: basic('ops', SECRET) };
+      for (const scope of ['', ' ', '\t \n']) {
+        const { res, body } = await post({ grant_type: 'client_credentials', scope }, auth);
+        expect([res.status, body.error, body.access_token]).toEqual([400, 'invalid_scope', undefined]);
+      }
+      const absent = await post({ grant_type: 'client_credentials' }, auth);
+      expect(absent.res.status).toBe(200);
+    });
+
     it('requires client authentication and a form body', async () => {
       await expectInvalidClient(post({ grant_type: 'client_credentials' }), /authentication is required/);
       const json = await fetch(`${app.url}/auth/token`, {
