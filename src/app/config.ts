@@ -30,6 +30,11 @@ const ConfigSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, { error: 'must look like 512kb or 20mb' })
     .default('20mb'),
   MAX_BUNDLE_ENTRIES: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  /** Bounds on one search (GET or POST _search): parameters, and comma-separated values over all of them. */
+  SEARCH_MAX_PARAMETERS: z.coerce.number().int().min(1).max(10_000).default(100),
+  SEARCH_MAX_VALUES: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Time budget of one search: statement_timeout on PostgreSQL; on PGlite no further query starts after it. */
+  SEARCH_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(10_000),
   PUBLIC_BASE_URL: z.url().optional(),
   NODE_ENV: z.string().default('development'),
   CLIENTS_FILE: z.string().min(1).optional(),

@@ -133,12 +133,18 @@ export function createApp(deps: AppDeps): Express {
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);
   const writeBatcher = new WriteBatcher(db);
+  const searchLimits = { maxParameters: config.SEARCH_MAX_PARAMETERS, maxValues: config.SEARCH_MAX_VALUES };
   const context = (req: Request, res: Response): FhirContext => {
     const access = res.locals.access as AccessContext | undefined;
     if (!access) {
       // authenticate() always runs first; this guards a wiring mistake from opening the API.
       throw new OperationOutcomeError(unauthorized());
     }
+    // A client that hangs up stops its search before the next query (the answer would be thrown away).
+    const hangUp = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
     return {
       db,
       baseUrl: fhirBase,
@@ -158,6 +164,8 @@ export function createApp(deps: AppDeps): Express {
       trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
       writeBatcher,
+      searchLimits,
+      searchBudget: { ms: config.SEARCH_TIMEOUT_MS, signal: hangUp.signal },
     };
   };
   const studyGroups = new StudyGroupSync(db, fhirBase);

@@ -28,6 +28,10 @@ export interface FhirContext {
   trialGate?: (() => IntakeSession) | undefined;
   /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
   auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
+  /** How long one search's queries may run (src/store/time-budget.ts); unbounded when unset. */
+  searchBudget?: import('../store/time-budget.ts').TimeBudget | undefined;
+  /** How much one search may ask for (default DEFAULT_SEARCH_LIMITS). */
+  searchLimits?: import('./search/parse-search.ts').SearchLimits | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */
   writeBatcher?: WriteBatcher | undefined;
 }

@@ -82,6 +82,11 @@ export const tooManyRequests = (text = 'Too many requests'): OperationOutcome =>
 export const serverError = (text = 'Internal server error'): OperationOutcome =>
   outcome('server-error', 'fatal', 'exception', text);
 export const unavailable = (text: string): OperationOutcome => outcome('unavailable', 'error', 'transient', text);
+/** A request that would cost more than the server allows any one request (400: it never will succeed as sent). */
+export const tooCostly = (text: string, expression?: string | string[]): OperationOutcome =>
+  outcome('bad-request', 'error', 'too-costly', text, expression);
+/** A request stopped at its time budget (503: the same request may succeed when the server is less busy). */
+export const timedOut = (text: string): OperationOutcome => outcome('unavailable', 'error', 'timeout', text);
 
 /** Marks an OperationOutcome with a status explicitly (validation failures become 422, say). */
 export function withId(o: OperationOutcome, id: keyof typeof STATUS_BY_ID): OperationOutcome {

@@ -151,3 +151,52 @@ export function filterCondition(f: SearchFilter, p: ParamList, baseUrl: string):
   const exists = `EXISTS (SELECT 1 FROM ${table} x WHERE ${owner} AND (${alternatives}))`;
   return f.modifier === 'not' ? `NOT ${exists}` : exists;
 }
+
+/** Whether repeats of this filter can share one condition: value filters on an index table. */
+function combinable(f: SearchFilter): boolean {
+  return f.type in TABLE && f.modifier !== 'missing';
+}
+
+/**
+ * Every filter, with the repeats of one parameter (`code=a&code=b`) folded into a single condition:
+ * one join per repeat made the planner's work grow steeply with their number (a few hundred repeats
+ * ran for minutes). Repeats AND (search.html#combining), so the resource must have, for each repeat,
+ * an index row matching one of its comma-separated values: one pass over the parameter's rows,
+ * grouped by resource. Repeats of :not exclude every value named, so they fold into one NOT EXISTS.
+ */
+export function filterConditions(
+  resourceType: string,
+  filters: readonly SearchFilter[],
+  p: ParamList,
+  baseUrl: string,
+): string[] {
+  const groups = new Map<string, SearchFilter[]>();
+  const out: (string | SearchFilter[])[] = [];
+  for (const f of filters) {
+    if (!combinable(f)) {
+      out.push(filterCondition(f, p, baseUrl));
+      continue;
+    }
+    const key = `${f.code}\u0000${f.modifier ?? ''}\u0000${f.targets.join(',')}`;
+    const group = groups.get(key);
+    if (group) group.push(f);
+    else {
+      const fresh = [f];
+      groups.set(key, fresh);
+      out.push(fresh);
+    }
+  }
+  return out.map((item) => {
+    if (typeof item === 'string') return item;
+    const [first] = item;
+    if (!first) return 'TRUE';
+    if (item.length === 1) return filterCondition(first, p, baseUrl);
+    if (first.modifier === 'not')
+      return filterCondition({ ...first, values: item.flatMap((f) => f.values) }, p, baseUrl);
+    const table = TABLE[first.type];
+    const each = item.map((f) => `(${f.values.map((v) => valueCondition(f, v, p, baseUrl)).join(' OR ')})`);
+    return `r.id IN (SELECT x.id FROM ${table} x
+      WHERE x.resource_type = ${p.add(resourceType)} AND x.param = ${p.add(first.code)} AND (${each.join(' OR ')})
+      GROUP BY x.id HAVING ${each.map((c) => `bool_or(${c})`).join(' AND ')})`;
+  });
+}

@@ -6,7 +6,7 @@
 import type { IncludeSpec, SearchCursor, SearchRequest, SortKey } from '../fhir/search/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
-import { filterCondition, ParamList } from './search-conditions.ts';
+import { filterCondition, filterConditions, ParamList } from './search-conditions.ts';
 
 export interface SearchPage {
   matches: StoredVersion[];
@@ -43,7 +43,7 @@ async function currentBound(q: Queryable): Promise<string> {
 
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
   const conditions = [`r.resource_type = ${p.add(req.resourceType)}`, 'NOT r.deleted'];
-  for (const f of req.filters) conditions.push(filterCondition(f, p, baseUrl));
+  conditions.push(...filterConditions(req.resourceType, req.filters, p, baseUrl));
   for (const f of req.exclusions) conditions.push(`NOT ${filterCondition(f, p, baseUrl)}`);
   return conditions.join(' AND ');
 }

@@ -8,6 +8,7 @@ import { type HistoryCursor, readTypesHistory } from '../../store/history-store.
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
+import { withTimeBudget } from '../../store/time-budget.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, notFound } from '../outcomes.ts';
 import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
@@ -41,7 +42,7 @@ export async function searchResources(
   ctx.authorize(type, 'search');
   const pairs = [...params];
   if (ctx.access) assertQueryAllowed(type, new URLSearchParams(pairs), ctx.access);
-  const req = parseSearch(type, pairs, strict);
+  const req = parseSearch(type, pairs, strict, ctx.searchLimits);
   if (ctx.access && isBlinded(ctx.access)) {
     const hidden = blindedSearchExclusions(type);
     if (hidden.hideAll) req.filters.push({ code: '_id', type: 'id', modifier: undefined, values: [], targets: [] });
@@ -51,7 +52,11 @@ export async function searchResources(
     }
   }
   for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
-  const page = await runSearch(q, req, ctx.baseUrl);
+  // A search of its own (not a Bundle entry inside a transaction) runs within the request's time budget.
+  const budget = q === ctx.db ? ctx.searchBudget : undefined;
+  const page = budget
+    ? await withTimeBudget(ctx.db, budget, (bq) => runSearch(bq, req, ctx.baseUrl))
+    : await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');
   const self = `${ctx.baseUrl}/${type}${req.applied.length ? `?${queryString(req.applied)}` : ''}`;
   const links = [link('self', self)];

@@ -2,7 +2,7 @@
  * Parses search parameters (query string or form body) into a SearchRequest. Unknown or unsupported
  * parameters are dropped under `Prefer: handling=lenient` (the default) and rejected under strict.
  */
-import { badRequest, fail } from '../outcomes.ts';
+import { badRequest, fail, tooCostly } from '../outcomes.ts';
 import { searchParamsFor } from './search-params.ts';
 import {
   decodeCursor,
@@ -33,8 +33,36 @@ const MODIFIERS: Record<string, readonly string[]> = {
 
 export type SearchParamsInput = Iterable<[string, string]>;
 
-export function parseSearch(resourceType: string, input: SearchParamsInput, strict: boolean): SearchRequest {
+/** What one search may ask for, so that no admissible search is slow (the store cannot stop a query on PGlite). */
+export interface SearchLimits {
+  /** Parameters (name=value pairs) in one request. */
+  maxParameters: number;
+  /** Comma-separated values over all parameters. */
+  maxValues: number;
+}
+
+export const DEFAULT_SEARCH_LIMITS: SearchLimits = { maxParameters: 100, maxValues: 1000 };
+
+export function parseSearch(
+  resourceType: string,
+  input: SearchParamsInput,
+  strict: boolean,
+  limits: SearchLimits = DEFAULT_SEARCH_LIMITS,
+): SearchRequest {
   const defs = searchParamsFor(resourceType);
+  const pairs = [...input];
+  if (pairs.length > limits.maxParameters) {
+    fail(
+      tooCostly(
+        `A search may have at most ${limits.maxParameters} parameters (this one has ${pairs.length}); split it or combine values with commas`,
+      ),
+    );
+  }
+  let values = 0;
+  for (const [, value] of pairs) values += value.split(/(?<!\\),/).length;
+  if (values > limits.maxValues) {
+    fail(tooCostly(`A search may name at most ${limits.maxValues} values in all (this one names ${values})`));
+  }
   const req: SearchRequest = {
     resourceType,
     filters: [],
@@ -52,7 +80,7 @@ export function parseSearch(resourceType: string, input: SearchParamsInput, stri
     if (strict) fail(badRequest(`Search parameter ${name} ${why}`, name));
   };
 
-  for (const [rawName, value] of input) {
+  for (const [rawName, value] of pairs) {
     const [name = '', modifier] = rawName.split(':', 2) as [string, string | undefined];
     switch (name) {
       case '_count': {

@@ -1,0 +1,53 @@
+/**
+ * A time budget for the queries of one request. PostgreSQL enforces it itself (a transaction-local
+ * statement_timeout, so a pooled connection never keeps it); PGlite runs each query to the end on
+ * the service's own thread and ignores statement_timeout, so there the budget is checked between
+ * queries: once it is spent, or the client has gone, no further query of the request starts. What
+ * keeps any single PGlite query short is the bound on what a request may ask (SearchLimits).
+ */
+import { fail, timedOut } from '../fhir/outcomes.ts';
+import type { Db, Queryable, QueryResult } from './db.ts';
+
+/** SQLSTATE query_canceled: statement_timeout (or a cancel request) stopped the statement. */
+const QUERY_CANCELED = '57014';
+
+export interface TimeBudget {
+  ms: number;
+  /** Aborted when the client goes away: its answer would be thrown away. */
+  signal?: AbortSignal | undefined;
+}
+
+function spent(ms: number): never {
+  fail(timedOut(`The request was stopped after its time budget of ${ms} ms; narrow it and retry`));
+}
+
+function budgeted(q: Queryable, budget: TimeBudget, deadline: number): Queryable {
+  const check = (): void => {
+    if (budget.signal?.aborted || performance.now() > deadline) spent(budget.ms);
+  };
+  return {
+    query: async <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+      check();
+      try {
+        return await q.query<R>(text, params);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === QUERY_CANCELED) spent(budget.ms);
+        throw err;
+      }
+    },
+    exec: async (text: string) => {
+      check();
+      await q.exec(text);
+    },
+  };
+}
+
+/** Runs fn's queries within the budget: a 503 OperationOutcome (timeout) when it runs out. */
+export async function withTimeBudget<T>(db: Db, budget: TimeBudget, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  const deadline = performance.now() + budget.ms;
+  if (db.backend !== 'postgresql') return fn(budgeted(db, budget, deadline));
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT set_config('statement_timeout', $1, true)", [String(budget.ms)]);
+    return fn(budgeted(tx, budget, deadline));
+  });
+}
