@@ -52,6 +52,10 @@ const ConfigSchema = z.object({
   OUTCOMES_IDLE_MS: z.coerce.number().int().min(10).default(1_000),
   /** MLLP listener for HL7 v2 lab feeds (off when unset). */
   HL7_MLLP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Interface the MLLP listener binds to: loopback unless a lab feed must reach it directly. */
+  HL7_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Largest HL7 v2 message accepted over MLLP, in bytes (AR and close beyond it). */
+  HL7_MLLP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(1_073_741_824).default(4 * 1024 * 1024),
   HL7_MLLP_ALLOW_ADDRESSES: z.string().default('127.0.0.1,::1'),
   HL7_MLLP_ALLOW_FACILITIES: z.string().default(''),
   HL7_SYSTEMS_FILE: z.string().min(1).default('mappings/hl7v2/systems.json'),

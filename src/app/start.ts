@@ -213,6 +213,8 @@ export async function startService(
         ? undefined
         : new MllpListener(hl7For(MLLP_ACCESS), log.child({ component: 'mllp' }), {
             port: config.HL7_MLLP_PORT,
+            host: config.HL7_MLLP_HOST,
+            maxMessageBytes: config.HL7_MLLP_MAX_MESSAGE_BYTES,
             allowAddresses: list(config.HL7_MLLP_ALLOW_ADDRESSES),
             allowFacilities: list(config.HL7_MLLP_ALLOW_FACILITIES),
             audit: mllpAudit(audit, MLLP_ACCESS),
