@@ -55,7 +55,7 @@ const ConfigSchema = z.object({
   /** Interface the MLLP listener binds to: loopback unless a lab feed must reach it directly. */
   HL7_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
   /** Largest HL7 v2 message accepted over MLLP, in bytes (AR and close beyond it). */
-  HL7_MLLP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(1_073_741_824).default(4 * 1024 * 1024),
+  HL7_MLLP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(1_073_741_824).default(4_194_304),
   HL7_MLLP_ALLOW_ADDRESSES: z.string().default('127.0.0.1,::1'),
   HL7_MLLP_ALLOW_FACILITIES: z.string().default(''),
   HL7_SYSTEMS_FILE: z.string().min(1).default('mappings/hl7v2/systems.json'),
