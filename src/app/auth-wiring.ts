@@ -23,6 +23,7 @@ export function authConfigOf(config: Config): AuthConfig {
     publicBaseUrl: config.publicBaseUrl,
     accessTokenLifetimeSeconds: config.ACCESS_TOKEN_LIFETIME_SECONDS,
     rateLimit: { requestsPerMinute: config.RATE_LIMIT_PER_MINUTE },
+    tokenFailuresPerMinute: config.TOKEN_FAILURES_PER_CLIENT_PER_MINUTE,
     ...(config.IDP_ISSUER && config.IDP_JWKS_URL
       ? {
           externalIdp: {

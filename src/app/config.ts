@@ -3,6 +3,7 @@
  * with zod at start-up: a bad setting stops the service with one line that names it.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import * as z from 'zod';
 import { parseCdsClients } from '../cds/cds-config.ts';
 import { AppError } from './app-error.ts';
@@ -46,6 +47,24 @@ const ConfigSchema = z.object({
   ACCESS_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
   TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /** Failed token requests allowed per client id (a guessed secret or a bad assertion), per minute. */
+  TOKEN_FAILURES_PER_CLIENT_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  /**
+   * Proxies whose X-Forwarded-For is believed (comma-separated addresses, CIDRs, or loopback,
+   * linklocal, uniquelocal); empty: none, the socket address is the client's.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0)
+          .every((s) => ['loopback', 'linklocal', 'uniquelocal'].includes(s) || isIP(s.split('/')[0] ?? '') !== 0),
+      { error: 'must list IP addresses, CIDRs, loopback, linklocal or uniquelocal' },
+    ),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Recompute outcomes in the background as ingest marks subjects (off: only on admin request). */
   OUTCOMES_WORKER: z.enum(['on', 'off']).default('on'),

@@ -76,7 +76,12 @@ export function createApp(deps: AppDeps): Express {
   // (If-None-Match) still gets its 304 from the version ETag.
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.set('trust proxy', 'loopback');
+  // X-Forwarded-For is believed only from the proxies named: otherwise any client could choose the
+  // address its token requests are limited by and its AuditEvents record.
+  const trustedProxies = config.TRUST_PROXY.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  app.set('trust proxy', trustedProxies.length > 0 ? trustedProxies : false);
   app.use(requestContext(logger, deps.metrics));
 
   const fhirBase = `${config.publicBaseUrl}/fhir`;

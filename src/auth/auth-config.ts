@@ -45,6 +45,8 @@ export const AuthConfigSchema = z.strictObject({
     })
     .prefault({}),
   externalIdp: ExternalIdpSchema.optional(),
+  /** Failed token requests per client id per minute, all of them allowed at once (then refilled). */
+  tokenFailuresPerMinute: z.number().int().min(1).default(20),
 });
 
 export type AuthConfig = z.infer<typeof AuthConfigSchema>;

@@ -51,6 +51,14 @@ export class TokenBucketLimiter {
     return Math.max(1, Math.ceil((1 - b.tokens) / this.#perMs / 1000));
   }
 
+  /** Seconds until the key's bucket holds a request again (0: it does now), taking nothing. */
+  waitFor(key: string): number {
+    const b = this.#buckets.get(key);
+    if (!b) return 0;
+    const tokens = Math.min(this.#capacity, b.tokens + (this.#now() - b.updated) * this.#perMs);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#perMs / 1000));
+  }
+
   /** Forgets buckets that have refilled: they behave exactly like new ones. */
   #sweep(now: number): void {
     for (const [key, b] of this.#buckets) {

@@ -4,6 +4,7 @@
  * and the JWKS of the service's token-signing key.
  */
 import express, { type ErrorRequestHandler, type Request, type Router } from 'express';
+import { decodeJwt } from 'jose';
 import type { Db } from '../store/db.ts';
 import { issueAccessToken } from './access-token.ts';
 import { type AuthConfig, authUrls } from './auth-config.ts';
@@ -12,6 +13,7 @@ import { CLIENT_ASSERTION_TYPE, ClientAssertionVerifier } from './client-asserti
 import type { ClientRegistry } from './client-registry.ts';
 import type { RegisteredClient } from './client-schema.ts';
 import { noStore, OAuthError, sendOAuthError } from './oauth-error.ts';
+import { TokenBucketLimiter } from './rate-limit.ts';
 import { grantScopes } from './scope-grant.ts';
 import { splitScopes } from './scopes.ts';
 import { DUMMY_SECRET_HASH, verifySecret } from './secret-hash.ts';
@@ -64,6 +66,28 @@ async function authenticateBasic(header: string, registry: ClientRegistry): Prom
   return client;
 }
 
+/** The client a token request says it is, before anything is verified: what its failures count against. */
+function claimedClientId(req: Request, form: Form): string | undefined {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined && /^basic /i.test(authorization)) {
+    try {
+      return parseBasic(authorization).id;
+    } catch {
+      return undefined;
+    }
+  }
+  const assertion = form.client_assertion;
+  if (typeof assertion === 'string') {
+    try {
+      const { iss } = decodeJwt(assertion);
+      if (typeof iss === 'string') return iss;
+    } catch {
+      // Not a JWT: refused as such, with nothing to count against.
+    }
+  }
+  return typeof form.client_id === 'string' ? form.client_id : undefined;
+}
+
 export function createAuthRouter(deps: AuthRouterDeps): Router {
   const { config, registry, keys } = deps;
   const logger = deps.logger ?? silentLogger;
@@ -72,6 +96,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     registry,
     tokenUrl: urls.tokenUrl,
     usedJti: new UsedJtiStore(deps.db),
+  });
+  // Guessing one client's secret from many addresses is bounded by the client, not the address.
+  const failures = new TokenBucketLimiter({
+    requestsPerMinute: config.tokenFailuresPerMinute,
+    burst: config.tokenFailuresPerMinute,
   });
   const discovery = JSON.stringify(smartConfiguration(config));
   const jwks = JSON.stringify(keys.jwks);
@@ -136,7 +165,22 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
             `grant_type ${grantType} is not supported; use client_credentials`,
           );
         }
-        const client = await clientFor(req, form);
+        const claimed = claimedClientId(req, form);
+        const wait = claimed === undefined ? 0 : failures.waitFor(claimed);
+        if (wait > 0) {
+          res.setHeader('Retry-After', String(wait));
+          throw new OAuthError('invalid_client', `too many failed attempts for this client; retry after ${wait} s`, {
+            status: 429,
+          });
+        }
+        let client: RegisteredClient;
+        try {
+          client = await clientFor(req, form);
+        } catch (err) {
+          if (claimed !== undefined && err instanceof OAuthError && err.error === 'invalid_client')
+            failures.take(claimed);
+          throw err;
+        }
         const scope = param(form, 'scope');
         // RFC 6749 §3.3: a scope parameter that names nothing asks for nothing; only its absence means the default.
         if (typeof form.scope === 'string' && (scope === undefined || splitScopes(scope).length === 0)) {

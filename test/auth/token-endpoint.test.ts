@@ -338,6 +338,37 @@ describe('token endpoint', () => {
     });
   });
 
+  describe('failed attempts per client id', () => {
+    it('refuses a client with 429 after too many failed attempts, from any address, and leaves other clients alone', async () => {
+      const limited = await listen(
+        testApp({
+          router: createAuthRouter({ db: t.db, config: { ...config, tokenFailuresPerMinute: 3 }, registry, keys }),
+        }),
+      );
+      try {
+        const attempt = async (secret: string, id = 'ops') => {
+          const res = await fetch(`${limited.url}/auth/token`, {
+            ...form({ grant_type: 'client_credentials' }),
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(id, secret) },
+          });
+          return {
+            status: res.status,
+            body: (await res.json()) as TokenBody,
+            retryAfter: res.headers.get('retry-after'),
+          };
+        };
+        for (let i = 0; i < 3; i++) expect((await attempt(`guess-${i}`)).status).toBe(401);
+        const refused = await attempt(SECRET);
+        expect([refused.status, refused.body.error]).toEqual([429, 'invalid_client']);
+        expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+        // Another client id has its own count; a wrong secret for it does not lock out 'ops' further.
+        expect((await attempt('wrong', 'lab-feed')).status).toBe(401);
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+
   describe('request errors', () => {
     it('answers unsupported_grant_type, invalid_request and invalid_scope with 400', async () => {
       const auth = { authorization: basic('ops', SECRET) };

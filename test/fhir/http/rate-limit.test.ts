@@ -1,4 +1,4 @@
-import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
@@ -58,5 +58,68 @@ describe('token endpoint limit per address', () => {
     expect(statuses[0]).toBe(401);
     expect(statuses.slice(1)).toContain(429);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+describe('which address is believed (TRUST_PROXY)', () => {
+  const tokenRequest = (url: string, forwardedFor: string) =>
+    fetch(`${url}/auth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${btoa('nobody:wrong')}`,
+        'x-forwarded-for': forwardedFor,
+      },
+      body: 'grant_type=client_credentials',
+    });
+  const auditedAddress = async (s: TestService, forwardedFor: string): Promise<string | undefined> => {
+    const created = await s.call('/fhir/Patient', {
+      method: 'POST',
+      body: JSON.stringify({ resourceType: 'Patient' }),
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+    expect(created.status).toBe(201);
+    const marker = ((await created.json()) as { id: string }).id;
+    // Audit records are written just after the answer: look until it is there.
+    let event: AuditEvent | undefined;
+    for (let i = 0; i < 30 && !event; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      const b = (await (await s.call('/fhir/AuditEvent?_count=200&_sort=-_lastUpdated')).json()) as Bundle<AuditEvent>;
+      event = b.entry
+        ?.map((e) => e.resource as AuditEvent)
+        .find((a) => a.entity?.some((x) => x.what?.reference === `Patient/${marker}`));
+    }
+    return event?.agent?.[0]?.network?.address;
+  };
+
+  it('limits token requests by the socket address, whatever X-Forwarded-For says, when no proxy is trusted', async () => {
+    const s = await startTestService({ TOKEN_REQUESTS_PER_MINUTE: '6' });
+    try {
+      await s.token('admin');
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await tokenRequest(s.url, `203.0.113.${i + 1}`);
+        statuses.push(res.status);
+        await res.arrayBuffer();
+      }
+      expect(statuses.slice(1)).toContain(429);
+      expect(await auditedAddress(s, '203.0.113.77')).toBe('127.0.0.1');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('believes X-Forwarded-For from the proxies TRUST_PROXY names, and records that address', async () => {
+    const s = await startTestService({ TOKEN_REQUESTS_PER_MINUTE: '6', TRUST_PROXY: 'loopback' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await tokenRequest(s.url, `203.0.113.${i + 1}`);
+        expect(res.status).toBe(401);
+        await res.arrayBuffer();
+      }
+      expect(await auditedAddress(s, '203.0.113.77')).toBe('203.0.113.77');
+    } finally {
+      await s.stop();
+    }
   });
 });
