@@ -152,13 +152,16 @@ export function filterCondition(f: SearchFilter, p: ParamList, baseUrl: string):
   return f.modifier === 'not' ? `NOT ${exists}` : exists;
 }
 
+/** Repeats of one parameter from which they share one condition. */
+const FOLD_FROM = 3;
+
 /** Whether repeats of this filter can share one condition: value filters on an index table. */
 function combinable(f: SearchFilter): boolean {
   return f.type in TABLE && f.modifier !== 'missing';
 }
 
 /**
- * Every filter, with the repeats of one parameter (`code=a&code=b`) folded into a single condition:
+ * Every filter, with three or more repeats of one parameter (`code=a&code=b&code=c`) folded into a single condition:
  * one join per repeat made the planner's work grow steeply with their number (a few hundred repeats
  * ran for minutes). Repeats AND (search.html#combining), so the resource must have, for each repeat,
  * an index row matching one of its comma-separated values: one pass over the parameter's rows,
@@ -190,7 +193,9 @@ export function filterConditions(
     if (typeof item === 'string') return item;
     const [first] = item;
     if (!first) return 'TRUE';
-    if (item.length === 1) return filterCondition(first, p, baseUrl);
+    // One or two repeats (a date range, say) keep a correlated EXISTS each, which the planner can
+    // drive from a more selective parameter; the grouped pass reads every row of the parameter.
+    if (item.length < FOLD_FROM) return item.map((f) => filterCondition(f, p, baseUrl)).join(' AND ');
     if (first.modifier === 'not')
       return filterCondition({ ...first, values: item.flatMap((f) => f.values) }, p, baseUrl);
     const table = TABLE[first.type];

@@ -50,13 +50,18 @@ describe('bounded search', () => {
     ).toEqual(['bs-ab', 'bs-abc']);
     expect((await search(`${code('a')}&${code('a')}`)).ids).toEqual(['bs-a', 'bs-ab', 'bs-abc']);
     expect((await search('code=a&code=zz')).ids).toEqual([]);
+    // Two repeats keep one condition each; three or more share one: both must agree.
+    expect((await search(`${code('a')}&${code('b')}&${code('a')}`)).ids).toEqual(['bs-ab', 'bs-abc']);
+    expect((await search('code=a&code=zz&code=a')).ids).toEqual([]);
     expect((await search('code:not=a&code:not=c')).ids).toEqual([]);
+    expect((await search('code:not=a&code:not=c&code:not=zz')).ids).toEqual([]);
     expect((await search('code:not=c&code:not=zz')).ids).toEqual(['bs-a', 'bs-ab']);
+    expect((await search('code:not=c&code:not=zz&code:not=yy')).ids).toEqual(['bs-a', 'bs-ab']);
     expect((await search('date=ge2022-02-01&date=lt2022-03-01')).ids).toEqual(['bs-ab', 'bs-bc']);
-    expect((await search('date=ge2022-02-01&date=lt2022-03-01&code=b&code=c')).ids).toEqual(['bs-bc']);
-    expect((await search('date=ge2022-02-01&date=lt2022-03-01&code=b&code=c&_summary=count')).body).toMatchObject({
-      total: 1,
-    });
+    const range = 'date=ge2022-02-01&date=lt2022-03-01&date=ge2022-01-01';
+    expect((await search(range)).ids).toEqual(['bs-ab', 'bs-bc']);
+    expect((await search(`${range}&code=b&code=c&code=b`)).ids).toEqual(['bs-bc']);
+    expect((await search(`${range}&code=b&code=c&code=b&_summary=count`)).body).toMatchObject({ total: 1 });
   });
 
   it('answers 400 naming the limit when a search has more parameters or values than allowed', async () => {
