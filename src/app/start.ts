@@ -6,10 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AccessContext } from '../auth/access-context.ts';
+import { parseTrialUsers } from '../auth/ehr-config.ts';
+import { TrialRoster } from '../auth/trial-roster.ts';
 import { UsedJtiStore } from '../auth/used-jti.ts';
 import { CdsAuthenticator } from '../cds/cds-auth.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
 import { createCdsRouter } from '../cds/cds-routes.ts';
+import { parseOrigins } from '../cds/cors.ts';
 import { loadFhirDefinitions } from '../fhir/definitions.ts';
 import { createValidator } from '../fhir/validate.ts';
 import { EnrollmentIndex } from '../ingest/enrollment-index.ts';
@@ -230,6 +233,7 @@ export async function startService(
             throttleMs: config.BULK_EXPORT_THROTTLE_MS,
           })
         : undefined;
+    const roster = new TrialRoster(parseTrialUsers(config.TRIAL_USERS), db);
     const app = createApp({
       outcomes: { engine, nudge: () => worker.nudge() },
       config,
@@ -257,6 +261,10 @@ export async function startService(
         baseUrl: `${config.publicBaseUrl}/cds-services`,
         appUrl: config.CDS_APP_URL ?? `${config.publicBaseUrl}/app/launch`,
         plateletsCriticalBelow: config.CDS_PLATELETS_CRITICAL_BELOW,
+        troughStaleDays: config.CDS_TROUGH_STALE_DAYS,
+        allowedOrigins: parseOrigins(config.CDS_ALLOWED_ORIGINS),
+        mrnSystem: config.PATIENT_MRN_SYSTEM,
+        roster,
       }),
     });
     handler = app;

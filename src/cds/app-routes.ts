@@ -103,7 +103,7 @@ export function createAppRouter(deps: AppRoutesDeps): Router {
         overdue: st.overdue.map((v) => v.label).join(', '),
         lastTrough: st.lastTrough ? `${Math.round(st.lastTrough.value * 100) / 100} (${day(st.lastTrough.date)})` : '',
         troughStatus: st.lastTrough?.status ?? '',
-        safety: [st.critical, ...st.activeFlags].filter((x): x is string => Boolean(x)).join('; '),
+        safety: [st.critical, ...st.activeFlags.map((f) => f.text)].filter((x): x is string => Boolean(x)).join('; '),
       });
     }
     res.json(rows);

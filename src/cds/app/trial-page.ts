@@ -154,7 +154,7 @@ function render(s: TrialStatus): void {
       el(
         'ul',
         { id: 'flags' },
-        s.activeFlags.map((f) => el('li', {}, [f])),
+        s.activeFlags.map((f) => el('li', {}, [f.text])),
       ),
     ]),
   );
