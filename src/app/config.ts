@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as z from 'zod';
+import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
 import { AppError } from './app-error.ts';
 import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
@@ -86,6 +87,18 @@ const ConfigSchema = z.object({
   SMART_CLIENT_ID: z.string().min(1).default('khe-trial-page'),
   /** Where the card's SMART link points (default: this adapter's /app/launch). */
   CDS_APP_URL: z.url().optional(),
+  /** Browser origins (the EHR's web front end, the CDS Hooks sandbox) allowed to call /cds-services; `*` for any. */
+  CDS_ALLOWED_ORIGINS: z.string().default(''),
+  /** Days after which the last trough is called stale on the card and the page. */
+  CDS_TROUGH_STALE_DAYS: z.coerce.number().int().min(1).default(35),
+  /** Identifier system of the hospital's MRN: how an EHR's patient is matched to the enrolled child. */
+  PATIENT_MRN_SYSTEM: z.string().min(1).optional(),
+  /** EHRs that launch the trial page: JSON [{"fhirBase", "issuer", "clientId", "jwksUrl" or "introspection"}]. */
+  SMART_EHRS: z.string().optional(),
+  /** Trial roles of EHR users: JSON [{"fhirUser": "Practitioner/1", "trialRole": "clinician"}]. */
+  TRIAL_USERS: z.string().optional(),
+  /** Lifetime of the session the adapter gives the trial page after a launch. */
+  APP_SESSION_MINUTES: z.coerce.number().int().min(1).max(60).default(15),
   IDP_ISSUER: z.string().min(1).optional(),
   IDP_JWKS_URL: z.url().optional(),
   IDP_SCOPE_CLAIM: z.string().min(1).default('scope'),
@@ -142,6 +155,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     const detail = err instanceof z.ZodError ? (err.issues[0]?.message ?? 'invalid') : (err as Error).message;
     throw new AppError('CONFIG_INVALID', `configuration error: CDS_CLIENTS: ${detail}`);
+  }
+  for (const [key, parse] of [
+    ['SMART_EHRS', parseSmartEhrs],
+    ['TRIAL_USERS', parseTrialUsers],
+  ] as const) {
+    try {
+      parse(c[key]);
+    } catch (err) {
+      const detail = err instanceof z.ZodError ? (err.issues[0]?.message ?? 'invalid') : (err as Error).message;
+      throw new AppError('CONFIG_INVALID', `configuration error: ${key}: ${detail}`);
+    }
   }
   const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;
   return {

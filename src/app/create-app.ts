@@ -6,7 +6,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import express, { type Express, type Request, type Response } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
 import { TokenBucketLimiter } from '../auth/rate-limit.ts';
-import { createAppRouter } from '../cds/app-routes.ts';
+import { type AppRoutesDeps, createAppRouter } from '../cds/app-routes.ts';
 import {
   BULK_DATA_INSTANTIATES,
   BULK_DATA_OPERATIONS,
@@ -65,6 +65,8 @@ export interface AppDeps {
   hl7For?: ((access: AccessContext) => Hl7Ingest) | undefined;
   /** CDS Hooks services (src/cds), with their own EHR authentication. */
   cdsRouter?: express.Router | undefined;
+  /** The trial page's SMART sessions, patient matching and stale-trough rule (src/cds/app-routes.ts). */
+  clinicianApp?: Pick<AppRoutesDeps, 'sessions' | 'mrnSystem' | 'troughStaleDays'> | undefined;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -217,6 +219,9 @@ export function createApp(deps: AppDeps): Express {
       authenticate: auth.authenticate,
       clientId: config.SMART_CLIENT_ID,
       plateletsCriticalBelow: config.CDS_PLATELETS_CRITICAL_BELOW,
+      sessions: deps.clinicianApp?.sessions,
+      mrnSystem: deps.clinicianApp?.mrnSystem ?? config.PATIENT_MRN_SYSTEM,
+      troughStaleDays: deps.clinicianApp?.troughStaleDays ?? config.CDS_TROUGH_STALE_DAYS,
     }),
   );
   if (deps.hl7For) {

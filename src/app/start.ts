@@ -6,10 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AccessContext } from '../auth/access-context.ts';
+import { AppSessions } from '../auth/app-session.ts';
+import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
+import { EhrIdentityVerifier } from '../auth/ehr-identity.ts';
+import { loadSigningKeys } from '../auth/signing-keys.ts';
+import { TrialRoster } from '../auth/trial-roster.ts';
 import { UsedJtiStore } from '../auth/used-jti.ts';
 import { CdsAuthenticator } from '../cds/cds-auth.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
 import { createCdsRouter } from '../cds/cds-routes.ts';
+import { parseOrigins } from '../cds/cors.ts';
 import { loadFhirDefinitions } from '../fhir/definitions.ts';
 import { createValidator } from '../fhir/validate.ts';
 import { EnrollmentIndex } from '../ingest/enrollment-index.ts';
@@ -232,6 +238,10 @@ export async function startService(
             throttleMs: config.BULK_EXPORT_THROTTLE_MS,
           })
         : undefined;
+    const roster = new TrialRoster(parseTrialUsers(config.TRIAL_USERS), db);
+    const smartEhrs = parseSmartEhrs(config.SMART_EHRS);
+    // The same shared key as the token endpoint's (loading it again only reads it back).
+    const sessionKeys = smartEhrs.length > 0 ? await loadSigningKeys(db) : undefined;
     const app = createApp({
       outcomes: { engine, nudge: () => worker.nudge() },
       config,
@@ -259,7 +269,22 @@ export async function startService(
         baseUrl: `${config.publicBaseUrl}/cds-services`,
         appUrl: config.CDS_APP_URL ?? `${config.publicBaseUrl}/app/launch`,
         plateletsCriticalBelow: config.CDS_PLATELETS_CRITICAL_BELOW,
+        troughStaleDays: config.CDS_TROUGH_STALE_DAYS,
+        allowedOrigins: parseOrigins(config.CDS_ALLOWED_ORIGINS),
+        mrnSystem: config.PATIENT_MRN_SYSTEM,
+        roster,
       }),
+      clinicianApp: {
+        mrnSystem: config.PATIENT_MRN_SYSTEM,
+        troughStaleDays: config.CDS_TROUGH_STALE_DAYS,
+        sessions: sessionKeys
+          ? {
+              issuer: new AppSessions(sessionKeys, config.publicBaseUrl, config.APP_SESSION_MINUTES * 60),
+              identity: new EhrIdentityVerifier(smartEhrs),
+              roster,
+            }
+          : undefined,
+      },
     });
     handler = app;
     if (config.OUTCOMES_WORKER === 'on') worker.start();

@@ -1,18 +1,30 @@
 /**
  * The SMART on FHIR trial page and the coordinator overview: HTML shells, their bundled scripts, and
- * the JSON they read. The JSON endpoints take the bearer token the EHR's authorization server issued
- * to the page (accepted as a hospital identity provider token: IDP_* settings), for the clinician
- * and admin roles; the overview is for admins (trial coordinators).
+ * the JSON they read. After a launch the page trades what the EHR gave it (id_token, or an access
+ * token to introspect) for the adapter's own short-lived session (POST /app/api/session), then asks
+ * for the child's status by the EHR's Patient (matched by MRN). Machine clients may still call the
+ * JSON with the adapter's own tokens, for the clinician and admin roles.
  */
-import { type RequestHandler, Router } from 'express';
+import type { Patient } from '@medplum/fhirtypes';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
-import { fail, forbidden, notFound } from '../fhir/outcomes.ts';
+import { type AppSession, AppSessions } from '../auth/app-session.ts';
+import type { TrialRole } from '../auth/ehr-config.ts';
+import { EhrIdentityError, type EhrIdentityVerifier } from '../auth/ehr-identity.ts';
+import type { TrialRoster } from '../auth/trial-roster.ts';
+import { badRequest, fail, forbidden, notFound, OperationOutcomeError, unauthorized } from '../fhir/outcomes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import type { Db } from '../store/db.ts';
 import { readByType } from '../store/outcome-store.ts';
+import { readMany } from '../store/resource-store.ts';
 import type { OverviewRow } from './app/coordinator-page.ts';
 import { appBundles, isAppEntry } from './app-bundle.ts';
+import { APP_STYLE } from './app-style.ts';
+import { blindedStatus } from './blinded-status.ts';
 import { loadTrialStatus } from './load-status.ts';
+import { candidatePatients, mrnOf } from './patient-match.ts';
+import type { TrialStatus } from './trial-status.ts';
+import { ageWords, codeWords, numberWords } from './words.ts';
 
 export interface AppRoutesDeps {
   db: Db;
@@ -20,21 +32,23 @@ export interface AppRoutesDeps {
   authenticate: RequestHandler;
   clientId: string;
   plateletsCriticalBelow: number;
+  troughStaleDays: number;
+  mrnSystem: string | undefined;
+  /** Absent: no EHR is configured for SMART launches (SMART_EHRS), so no sessions are issued. */
+  sessions: { issuer: AppSessions; identity: EhrIdentityVerifier; roster: TrialRoster } | undefined;
 }
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:70rem;color:#111;background:#fff;line-height:1.4}
-h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:1.5rem}table{border-collapse:collapse;margin:.5rem 0}
-th,td{border:1px solid #555;padding:.25rem .5rem;text-align:left}caption{text-align:left;font-weight:600}
-.alert{background:#fde2e1;border:2px solid #9b1c1c;padding:.5rem;font-weight:600}figure{margin:0;max-width:48rem}
-.chart canvas{width:100%!important;height:16rem!important}.chart{position:relative;height:18rem}
-button{font:inherit;background:none;border:0;padding:0;cursor:pointer;text-decoration:underline}`;
+/** Who is looking, whichever way they came in. */
+type Viewer = TrialRole;
+
+const NOT_AUTHORISED = "You are not authorised to see this trial's data";
 
 function shell(title: string, script: string, data: Record<string, string> = {}): string {
   const attrs = Object.entries(data)
-    .map(([k, v]) => ` data-${k}="${v.replaceAll('"', '&quot;')}"`)
+    .map(([k, v]) => ` data-${k}="${v.replaceAll('&', '&amp;').replaceAll('"', '&quot;')}"`)
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title}</title><style>${STYLE}</style></head><body${attrs}><main id="main"><p>Loading…</p></main>
+<title>${title}</title><style>${APP_STYLE}</style></head><body${attrs}><main id="main"><p>Loading…</p></main>
 <script type="module" src="/app/assets/${script}.js"></script></body></html>`;
 }
 
@@ -42,25 +56,66 @@ const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : '');
 
 export function createAppRouter(deps: AppRoutesDeps): Router {
   const router = Router();
+  const json = express.json({ limit: '64kb', type: ['application/json', 'application/fhir+json'] });
   const today = (): string => new Date().toISOString().slice(0, 10);
-  const role = (res: Parameters<RequestHandler>[1], allowed: readonly string[]): void => {
+  const registryIds = deps.studies.map((s) => s.identifier.value).join(' or ') || 'the trial';
+
+  const authenticate: RequestHandler = (req, res, next) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const token = m?.[1];
+    if (!token || !AppSessions.isSession(token) || !deps.sessions) {
+      deps.authenticate(req, res, next);
+      return;
+    }
+    deps.sessions.issuer.verify(token).then(
+      (session) => {
+        res.locals.appSession = session;
+        next();
+      },
+      () =>
+        next(new OperationOutcomeError(unauthorized('Your session has ended: open the trial page again from the EHR'))),
+    );
+  };
+
+  const viewerOf = (res: Response, allowed: readonly Viewer[]): Viewer => {
+    const session = res.locals.appSession as AppSession | undefined;
     const access = res.locals.access as AccessContext | undefined;
-    if (!access || !allowed.includes(access.role)) fail(forbidden(`This view is for the ${allowed.join(' or ')} role`));
+    const viewer: Viewer | undefined = session
+      ? session.trialRole
+      : access?.role === 'admin'
+        ? 'coordinator'
+        : access?.role === 'clinician'
+          ? 'clinician'
+          : undefined;
+    if (!viewer || !allowed.includes(viewer)) fail(forbidden(NOT_AUTHORISED));
+    return viewer;
+  };
+
+  const statusFor = async (patientIds: readonly string[], viewer: Viewer): Promise<TrialStatus> => {
+    for (const id of patientIds) {
+      const status = await loadTrialStatus(deps.db, deps.studies, id, {
+        today: today(),
+        plateletsCriticalBelow: deps.plateletsCriticalBelow,
+        troughStaleDays: deps.troughStaleDays,
+      });
+      if (status) return viewer === 'blinded-clinician' ? blindedStatus(status) : status;
+    }
+    fail(notFound(`This child is not enrolled in ${registryIds}`));
   };
 
   router.get('/app/launch', (_req, res) => {
-    res.type('html').send(shell('KHE trial: launching', 'launch', { target: 'page', 'client-id': deps.clientId }));
+    res.type('html').send(shell('Trial status: launching', 'launch', { target: 'page', 'client-id': deps.clientId }));
   });
   router.get('/app/coordinator-launch', (_req, res) => {
     res
       .type('html')
-      .send(shell('KHE trial: launching', 'launch', { target: 'coordinator', 'client-id': deps.clientId }));
+      .send(shell('Study overview: launching', 'launch', { target: 'coordinator', 'client-id': deps.clientId }));
   });
   router.get('/app/page', (_req, res) => {
-    res.type('html').send(shell('KHE trial status', 'trial-page'));
+    res.type('html').send(shell('Trial status', 'trial-page', { study: registryIds }));
   });
   router.get('/app/coordinator', (_req, res) => {
-    res.type('html').send(shell('KHE trial: study overview', 'coordinator-page'));
+    res.type('html').send(shell('Study overview', 'coordinator-page', { study: registryIds }));
   });
   router.get('/app/assets/:name.js', async (req, res) => {
     const name = req.params.name as string;
@@ -71,39 +126,105 @@ export function createAppRouter(deps: AppRoutesDeps): Router {
     res.type('text/javascript').send(js);
   });
 
-  router.get('/app/api/status/:patientId', deps.authenticate, async (req, res) => {
-    role(res, ['clinician', 'admin']);
-    const status = await loadTrialStatus(deps.db, deps.studies, req.params.patientId as string, {
-      today: today(),
-      plateletsCriticalBelow: deps.plateletsCriticalBelow,
+  router.post('/app/api/session', json, async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+    const iss = str('iss');
+    if (!iss) fail(badRequest('iss (the EHR FHIR base the page was launched from) is required'));
+    if (!deps.sessions) fail(unauthorized('This adapter accepts no SMART launches: SMART_EHRS is not configured'));
+    let identity: Awaited<ReturnType<EhrIdentityVerifier['identify']>>;
+    try {
+      identity = await deps.sessions.identity.identify({
+        iss,
+        idToken: str('id_token'),
+        accessToken: str('access_token'),
+      });
+    } catch (err) {
+      if (err instanceof EhrIdentityError)
+        fail(unauthorized(`The EHR's sign-in could not be confirmed: ${err.message}`));
+      throw err;
+    }
+    const trialRole = await deps.sessions.roster.roleOf(identity.fhirUser);
+    if (!trialRole) fail(forbidden(NOT_AUTHORISED));
+    const session = await deps.sessions.issuer.issue(
+      { fhirUser: identity.fhirUser, trialRole, ehr: identity.ehr.fhirBase },
+      identity.exp,
+    );
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({
+      session: session.token,
+      expires_in: session.expiresIn,
+      trialRole,
+      fhirUser: identity.fhirUser,
+      ...(deps.mrnSystem ? { mrnSystem: deps.mrnSystem } : {}),
+      studies: deps.studies.map((s) => ({
+        registryId: s.identifier.value,
+        shortName: s.shortName ?? s.identifier.value,
+      })),
     });
-    if (!status) fail(notFound('This patient is not on the trial'));
-    res.json(status);
   });
 
-  router.get('/app/api/overview', deps.authenticate, async (_req, res) => {
-    role(res, ['admin']);
-    const rows: OverviewRow[] = [];
+  // The child as the EHR knows it: its Patient (id and identifiers), matched here by MRN.
+  router.post('/app/api/status', authenticate, json, async (req, res) => {
+    const viewer = viewerOf(res, ['clinician', 'blinded-clinician', 'coordinator']);
+    const patient = ((req.body ?? {}) as { patient?: Pick<Patient, 'id' | 'identifier'> }).patient;
+    if (!patient || typeof patient !== 'object') fail(badRequest('patient (the EHR Patient) is required'));
+    const identifiers = Array.isArray(patient.identifier) ? patient.identifier : [];
+    const ehrPatient = {
+      identifier: identifiers.filter((i) => typeof i?.system === 'string' && typeof i.value === 'string'),
+    };
+    // The EHR's id means nothing here once the site has an MRN: no MRN, no match.
+    if (deps.mrnSystem && !mrnOf(ehrPatient, deps.mrnSystem))
+      fail(notFound(`This child has no hospital number (MRN) in the EHR record, so the trial cannot find them`));
+    const ids = await candidatePatients(
+      deps.db,
+      { id: typeof patient.id === 'string' ? patient.id : undefined, patient: ehrPatient },
+      deps.mrnSystem,
+    );
+    res.json(await statusFor(ids, viewer));
+  });
+
+  router.get('/app/api/status/:patientId', authenticate, async (req, res) => {
+    const viewer = viewerOf(res, ['clinician', 'blinded-clinician', 'coordinator']);
+    res.json(await statusFor([req.params.patientId as string], viewer));
+  });
+
+  router.get('/app/api/overview', authenticate, async (_req, res) => {
+    viewerOf(res, ['coordinator']);
     const patients = new Set<string>();
     for (const s of await readByType(deps.db, 'ResearchSubject')) {
       const ref = (JSON.parse(s.content) as { individual?: { reference?: string } }).individual?.reference ?? '';
       if (ref.startsWith('Patient/')) patients.add(ref.slice('Patient/'.length));
     }
+    const stored = await readMany(
+      deps.db,
+      [...patients].map((id) => ({ resourceType: 'Patient', id })),
+    );
+    const mrns = new Map(
+      stored.map((p) => [p.id, mrnOf(JSON.parse(p.content ?? '{}') as Patient, deps.mrnSystem) ?? '']),
+    );
+    const rows: OverviewRow[] = [];
     for (const patientId of [...patients].sort()) {
       const st = await loadTrialStatus(deps.db, deps.studies, patientId, {
         today: today(),
         plateletsCriticalBelow: deps.plateletsCriticalBelow,
+        troughStaleDays: deps.troughStaleDays,
       });
       if (!st) continue;
+      const t = st.lastTrough;
       rows.push({
         patientId,
+        mrn: mrns.get(patientId) ?? '',
         arm: st.arm ?? '',
-        nextVisit: st.nextVisit ? `${st.nextVisit.label} (${st.nextVisit.state})` : '',
+        nextVisit: st.nextVisit ? `${st.nextVisit.label} (${codeWords(st.nextVisit.state).toLowerCase()})` : '',
         nextVisitWindow: st.nextVisit ? `${day(st.nextVisit.windowStart)} to ${day(st.nextVisit.windowEnd)}` : '',
         overdue: st.overdue.map((v) => v.label).join(', '),
-        lastTrough: st.lastTrough ? `${Math.round(st.lastTrough.value * 100) / 100} (${day(st.lastTrough.date)})` : '',
-        troughStatus: st.lastTrough?.status ?? '',
-        safety: [st.critical, ...st.activeFlags].filter((x): x is string => Boolean(x)).join('; '),
+        lastTrough: t
+          ? `${numberWords(t.value, st.decimals['sirolimus-trough'] ?? 1)} ng/mL, ${ageWords(t.ageDays)}${t.stale ? ' (stale)' : ''}`
+          : 'No results yet',
+        lastTroughDate: t ? day(t.date) : '',
+        troughStatus: t ? codeWords(t.status) : '',
+        safety: [st.critical, ...st.activeFlags.map((f) => f.text)].filter((x): x is string => Boolean(x)).join('; '),
       });
     }
     res.json(rows);

@@ -4,15 +4,21 @@
  * the HTTP status the specification gives (400 bad request, 401 untrusted caller).
  */
 import { randomUUID } from 'node:crypto';
+import type { Patient } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import * as z from 'zod';
 import type { Logger } from '../app/logger.ts';
+import type { TrialRoster } from '../auth/trial-roster.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { addCdsFeedback } from '../store/cds-feedback-store.ts';
 import type { Db } from '../store/db.ts';
+import { blindedStatus } from './blinded-status.ts';
 import { trialCard } from './card.ts';
 import { CdsAuthError, type CdsAuthenticator } from './cds-auth.ts';
+import { cdsCors } from './cors.ts';
 import { loadTrialStatus } from './load-status.ts';
+import { candidatePatients } from './patient-match.ts';
+import type { TrialStatus } from './trial-status.ts';
 
 export const SERVICE_ID = 'trial-status';
 
@@ -53,6 +59,13 @@ export interface CdsDeps {
   /** The SMART launch URL the card links to. */
   appUrl: string;
   plateletsCriticalBelow: number;
+  troughStaleDays: number;
+  /** Browser origins allowed to call the services (CORS); `*` for any. */
+  allowedOrigins: readonly string[];
+  /** The hospital MRN's identifier system, to match the EHR's patient to the enrolled child. */
+  mrnSystem: string | undefined;
+  /** Who is declared blinded (the hook's userId). */
+  roster: TrialRoster;
   today?: () => string;
 }
 
@@ -65,6 +78,7 @@ export function createCdsRouter(deps: CdsDeps): Router {
   const json = express.json({ limit: '2mb', type: ['application/json', 'application/fhir+json'] });
   const today = deps.today ?? (() => new Date().toISOString().slice(0, 10));
   const serviceUrl = `${deps.baseUrl}/${SERVICE_ID}`;
+  router.use('/cds-services', cdsCors(deps.allowedOrigins));
 
   router.get('/cds-services', (_req, res) => {
     res.json({
@@ -106,17 +120,25 @@ export function createCdsRouter(deps: CdsDeps): Router {
       sendError(res, 400, 'CDS_REQUEST_INVALID', z.prettifyError(parsed.error).split('\n').slice(0, 3).join(' '));
       return;
     }
-    const patientId = parsed.data.context.patientId.replace(/^Patient\//, '');
-    const status = await loadTrialStatus(deps.db, deps.studies, patientId, {
-      today: today(),
-      plateletsCriticalBelow: deps.plateletsCriticalBelow,
-      prefetch: parsed.data.prefetch,
-    });
+    const ehrId = parsed.data.context.patientId.replace(/^Patient\//, '');
+    const prefetched = parsed.data.prefetch?.patient as Patient | null | undefined;
+    const ehrPatient = prefetched?.resourceType === 'Patient' ? prefetched : undefined;
+    let status: TrialStatus | undefined;
+    for (const patientId of await candidatePatients(deps.db, { id: ehrId, patient: ehrPatient }, deps.mrnSystem)) {
+      status = await loadTrialStatus(deps.db, deps.studies, patientId, {
+        today: today(),
+        plateletsCriticalBelow: deps.plateletsCriticalBelow,
+        troughStaleDays: deps.troughStaleDays,
+        prefetch: parsed.data.prefetch,
+      });
+      if (status) break;
+    }
     if (!status) {
       res.json({ cards: [] });
       return;
     }
-    const card = trialCard(status, deps.appUrl);
+    const userRole = await deps.roster.roleOf(parsed.data.context.userId);
+    const card = trialCard(userRole === 'blinded-clinician' ? blindedStatus(status) : status, deps.appUrl);
     res.json({ cards: [{ uuid: randomUUID(), ...card }] });
   });
 

@@ -70,7 +70,12 @@ export async function loadTrialStatus(
   q: Queryable,
   studies: readonly StudyDefinition[],
   patientId: string,
-  options: { today: string; plateletsCriticalBelow: number; prefetch?: Record<string, unknown> | undefined },
+  options: {
+    today: string;
+    plateletsCriticalBelow: number;
+    troughStaleDays?: number;
+    prefetch?: Record<string, unknown> | undefined;
+  },
 ): Promise<TrialStatus | undefined> {
   const subjects = (await readByReference(q, ['ResearchSubject'], 'individual', [`Patient/${patientId}`]))
     .map((r) => JSON.parse(r.content) as ResearchSubject)
@@ -101,5 +106,6 @@ export async function loadTrialStatus(
     records.filter((r): r is AdverseEvent => r.resourceType === 'AdverseEvent' && tagged(r, 'trial-record')),
     options.today,
     options.plateletsCriticalBelow,
+    options.troughStaleDays,
   );
 }

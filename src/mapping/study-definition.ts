@@ -36,6 +36,8 @@ const Measure = z.strictObject({
   method: Coding.optional(),
   /** Canonical UCUM unit of the trial record. */
   unit: z.string().min(1),
+  /** Decimal places a clinician reads this measure to (card and trial page round to it). */
+  decimals: z.number().int().min(0).max(6).default(2),
   /** g/mol, for converting molar results (nmol/L, umol/L) to mass units. */
   molarMass: z.number().positive().optional(),
   valueType: z.enum(['Quantity']),
@@ -62,6 +64,8 @@ export const StudyDefinitionSchema = z
     identifier: z.strictObject({ system: z.string().min(1), value: z.string().min(1) }),
     secondaryIdentifiers: z.array(z.strictObject({ system: z.string().min(1), value: z.string().min(1) })).default([]),
     title: z.string().min(1),
+    /** What clinicians call the study, for labels where the title would not fit (the CDS card's source). */
+    shortName: z.string().min(1).max(40).optional(),
     status: z.enum([
       'active',
       'administratively-completed',

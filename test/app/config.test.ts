@@ -57,3 +57,20 @@ describe('configuration', () => {
     expect(r.stderr).toMatch(/^CONFIG_INVALID: configuration error: PORT: /);
   });
 });
+
+describe('configuration of SMART launches and trial users', () => {
+  it.each([
+    ['SMART_EHRS', 'not json'],
+    ['SMART_EHRS', '[{"fhirBase": "https://ehr.example/fhir", "issuer": "https://ehr.example", "clientId": "p"}]'],
+    ['TRIAL_USERS', '[{"fhirUser": "Practitioner/1", "trialRole": "head-of-department"}]'],
+  ])('rejects %s=%s with one line naming the setting', (key, value) => {
+    try {
+      loadConfig({ [key]: value });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).message).toMatch(new RegExp(`^configuration error: ${key}: `));
+      expect((err as AppError).message).not.toContain('\n');
+    }
+  });
+});

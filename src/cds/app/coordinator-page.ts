@@ -1,23 +1,27 @@
 /**
- * Browser: the coordinator's overview of the whole study (admin role): every child with arm, next
- * visit, overdue visits, last trough and open safety signals, sortable by any column.
+ * Browser: the coordinator's overview of the whole study: every child with MRN, arm, next visit,
+ * overdue visits, last trough and open safety signals, sortable by any column. Same session, words
+ * and error messages as the trial page.
  */
-import FHIR from 'fhirclient';
-import { day, el, fetchJson } from './dom.ts';
+import { day, el } from './dom.ts';
+import { callAdapter, showProblem, startSession } from './session.ts';
 
 export interface OverviewRow {
   patientId: string;
+  mrn: string;
   arm: string;
   nextVisit: string;
   nextVisitWindow: string;
   overdue: string;
   lastTrough: string;
+  lastTroughDate: string;
   troughStatus: string;
   safety: string;
 }
 
 const COLUMNS: [keyof OverviewRow, string][] = [
-  ['patientId', 'Patient'],
+  ['patientId', 'Trial id'],
+  ['mrn', 'MRN'],
   ['arm', 'Arm'],
   ['nextVisit', 'Next visit'],
   ['nextVisitWindow', 'Window'],
@@ -27,19 +31,20 @@ const COLUMNS: [keyof OverviewRow, string][] = [
   ['safety', 'Safety signals'],
 ];
 
-function render(rows: OverviewRow[], sortBy: keyof OverviewRow, descending: boolean): void {
+function render(rows: OverviewRow[], study: string, sortBy: keyof OverviewRow, descending: boolean): void {
+  const key = (r: OverviewRow, k: keyof OverviewRow): string => (k === 'lastTrough' ? r.lastTroughDate : r[k]);
   const sorted = [...rows].sort(
-    (a, b) => (descending ? -1 : 1) * a[sortBy].localeCompare(b[sortBy], undefined, { numeric: true }),
+    (a, b) => (descending ? -1 : 1) * key(a, sortBy).localeCompare(key(b, sortBy), undefined, { numeric: true }),
   );
   const head = el(
     'tr',
     {},
-    COLUMNS.map(([key, label]) => {
-      const button = el('button', { type: 'button', 'data-sort': key }, [label]);
-      button.addEventListener('click', () => render(rows, key, key === sortBy ? !descending : false));
+    COLUMNS.map(([k, label]) => {
+      const button = el('button', { type: 'button', 'data-sort': k }, [label]);
+      button.addEventListener('click', () => render(rows, study, k, k === sortBy ? !descending : false));
       return el(
         'th',
-        { scope: 'col', 'aria-sort': key === sortBy ? (descending ? 'descending' : 'ascending') : 'none' },
+        { scope: 'col', 'aria-sort': k === sortBy ? (descending ? 'descending' : 'ascending') : 'none' },
         [button],
       );
     }),
@@ -57,24 +62,27 @@ function render(rows: OverviewRow[], sortBy: keyof OverviewRow, descending: bool
   );
   const main = document.getElementById('main') as HTMLElement;
   main.replaceChildren(
-    el('h1', {}, ['Study overview']),
-    el('table', { id: 'overview' }, [
-      el('caption', {}, [`${rows.length} children on the trial, as of ${day(new Date().toISOString())}`]),
-      el('thead', {}, [head]),
-      body,
+    el('header', { class: 'banner' }, [
+      el('span', { class: 'name' }, ['Study overview']),
+      el('span', { class: 'study' }, [study]),
     ]),
+    rows.length === 0
+      ? el('p', { class: 'empty' }, ['No children on the trial yet'])
+      : el('div', { class: 'scroll' }, [
+          el('table', { id: 'overview' }, [
+            el('caption', {}, [`${rows.length} children on the trial, as of ${day(new Date().toISOString())}`]),
+            el('thead', {}, [head]),
+            body,
+          ]),
+        ]),
   );
   document.body.dataset.ready = 'true';
 }
 
 async function main(): Promise<void> {
-  const client = await FHIR.oauth2.ready();
-  const token = client.getState('tokenResponse.access_token') as string;
-  render(await fetchJson<OverviewRow[]>('/app/api/overview', token), 'patientId', false);
+  const session = await startSession();
+  const study = session.studies.map((s) => `${s.shortName} (${s.registryId})`).join(', ');
+  render(await callAdapter<OverviewRow[]>('/app/api/overview', session.token), study, 'patientId', false);
 }
 
-main().catch((err: unknown) => {
-  const main = document.getElementById('main') as HTMLElement;
-  main.replaceChildren(el('p', { role: 'alert' }, [`The overview could not load: ${(err as Error).message}`]));
-  document.body.dataset.ready = 'error';
-});
+main().catch(showProblem);

@@ -11,39 +11,37 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** A table in a horizontally scrolling box, so a wide table never widens a phone's page. */
 export function table(
   caption: string,
   headers: string[],
   rows: (string | number)[][],
   attrs: Record<string, string> = {},
-): HTMLTableElement {
-  return el('table', attrs, [
-    el('caption', {}, [caption]),
-    el('thead', {}, [
-      el(
-        'tr',
-        {},
-        headers.map((h) => el('th', { scope: 'col' }, [h])),
-      ),
-    ]),
-    el(
-      'tbody',
-      {},
-      rows.map((r) =>
+  numeric: readonly number[] = [],
+): HTMLElement {
+  return el('div', { class: 'scroll' }, [
+    el('table', attrs, [
+      el('caption', {}, [caption]),
+      el('thead', {}, [
         el(
           'tr',
           {},
-          r.map((c) => el('td', {}, [String(c)])),
+          headers.map((h) => el('th', { scope: 'col' }, [h])),
+        ),
+      ]),
+      el(
+        'tbody',
+        {},
+        rows.map((r) =>
+          el(
+            'tr',
+            {},
+            r.map((c, i) => el('td', numeric.includes(i) ? { class: 'num' } : {}, [String(c)])),
+          ),
         ),
       ),
-    ),
+    ]),
   ]);
 }
 
 export const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : '');
-
-export async function fetchJson<T>(url: string, token: string): Promise<T> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
-  return (await res.json()) as T;
-}

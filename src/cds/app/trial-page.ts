@@ -1,176 +1,157 @@
 /**
- * Browser: the trial page for one child, opened from the EHR (SMART launch). Charts with Chart.js
- * (bundled and served by the adapter: no CDN), each with a text alternative and a data table, so
- * the page reads at a glance and works with a screen reader.
+ * Browser: the trial page for one child, opened from the EHR (SMART launch). The banner comes from
+ * the EHR's own Patient; the trial data from the adapter, which finds the child by MRN. Charts on a
+ * time axis (Chart.js, bundled and served by the adapter: no CDN), each with a text alternative and
+ * a data table, so the page reads at a glance and works with a screen reader.
  */
-import { Chart, registerables } from 'chart.js';
-import FHIR from 'fhirclient';
+import type { Patient } from '@medplum/fhirtypes';
 import type { TrialStatus } from '../trial-status.ts';
-import { day, el, fetchJson, table } from './dom.ts';
+import { ageWords, codeWords, unitWords } from '../words.ts';
+import { banner } from './banner.ts';
+import { day, el, table } from './dom.ts';
+import { callAdapter, PageProblem, showProblem, startSession } from './session.ts';
+import { timeChart } from './time-chart.ts';
 
-Chart.register(...registerables);
-
-function chart(id: string, label: string, config: ConstructorParameters<typeof Chart>[1]): HTMLElement {
-  const canvas = el('canvas', { id, role: 'img', 'aria-label': label });
-  const figure = el('figure', { class: 'chart' }, [canvas, el('figcaption', {}, [label])]);
-  queueMicrotask(
-    () => new Chart(canvas, { ...config, options: { animation: false, responsive: true, ...config.options } }),
-  );
-  return figure;
+function section(id: string, title: string, children: (Node | string)[], attrs: Record<string, string> = {}) {
+  return el('section', { 'aria-labelledby': `h-${id}`, ...attrs }, [el('h2', { id: `h-${id}` }, [title]), ...children]);
 }
 
-function render(s: TrialStatus): void {
-  const main = document.getElementById('main') as HTMLElement;
-  main.replaceChildren();
+function render(main: HTMLElement, s: TrialStatus): void {
   const t = s.target;
+  const dec = (id: string): number => s.decimals[id] ?? 2;
+  const fixed = (id: string, v: number): string => v.toFixed(dec(id));
   main.append(
-    el('h1', {}, [`Trial status: ${s.studyLabel}`]),
-    el('p', { id: 'arm' }, [`Arm: ${s.arm ?? 'unassigned'}${t ? `, trough target ${t.low}-${t.high} ${t.unit}` : ''}`]),
-  );
-  if (s.critical) main.append(el('p', { class: 'alert', role: 'alert' }, [s.critical]));
-  const troughDates = s.troughs.map((x) => day(x.date));
-  main.append(
-    el('section', { 'aria-labelledby': 'h-troughs' }, [
-      el('h2', { id: 'h-troughs' }, ['Sirolimus troughs']),
-      chart(
-        'chart-troughs',
-        `Sirolimus troughs over time against the target band ${t ? `${t.low}-${t.high} ng/mL` : ''}`,
-        {
-          type: 'line',
-          data: {
-            labels: troughDates,
-            datasets: [
-              {
-                label: 'Trough (ng/mL)',
-                data: s.troughs.map((x) => x.value),
-                borderColor: '#003f88',
-                backgroundColor: '#003f88',
-              },
-              {
-                label: 'Target low',
-                data: troughDates.map(() => t?.low ?? null),
-                borderColor: '#2d6a4f',
-                borderDash: [6, 4],
-                pointRadius: 0,
-              },
-              {
-                label: 'Target high',
-                data: troughDates.map(() => t?.high ?? null),
-                borderColor: '#2d6a4f',
-                borderDash: [6, 4],
-                pointRadius: 0,
-              },
-            ],
-          },
-        },
-      ),
-      table(
-        'Sirolimus troughs',
-        ['Date', 'ng/mL', 'Against target'],
-        s.troughs.map((x) => [day(x.date), x.value, x.status]),
-        { id: 'table-troughs' },
-      ),
+    el('p', { id: 'arm', class: 'arm' }, [
+      s.blinded
+        ? 'You are declared blinded in this trial: the arm, the trough target and the troughs are not shown.'
+        : `${s.arm ? `${codeWords(s.arm)} arm` : 'Arm not yet assigned'}${t ? `: trough target ${t.low}-${t.high} ${unitWords(t.unit)}` : ''}`,
     ]),
   );
-  const labChart = (
+  if (s.critical) main.append(el('p', { class: 'alert', role: 'alert', id: 'critical' }, [s.critical]));
+  if (s.lastTrough?.stale) {
+    main.append(
+      el('p', { class: 'notice', id: 'stale' }, [
+        `No recent trough: the last was ${ageWords(s.lastTrough.ageDays)} (${day(s.lastTrough.date)}); after ${s.troughStaleDays} days it is out of date.`,
+      ]),
+    );
+  }
+  const charts: HTMLElement[] = [];
+  if (!s.blinded) {
+    charts.push(
+      section('troughs', 'Sirolimus trough', [
+        s.lastTrough
+          ? el('p', { id: 'last-trough' }, [
+              `Last ${fixed('sirolimus-trough', s.lastTrough.value)} ng/mL, ${ageWords(s.lastTrough.ageDays)}: ${codeWords(s.lastTrough.status).toLowerCase()}`,
+            ])
+          : '',
+        timeChart({
+          id: 'chart-troughs',
+          name: 'Trough',
+          unit: 'ng/mL',
+          decimals: dec('sirolimus-trough'),
+          points: s.troughs,
+          band: t,
+        }),
+        s.troughs.length > 0
+          ? table(
+              'Sirolimus troughs',
+              ['Date', 'ng/mL', 'Against target'],
+              s.troughs.map((x) => [day(x.date), fixed('sirolimus-trough', x.value), codeWords(x.status)]),
+              { id: 'table-troughs', class: 'no-print' },
+              [1],
+            )
+          : '',
+      ]),
+    );
+  }
+  const lab = (
     id: string,
+    measure: string,
     name: string,
-    unit: string,
+    ucum: string,
     points: TrialStatus['series']['platelets'],
     baseline: number | undefined,
-  ) =>
-    el('section', { 'aria-labelledby': `h-${id}` }, [
-      el('h2', { id: `h-${id}` }, [name]),
-      chart(
-        `chart-${id}`,
-        `${name} over time against baseline${baseline !== undefined ? ` ${baseline} ${unit}` : ''}`,
-        {
-          type: 'line',
-          data: {
-            labels: points.map((p) => day(p.date)),
-            datasets: [
-              {
-                label: `${name} (${unit})`,
-                data: points.map((p) => p.value),
-                borderColor: '#7b2cbf',
-                backgroundColor: '#7b2cbf',
-              },
-              {
-                label: 'Baseline',
-                data: points.map(() => baseline ?? null),
-                borderColor: '#6c757d',
-                borderDash: [4, 4],
-                pointRadius: 0,
-              },
-            ],
-          },
-        },
-      ),
-      table(
-        name,
-        ['Date', unit, 'Visit'],
-        points.map((p) => [day(p.date), p.value, p.visit]),
-        { id: `table-${id}` },
-      ),
+  ) => {
+    const unit = unitWords(ucum);
+    return section(id, name, [
+      timeChart({ id: `chart-${id}`, name, unit, decimals: dec(measure), points, baseline }),
+      points.length > 0
+        ? table(
+            name,
+            ['Date', unit, 'Visit'],
+            points.map((p) => [day(p.date), fixed(measure, p.value), p.visit]),
+            { id: `table-${id}`, class: 'no-print' },
+            [1],
+          )
+        : '',
     ]);
+  };
+  charts.push(
+    lab('platelets', 'platelets', 'Platelets', '10*9/L', s.series.platelets, s.platelets?.baseline),
+    lab('fibrinogen', 'fibrinogen', 'Fibrinogen', 'g/L', s.series.fibrinogen, s.fibrinogen?.baseline),
+    lab('volume', 'lesion-volume', 'Lesion volume', 'mL', s.series.lesionVolume, s.series.lesionVolume[0]?.value),
+  );
+  main.append(el('div', { class: 'grid' }, charts));
   main.append(
-    labChart('platelets', 'Platelets', '10*9/L', s.series.platelets, s.platelets?.baseline),
-    labChart('fibrinogen', 'Fibrinogen', 'g/L', s.series.fibrinogen, s.fibrinogen?.baseline),
-    el('section', { 'aria-labelledby': 'h-volume' }, [
-      el('h2', { id: 'h-volume' }, ['Lesion volume and response']),
-      chart('chart-volume', 'Lesion volume (mL) by visit', {
-        type: 'bar',
-        data: {
-          labels: s.series.lesionVolume.map((p) => `${p.visit} ${day(p.date)}`),
-          datasets: [
-            { label: 'Volume (mL)', data: s.series.lesionVolume.map((p) => p.value), backgroundColor: '#bc6c25' },
-          ],
-        },
-      }),
-      table(
-        'Volume response by visit',
-        ['Visit', 'Response'],
-        s.volumeByVisit.map((v) => [v.visit, v.category]),
-        { id: 'table-volume' },
-      ),
-    ]),
-    el('section', { 'aria-labelledby': 'h-schedule' }, [
-      el('h2', { id: 'h-schedule' }, ['Visit schedule']),
-      table(
-        'Visits and their windows',
-        ['Visit', 'Window', 'State'],
-        s.visits.map((v) => [v.label, `${day(v.windowStart)} to ${day(v.windowEnd)}`, v.state]),
-        { id: 'table-schedule' },
-      ),
-    ]),
-    el('section', { 'aria-labelledby': 'h-safety' }, [
-      el('h2', { id: 'h-safety' }, ['Adverse events and flags']),
-      table(
-        'Open adverse events',
-        ['Event', 'Grade', 'Date'],
-        s.openAdverseEvents.map((a) => [a.term, a.grade ?? '', day(a.date)]),
-        { id: 'table-ae' },
-      ),
-      el(
-        'ul',
-        { id: 'flags' },
-        s.activeFlags.map((f) => el('li', {}, [f])),
-      ),
+    el('div', { class: 'grid' }, [
+      section('response', 'Response of the lesion', [
+        s.volumeByVisit.length > 0
+          ? table(
+              'Volume response by visit',
+              ['Visit', 'Response'],
+              s.volumeByVisit.map((v) => [v.visit, codeWords(v.category)]),
+              { id: 'table-response' },
+            )
+          : el('p', { class: 'empty' }, ['No results yet']),
+      ]),
+      section('schedule', 'Visits', [
+        table(
+          'Visits and their windows',
+          ['Visit', 'Window', 'State'],
+          s.visits.map((v) => [v.label, `${day(v.windowStart)} to ${day(v.windowEnd)}`, codeWords(v.state)]),
+          { id: 'table-schedule' },
+        ),
+      ]),
+      section('safety', 'Adverse events and flags', [
+        s.openAdverseEvents.length > 0
+          ? table(
+              'Open adverse events',
+              ['Event', 'Grade', 'Date'],
+              s.openAdverseEvents.map((a) => [a.term, a.grade ?? '', day(a.date)]),
+              { id: 'table-ae' },
+            )
+          : el('p', { class: 'empty' }, ['No open adverse events']),
+        s.activeFlags.length > 0
+          ? el(
+              'ul',
+              { id: 'flags' },
+              s.activeFlags.map((f) => el('li', {}, [f.text])),
+            )
+          : el('p', { class: 'empty' }, ['No active flags']),
+      ]),
     ]),
   );
-  document.body.dataset.ready = 'true';
 }
 
 async function main(): Promise<void> {
-  const client = await FHIR.oauth2.ready();
-  const patientId = client.getPatientId();
-  const token = client.getState('tokenResponse.access_token') as string;
-  if (!patientId) throw new Error('the launch gave no patient');
-  render(await fetchJson<TrialStatus>(`/app/api/status/${encodeURIComponent(patientId)}`, token));
+  const main = document.getElementById('main') as HTMLElement;
+  const session = await startSession();
+  const study = session.studies.map((s) => `${s.shortName} (${s.registryId})`).join(', ');
+  let patient: Patient;
+  try {
+    patient = (await session.client.patient.read()) as Patient;
+  } catch {
+    throw new PageProblem(
+      'unavailable',
+      'The EHR did not give this page the patient’s record. Open the page again from the patient’s chart.',
+    );
+  }
+  main.replaceChildren(banner(patient, study, session.mrnSystem));
+  const status = await callAdapter<TrialStatus>('/app/api/status', session.token, {
+    patient: { id: patient.id, identifier: patient.identifier ?? [] },
+  });
+  render(main, status);
+  document.body.dataset.ready = 'true';
 }
 
-main().catch((err: unknown) => {
-  const main = document.getElementById('main') as HTMLElement;
-  main.replaceChildren(el('p', { role: 'alert' }, [`The trial page could not load: ${(err as Error).message}`]));
-  document.body.dataset.ready = 'error';
-});
+main().catch(showProblem);

@@ -1,134 +1,115 @@
 // The SMART on FHIR trial page and coordinator overview in real headless Chromium (Debian's
-// chromium, driven by playwright-core), launched from a test EHR authorization server written for
-// the tests. Children and results are invented. Screenshots go to test-artifacts/.
-import { createHash, randomBytes } from 'node:crypto';
+// chromium, driven by playwright-core), launched from a test EHR that behaves like the public SMART
+// launchers (test/support/smart-launcher.ts): HS256 access tokens the adapter cannot verify, an
+// RS256 id_token with fhirUser, introspection, and patient ids of its own. Children, staff and
+// results are invented. Screenshots go to test-artifacts/, or to docs/screenshots/ with
+// UPDATE_SCREENSHOTS=1.
 import { existsSync, mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRIAL_ROLE_SYSTEM } from '../../../src/auth/ehr-config.ts';
 import { addDays } from '../../../src/cds/dates.ts';
 import { enroll } from '../../support/enroll.ts';
+import {
+  INTROSPECTION_CLIENT,
+  LAUNCHER_CLIENT_ID,
+  type SmartLauncher,
+  startSmartLauncher,
+} from '../../support/smart-launcher.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = 'test-artifacts';
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'test-artifacts';
+const MRN = 'urn:oid:2.16.840.1.113883.3.7418.1';
 const today = new Date().toISOString().slice(0, 10);
 
-interface AuthServer {
-  base: string;
-  authorizeRequests: URLSearchParams[];
-  audience: { value: string };
-  close(): Promise<void>;
-}
-
-/** A minimal EHR authorization server: SMART discovery, authorization code with PKCE S256, token. */
-async function startAuthServer(patient: string): Promise<AuthServer> {
-  const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
-  const jwk = { ...((await exportJWK(publicKey)) as JWK), kid: 'ehr-key', alg: 'ES384', use: 'sig' };
-  const app = express();
-  const codes = new Map<string, { challenge: string; redirect: string; scope: string }>();
-  const authorizeRequests: URLSearchParams[] = [];
-  const audience = { value: '' };
-  let base = '';
-  app.use((req, res, next) => {
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Allow-Headers', 'content-type, authorization');
-    if (req.method === 'OPTIONS') {
-      res.status(204).end();
-      return;
-    }
-    next();
-  });
-  app.get('/fhir/.well-known/smart-configuration', (_req, res) => {
-    res.json({
-      issuer: base,
-      authorization_endpoint: `${base}/authorize`,
-      token_endpoint: `${base}/token`,
-      jwks_uri: `${base}/jwks`,
-      code_challenge_methods_supported: ['S256'],
-      capabilities: ['launch-ehr', 'launch-standalone', 'client-public', 'context-ehr-patient', 'permission-v1'],
-    });
-  });
-  app.get('/jwks', (_req, res) => {
-    res.json({ keys: [jwk] });
-  });
-  app.get('/authorize', (req, res) => {
-    const q = new URLSearchParams(req.query as Record<string, string>);
-    authorizeRequests.push(q);
-    if (
-      q.get('response_type') !== 'code' ||
-      q.get('code_challenge_method') !== 'S256' ||
-      !q.get('state') ||
-      q.get('aud') !== `${base}/fhir`
-    ) {
-      res.status(400).send('bad authorization request');
-      return;
-    }
-    const code = randomBytes(12).toString('hex');
-    codes.set(code, {
-      challenge: q.get('code_challenge') as string,
-      redirect: q.get('redirect_uri') as string,
-      scope: q.get('scope') ?? '',
-    });
-    res.redirect(`${q.get('redirect_uri')}?code=${code}&state=${encodeURIComponent(q.get('state') as string)}`);
-  });
-  app.post('/token', express.urlencoded({ extended: false }), async (req, res) => {
-    const body = req.body as Record<string, string>;
-    const grant = codes.get(body.code ?? '');
-    const verifier = body.code_verifier ?? '';
-    if (
-      !grant ||
-      createHash('sha256').update(verifier).digest('base64url') !== grant.challenge ||
-      body.redirect_uri !== grant.redirect
-    ) {
-      res.status(400).json({ error: 'invalid_grant' });
-      return;
-    }
-    codes.delete(body.code as string);
-    const coordinator = grant.scope.includes('user/');
-    const token = await new SignJWT({
-      client_id: 'khe-trial-page',
-      scope: grant.scope,
-      role: coordinator ? 'admin' : 'clinician',
-    })
-      .setProtectedHeader({ alg: 'ES384', kid: 'ehr-key' })
-      .setIssuer(base)
-      .setAudience(audience.value)
-      .setSubject(coordinator ? 'Practitioner/coordinator' : 'Practitioner/dr-li')
-      .setIssuedAt()
-      .setExpirationTime('10m')
-      .sign(privateKey as CryptoKey);
-    res.json({
-      access_token: token,
-      token_type: 'Bearer',
-      expires_in: 600,
-      scope: grant.scope,
-      ...(coordinator ? {} : { patient }),
-    });
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { base, authorizeRequests, audience, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-describe('SMART on FHIR trial page in headless Chromium', () => {
+describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs launch', () => {
   let s: TestService;
-  let auth: AuthServer;
+  let ehr: SmartLauncher;
   let browser: Browser;
+
+  const user = (id: string) => `${ehr.fhirBase}/Practitioner/${id}`;
+  /** Registers a launch at the EHR, as its launcher form would, and opens the page with it. */
+  const launch = async (fhirUser: string, patient: string, viewport = { width: 1280, height: 900 }): Promise<Page> => {
+    const id = `L-${Math.random().toString(36).slice(2)}`;
+    ehr.launches.set(id, { fhirUser, patient });
+    const page = await browser.newPage({ viewport });
+    await page.goto(`${s.url}/app/launch?iss=${encodeURIComponent(ehr.fhirBase)}&launch=${id}`);
+    await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+    return page;
+  };
+  const rows = (page: Page, selector: string) =>
+    page.$$eval(`${selector} tbody tr`, (trs) =>
+      trs.map((r) => [...(r as HTMLTableRowElement).cells].map((td) => td.textContent)),
+    );
+  const ehrPatient = (id: string, mrn: string, given: string, family: string, birthDate: string) =>
+    ehr.patients.set(id, {
+      resourceType: 'Patient',
+      id,
+      identifier: [
+        { system: 'urn:ehr:patient-id', value: id },
+        { system: MRN, value: mrn, type: { coding: [{ code: 'MR' }] } },
+      ],
+      name: [{ use: 'official', family, given: [given] }],
+      birthDate,
+    });
 
   beforeAll(async () => {
     expect(existsSync(CHROMIUM), 'Debian chromium is installed (.ci/run installs it)').toBe(true);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    auth = await startAuthServer('br-1');
-    s = await startTestService({ IDP_ISSUER: auth.base, IDP_JWKS_URL: `${auth.base}/jwks`, IDP_ROLE_CLAIM: 'role' });
-    auth.audience.value = s.service.config.publicBaseUrl;
-    await enroll(s, 'br-1', { birthDate: '2021-02-01', start: addDays(today, -100), arm: 'low-dose' });
-    await enroll(s, 'br-2', { birthDate: '2020-02-01', start: addDays(today, -20), arm: 'regular-dose' });
+    mkdirSync(SHOTS, { recursive: true });
+    ehr = await startSmartLauncher();
+    s = await startTestService({
+      SMART_EHRS: JSON.stringify([
+        {
+          fhirBase: ehr.fhirBase,
+          issuer: ehr.base,
+          clientId: LAUNCHER_CLIENT_ID,
+          jwksUrl: `${ehr.base}/jwks`,
+          introspection: { url: `${ehr.base}/introspect`, ...INTROSPECTION_CLIENT },
+        },
+      ]),
+      PATIENT_MRN_SYSTEM: MRN,
+      TRIAL_USERS: JSON.stringify([
+        { fhirUser: `${ehr.fhirBase}/Practitioner/dr-li`, trialRole: 'clinician' },
+        { fhirUser: `${ehr.fhirBase}/Practitioner/coord-wu`, trialRole: 'coordinator' },
+      ]),
+    });
+    // A blinded assessor, declared the way coordinators do it: a PractitionerRole with a trial role.
+    const pr = await s.call('/fhir/PractitionerRole', {
+      method: 'POST',
+      body: JSON.stringify({
+        resourceType: 'PractitionerRole',
+        active: true,
+        practitioner: { reference: 'Practitioner/assessor-ma' },
+        code: [{ coding: [{ system: TRIAL_ROLE_SYSTEM, code: 'blinded-clinician' }] }],
+      }),
+    });
+    expect(pr.status).toBe(201);
+    // Adapter ids (br-*) differ from the EHR's (ehr-*): only the MRN links them.
+    await enroll(s, 'br-1', {
+      birthDate: '2024-02-01',
+      start: addDays(today, -100),
+      arm: 'low-dose',
+      identifier: { system: MRN, value: 'MRN-1001' },
+    });
+    await enroll(s, 'br-2', {
+      birthDate: '2023-06-15',
+      start: addDays(today, -5),
+      arm: 'regular-dose',
+      identifier: { system: MRN, value: 'MRN-1002' },
+    });
+    await enroll(s, 'br-3', {
+      birthDate: '2025-01-20',
+      start: addDays(today, -40),
+      arm: 'low-dose',
+      identifier: { system: MRN, value: 'MRN-1003' },
+    });
+    ehrPatient('ehr-501', 'MRN-1001', 'Mei', 'Chen', '2024-02-01');
+    ehrPatient('ehr-502', 'MRN-1002', 'Hao', 'Zhang', '2023-06-15');
+    ehrPatient('ehr-503', 'MRN-1003', 'Lin', 'Wang', '2025-01-20');
+    ehrPatient('ehr-599', 'MRN-9999', 'Yu', 'Liu', '2022-09-09');
+    // An EHR id equal to an enrolled child's adapter id, but another child's MRN: must not match br-1.
+    ehrPatient('br-1', 'MRN-7777', 'Decoy', 'Same-Id', '2020-01-01');
     const push = async (
       patient: string,
       code: string,
@@ -155,109 +136,250 @@ describe('SMART on FHIR trial page in headless Chromium', () => {
     await push('br-1', '3255-7', 0.8, 'g/L', addDays(today, -101));
     await push('br-1', '118565006', 40, 'mL', addDays(today, -101), 'http://snomed.info/sct');
     await push('br-1', '29247-4', 4.1, 'ng/mL', addDays(today, -93));
-    await push('br-1', '29247-4', 7.6, 'ng/mL', addDays(today, -70));
-    await push('br-1', '777-3', 150, '10*9/L', addDays(today, -70));
+    await push('br-1', '29247-4', 7.63, 'ng/mL', addDays(today, -70));
+    await push('br-1', '777-3', 150.4, '10*9/L', addDays(today, -70));
     await push('br-1', '3255-7', 1.9, 'g/L', addDays(today, -70));
     await push('br-1', '29247-4', 12.3, 'ng/mL', addDays(today, -9));
     await push('br-1', '118565006', 24, 'mL', addDays(today, -9), 'http://snomed.info/sct');
-    await push('br-2', '29247-4', 11.2, 'ng/mL', addDays(today, -3));
+    // br-2: nothing yet. br-3: one trough, then platelets below the safety threshold.
+    await push('br-3', '29247-4', 6.2, 'ng/mL', addDays(today, -20));
+    await push('br-3', '777-3', 14, '10*9/L', addDays(today, -2));
     await s.service.outcomes.drain();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
     });
-  }, 60_000);
+  }, 90_000);
   afterAll(async () => {
     await browser?.close();
     await s?.stop();
-    await auth?.close();
+    await ehr?.close();
   });
 
-  it('launches from the EHR (discovery, code flow with PKCE S256, state, aud) and shows the child’s course', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${s.url}/app/launch?iss=${encodeURIComponent(`${auth.base}/fhir`)}&launch=L-123`);
-    await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+  it('launches with the EHR’s own tokens and ids and shows the right child: banner, words, units, charts on a time axis', async () => {
+    const page = await launch(user('dr-li'), 'ehr-501');
     expect(await page.getAttribute('body', 'data-ready')).toBe('true');
-    const q = auth.authorizeRequests.at(-1) as URLSearchParams;
-    expect([q.get('launch'), q.get('code_challenge_method'), q.get('aud')]).toEqual([
-      'L-123',
-      'S256',
-      `${auth.base}/fhir`,
+    const q = ehr.authorizeRequests.at(-1) as URLSearchParams;
+    expect(q.get('scope')).toContain('openid fhirUser');
+    expect(q.get('code_challenge_method')).toBe('S256');
+    expect(await page.textContent('#banner-name')).toBe('CHEN, Mei');
+    expect(await page.textContent('#banner-dob')).toMatch(/^Born 2024-02-01 \(\d+ (years|months)( \d+ months?)?\)$/);
+    expect(await page.textContent('#banner-mrn')).toBe('MRN MRN-1001');
+    expect(await page.textContent('#banner-study')).toBe('Sirolimus in KHE (NCT04775173)');
+    expect(await page.textContent('#arm')).toBe('Low dose arm: trough target 5-10 ng/mL');
+    expect(await page.textContent('#last-trough')).toBe('Last 12.3 ng/mL, 9 days ago: above target');
+    expect(await rows(page, '#table-troughs')).toEqual([
+      [addDays(today, -93), '4.1', 'Below target'],
+      [addDays(today, -70), '7.6', 'In target'],
+      [addDays(today, -9), '12.3', 'Above target'],
     ]);
-    expect(await page.textContent('#arm')).toBe('Arm: low-dose, trough target 5-10 ng/mL');
-    const troughs = await page.$$eval('#table-troughs tbody tr', (rows) =>
-      rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)),
+    expect(await rows(page, '#table-platelets')).toEqual([
+      [addDays(today, -101), '30', 'Baseline'],
+      [addDays(today, -70), '150', 'Month 1'],
+    ]);
+    expect(await page.textContent('#h-platelets + * figcaption')).toBe('Platelets over time, baseline 30 ×10⁹/L');
+    expect((await rows(page, '#table-schedule')).map((r) => [r[0], r[2]])).toEqual([
+      ['Baseline', 'Done'],
+      ['Month 1', 'Done'],
+      ['Month 3', 'Done'],
+      ['Month 6', 'Not yet due'],
+      ['Month 12', 'Not yet due'],
+    ]);
+    expect(await rows(page, '#table-response')).toEqual([['Month 3', 'Partial involution']]);
+    // One point per value, placed in proportion to time, inside a target band drawn across the axis.
+    const geometry = await page.evaluate(() => {
+      const chart = (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts[
+        'chart-troughs'
+      ];
+      if (!chart) return undefined;
+      const n = chart.data.datasets.length;
+      return {
+        labels: chart.data.datasets.map((d) => d.label),
+        xs: chart.getDatasetMeta(n - 1).data.map((p) => p.x),
+        ys: chart.getDatasetMeta(n - 1).data.map((p) => p.y),
+        band: chart.data.datasets.slice(0, 2).map((d) => (d.data as { y: number }[]).map((p) => p.y)),
+      };
+    });
+    expect(geometry?.labels).toEqual(['Target', 'Target 5-10 ng/mL', 'Trough (ng/mL)']);
+    expect(geometry?.band).toEqual([
+      [5, 5],
+      [10, 10],
+    ]);
+    const [x1, x2, x3] = (geometry?.xs ?? []) as [number, number, number];
+    // 23 days, then 61 days, between the three troughs.
+    expect((x3 - x2) / (x2 - x1)).toBeCloseTo(61 / 23, 1);
+    // Hovering a point shows its date.
+    const box = await page.$eval('#chart-troughs', (c) => c.getBoundingClientRect().toJSON() as DOMRect);
+    await page.mouse.move(box.x + x2, box.y + (geometry?.ys[1] as number));
+    const tooltip = await page.evaluate(() => {
+      const chart = (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts[
+        'chart-troughs'
+      ];
+      return { title: chart?.tooltip?.title, body: chart?.tooltip?.body.map((b) => b.lines.join(' ')) };
+    });
+    expect(tooltip).toEqual({ title: [addDays(today, -70)], body: ['7.6 ng/mL'] });
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: `${SHOTS}/trial-page.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('leads with the safety alert for a child with platelets below the threshold, and draws the band for one trough', async () => {
+    const page = await launch(user('dr-li'), 'ehr-503');
+    expect(await page.textContent('#critical')).toBe(`Platelets 14 ×10⁹/L on ${addDays(today, -2)}, below 20`);
+    expect(await page.getAttribute('#chart-troughs', 'data-points')).toBe('1');
+    const bandLabel = await page.evaluate(
+      () =>
+        (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts['chart-troughs']
+          ?.data.datasets[1]?.label,
     );
-    expect(troughs).toEqual([
-      [addDays(today, -93), '4.1', 'below'],
-      [addDays(today, -70), '7.6', 'in-range'],
-      [addDays(today, -9), '12.3', 'above'],
-    ]);
+    expect(bandLabel).toBe('Target 5-10 ng/mL');
+    await page.screenshot({ path: `${SHOTS}/trial-page-critical.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('says "No results yet" for measures with no results instead of drawing empty charts', async () => {
+    const page = await launch(user('dr-li'), 'ehr-502');
+    expect(await page.getAttribute('body', 'data-ready')).toBe('true');
     for (const id of ['chart-troughs', 'chart-platelets', 'chart-fibrinogen', 'chart-volume']) {
-      expect(await page.getAttribute(`#${id}`, 'role'), id).toBe('img');
-      expect(await page.$eval(`#${id}`, (c) => (c as HTMLCanvasElement).width), id).toBeGreaterThan(100);
+      expect(await page.$(`#${id}`), id).toBeNull();
+      expect(await page.textContent(`#${id}-empty`), id).toBe('No results yet');
     }
-    const schedule = await page.$$eval('#table-schedule tbody tr', (rows) =>
-      rows.map((r) => [
-        (r as HTMLTableRowElement).cells[0]?.textContent,
-        (r as HTMLTableRowElement).cells[2]?.textContent,
-      ]),
-    );
-    expect(schedule).toEqual([
-      ['Baseline', 'done'],
-      ['Month 1', 'done'],
-      ['Month 3', 'done'],
-      ['Month 6', 'not-yet-due'],
-      ['Month 12', 'not-yet-due'],
-    ]);
-    expect(await page.$$eval('#table-volume tbody tr', (rows) => rows.map((r) => r.textContent))).toEqual([
-      'month-3partial-involution',
-    ]);
-    expect(await page.textContent('#flags')).toContain('above target: 12.3');
-    await page.screenshot({ path: `${ARTIFACTS}/trial-page.png`, fullPage: true });
+    await page.screenshot({ path: `${SHOTS}/trial-page-empty.png`, fullPage: true });
     await page.close();
   });
 
-  it('shows the coordinator every child, sortable, for the admin role', async () => {
+  it('tells a clinician when the child is not enrolled, matching by MRN and never by equal ids', async () => {
+    const page = await launch(user('dr-li'), 'ehr-599');
+    expect(await page.getAttribute('body', 'data-problem')).toBe('not-enrolled');
+    expect(await page.textContent('#message')).toBe('This child is not enrolled in NCT04775173');
+    expect(await page.textContent('#banner-name')).toBe('LIU, Yu');
+    await page.screenshot({ path: `${SHOTS}/error-not-enrolled.png`, fullPage: true });
+    await page.close();
+    const decoy = await launch(user('dr-li'), 'br-1');
+    expect(await decoy.textContent('#message')).toBe('This child is not enrolled in NCT04775173');
+    await decoy.close();
+  });
+
+  it('tells a user with no trial role that they are not authorised', async () => {
+    const page = await launch(user('dr-nobody'), 'ehr-501');
+    expect(await page.getAttribute('body', 'data-problem')).toBe('not-authorised');
+    expect(await page.textContent('#message')).toBe("You are not authorised to see this trial's data");
+    expect(await page.content()).not.toContain('12.3');
+    await page.screenshot({ path: `${SHOTS}/error-not-authorised.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('shows a blinded user the child without arm, target or troughs', async () => {
+    const page = await launch(user('assessor-ma'), 'ehr-501');
+    expect(await page.getAttribute('body', 'data-ready')).toBe('true');
+    expect(await page.textContent('#arm')).toBe(
+      'You are declared blinded in this trial: the arm, the trough target and the troughs are not shown.',
+    );
+    expect(await page.$('#chart-troughs')).toBeNull();
+    const text = (await page.textContent('main')) ?? '';
+    for (const revealing of ['Low dose', 'low-dose', '5-10', 'ng/mL', '12.3', 'trough above']) {
+      expect(text, revealing).not.toContain(revealing);
+    }
+    expect(await rows(page, '#table-platelets')).toHaveLength(2);
+    await page.close();
+  });
+
+  it('knows the user by introspection when the EHR issues no id_token', async () => {
+    ehr.issueIdToken.value = false;
+    try {
+      const before = ehr.introspections.count;
+      const page = await launch(user('dr-li'), 'ehr-501');
+      expect(await page.getAttribute('body', 'data-ready')).toBe('true');
+      expect(ehr.introspections.count).toBe(before + 1);
+      await page.close();
+    } finally {
+      ehr.issueIdToken.value = true;
+    }
+  });
+
+  it('fits a phone’s width and prints on one A4 page', async () => {
+    const page = await launch(user('dr-li'), 'ehr-501', { width: 390, height: 844 });
+    expect(await page.getAttribute('body', 'data-ready')).toBe('true');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SHOTS}/trial-page-phone.png`, fullPage: true });
+    await page.close();
+    const wide = await launch(user('dr-li'), 'ehr-501');
+    await wide.emulateMedia({ media: 'print' });
+    await wide.waitForTimeout(200);
+    const pdf = (await wide.pdf({ format: 'A4', printBackground: true })).toString('latin1');
+    expect(pdf.match(/\/Type\s*\/Page\b/g)?.length).toBe(1);
+    await wide.close();
+  });
+
+  it('shows the coordinator every child by MRN, in the same words, sortable', async () => {
+    ehr.standalone.value = { fhirUser: user('coord-wu') };
     const page = await browser.newPage();
-    await page.goto(`${s.url}/app/coordinator-launch?iss=${encodeURIComponent(`${auth.base}/fhir`)}`);
+    await page.goto(`${s.url}/app/coordinator-launch?iss=${encodeURIComponent(ehr.fhirBase)}`);
     await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
     expect(await page.getAttribute('body', 'data-ready')).toBe('true');
-    const patients = () =>
-      page.$$eval('#overview tbody tr', (rows) => rows.map((r) => (r as HTMLTableRowElement).cells[0]?.textContent));
-    expect(await patients()).toEqual(['br-1', 'br-2']);
+    const table = await rows(page, '#overview');
+    expect(table.map((r) => [r[0], r[1], r[2]])).toEqual([
+      ['br-1', 'MRN-1001', 'low-dose'],
+      ['br-2', 'MRN-1002', 'regular-dose'],
+      ['br-3', 'MRN-1003', 'low-dose'],
+    ]);
+    expect(table[0]?.[6]).toBe('12.3 ng/mL, 9 days ago');
+    expect(table[0]?.[7]).toBe('Above target');
+    expect(table[1]?.[6]).toBe('No results yet');
     await page.click('button[data-sort="patientId"]');
-    expect(await patients()).toEqual(['br-2', 'br-1']);
-    await page.click('button[data-sort="troughStatus"]');
-    const statuses = await page.$$eval('#overview tbody tr', (rows) =>
-      rows.map((r) => (r as HTMLTableRowElement).cells[6]?.textContent),
-    );
-    expect(statuses).toEqual(['above', 'in-range']);
-    await page.screenshot({ path: `${ARTIFACTS}/coordinator-overview.png`, fullPage: true });
+    expect((await rows(page, '#overview')).map((r) => r[0])).toEqual(['br-3', 'br-2', 'br-1']);
+    await page.screenshot({ path: `${SHOTS}/coordinator-overview.png`, fullPage: true });
     await page.close();
+    // A clinician launching the overview is told, in words, that it is not for them.
+    ehr.standalone.value = { fhirUser: user('dr-li') };
+    const clinician = await browser.newPage();
+    await clinician.goto(`${s.url}/app/coordinator-launch?iss=${encodeURIComponent(ehr.fhirBase)}`);
+    await clinician.waitForSelector('body[data-ready]', { timeout: 30_000 });
+    expect(await clinician.textContent('#message')).toBe("You are not authorised to see this trial's data");
+    await clinician.close();
   });
 
-  it('refuses the page’s data to a token of another role, and the overview to a clinician', async () => {
-    const clinicianToken = await s.token('clinician');
+  it('refuses the EHR’s HS256 access token, a forged id_token and an unknown EHR; machine tokens keep their roles', async () => {
+    const status = (headers: Record<string, string>) =>
+      fetch(`${s.url}/app/api/status`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ patient: { identifier: [{ system: MRN, value: 'MRN-1001' }] } }),
+      });
+    const session = (body: unknown) =>
+      fetch(`${s.url}/app/api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const { SignJWT, generateKeyPair } = await import('jose');
+    const hs = await new SignJWT({ scope: 'patient/*.read' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ehr.base)
+      .setAudience(ehr.fhirBase)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('a-secret-the-adapter-does-not-know!'));
+    expect((await status({ authorization: `Bearer ${hs}` })).status).toBe(401);
+    const rogue = await generateKeyPair('RS256');
+    const forged = await new SignJWT({ fhirUser: user('dr-li') })
+      .setProtectedHeader({ alg: 'RS256', kid: 'launcher-rs256' })
+      .setIssuer(ehr.base)
+      .setAudience(LAUNCHER_CLIENT_ID)
+      .setSubject('dr-li')
+      .setExpirationTime('5m')
+      .sign(rogue.privateKey);
+    const r = await session({ iss: ehr.fhirBase, id_token: forged });
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    expect((await session({ iss: 'https://other-ehr.example/fhir', id_token: forged })).status).toBe(401);
+    expect((await session({})).status).toBe(400);
+    expect((await session('not json at all')).status).toBe(400);
+    const clinician = await s.token('clinician');
+    expect((await status({ authorization: `Bearer ${clinician}` })).status).toBe(200);
     expect(
-      (await fetch(`${s.url}/app/api/overview`, { headers: { authorization: `Bearer ${clinicianToken}` } })).status,
+      (await fetch(`${s.url}/app/api/overview`, { headers: { authorization: `Bearer ${clinician}` } })).status,
     ).toBe(403);
-    expect(
-      (
-        await fetch(`${s.url}/app/api/status/br-1`, {
-          headers: { authorization: `Bearer ${await s.token('research')}` },
-        })
-      ).status,
-    ).toBe(403);
-    expect((await fetch(`${s.url}/app/api/status/br-1`)).status).toBe(401);
+    expect((await status({ authorization: `Bearer ${await s.token('research')}` })).status).toBe(403);
+    expect((await status({})).status).toBe(401);
   });
 });
