@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Bundle, Coding, Resource } from '@medplum/fhirtypes';
+import type { Coding, Resource } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConceptMaps } from '../../../src/mapping/load-concept-maps.ts';
 import { loadStudyDefinitions } from '../../../src/mapping/load-studies.ts';
@@ -72,11 +72,10 @@ function ways(codes: { coding: Coding; measured: boolean }[], studies: StudyDefi
       body: JSON.stringify({
         resourceType: 'Bundle',
         type: 'transaction',
-        entry: resources.map((resource, i) => ({
+        entry: resources.map((resource) => ({
           fullUrl: `urn:uuid:${randomUUID()}`,
           resource,
           request: { method: 'POST', url: resource.resourceType },
-          _i: i,
         })),
       }),
     });
@@ -134,7 +133,7 @@ function ways(codes: { coding: Coding; measured: boolean }[], studies: StudyDefi
         return s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(body) });
       },
     });
-    out.push({ name: `batchless transaction of one Observation ${label}`, send: (s, v) => tx(s, [obs(coding, v)]) });
+    out.push({ name: `transaction of one Observation ${label}`, send: (s, v) => tx(s, [obs(coding, v)]) });
     const v2 = Object.entries(HL7_SYSTEMS).find(([, uri]) => uri === coding.system)?.[0];
     if (v2) {
       out.push({
