@@ -2,50 +2,26 @@
  * The one place that enforces outcome-assessor blinding (NCT04775173 is single-masked: outcome
  * assessors must not learn a participant's arm). Every resource sent to a blinded caller goes
  * through maskForAccess (Bundles through maskBundle), and every search they run through
- * assertQueryAllowed, so that neither the results nor the match counts reveal an arm.
+ * assertQueryAllowed and blindedSearchExclusions.
  *
- * What reveals an arm, hence what a blinded caller never sees:
+ * What reveals an arm is decided once, when a resource is stored: the ingest labels it
+ * ARM_REVEALING_SECURITY_LABEL from what its study declares (study.json armRevealing: measures,
+ * codes, drug names, medications, outcome kinds, forms; src/ingest/arm-revealing.ts), and the
+ * service's own producers label per-arm Groups, MeasureReports, trough Flags and outcomes. Masking
+ * reads only that stored label: in SQL for searches, totals, history and exports, here for bodies.
+ * What a blinded caller never sees:
  * - ResearchSubject.assignedArm and .actualArm (removed; the rest of the subject stays visible);
- * - any resource labelled ARM_REVEALING_SECURITY_LABEL in meta.security (per-arm Groups and
- *   MeasureReports, and anything else the producers mark);
- * - sirolimus blood levels (the arms are defined by trough target, 5-10 vs 10-15 ng/mL) and
- *   sirolimus dosing resources, even when nobody labelled them.
- *
- * Hidden resources still count in Bundle.total and still take room in pages, because masking
- * happens after the store has searched. assertQueryAllowed therefore refuses the searches that
- * could single them out (arm parameters, reverse chains, revealing codes, value filters without a
- * code); fully closing the count channel needs the store to exclude them from blinded searches.
+ * - any narrative (text), which is written from the whole resource and may name the arm;
+ * - any resource labelled arm-revealing: it answers exactly as a resource that does not exist.
  */
-import type {
-  Bundle,
-  BundleEntry,
-  Coding,
-  Observation,
-  Parameters,
-  ParametersParameter,
-  Resource,
-} from '@medplum/fhirtypes';
-import { forbidden, OperationOutcomeError } from '../fhir/outcomes.ts';
+import type { Bundle, BundleEntry, Coding, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
+import { forbidden, notFound, OperationOutcomeError } from '../fhir/outcomes.ts';
 import type { AccessContext } from './access-context.ts';
 
 export const ARM_REVEALING_SECURITY_LABEL = {
   system: 'https://khe-trial.example.org/fhir/CodeSystem/security',
   code: 'arm-revealing',
 } as const;
-
-/** Sirolimus whole-blood level (29247-4) and trough (115766-8): the trough target defines the arm. */
-export const ARM_REVEALING_OBSERVATION_CODES: readonly Readonly<Coding>[] = [
-  { system: 'http://loinc.org', code: '29247-4' },
-  { system: 'http://loinc.org', code: '115766-8' },
-];
-
-/** Doses reveal the arm as surely as levels do. */
-const ARM_REVEALING_TYPES: ReadonlySet<string> = new Set([
-  'MedicationRequest',
-  'MedicationAdministration',
-  'MedicationStatement',
-  'MedicationDispense',
-]);
 
 export function isBlinded(access: AccessContext | undefined): boolean {
   return access?.role === 'outcome-assessor';
@@ -55,18 +31,18 @@ function sameCoding(a: Coding, b: Readonly<Coding>): boolean {
   return a.system === b.system && a.code === b.code;
 }
 
-/** Whether a blinded caller must not see this resource at all. */
+/** Whether a blinded caller must not see this resource at all: it carries the stored label. */
 export function isArmRevealing(resource: Resource): boolean {
-  if (resource.meta?.security?.some((c) => sameCoding(c, ARM_REVEALING_SECURITY_LABEL))) return true;
-  if (ARM_REVEALING_TYPES.has(resource.resourceType)) return true;
-  if (resource.resourceType === 'Observation') {
-    const codings = (resource as Observation).code?.coding ?? [];
-    return codings.some((c) => ARM_REVEALING_OBSERVATION_CODES.some((r) => sameCoding(c, r)));
-  }
-  return false;
+  return resource.meta?.security?.some((c) => sameCoding(c, ARM_REVEALING_SECURITY_LABEL)) === true;
 }
 
-function maskEntries(entries: BundleEntry[]): BundleEntry[] {
+/** What a batch or transaction answers for a resource that is not there. */
+function absentEntry(entry: BundleEntry): BundleEntry {
+  const { resourceType, id } = entry.resource as Resource;
+  return { response: { status: '404 Not Found', outcome: notFound(`${resourceType}/${id} not found`) } };
+}
+
+function maskEntries(entries: BundleEntry[], oneEntryPerRequest: boolean): BundleEntry[] {
   const out: BundleEntry[] = [];
   for (const entry of entries) {
     if (entry.resource === undefined) {
@@ -74,7 +50,11 @@ function maskEntries(entries: BundleEntry[]): BundleEntry[] {
       continue;
     }
     const masked = maskBlinded(entry.resource);
-    if (masked === undefined) continue;
+    // A batch answers each request in its place: a hidden resource answers as an absent one.
+    if (masked === undefined) {
+      if (oneEntryPerRequest) out.push(absentEntry(entry));
+      continue;
+    }
     out.push(masked === entry.resource ? entry : { ...entry, resource: masked });
   }
   return out;
@@ -103,7 +83,14 @@ function maskBlinded<T extends Resource>(resource: T): T | undefined {
     const { assignedArm: _assigned, actualArm: _actual, ...rest } = out;
     out = rest;
   }
-  if (out.resourceType === 'Bundle' && out.entry !== undefined) out = { ...out, entry: maskEntries(out.entry) };
+  if ('text' in out) {
+    const { text: _narrative, ...rest } = out as Resource & { text?: unknown };
+    out = rest as Resource;
+  }
+  if (out.resourceType === 'Bundle' && out.entry !== undefined) {
+    const perRequest = out.type === 'batch-response' || out.type === 'transaction-response';
+    out = { ...out, entry: maskEntries(out.entry, perRequest) };
+  }
   if (out.resourceType === 'Parameters' && out.parameter !== undefined) {
     out = { ...out, parameter: maskParameters(out.parameter) } as Parameters;
   }
@@ -146,10 +133,7 @@ function entriesOf(params: SearchParamsInput): [string, string][] {
 
 /** Parameters that can filter on data the caller cannot see (reverse chains, free-form filters). */
 const OPAQUE_PARAMS = ['_has', '_filter', '_query', '_content', '_text'];
-const REVEALING_VALUES = [
-  ARM_REVEALING_SECURITY_LABEL.code,
-  ...ARM_REVEALING_OBSERVATION_CODES.map((c) => c.code as string),
-];
+const REVEALING_VALUES = [ARM_REVEALING_SECURITY_LABEL.code];
 
 /**
  * Refuses (403) searches by a blinded caller that could sort, filter or count by arm: a hidden
@@ -183,17 +167,13 @@ const CODE_PARAMS: ReadonlySet<string> = new Set(['code', 'combo-code']);
 const VALUE_PARAM = /^(component-|combo-)?value-/;
 
 /**
- * The same rule as isArmRevealing, as search criteria: the store leaves these out of a blinded
- * caller's matches, so hidden resources neither appear nor count in Bundle.total or page sizes.
- * Types that are hidden whole answer with no matches.
+ * The same rule as isArmRevealing, as search criteria: the store leaves labelled resources out of
+ * a blinded caller's matches, so hidden resources neither appear nor count in Bundle.total or page
+ * sizes.
  */
-export function blindedSearchExclusions(resourceType: string): { hideAll: boolean; exclude: [string, string][] } {
-  if (ARM_REVEALING_TYPES.has(resourceType)) return { hideAll: true, exclude: [] };
-  const exclude: [string, string][] = [
-    ['_security', `${ARM_REVEALING_SECURITY_LABEL.system}|${ARM_REVEALING_SECURITY_LABEL.code}`],
-  ];
-  if (resourceType === 'Observation') {
-    exclude.push(['code', ARM_REVEALING_OBSERVATION_CODES.map((c) => `${c.system}|${c.code}`).join(',')]);
-  }
-  return { hideAll: false, exclude };
+export function blindedSearchExclusions(_resourceType: string): { hideAll: boolean; exclude: [string, string][] } {
+  return {
+    hideAll: false,
+    exclude: [['_security', `${ARM_REVEALING_SECURITY_LABEL.system}|${ARM_REVEALING_SECURITY_LABEL.code}`]],
+  };
 }

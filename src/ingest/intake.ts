@@ -11,6 +11,7 @@ import type { Counter } from 'prom-client';
 import type { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Queryable } from '../store/db.ts';
 import { readMany } from '../store/resource-store.ts';
+import { addArmRevealingLabel, hasLabel, reportResultRefs, withArmRevealingLabel } from './arm-revealing.ts';
 import type { EnrollmentIndex } from './enrollment-index.ts';
 import { isRoutedType, type RouteDecision, routeResult } from './route-result.ts';
 import type { RoutingTable } from './routing-table.ts';
@@ -60,6 +61,11 @@ export class Intake {
 
   count(outcome: IngestOutcome, resourceType: string): void {
     this.#counter?.inc({ outcome, resource_type: resourceType });
+  }
+
+  /** The resource as it is stored, labelled if it reveals the arm (src/ingest/arm-revealing.ts). */
+  label<T extends Resource>(resource: T): T {
+    return withArmRevealingLabel(resource, this.#table);
   }
 }
 
@@ -127,9 +133,40 @@ export class IntakeSession {
     this.#intake.count(outcome, resourceType);
   }
 
+  /** The resource as it is stored: labelled if it reveals the arm, whoever writes it. */
+  label<T extends Resource>(resource: T): T {
+    return this.#intake.label(resource);
+  }
+
+  reveals(resource: Resource): boolean {
+    return hasLabel(this.label(resource));
+  }
+
+  /**
+   * The same, with what only the store knows: a report listing a result that reveals the arm
+   * (stored labelled, or `revealing`: the fullUrls and references of such entries in this
+   * transaction) reveals it too, through its conclusion or its very list of results.
+   */
+  async labelStored<T extends Resource>(q: Queryable, resource: T, revealing?: ReadonlySet<string>): Promise<T> {
+    const labelled = this.label(resource);
+    if (hasLabel(labelled)) return labelled;
+    const refs = reportResultRefs(resource);
+    if (refs.length === 0) return labelled;
+    if (refs.some((r) => revealing?.has(r))) return addArmRevealingLabel(labelled);
+    const base = `${this.#intake.baseUrl}/`;
+    const ids = refs
+      .map((r) => (r.startsWith(base) ? r.slice(base.length) : r))
+      .filter((r) => /^Observation\/[A-Za-z0-9\-.]{1,64}$/.test(r))
+      .map((r) => ({ resourceType: 'Observation', id: r.slice('Observation/'.length) }));
+    if (ids.length === 0) return labelled;
+    const stored = await readMany(q, ids);
+    const reveals = stored.some((v) => v.content && hasLabel(JSON.parse(v.content) as Resource));
+    return reveals ? addArmRevealingLabel(labelled) : labelled;
+  }
+
   /** The trial records a retained source yields (throws a 422 OperationOutcomeError if it cannot be normalised). */
   trialRecords(source: Resource, sourceRef: string, decision: RouteDecision | undefined): Resource[] {
     if (!decision?.retain || !this.#intake.deriver) return [];
-    return this.#intake.deriver.derive(source, sourceRef, decision);
+    return this.#intake.deriver.derive(source, sourceRef, decision).map((r) => this.#intake.label(r));
   }
 }

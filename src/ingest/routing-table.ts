@@ -3,7 +3,7 @@
  * onto one of them. Built once at start-up, so deciding relevance is a hash lookup.
  */
 import type { Coding, ConceptMap } from '@medplum/fhirtypes';
-import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { StudyBlinding, StudyDefinition } from '../mapping/study-definition.ts';
 
 export interface MeasureRef {
   studyId: string;
@@ -27,9 +27,19 @@ export class RoutingTable {
   /** Local codes some ConceptMap mentions (mapped to a study code or not). */
   readonly #knownLocal = new Set<string>();
   readonly #forms = new Map<string, FormRef[]>();
+  /** What each study declares arm-revealing (study.json armRevealing), by study id. */
+  readonly #revealing = new Map<string, StudyBlinding>();
+  /** Codes that name an arm-revealing drug level without being a measure's ("system|code"). */
+  readonly #revealingCodes = new Set<string>();
+  readonly #revealingMedications = new Set<string>();
+  readonly #revealingTerms: string[] = [];
 
   constructor(studies: readonly StudyDefinition[], conceptMaps: readonly ConceptMap[]) {
     for (const s of studies) {
+      this.#revealing.set(s.id, s.armRevealing);
+      for (const c of s.armRevealing.codes) this.#revealingCodes.add(`${c.system}|${c.code}`);
+      for (const c of s.armRevealing.medications) this.#revealingMedications.add(`${c.system}|${c.code}`);
+      for (const t of s.armRevealing.terms) this.#revealingTerms.push(t.toLowerCase());
       for (const f of s.forms) {
         const list = this.#forms.get(f.questionnaire) ?? [];
         list.push({ studyId: s.id, formId: f.id, questionnaire: f.questionnaire });
@@ -80,6 +90,30 @@ export class RoutingTable {
     if (!canonical) return [];
     const bar = canonical.indexOf('|');
     return this.#forms.get(bar < 0 ? canonical : canonical.slice(0, bar)) ?? [];
+  }
+
+  /** Whether the study declares this measure arm-revealing. */
+  revealsArmMeasure(ref: MeasureRef): boolean {
+    return this.#revealing.get(ref.studyId)?.measures.includes(ref.measureId) ?? false;
+  }
+
+  /** Whether the study declares this form's answers arm-revealing. */
+  revealsArmForm(ref: FormRef): boolean {
+    return this.#revealing.get(ref.studyId)?.forms.includes(ref.formId) ?? false;
+  }
+
+  /** A code some study declares as naming an arm-revealing level (beyond its measures' codes). */
+  revealsArmCode(c: Coding): boolean {
+    return this.#revealingCodes.has(`${c.system}|${c.code}`);
+  }
+
+  revealsArmMedication(c: Coding): boolean {
+    return this.#revealingMedications.has(`${c.system}|${c.code}`);
+  }
+
+  /** The declared drug names, lower case. */
+  get armRevealingTerms(): readonly string[] {
+    return this.#revealingTerms;
   }
 
   /** The measures the codings stand for (any coding may match), in study order. */

@@ -58,6 +58,25 @@ const Form = z.strictObject({
   ageMonths: z.strictObject({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() }).optional(),
 });
 
+/**
+ * What reveals the arm in this study, hence what masked roles never see (src/ingest/arm-revealing.ts
+ * labels it when it is stored; src/auth/masking.ts hides what is labelled).
+ */
+const Blinding = z.strictObject({
+  /** Measures whose values differ by arm (e.g. a drug level whose target defines the arm). */
+  measures: z.array(z.string()).default([]),
+  /** Further codes for the same drug levels that no measure collects (a result an admin stores). */
+  codes: z.array(Coding).default([]),
+  /** Words naming the drug whose level or dose reveals the arm, matched in code texts. */
+  terms: z.array(z.string().min(3)).default([]),
+  /** Medications whose orders, statements, administrations or dispensations reveal the arm. */
+  medications: z.array(Coding).default([]),
+  /** Computed outcome kinds that reveal the arm (e.g. trough against the arm's target). */
+  outcomeKinds: z.array(z.string().min(1)).default([]),
+  /** Study forms whose answers reveal the arm. */
+  forms: z.array(z.string()).default([]),
+});
+
 export const StudyDefinitionSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'the study id becomes the ResearchStudy id: [a-z0-9-]' }),
@@ -91,6 +110,14 @@ export const StudyDefinitionSchema = z
     visits: z.array(Visit).min(1),
     measures: z.array(Measure).min(1),
     forms: z.array(Form).default([]),
+    armRevealing: Blinding.default({
+      measures: [],
+      codes: [],
+      terms: [],
+      medications: [],
+      outcomeKinds: [],
+      forms: [],
+    }),
     outcomeThresholds: z.strictObject({
       kmResponsePlateletsAbove: z.number().positive(),
       kmResponseFibrinogenAbove: z.number().positive(),
@@ -132,6 +159,14 @@ export const StudyDefinitionSchema = z
       'form',
       s.forms.map((f) => f.id),
     );
+    const measureIds = new Set(s.measures.map((m) => m.id));
+    for (const id of s.armRevealing.measures) {
+      if (!measureIds.has(id)) ctx.addIssue({ code: 'custom', message: `armRevealing names unknown measure "${id}"` });
+    }
+    const formIds = new Set(s.forms.map((f) => f.id));
+    for (const id of s.armRevealing.forms) {
+      if (!formIds.has(id)) ctx.addIssue({ code: 'custom', message: `armRevealing names unknown form "${id}"` });
+    }
     for (const m of [...s.measures, ...s.forms]) {
       for (const v of m.dueAt) {
         if (!visits.has(v)) ctx.addIssue({ code: 'custom', message: `measure ${m.id} is due at unknown visit "${v}"` });
@@ -144,3 +179,4 @@ export type StudyArm = StudyDefinition['arms'][number];
 export type StudyVisit = StudyDefinition['visits'][number];
 export type StudyMeasure = StudyDefinition['measures'][number];
 export type StudyForm = StudyDefinition['forms'][number];
+export type StudyBlinding = StudyDefinition['armRevealing'];

@@ -6,7 +6,6 @@
  * written as "masked" for blinded callers (the same rule as src/auth/masking.ts), and so are those
  * computed from resources the caller may not read.
  */
-import { ARM_REVEALING_OBSERVATION_CODES } from '../auth/masking.ts';
 import { outcomeCodeDef } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { MEASURE_KIND_PREFIX } from './compute-subject.ts';
@@ -70,14 +69,6 @@ const VISIT_OUTCOMES = [
 
 const SUBJECT_OUTCOMES = ['time-in-range', 'troughs-in-range', 'ae-worst-grade', 'eligibility'] as const;
 
-/** Outcomes computed from sirolimus levels (troughs.ts marks their resources arm-revealing). */
-const ARM_REVEALING_OUTCOMES: ReadonlySet<string> = new Set([
-  'trough-status',
-  'time-in-range',
-  'troughs-in-range',
-  'dose-estimate',
-]);
-
 const columnName = (id: string): string => id.replace(/-/g, '_');
 
 const FORM_OUTCOMES: ReadonlySet<string> = new Set([
@@ -88,7 +79,7 @@ const FORM_OUTCOMES: ReadonlySet<string> = new Set([
   'msk-change',
 ]);
 
-function outcomeColumn(code: string, level: 'visit' | 'subject'): ColumnSpec {
+function outcomeColumn(study: StudyDefinition, code: string, level: 'visit' | 'subject'): ColumnSpec {
   const def = outcomeCodeDef(code);
   const sourceType = FORM_OUTCOMES.has(code)
     ? 'QuestionnaireResponse'
@@ -101,7 +92,8 @@ function outcomeColumn(code: string, level: 'visit' | 'subject'): ColumnSpec {
     unit: def?.unit,
     values: def?.categories ? [...def.categories.map((c) => c.code), NOT_EVALUABLE] : undefined,
     source: `outcome ${code}`,
-    armRevealing: ARM_REVEALING_OUTCOMES.has(code),
+    // The study declares which outcome kinds reveal the arm (study.json armRevealing.outcomeKinds).
+    armRevealing: study.armRevealing.outcomeKinds.includes(code),
     sourceType,
     level,
     kind: code,
@@ -136,15 +128,13 @@ function columnSpecs(study: StudyDefinition): ColumnSpec[] {
         description: `${m.display}: the value that counts at the visit`,
         unit: m.unit,
         source: `measure ${m.id} (${m.codes.map((c) => c.code).join(', ')})`,
-        armRevealing: m.codes.some((c) =>
-          ARM_REVEALING_OBSERVATION_CODES.some((r) => r.system === c.system && r.code === c.code),
-        ),
+        armRevealing: study.armRevealing.measures.includes(m.id),
         level: 'visit',
         kind: `${MEASURE_KIND_PREFIX}${m.id}`,
       }),
     ),
-    ...VISIT_OUTCOMES.map((c) => outcomeColumn(c, 'visit')),
-    ...SUBJECT_OUTCOMES.map((c) => outcomeColumn(c, 'subject')),
+    ...VISIT_OUTCOMES.map((c) => outcomeColumn(study, c, 'visit')),
+    ...SUBJECT_OUTCOMES.map((c) => outcomeColumn(study, c, 'subject')),
     {
       name: 'ae_events',
       description: 'Adverse events recorded for the subject (all terms)',

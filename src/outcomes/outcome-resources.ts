@@ -43,6 +43,11 @@ function resultFields(r: OutcomeResult): Partial<Observation> {
   };
 }
 
+/** The rule's own say (computed from drug levels) or the study's declaration (armRevealing.outcomeKinds). */
+export function outcomeRevealsArm(inputs: SubjectInputs, v: OutcomeValue): boolean {
+  return v.armRevealing === true || inputs.study.armRevealing.outcomeKinds.includes(v.code);
+}
+
 export function outcomeObservation(inputs: SubjectInputs, v: OutcomeValue, status: 'final' | 'amended'): Observation {
   const def = outcomeCodeDef(v.code);
   const id = outcomeId(inputs.researchSubjectId, v);
@@ -57,7 +62,7 @@ export function outcomeObservation(inputs: SubjectInputs, v: OutcomeValue, statu
     meta: {
       profile: [OUTCOME_PROFILE],
       tag: [OUTCOME_TAG],
-      ...(v.armRevealing ? { security: [ARM_REVEALING_SECURITY_LABEL] } : {}),
+      ...(outcomeRevealsArm(inputs, v) ? { security: [ARM_REVEALING_SECURITY_LABEL] } : {}),
     },
     extension: trialLinks(inputs.study, enrollment, v.visit),
     identifier: [{ system: OUTCOME_IDENTIFIER_SYSTEM, value: id }],

@@ -11,7 +11,13 @@ import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Queryable } from '../store/db.ts';
 import type { StoredContent } from '../store/outcome-store.ts';
 import { deletionWrite, readDeletedVersions, type VersionWrite, writeVersion } from '../store/resource-store.ts';
-import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG, outcomeObservation, outcomeProvenance } from './outcome-resources.ts';
+import {
+  OUTCOME_IDENTIFIER_SYSTEM,
+  OUTCOME_TAG,
+  outcomeObservation,
+  outcomeProvenance,
+  outcomeRevealsArm,
+} from './outcome-resources.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import type { SubjectInputs } from './subject-inputs.ts';
 
@@ -127,7 +133,7 @@ export async function publishSubjectOutcomes(
       };
       group.targets.push(`Observation/${resource.id}/_history/${versionId}`);
       group.sources.push(...valueForProvenance.derivedFrom);
-      group.armRevealing ||= valueForProvenance.armRevealing === true;
+      group.armRevealing ||= outcomeRevealsArm(inputs, valueForProvenance);
       byRule.set(valueForProvenance.rule.id, group);
     }
   };

@@ -20,14 +20,50 @@ export interface TypeHistoryPage {
   next: HistoryCursor | undefined;
 }
 
+export interface SecurityLabel {
+  system: string;
+  code: string;
+}
+
+/** Any version of (type, id) carries the label: `x` names the row being tested. */
+function labelledSql(x: string, labelParam: string): string {
+  const has = (t: string, a: string): string =>
+    `EXISTS (SELECT 1 FROM ${t} ${a} WHERE ${a}.resource_type = ${x}.resource_type AND ${a}.id = ${x}.id
+       AND (${a}.content::jsonb -> 'meta' -> 'security') @> ${labelParam}::jsonb)`;
+  return `(${has('resources', 'lr')} OR ${has('resource_history', 'lh')})`;
+}
+
+/**
+ * Whether any version of a resource ever carried the label: a masked caller sees none of its
+ * versions, so its history answers as that of a resource that never existed.
+ */
+export async function everLabelled(q: Queryable, type: string, id: string, label: SecurityLabel): Promise<boolean> {
+  const r = await q.query<{ found: boolean }>(
+    `SELECT ${labelledSql('x', '$3')} AS found FROM (SELECT $1::text AS resource_type, $2::text AS id) x`,
+    [type, id, JSON.stringify([label])],
+  );
+  return r.rows[0]?.found === true;
+}
+
 export async function readTypesHistory(
   q: Queryable,
   types: readonly string[],
-  options: { count: number; since?: string | undefined; after?: HistoryCursor | undefined },
+  options: {
+    count: number;
+    since?: string | undefined;
+    after?: HistoryCursor | undefined;
+    /** Leave out every version of resources that ever carried this label (a masked caller's history). */
+    hideLabelled?: SecurityLabel | undefined;
+  },
 ): Promise<TypeHistoryPage> {
   if (types.length === 0 || options.count === 0) return { versions: [], next: undefined };
   const params: unknown[] = [types, options.count + 1];
   const conditions: string[] = [];
+  if (options.hideLabelled) {
+    // Filtered before the limit, so a masked caller's pages are as full as anyone's.
+    params.push(JSON.stringify([options.hideLabelled]));
+    conditions.push(`NOT ${labelledSql('s', `$${params.length}`)}`);
+  }
   if (options.since) {
     params.push(options.since);
     conditions.push(`last_updated >= $${params.length}::timestamptz`);
@@ -45,7 +81,7 @@ export async function readTypesHistory(
   const order = 'ORDER BY last_updated DESC, resource_type DESC, id DESC, version_id DESC LIMIT $2';
   const source = (table: string, where: string): string =>
     `SELECT x.* FROM unnest($1::text[]) AS t(rt) CROSS JOIN LATERAL (
-       SELECT ${columns} FROM ${table} WHERE resource_type = t.rt AND ${where}${extra} ${order}) x`;
+       SELECT ${columns} FROM ${table} s WHERE resource_type = t.rt AND ${where}${extra} ${order}) x`;
   const rows = await q.query<VersionRow & { method: string; at: string }>(
     // The outer ORDER BY names v's columns: the output's last_updated is text, rounded to ms.
     `SELECT resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated,

@@ -3,7 +3,7 @@ import type { Bundle, Group, MeasureReport, Observation, Parameters, ResearchSub
 import { describe, expect, it } from 'vitest';
 import type { AccessContext, Role } from '../../src/auth/access-context.ts';
 import { ARM_REVEALING_SECURITY_LABEL, assertQueryAllowed, maskBundle, maskForAccess } from '../../src/auth/masking.ts';
-import { statusOf } from '../../src/fhir/outcomes.ts';
+import { notFound, statusOf } from '../../src/fhir/outcomes.ts';
 
 const as = (role: Role): AccessContext => ({
   clientId: role,
@@ -55,9 +55,11 @@ const platelets: Observation = {
   code: { coding: [{ system: 'http://loinc.org', code: '777-3' }] },
 };
 
+// As the ingest stores it (src/ingest/arm-revealing.ts): masking reads the label, not the code.
 const trough: Observation = {
   resourceType: 'Observation',
   id: 'trough',
+  meta: { security: [{ ...ARM_REVEALING_SECURITY_LABEL }] },
   status: 'final',
   code: { coding: [{ system: 'http://loinc.org', code: '29247-4' }] },
   valueQuantity: { value: 12.4, unit: 'ng/mL' },
@@ -85,15 +87,32 @@ describe('maskForAccess', () => {
     expect(maskForAccess(perArmReport, assessor)).toBeUndefined();
   });
 
-  it('hides sirolimus levels and dosing, which reveal the arm, and keeps other observations', () => {
+  it('hides what was stored labelled (levels, doses) and keeps other observations', () => {
     expect(maskForAccess(trough, assessor)).toBeUndefined();
     expect(
       maskForAccess(
-        { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' } },
+        {
+          resourceType: 'MedicationRequest',
+          meta: { security: [{ ...ARM_REVEALING_SECURITY_LABEL }] },
+          status: 'active',
+          intent: 'order',
+          subject: { reference: 'Patient/1' },
+        },
         assessor,
       ),
     ).toBeUndefined();
     expect(maskForAccess(platelets, assessor)).toBe(platelets);
+  });
+
+  it('drops narrative for outcome assessors: it is written from the whole resource, arm included', () => {
+    const narrated: ResearchSubject = {
+      ...subject,
+      text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Arm: low-dose</div>' },
+    };
+    const masked = maskForAccess(narrated, assessor);
+    expect(masked).not.toHaveProperty('text');
+    expect(JSON.stringify(masked)).not.toContain('low-dose');
+    expect(maskForAccess(narrated, as('research'))).toBe(narrated);
   });
 
   it('masks contained resources too', () => {
@@ -161,6 +180,22 @@ describe('maskBundle', () => {
     expect(maskBundle(outer, as('research'))).toBe(outer);
   });
 
+  it('keeps one entry per request in a batch response: a hidden resource answers as an absent one', () => {
+    const response: Bundle = {
+      resourceType: 'Bundle',
+      type: 'batch-response',
+      entry: [
+        { resource: platelets, response: { status: '200 OK' } },
+        { resource: trough, response: { status: '200 OK', etag: 'W/"1"' } },
+      ],
+    };
+    const masked = maskBundle(response, assessor);
+    expect(masked?.entry).toHaveLength(2);
+    expect(masked?.entry?.[1]).toEqual({
+      response: { status: '404 Not Found', outcome: notFound('Observation/trough not found') },
+    });
+  });
+
   it('hides a Bundle that is itself labelled arm-revealing', () => {
     expect(
       maskBundle({ ...bundle, meta: { security: [{ ...ARM_REVEALING_SECURITY_LABEL }] } }, assessor),
@@ -193,10 +228,11 @@ describe('assertQueryAllowed', () => {
     expect(refused('ResearchSubject', { _filter: 'assignedArm eq low-dose' })).toBe(true);
   });
 
-  it('refuses searches singling out arm-revealing data, whose counts would leak', () => {
+  it('refuses searches naming the label; a search by a revealing code is answered as if nothing matched', () => {
+    // The store leaves labelled resources out of the count (search.ts), so this one finds nothing.
     expect(
       refused('Observation', { code: 'http://loinc.org|29247-4', 'value-quantity': 'gt10', _summary: 'count' }),
-    ).toBe(true);
+    ).toBe(false);
     expect(refused('MeasureReport', { _security: `${ARM_REVEALING_SECURITY_LABEL.system}|arm-revealing` })).toBe(true);
   });
 

@@ -20,7 +20,16 @@ import { readMany } from '../../store/resource-store.ts';
 import type { FhirContext } from '../fhir-context.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
-import { badRequest, fail, methodNotAllowed, notFound, ok, serverError, tooManyRequests } from '../outcomes.ts';
+import {
+  badRequest,
+  fail,
+  forbidden,
+  methodNotAllowed,
+  notFound,
+  ok,
+  serverError,
+  tooManyRequests,
+} from '../outcomes.ts';
 import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { searchParamsFor } from '../search/search-params.ts';
 import { jobAccess, planType } from './export-plan.ts';
@@ -293,6 +302,13 @@ async function download(ctx: FhirContext, jobId: string, fileNo: number, res: Re
   if (!file) fail(notFound('No such export file'));
   // Same token rules as the API: the caller's scopes must still cover the file's type.
   if (file.kind === 'output') ctx.authorize(file.resourceType, 'search');
+  // The file was masked (or not) for the role the client had at kick-off; a client whose role has
+  // changed since, e.g. to outcome-assessor, must not download what that role may not see.
+  if (ctx.access && ctx.access.role !== job.role) {
+    fail(
+      forbidden(`This export was made for role ${job.role}; the client's role is now ${ctx.access.role}: export again`),
+    );
+  }
   res.status(200).type('application/fhir+ndjson');
   res.setHeader('Content-Length', String(file.bytes));
   for (let n = 0; n < file.chunks; n++) {

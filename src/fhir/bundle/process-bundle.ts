@@ -188,6 +188,8 @@ async function routeEntries(ctx: FhirContext, tx: Queryable, entries: ParsedEntr
   const intake = ctx.intake;
   if (!intake) return;
   const kept = new Set<string>();
+  // Entries that reveal the arm: a report listing one of them reveals it too.
+  const revealing = new Set<string>();
   const reports: ParsedEntry[] = [];
   for (const e of entries) {
     const { method, body, path } = e.request;
@@ -203,9 +205,14 @@ async function routeEntries(ctx: FhirContext, tx: Queryable, entries: ParsedEntr
       if (e.fullUrl) kept.add(e.fullUrl);
       if (path[1]) kept.add(`${path[0]}/${path[1]}`);
     }
+    if (intake.reveals(body)) {
+      if (e.fullUrl) revealing.add(e.fullUrl);
+      if (path[1]) revealing.add(`${path[0]}/${path[1]}`);
+    }
   }
   for (const e of reports) {
     e.request.predecided = { decision: await intake.decide(tx, e.request.body as Resource, kept) };
+    e.request.body = await intake.labelStored(tx, e.request.body as Resource, revealing);
   }
 }
 

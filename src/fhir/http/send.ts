@@ -25,6 +25,12 @@ export function sendOutcome(res: Response, status: number, outcome: OperationOut
 }
 
 export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, access: AccessContext | undefined): void {
+  // Masked before any header is set: a hidden resource must not leave its ETag or Last-Modified.
+  const body = r.outcome === undefined && r.body !== undefined ? maskedText(r.body, access) : undefined;
+  if (r.body !== undefined && r.outcome === undefined && body === undefined) {
+    sendOutcome(res, 404, notFound('Not found'));
+    return;
+  }
   if (r.versionId !== undefined) res.setHeader('ETag', `W/"${r.versionId}"`);
   if (r.lastUpdated) res.setHeader('Last-Modified', new Date(r.lastUpdated).toUTCString());
   if (r.location) {
@@ -44,7 +50,7 @@ export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, acc
     sendOutcome(res, r.status, r.status === 201 ? createdOutcome() : ok());
     return;
   }
-  if (r.body === undefined) {
+  if (body === undefined) {
     res.status(r.status).end();
     return;
   }
@@ -52,11 +58,6 @@ export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, acc
     // Conditional read (http.html#cread), whatever Cache-Control the client sends: fetch() adds
     // no-cache to a request with If-None-Match, which Express's own freshness check honours.
     res.status(304).end();
-    return;
-  }
-  const body = maskedText(r.body, access);
-  if (body === undefined) {
-    sendOutcome(res, 404, notFound('Not found'));
     return;
   }
   res.status(r.status).type(FHIR_JSON).send(body);

@@ -13,7 +13,7 @@ import { notKept } from './not-kept.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
 import { updateResource } from './update.ts';
 import { mayWithdraw, storedByIdentifier, withdrawStored } from './withdraw.ts';
-import { prepareVersion } from './write-version.ts';
+import { labelled, prepareVersion } from './write-version.ts';
 
 export interface CreateOptions {
   /** If-None-Exist: the query part of a search URL. */
@@ -84,7 +84,7 @@ export async function createResource(
   }
   validateCounted(ctx, resource, decision !== undefined);
   const id = options.assignedId ?? randomUUID();
-  const prepared = prepareVersion(ctx.baseUrl, resource, id, 1, 'POST');
+  const prepared = prepareVersion(ctx.baseUrl, await labelled(ctx, q, resource), id, 1, 'POST');
   // Derived before anything is written: a result that cannot be normalised stores nothing.
   const records = countRejected(
     ctx,

@@ -2,9 +2,14 @@
  * Search and history answer with Bundles assembled as text around the stored resource texts, so a
  * page of results is never parsed and re-serialised on the way out.
  */
-import { assertQueryAllowed, blindedSearchExclusions, isBlinded } from '../../auth/masking.ts';
+import {
+  ARM_REVEALING_SECURITY_LABEL,
+  assertQueryAllowed,
+  blindedSearchExclusions,
+  isBlinded,
+} from '../../auth/masking.ts';
 import type { Queryable } from '../../store/db.ts';
-import { type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
+import { everLabelled, type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
@@ -86,6 +91,10 @@ export async function instanceHistory(
   const { count, since, sinceParam } = historyWindow(params);
   const offset = Number(params.get('_offset') ?? 0);
   if (!Number.isInteger(offset) || offset < 0) fail(badRequest('_offset must be a non-negative integer', '_offset'));
+  // A resource a blinded caller may not see has no history for them, exactly as one never stored.
+  if (hiddenFrom(ctx) && (await everLabelled(q, type, id, ARM_REVEALING_SECURITY_LABEL))) {
+    fail(notFound(`${type}/${id} not found`));
+  }
   const page = await readHistory(q, type, id, { count, offset, since });
   if (page.total === 0 && !since) fail(notFound(`${type}/${id} not found`));
   const base = `${ctx.baseUrl}/${type}/${id}/_history`;
@@ -149,7 +158,12 @@ export async function typesHistory(
   const cursorParam = params.get('_cursor');
   const after = cursorParam === null ? undefined : decodeHistoryCursor(cursorParam);
   if (cursorParam !== null && !after) fail(badRequest('Invalid paging cursor', '_cursor'));
-  const page = await readTypesHistory(q, types, { count, since, after });
+  const page = await readTypesHistory(q, types, {
+    count,
+    since,
+    after,
+    hideLabelled: hiddenFrom(ctx) ? ARM_REVEALING_SECURITY_LABEL : undefined,
+  });
   const base = `${ctx.baseUrl}/${type ? `${type}/` : ''}_history`;
   const selfParams: [string, string][] = [['_count', String(count)]];
   if (sinceParam) selfParams.push(['_since', sinceParam]);
@@ -166,6 +180,11 @@ export async function typesHistory(
   const entries = page.versions.map((v) => historyEntry(ctx.baseUrl, v));
   const body = `{"resourceType":"Bundle","type":"history","timestamp":"${new Date().toISOString()}","link":[${links.join(',')}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}`;
   return { status: 200, body };
+}
+
+/** Whether arm-revealing resources are hidden from this caller. */
+export function hiddenFrom(ctx: FhirContext): boolean {
+  return ctx.access !== undefined && isBlinded(ctx.access);
 }
 
 function decodeHistoryCursor(s: string): HistoryCursor | undefined {

@@ -13,7 +13,7 @@ import { createResource, validateCounted } from './create.ts';
 import { notKept } from './not-kept.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
 import { hasTrialRecords, mayWithdraw, withdrawStored } from './withdraw.ts';
-import { putVersion } from './write-version.ts';
+import { labelled, putVersion } from './write-version.ts';
 
 export interface UpdateOptions {
   /** If-Match header value, e.g. W/"3". */
@@ -71,6 +71,8 @@ export async function updateResource(
   }
   validateCounted(ctx, resource, decision !== undefined);
   const records = ctx.intake?.trialRecords(resource, `${type}/${id}`, decision) ?? [];
+  // Labelled before it is compared with what is stored, so a re-delivery is still a duplicate.
+  resource = await labelled(ctx, q, resource);
 
   const current = await readCurrent(q, type, id, true);
   if (options.ifMatch !== undefined) {

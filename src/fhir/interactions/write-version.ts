@@ -6,6 +6,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../../store/db.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { type VersionWrite, writeVersion } from '../../store/resource-store.ts';
+import type { FhirContext } from '../fhir-context.ts';
 import { extractIndexRows } from '../search/index-values.ts';
 
 export function stamp<T extends Resource>(resource: T, id: string, versionId: number, lastUpdated: string): T {
@@ -13,6 +14,15 @@ export function stamp<T extends Resource>(resource: T, id: string, versionId: nu
   // Key order: resourceType, id, meta first, as FHIR servers conventionally return them.
   const { resourceType, id: _ignored, meta: _old, ...rest } = resource;
   return { resourceType, id, meta, ...rest } as unknown as T;
+}
+
+/**
+ * What a client's write is stored as: with the security labels the trial's gate attaches (an
+ * arm-revealing result is labelled, so masking can hide it in SQL), whichever role writes it.
+ */
+export function labelled<T extends Resource>(ctx: FhirContext, q: Queryable, resource: T): Promise<T> {
+  const gate = ctx.intake ?? ctx.trialGate?.();
+  return gate ? gate.labelStored(q, resource) : Promise.resolve(resource);
 }
 
 /** Everything a write needs, computed without touching the database. */
