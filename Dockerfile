@@ -21,7 +21,7 @@ COPY src ./src
 COPY mappings ./mappings
 COPY profiles ./profiles
 COPY docs ./docs
-# The embedded store (when DATABASE_URL is not set) and the signing key cache live in /data, the
+# The embedded store (when DATABASE_URL is not set) lives in /data, the
 # only folder the service may write; it runs as the image's unprivileged `node` user.
 RUN mkdir -p /data && chown node:node /data
 USER node
