@@ -1,6 +1,14 @@
 /** Entry point: `npm start`. */
-import { AppError } from './app/app-error.ts';
-import { startService } from './app/start.ts';
+import { nodeVersionProblem } from './app/node-version.ts';
+
+const versionProblem = nodeVersionProblem();
+if (versionProblem) {
+  process.stderr.write(`${versionProblem}\n`);
+  process.exit(1);
+}
+// Imported after the version check: on another Node the service's modules may not even load.
+const { AppError } = await import('./app/app-error.ts');
+const { startService } = await import('./app/start.ts');
 
 try {
   const service = await startService();

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
-import { AppError } from './app-error.ts';
+import { appError } from './app-error.ts';
 import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -131,7 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       fileValues = JSON.parse(readFileSync(env.CONFIG_FILE, 'utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new AppError('CONFIG_INVALID', `CONFIG_FILE ${env.CONFIG_FILE}: ${(err as Error).message}`);
+      throw appError('CONFIG_INVALID', `CONFIG_FILE ${env.CONFIG_FILE}: ${(err as Error).message}`);
     }
   }
   const input: Record<string, unknown> = {};
@@ -143,10 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = String(issue?.path[0] ?? 'configuration');
-    throw new AppError(
-      'CONFIG_INVALID',
-      `configuration error: ${key}: ${issue?.message} (got ${JSON.stringify(input[key])})`,
-    );
+    throw appError('CONFIG_INVALID', `${key}: ${issue?.message} (got ${JSON.stringify(input[key])})`);
   }
   const c = parsed.data;
   checkUpstreamConfig(c);
@@ -154,7 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     parseCdsClients(c.CDS_CLIENTS);
   } catch (err) {
     const detail = err instanceof z.ZodError ? (err.issues[0]?.message ?? 'invalid') : (err as Error).message;
-    throw new AppError('CONFIG_INVALID', `configuration error: CDS_CLIENTS: ${detail}`);
+    throw appError('CONFIG_INVALID', `CDS_CLIENTS: ${detail}`);
   }
   for (const [key, parse] of [
     ['SMART_EHRS', parseSmartEhrs],

@@ -35,6 +35,7 @@ import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.t
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { createHomeRouter } from './home-page.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { requestContext } from './request-context.ts';
@@ -117,6 +118,13 @@ export function createApp(deps: AppDeps): Express {
   app.get('/fhir/metadata', (_req, res) => {
     res.status(200).type(FHIR_JSON).send(capability);
   });
+  app.use(
+    createHomeRouter({
+      fhirBase,
+      version: deps.version,
+      studyTitles: (deps.studies ?? []).map((s) => `${s.identifier.value}: ${s.title}`),
+    }),
+  );
   // Each secret check costs tens of milliseconds of scrypt: bound token requests per address.
   const tokenLimiter = new TokenBucketLimiter({ requestsPerMinute: config.TOKEN_REQUESTS_PER_MINUTE });
   app.post('/auth/token', (req, res, next) => {

@@ -4,7 +4,7 @@
  */
 import { validate as validCron } from 'node-cron';
 import * as z from 'zod';
-import { AppError } from './app-error.ts';
+import { appError } from './app-error.ts';
 
 const cronOrOff = z.string().refine((v) => v === 'off' || validCron(v), { error: 'not a cron expression (or "off")' });
 
@@ -73,7 +73,7 @@ interface UpstreamSettings {
 /** Cross-field checks: each authentication method needs its own settings. */
 export function checkUpstreamConfig(c: UpstreamSettings): void {
   const missing = (key: string, why: string): never => {
-    throw new AppError('CONFIG_INVALID', `configuration error: ${key}: required ${why}`);
+    throw appError('CONFIG_INVALID', `${key}: required ${why}`);
   };
   if (!c.UPSTREAM_FHIR_URL) return;
   if (!c.UPSTREAM_AUTH) missing('UPSTREAM_AUTH', 'when UPSTREAM_FHIR_URL is set');

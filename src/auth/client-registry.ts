@@ -6,7 +6,7 @@
  * file, outside production, the development clients from dev-clients.ts.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import type { AuthConfig } from './auth-config.ts';
 import { type AuthLogger, silentLogger } from './auth-logger.ts';
 import { ClientsFileSchema, describeSchemaError, type RegisteredClient } from './client-schema.ts';
@@ -23,11 +23,11 @@ export function readClientsFile(path: string): RegisteredClient[] {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new AppError('AUTH_CLIENTS_INVALID', `clients file ${path}: ${(err as Error).message}`, { cause: err });
+    throw appError('AUTH_CLIENTS_INVALID', `${path}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = ClientsFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw new AppError('AUTH_CLIENTS_INVALID', `clients file ${path}: ${describeSchemaError(parsed.error)}`);
+    throw appError('AUTH_CLIENTS_INVALID', `${path}: ${describeSchemaError(parsed.error)}`);
   }
   return parsed.data.clients;
 }
@@ -86,7 +86,7 @@ export class ClientRegistry {
   static async open(config: AuthConfig, options: ClientRegistryOptions = {}): Promise<ClientRegistry> {
     if (config.clientsFile) return ClientRegistry.fromFile(config.clientsFile, options);
     const dev = await ensureDevClients(config);
-    if (!dev) throw new AppError('AUTH_CLIENTS_REQUIRED', 'no clients configured');
+    if (!dev) throw appError('AUTH_CLIENTS_REQUIRED', 'no clients file and no development clients');
     return new ClientRegistry(dev.clients, undefined, dev, options);
   }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import { ROLES, type Role } from './access-context.ts';
 import { type AuthConfig, authUrls } from './auth-config.ts';
 import type { RegisteredClient } from './client-schema.ts';
@@ -67,10 +67,7 @@ async function readExisting(file: string): Promise<DevClientCredential[] | undef
   }
   const parsed = DevFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw new AppError(
-      'AUTH_DEV_CLIENTS_INVALID',
-      `${file} is not a development clients file; delete it to regenerate`,
-    );
+    throw appError('AUTH_DEV_CLIENTS_INVALID', file);
   }
   return parsed.data.clients;
 }
@@ -100,7 +97,7 @@ async function writePrivate(file: string, credentials: DevClientCredential[], ex
 export async function ensureDevClients(config: AuthConfig): Promise<DevClients | undefined> {
   if (config.clientsFile) return undefined;
   if (config.production) {
-    throw new AppError(
+    throw appError(
       'AUTH_CLIENTS_REQUIRED',
       'production needs a clients file (CLIENTS_FILE); development clients are never created in production',
     );

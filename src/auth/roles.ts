@@ -3,6 +3,7 @@
  * or requests. Explicit type lists rather than "everything but…": a resource type added to the
  * server later is invisible to every role except admin until it is placed here deliberately.
  */
+import { SUPPORTED_RESOURCE_TYPES } from '../fhir/resource-types.ts';
 import type { AccessContext, Role } from './access-context.ts';
 import { type Permissions, permissionsFromRecord, permits } from './permissions.ts';
 import { type Interaction, scopesAllow } from './scopes.ts';
@@ -16,36 +17,10 @@ const ALL: readonly Interaction[] = ['create', 'read', 'update', 'delete', 'sear
 const readAll = (types: readonly string[]): Record<string, readonly Interaction[]> =>
   Object.fromEntries(types.map((t) => [t, READ]));
 
-/** Trial data and the definitions needed to interpret it; not AuditEvent or Subscription. */
-export const TRIAL_RESOURCE_TYPES: readonly string[] = [
-  'AdverseEvent',
-  'Bundle',
-  'CodeSystem',
-  'ConceptMap',
-  'DetectedIssue',
-  'DiagnosticReport',
-  'Encounter',
-  'Flag',
-  'Group',
-  'Location',
-  'MeasureReport',
-  'Medication',
-  'MedicationAdministration',
-  'MedicationRequest',
-  'MedicationStatement',
-  'Observation',
-  'Organization',
-  'Patient',
-  'Practitioner',
-  'PractitionerRole',
-  'Provenance',
-  'Questionnaire',
-  'QuestionnaireResponse',
-  'ResearchStudy',
-  'ResearchSubject',
-  'Specimen',
-  'StructureDefinition',
-];
+/** Trial data and the definitions needed to interpret it: every served type but the audit trail and Subscriptions. */
+export const TRIAL_RESOURCE_TYPES: readonly string[] = SUPPORTED_RESOURCE_TYPES.filter(
+  (t) => t !== 'AuditEvent' && t !== 'Subscription',
+);
 
 export const ROLE_CEILINGS: Readonly<Record<Role, Readonly<Record<string, readonly Interaction[]>>>> = {
   // What an EHR interface engine pushes (lab results, questionnaires, adverse events, demographics),

@@ -3,7 +3,7 @@
 import type { AccessContext } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
 import type { IntakeSession } from '../ingest/intake.ts';
-import type { Db, Queryable } from '../store/db.ts';
+import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { ResourceValidator } from './validate.ts';
@@ -46,5 +46,3 @@ export interface FhirResponse {
   versionId?: number | undefined;
   lastUpdated?: string | undefined;
 }
-
-export type Runner = Queryable;

@@ -103,8 +103,3 @@ export function checkRequiredBindings(resource: Resource): void {
     }
   }
 }
-
-/** Builds the tables now (start-up) rather than on the first write. */
-export function warmRequiredBindings(): void {
-  bindings ??= buildBindings();
-}

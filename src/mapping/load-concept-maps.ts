@@ -3,14 +3,14 @@
  * measures use. Data, not code: a new hospital's codes are a new file.
  */
 import type { ConceptMap } from '@medplum/fhirtypes';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import { readJsonFolder } from './read-json-folder.ts';
 
 export async function loadConceptMaps(dir = 'mappings/conceptmaps'): Promise<ConceptMap[]> {
   const maps: ConceptMap[] = [];
   for (const { file, value: r } of await readJsonFolder<ConceptMap>(dir, 'MAPPING_CONCEPTMAP_INVALID')) {
     if (r.resourceType !== 'ConceptMap' || !r.url || !r.group?.length) {
-      throw new AppError('MAPPING_CONCEPTMAP_INVALID', `${file}: not a ConceptMap with a url and groups`);
+      throw appError('MAPPING_CONCEPTMAP_INVALID', `${file}: not a ConceptMap with a url and groups`);
     }
     maps.push(r);
   }

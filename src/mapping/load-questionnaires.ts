@@ -4,7 +4,7 @@
  * QuestionnaireResponse is never checked against a form that is not there.
  */
 import type { Questionnaire } from '@medplum/fhirtypes';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import { readJsonFolder } from './read-json-folder.ts';
 import type { StudyDefinition } from './study-definition.ts';
 
@@ -12,10 +12,10 @@ export async function loadQuestionnaires(dir = 'mappings/questionnaires'): Promi
   const out: Questionnaire[] = [];
   for (const { file, value: q } of await readJsonFolder<Questionnaire>(dir, 'MAPPING_QUESTIONNAIRE_INVALID')) {
     if (q.resourceType !== 'Questionnaire' || !q.url || !q.item?.length) {
-      throw new AppError('MAPPING_QUESTIONNAIRE_INVALID', `${file}: not a Questionnaire with a url and items`);
+      throw appError('MAPPING_QUESTIONNAIRE_INVALID', `${file}: not a Questionnaire with a url and items`);
     }
     if (out.some((o) => o.url === q.url)) {
-      throw new AppError('MAPPING_QUESTIONNAIRE_INVALID', `${file}: ${q.url} is defined twice`);
+      throw appError('MAPPING_QUESTIONNAIRE_INVALID', `${file}: ${q.url} is defined twice`);
     }
     out.push(q);
   }
@@ -28,10 +28,7 @@ export function checkStudyForms(studies: readonly StudyDefinition[], questionnai
   for (const s of studies) {
     for (const f of s.forms) {
       if (!urls.has(f.questionnaire)) {
-        throw new AppError(
-          'MAPPING_QUESTIONNAIRE_MISSING',
-          `study ${s.id} form ${f.id}: no Questionnaire ${f.questionnaire} in mappings/questionnaires/`,
-        );
+        throw appError('MAPPING_QUESTIONNAIRE_MISSING', `${f.questionnaire} (study ${s.id} form ${f.id})`);
       }
     }
   }

@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import { type StudyDefinition, StudyDefinitionSchema } from './study-definition.ts';
 
 export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<StudyDefinition[]> {
@@ -13,10 +13,7 @@ export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<St
   try {
     folders = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch (err) {
-    throw new AppError(
-      'STUDY_DEFINITION_INVALID',
-      `cannot read study definitions in ${dir}: ${(err as Error).message}`,
-    );
+    throw appError('STUDY_DEFINITION_INVALID', `cannot read ${dir}: ${(err as Error).message}`);
   }
   const studies: StudyDefinition[] = [];
   for (const folder of folders.sort()) {
@@ -25,18 +22,18 @@ export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<St
     try {
       raw = JSON.parse(await readFile(file, 'utf8'));
     } catch (err) {
-      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: ${(err as Error).message}`);
+      throw appError('STUDY_DEFINITION_INVALID', `${file}: ${(err as Error).message}`);
     }
     const parsed = StudyDefinitionSchema.safeParse(raw);
     if (!parsed.success) {
       const first = z.prettifyError(parsed.error).split('\n').slice(0, 2).join(' ');
-      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: ${first}`);
+      throw appError('STUDY_DEFINITION_INVALID', `${file}: ${first}`);
     }
     if (studies.some((s) => s.id === parsed.data.id)) {
-      throw new AppError('STUDY_DEFINITION_INVALID', `${file}: study id ${parsed.data.id} is defined twice`);
+      throw appError('STUDY_DEFINITION_INVALID', `${file}: study id ${parsed.data.id} is defined twice`);
     }
     studies.push(parsed.data);
   }
-  if (studies.length === 0) throw new AppError('STUDY_DEFINITION_INVALID', `no study definitions found in ${dir}`);
+  if (studies.length === 0) throw appError('STUDY_DEFINITION_INVALID', `none found in ${dir}`);
   return studies;
 }

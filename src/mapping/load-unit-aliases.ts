@@ -1,7 +1,7 @@
 /** mappings/unit-aliases.json: unit spellings sites send that are not UCUM, and what they mean. */
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 
 const AliasesFile = z.object({ description: z.string().optional(), aliases: z.record(z.string(), z.string()) });
 
@@ -10,6 +10,6 @@ export async function loadUnitAliases(file = 'mappings/unit-aliases.json'): Prom
     return AliasesFile.parse(JSON.parse(await readFile(file, 'utf8'))).aliases;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new AppError('MAPPING_UNIT_ALIASES_INVALID', `${file}: ${(err as Error).message.split('\n')[0]}`);
+    throw appError('MAPPING_UNIT_ALIASES_INVALID', `${file}: ${(err as Error).message.split('\n')[0]}`);
   }
 }

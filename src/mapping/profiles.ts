@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataType } from '@medplum/core';
 import type { CodeSystem, StructureDefinition } from '@medplum/fhirtypes';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 
 export interface ProfileRegistry {
   get(url: string): StructureDefinition | undefined;
@@ -26,9 +26,9 @@ export async function loadProfiles(dir = 'profiles'): Promise<ProfileRegistry> {
   }
   for (const f of files) {
     const r = JSON.parse(await readFile(join(dir, f), 'utf8')) as StructureDefinition | CodeSystem;
-    if (!r.url) throw new AppError('PROFILE_INVALID', `${f} has no canonical url`);
+    if (!r.url) throw appError('PROFILE_INVALID', `${f} has no canonical url`);
     if (r.resourceType === 'StructureDefinition') {
-      if (!r.snapshot?.element?.length) throw new AppError('PROFILE_INVALID', `${f} has no snapshot`);
+      if (!r.snapshot?.element?.length) throw appError('PROFILE_INVALID', `${f} has no snapshot`);
       // Extensions must be known to the validator before a profile that uses them is checked.
       if (r.type === 'Extension') loadDataType(r);
       profiles.set(r.url, r);

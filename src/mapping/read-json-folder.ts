@@ -1,9 +1,9 @@
 /** Reads every *.json file of a mappings/ folder (none if the folder does not exist), in name order. */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError } from '../app/app-error.ts';
+import { type AppErrorCode, appError } from '../app/app-error.ts';
 
-export async function readJsonFolder<T>(dir: string, errorCode: string): Promise<{ file: string; value: T }[]> {
+export async function readJsonFolder<T>(dir: string, errorCode: AppErrorCode): Promise<{ file: string; value: T }[]> {
   let files: string[];
   try {
     files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
@@ -17,7 +17,7 @@ export async function readJsonFolder<T>(dir: string, errorCode: string): Promise
     try {
       out.push({ file, value: JSON.parse(await readFile(file, 'utf8')) as T });
     } catch (err) {
-      throw new AppError(errorCode, `${file}: ${(err as Error).message}`);
+      throw appError(errorCode, `${file}: ${(err as Error).message}`);
     }
   }
   return out;

@@ -1,6 +1,6 @@
 /** The ResearchStudy resource for a study definition: deterministic, so restarts write nothing new. */
 import type { ResearchStudy } from '@medplum/fhirtypes';
-import type { StudyArm, StudyDefinition } from './study-definition.ts';
+import type { StudyDefinition } from './study-definition.ts';
 
 export function toResearchStudy(def: StudyDefinition): ResearchStudy {
   return {
@@ -22,12 +22,4 @@ export function toResearchStudy(def: StudyDefinition): ResearchStudy {
     description: `Masking: ${def.masking}. Estimated enrollment: ${def.enrollmentTarget} participants.`,
     arm: def.arms.map((a) => ({ name: a.name, type: { text: a.type }, description: a.description })),
   };
-}
-
-export function armNames(def: StudyDefinition): string[] {
-  return def.arms.map((a) => a.name);
-}
-
-export function findArm(def: StudyDefinition, name: string): StudyArm | undefined {
-  return def.arms.find((a) => a.name === name);
 }

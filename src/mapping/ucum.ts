@@ -4,7 +4,7 @@
  * units through the analyte's molar mass from the study definition.
  */
 import ucum from '@lhncbc/ucum-lhc';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 
 const utils = ucum.UcumLhcUtils.getInstance();
 
@@ -38,9 +38,9 @@ export function toCanonicalUnit(
   const from = resolveUnit(unit, options.aliases ?? {});
   if (from === canonicalUnit) return { value, unit: canonicalUnit };
   if (utils.validateUnitString(from).status !== 'valid') {
-    throw new AppError(
+    throw appError(
       'MAPPING_UNIT_UNKNOWN',
-      `unit "${unit}" is not a UCUM unit (nor a known alias)${options.measure ? ` for ${options.measure}` : ''}`,
+      `"${unit}" is not a UCUM unit (nor a known alias)${options.measure ? ` for ${options.measure}` : ''}`,
     );
   }
   const r = utils.convertUnitTo(
@@ -50,9 +50,9 @@ export function toCanonicalUnit(
     options.molarMass ? { molecularWeight: options.molarMass } : undefined,
   );
   if (r.status !== 'succeeded' || r.toVal === null) {
-    throw new AppError(
+    throw appError(
       'MAPPING_UNIT_INCOMPATIBLE',
-      `unit "${unit}" cannot be converted to ${canonicalUnit}${options.measure ? ` for ${options.measure}` : ''}`,
+      `"${unit}" cannot be converted to ${canonicalUnit}${options.measure ? ` for ${options.measure}` : ''}`,
     );
   }
   return { value: clean(r.toVal), unit: canonicalUnit };

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Extension, Observation, Quantity } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
 import { toCanonicalUnit } from '../mapping/ucum.ts';
@@ -88,14 +88,11 @@ export function deriveTrialRecord(input: DeriveInput): Observation {
   const retracted = source.status === 'entered-in-error' || source.status === 'cancelled';
   const original = measuredValue(source, measure);
   if (!original && !retracted) {
-    throw new AppError(
-      'MAPPING_VALUE_MISSING',
-      `no ${measure.fhirpath ?? 'valueQuantity'} value for ${measure.display}`,
-    );
+    throw appError('MAPPING_VALUE_MISSING', `${measure.fhirpath ?? 'valueQuantity'} for ${measure.display}`);
   }
   const originalUnit = original?.code ?? original?.unit;
   if (original && !originalUnit && !retracted) {
-    throw new AppError('MAPPING_UNIT_UNKNOWN', `the ${measure.display} value has no unit`);
+    throw appError('MAPPING_UNIT_UNKNOWN', `the ${measure.display} value has none`);
   }
   const canonical =
     original && originalUnit

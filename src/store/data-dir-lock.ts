@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 
 export interface DataDirLock {
   readonly path: string;
@@ -49,19 +49,19 @@ export function lockDataDir(dataDir: string): DataDirLock {
       }
       const sameHost = holder.host === undefined || holder.host === hostname();
       if (holder.pid !== undefined && sameHost && holder.pid !== process.pid && processAlive(holder.pid)) {
-        throw new AppError(
+        throw appError(
           'STORE_DATA_DIR_LOCKED',
-          `data folder ${dataDir} is in use by process ${holder.pid}; PGlite allows one process per folder (stop it, or use another DATA_DIR, or DATABASE_URL)`,
+          `${dataDir} is in use by process ${holder.pid}; PGlite allows one process per folder (stop it, or use another DATA_DIR, or DATABASE_URL)`,
         );
       }
       if (!sameHost) {
-        throw new AppError(
+        throw appError(
           'STORE_DATA_DIR_LOCKED',
-          `data folder ${dataDir} is locked by host ${holder.host}; remove ${path} only if that host no longer uses it`,
+          `${dataDir} is locked by host ${holder.host}; remove ${path} only if that host no longer uses it`,
         );
       }
       rmSync(path, { force: true });
     }
   }
-  throw new AppError('STORE_DATA_DIR_LOCKED', `could not lock data folder ${dataDir}`);
+  throw appError('STORE_DATA_DIR_LOCKED', `${dataDir}: could not lock it`);
 }

@@ -48,16 +48,6 @@ export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): 
   return conditions.join(' AND ');
 }
 
-export async function countMatches(q: Queryable, req: SearchRequest, baseUrl: string, limit?: number): Promise<number> {
-  const p = new ParamList();
-  const where = whereClause(req, p, baseUrl);
-  const sql = limit
-    ? `SELECT count(*)::text AS n FROM (SELECT 1 FROM resources r WHERE ${where} LIMIT ${limit}) s`
-    : `SELECT count(*)::text AS n FROM resources r WHERE ${where}`;
-  const r = await q.query<{ n: string }>(sql, p.values);
-  return Number(r.rows[0]?.n ?? 0);
-}
-
 /** Ids of matches (up to `limit`), for conditional create/update. */
 export async function matchIds(q: Queryable, req: SearchRequest, baseUrl: string, limit: number): Promise<string[]> {
   const p = new ParamList();

@@ -45,14 +45,6 @@ export async function finishNotification(
   );
 }
 
-export async function countNotifications(q: Queryable, status: 'queued' | 'processed' | 'failed'): Promise<number> {
-  const r = await q.query<{ n: string }>(
-    'SELECT count(*)::text AS n FROM subscription_notifications WHERE status = $1',
-    [status],
-  );
-  return Number(r.rows[0]?.n ?? 0);
-}
-
 export interface SubscriptionState {
   name: string;
   subscription: string | null;

@@ -6,7 +6,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import * as z from 'zod';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 import type { Queryable } from '../store/db.ts';
 import { type OutboxRowInput, upsertOutboxRows } from '../store/outbox-store.ts';
 
@@ -43,13 +43,10 @@ const ItemSchema = z.object({
 function toRow(item: OutboxItem, index: number): OutboxRowInput {
   const parsed = ItemSchema.safeParse(item);
   if (!parsed.success) {
-    throw new AppError(
-      'OUTBOX_ITEM_INVALID',
-      `outbox item ${index}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`,
-    );
+    throw appError('OUTBOX_ITEM_INVALID', `${index}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
   }
   if (item.resource && item.resource.resourceType !== item.resourceType) {
-    throw new AppError('OUTBOX_ITEM_INVALID', `outbox item ${index}: resource is a ${item.resource.resourceType}`);
+    throw appError('OUTBOX_ITEM_INVALID', `${index}: resource is a ${item.resource.resourceType}`);
   }
   const [system, value] =
     typeof item.identifier === 'string'

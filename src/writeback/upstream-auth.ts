@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { MedplumClient } from '@medplum/core';
 import { importPKCS8, SignJWT } from 'jose';
-import { AppError } from '../app/app-error.ts';
+import { appError } from '../app/app-error.ts';
 
 export interface UpstreamTokenSource {
   /** A valid access token (fetched or refreshed as needed); undefined for none. */
@@ -93,7 +93,7 @@ class ClientCredentials implements UpstreamTokenSource {
         signal: AbortSignal.timeout(10_000),
       },
     )) as TokenResponse;
-    if (!body?.access_token) throw new AppError('UPSTREAM_TOKEN_FAILED', 'token response without access_token');
+    if (!body?.access_token) throw appError('UPSTREAM_TOKEN_FAILED', 'the response has no access_token');
     const lifetime = (body.expires_in ?? 300) * 1000;
     this.#current = { token: body.access_token, renewAt: Date.now() + lifetime * 0.8 };
     return body.access_token;
@@ -105,9 +105,9 @@ async function assertionSigner(s: UpstreamAuthSettings): Promise<() => Promise<s
   try {
     key = await importPKCS8(readFileSync(s.UPSTREAM_PRIVATE_KEY_FILE as string, 'utf8'), s.UPSTREAM_KEY_ALG);
   } catch (err) {
-    throw new AppError(
+    throw appError(
       'CONFIG_INVALID',
-      `configuration error: UPSTREAM_PRIVATE_KEY_FILE: not a PKCS#8 ${s.UPSTREAM_KEY_ALG} key (${(err as Error).message})`,
+      `UPSTREAM_PRIVATE_KEY_FILE: not a PKCS#8 ${s.UPSTREAM_KEY_ALG} key (${(err as Error).message})`,
     );
   }
   return () =>
@@ -136,9 +136,6 @@ export async function createTokenSource(s: UpstreamAuthSettings): Promise<Upstre
     case 'smart-backend':
       return new ClientCredentials(s, await assertionSigner(s));
     default:
-      throw new AppError(
-        'CONFIG_INVALID',
-        'configuration error: UPSTREAM_AUTH: required when UPSTREAM_FHIR_URL is set',
-      );
+      throw appError('CONFIG_INVALID', 'UPSTREAM_AUTH: required when UPSTREAM_FHIR_URL is set');
   }
 }

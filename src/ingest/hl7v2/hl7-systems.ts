@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { AppError } from '../../app/app-error.ts';
+import { appError } from '../../app/app-error.ts';
 
 const SystemsSchema = z.strictObject({
   description: z.string().optional(),
@@ -21,11 +21,11 @@ export async function loadHl7Systems(file = 'mappings/hl7v2/systems.json'): Prom
   try {
     raw = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new AppError('MAPPING_HL7_SYSTEMS_INVALID', `${file}: ${(err as Error).message}`);
+    throw appError('MAPPING_HL7_SYSTEMS_INVALID', `${file}: ${(err as Error).message}`);
   }
   const parsed = SystemsSchema.safeParse(raw);
   if (!parsed.success)
-    throw new AppError('MAPPING_HL7_SYSTEMS_INVALID', `${file}: ${z.prettifyError(parsed.error).split('\n')[0]}`);
+    throw appError('MAPPING_HL7_SYSTEMS_INVALID', `${file}: ${z.prettifyError(parsed.error).split('\n')[0]}`);
   return parsed.data;
 }
 
