@@ -161,7 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parse(c[key]);
     } catch (err) {
       const detail = err instanceof z.ZodError ? (err.issues[0]?.message ?? 'invalid') : (err as Error).message;
-      throw new AppError('CONFIG_INVALID', `configuration error: ${key}: ${detail}`);
+      throw appError('CONFIG_INVALID', `${key}: ${detail}`);
     }
   }
   const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;
