@@ -17,6 +17,8 @@ import type {
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
+import { writeNextVersions } from '../store/batch-update.ts';
+import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import {
   claimMarkedSubjects,
@@ -29,7 +31,7 @@ import {
   type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
-import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
+import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
 import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
@@ -380,14 +382,18 @@ export class OutcomeEngine {
       .filter((e) => e.content && !builtIds.has(e.id))
       .map((e) => emptiedMeasureReport(JSON.parse(e.content as string) as MeasureReport, date));
     const changed: PublishedVersion[] = [];
+    const firsts: VersionWrite[] = [];
+    const updates: VersionWrite[] = [];
     for (const r of [...built, ...emptied]) {
       const old = byId.get(r.id as string);
       if (old?.content && sameReport(JSON.parse(old.content) as MeasureReport, r)) continue;
       const versionId = (old?.versionId ?? 0) + 1;
       const { write } = prepareVersion(this.#baseUrl, r, r.id as string, versionId, 'PUT');
-      await writeVersion(tx, write, versionId === 1);
+      (versionId === 1 ? firsts : updates).push(write);
       changed.push(publishedVersion(JSON.parse(write.content as string) as MeasureReport, versionId, 'upsert'));
     }
+    await writeFirstVersions(tx, firsts);
+    await writeNextVersions(tx, updates);
     return changed;
   }
 }
