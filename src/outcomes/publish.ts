@@ -1,16 +1,19 @@
 /**
- * Publishes one subject's freshly computed outcomes against what is stored: a value seen for the
- * first time is created (final), a changed value becomes a new version (amended), a value no longer
- * produced is retracted (entered-in-error), an unchanged one is left alone. Every new Observation
- * version gets its Provenance. Runs inside the recomputation's transaction, so the outcomes, their
- * provenance and the summary rows change together or not at all.
+ * Publishes freshly computed outcomes against what is stored, for a batch of subjects at once: a
+ * value seen for the first time is created (final), a changed value becomes a new version
+ * (amended), a value no longer produced is retracted (entered-in-error), an unchanged one is left
+ * alone. Every new Observation version gets its Provenance. Each subject is decided on its own;
+ * only the reads and writes are shared, a few statements per batch whatever its size. Runs inside
+ * the recomputation's transaction, so the outcomes, their provenance and the summary rows change
+ * together or not at all.
  */
 import type { AdverseEvent, Flag, Observation, Resource } from '@medplum/fhirtypes';
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
+import { writeNextVersions } from '../store/batch-update.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Queryable } from '../store/db.ts';
 import type { StoredContent } from '../store/outcome-store.ts';
-import { deletionWrite, readDeletedVersions, type VersionWrite, writeVersion } from '../store/resource-store.ts';
+import { deletionWrite, readDeletedVersions, type VersionWrite } from '../store/resource-store.ts';
 import {
   OUTCOME_IDENTIFIER_SYSTEM,
   OUTCOME_TAG,
@@ -70,38 +73,77 @@ function isOutcome(r: Resource): boolean {
   return r.meta?.tag?.some((t) => t.system === OUTCOME_TAG.system && t.code === OUTCOME_TAG.code) ?? false;
 }
 
-export async function publishSubjectOutcomes(
+/** One subject's freshly computed outcomes, with its stored records (outcomes among them). */
+export interface SubjectPublication {
+  inputs: SubjectInputs;
+  values: readonly OutcomeValue[];
+  flags: readonly Flag[];
+  suggestions: readonly AdverseEvent[];
+  stored: readonly StoredContent[];
+}
+
+type Current = Map<string, { versionId: number; resource: Resource }>;
+type Produced = [Resource, OutcomeValue | undefined][];
+
+/** Writes per statement: bounds one statement's size, whatever the batch. */
+const WRITES_PER_STATEMENT = 2000;
+
+/** Publishes every subject's outcomes; returns each subject's result, in the order given. */
+export async function publishOutcomes(
   q: Queryable,
   baseUrl: string,
-  inputs: SubjectInputs,
-  values: readonly OutcomeValue[],
-  flags: readonly Flag[],
-  suggestions: readonly AdverseEvent[],
-  stored: readonly StoredContent[],
-): Promise<PublishResult> {
-  const result: PublishResult = { created: 0, amended: 0, retracted: 0, unchanged: 0, changed: [], published: [] };
-  const current = new Map<string, { versionId: number; resource: Resource }>();
-  for (const s of stored) {
-    const resource = JSON.parse(s.content) as Resource;
-    if (isOutcome(resource)) current.set(`${s.resourceType}/${s.id}`, { versionId: s.versionId, resource });
-  }
-  const firsts: VersionWrite[] = [];
-  const updates: VersionWrite[] = [];
-  const recorded = new Date().toISOString();
-  const desired = new Set<string>();
-
-  const produced: [Resource, OutcomeValue | undefined][] = [
-    ...values.map((v): [Resource, OutcomeValue] => [outcomeObservation(inputs, v, 'final'), v]),
-    ...flags.map((f): [Resource, undefined] => [f, undefined]),
-    ...suggestions.map((a): [Resource, undefined] => [a, undefined]),
-  ];
+  subjects: readonly SubjectPublication[],
+): Promise<PublishResult[]> {
+  const prepared = subjects.map((p) => {
+    const current: Current = new Map();
+    for (const s of p.stored) {
+      const resource = JSON.parse(s.content) as Resource;
+      if (isOutcome(resource)) current.set(`${s.resourceType}/${s.id}`, { versionId: s.versionId, resource });
+    }
+    const produced: Produced = [
+      ...p.values.map((v): [Resource, OutcomeValue] => [outcomeObservation(p.inputs, v, 'final'), v]),
+      ...p.flags.map((f): [Resource, undefined] => [f, undefined]),
+      ...p.suggestions.map((a): [Resource, undefined] => [a, undefined]),
+    ];
+    return { inputs: p.inputs, current, produced };
+  });
   // A resource deleted before (a withdrawn suggestion) and produced again continues its history.
   const deleted = await readDeletedVersions(
     q,
-    produced
-      .map(([r]) => ({ resourceType: r.resourceType, id: r.id as string }))
-      .filter((r) => !current.has(`${r.resourceType}/${r.id}`)),
+    prepared.flatMap(({ current, produced }) =>
+      produced
+        .map(([r]) => ({ resourceType: r.resourceType, id: r.id as string }))
+        .filter((r) => !current.has(`${r.resourceType}/${r.id}`)),
+    ),
   );
+  const recorded = new Date().toISOString();
+  const firsts: VersionWrite[] = [];
+  const updates: VersionWrite[] = [];
+  const results = prepared.map(({ inputs, current, produced }) =>
+    planSubject(baseUrl, inputs, current, produced, deleted, recorded, firsts, updates),
+  );
+  for (let i = 0; i < firsts.length; i += WRITES_PER_STATEMENT) {
+    await writeFirstVersions(q, firsts.slice(i, i + WRITES_PER_STATEMENT));
+  }
+  for (let i = 0; i < updates.length; i += WRITES_PER_STATEMENT) {
+    await writeNextVersions(q, updates.slice(i, i + WRITES_PER_STATEMENT));
+  }
+  return results;
+}
+
+/** One subject's decisions: appends its writes to `firsts` and `updates`, returns what it changed. */
+function planSubject(
+  baseUrl: string,
+  inputs: SubjectInputs,
+  current: Current,
+  produced: Produced,
+  deleted: ReadonlyMap<string, number>,
+  recorded: string,
+  firsts: VersionWrite[],
+  updates: VersionWrite[],
+): PublishResult {
+  const result: PublishResult = { created: 0, amended: 0, retracted: 0, unchanged: 0, changed: [], published: [] };
+  const desired = new Set<string>();
 
   const put = (resource: Resource, valueForProvenance: OutcomeValue | undefined): void => {
     const key = `${resource.resourceType}/${resource.id}`;
@@ -172,7 +214,5 @@ export async function publishSubjectOutcomes(
     result.changed.push(key);
   }
 
-  await writeFirstVersions(q, firsts);
-  for (const w of updates) await writeVersion(q, w, false);
   return result;
 }

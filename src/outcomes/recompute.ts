@@ -1,7 +1,8 @@
 /**
  * Incremental recomputation: take the subjects that ingest marked stale (in the same transaction as
  * the change), recompute each from its trial records, publish the differences, refresh the per-arm
- * MeasureReports, and delete the marks, all in one transaction per batch. Instances share the work
+ * MeasureReports, and delete the marks, all in one transaction per batch. A batch is read and
+ * written in sets (a few statements whatever its size); only the computation is per subject. Instances share the work
  * through SKIP LOCKED and a per-subject advisory lock; nothing is held in memory between batches.
  */
 import type {
@@ -16,30 +17,58 @@ import type {
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
+import { writeNextVersions } from '../store/batch-update.ts';
+import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import {
   claimMarkedSubjects,
-  lockSubjectOutcomes,
+  lockSubjectsOutcomes,
   readAggregates,
-  readByReference,
-  readBySubjects,
+  readByReferenceGrouped,
   refreshAggregates,
-  replaceSummary,
+  replaceSummaries,
   type StoredContent,
   type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
-import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
+import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
 import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
-import { type PublishedVersion, type PublishResult, publishedVersion, publishSubjectOutcomes } from './publish.ts';
+import {
+  type PublishedVersion,
+  type PublishResult,
+  publishedVersion,
+  publishOutcomes,
+  type SubjectPublication,
+} from './publish.ts';
 import { buildSubjectInputs } from './subject-inputs.ts';
 
 const RECORD_TYPES = ['Observation', 'QuestionnaireResponse', 'AdverseEvent', 'Flag'];
 /** Statuses in which eligibility is still being established (ResearchSubject.status, R4). */
 const SCREENING_STATUSES: ReadonlySet<string> = new Set(['candidate', 'potential-candidate', 'screening']);
 type ExtraSummary = SubjectOutcomes['summary'][number];
+
+/** What one statement-set read gives for one subject. */
+interface Loaded {
+  id: string;
+  /** Undefined when the ResearchSubject is gone. */
+  subject: ResearchSubject | undefined;
+  versionId: number;
+  records: StoredContent[];
+  patient: Patient | undefined;
+  medications: (MedicationRequest | MedicationStatement)[];
+}
+
+/** One subject computed, waiting for the batch's writes. */
+interface Computed extends SubjectPublication {
+  studyId: string;
+  summary: SummaryRow[];
+  /** Trial records moved to another visit by a treatment start change. */
+  placed: string[];
+  /** Set when the subject may still move from screening to eligible or ineligible. */
+  eligibility: { subject: ResearchSubject; versionId: number } | undefined;
+}
 
 export interface RecomputeReport {
   subjects: number;
@@ -126,26 +155,43 @@ export class OutcomeEngine {
     }
   }
 
+  /**
+   * One batch in sets: the inputs of every subject are read in a few statements, each subject is
+   * computed on its own (a pure function of its inputs), and all outcomes are written together.
+   */
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
+    const ids = [...new Set(subjectIds)].sort();
+    await lockSubjectsOutcomes(tx, ids);
+    const loaded = await this.#loadInputs(tx, ids);
+    const computed: Computed[] = [];
+    for (const l of loaded) computed.push(await this.#computeSubject(tx, l));
+    const results = await publishOutcomes(tx, this.#baseUrl, computed);
+    const summaries: SummaryRow[] = [];
+    for (const [i, c] of computed.entries()) {
+      const result = results[i] as PublishResult;
+      result.changed.push(...c.placed);
+      if (c.eligibility) {
+        const moved = await this.#applyEligibility(tx, c.eligibility.subject, c.eligibility.versionId, c.values);
+        if (moved) result.changed.push(moved);
+      }
+      summaries.push(...c.summary);
+      report.subjects++;
+      report.created += result.created;
+      report.amended += result.amended;
+      report.retracted += result.retracted;
+      report.unchanged += result.unchanged;
+      report.changed.push(...result.changed);
+    }
+    const changedGroups = await replaceSummaries(tx, ids, summaries);
     // Only the groups (arm, visit, kind) whose rows changed need recounting.
     const groupsTouched = new Map<string, SummaryKey[]>();
-    const published: PublishedVersion[] = [];
-    for (const id of [...subjectIds].sort()) {
-      await lockSubjectOutcomes(tx, id);
-      const r = await this.#recomputeSubject(tx, id);
-      if (!r) continue;
-      const groups = groupsTouched.get(r.studyId) ?? [];
-      groups.push(...r.changedGroups);
-      groupsTouched.set(r.studyId, groups);
-      report.subjects++;
-      report.created += r.result.created;
-      report.amended += r.result.amended;
-      report.retracted += r.result.retracted;
-      report.unchanged += r.result.unchanged;
-      report.changed.push(...r.result.changed);
-      published.push(...r.result.published);
+    for (const c of computed) {
+      const groups = groupsTouched.get(c.studyId) ?? [];
+      groups.push(...(changedGroups.get(c.inputs.researchSubjectId) ?? []));
+      groupsTouched.set(c.studyId, groups);
     }
+    const published = results.flatMap((r) => r.published);
     for (const [studyId, groups] of groupsTouched) {
       if (groups.length === 0) continue;
       const reports = await this.#refreshMeasureReports(tx, studyId, groups);
@@ -157,58 +203,99 @@ export class OutcomeEngine {
     return report;
   }
 
-  async #recomputeSubject(
-    tx: Queryable,
-    id: string,
-  ): Promise<{ studyId: string; changedGroups: SummaryKey[]; result: PublishResult } | undefined> {
-    const [stored] = await readMany(tx, [{ resourceType: 'ResearchSubject', id }]);
-    const records = await readBySubjects(tx, RECORD_TYPES, [id]);
-    const subject = stored?.content ? (JSON.parse(stored.content) as ResearchSubject) : undefined;
-    const studyId = subject?.study?.reference?.replace(/^ResearchStudy\//, '');
+  /** Every subject's ResearchSubject, trial records, Patient and medications, in four statements. */
+  async #loadInputs(tx: Queryable, ids: readonly string[]): Promise<Loaded[]> {
+    const subjects = new Map(
+      (
+        await readMany(
+          tx,
+          ids.map((id) => ({ resourceType: 'ResearchSubject', id })),
+        )
+      ).map((row) => [row.id, row]),
+    );
+    const records = await readByReferenceGrouped(
+      tx,
+      RECORD_TYPES,
+      'research-subject',
+      ids.map((id) => `ResearchSubject/${id}`),
+    );
+    const parsed = new Map<string, ResearchSubject>();
+    for (const [id, row] of subjects) if (row.content) parsed.set(id, JSON.parse(row.content) as ResearchSubject);
+    const patientRefs = [...parsed.values()]
+      .map((s) => s.individual?.reference ?? '')
+      .filter((ref) => ref.startsWith('Patient/'));
+    const patients = new Map(
+      (
+        await readMany(
+          tx,
+          patientRefs.map((ref) => ({ resourceType: 'Patient', id: ref.slice('Patient/'.length) })),
+        )
+      ).map((row) => [`Patient/${row.id}`, row]),
+    );
+    const meds = await readByReferenceGrouped(tx, ['MedicationRequest', 'MedicationStatement'], 'subject', patientRefs);
+    return ids.map((id) => {
+      const subject = parsed.get(id);
+      const patientRef = subject?.individual?.reference ?? '';
+      const patient = patients.get(patientRef)?.content;
+      return {
+        id,
+        subject,
+        versionId: subjects.get(id)?.versionId ?? 1,
+        records: records.get(`ResearchSubject/${id}`) ?? [],
+        patient: patient ? (JSON.parse(patient) as Patient) : undefined,
+        medications: (meds.get(patientRef) ?? []).map(
+          (m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement,
+        ),
+      };
+    });
+  }
+
+  async #computeSubject(tx: Queryable, l: Loaded): Promise<Computed> {
+    const studyId = l.subject?.study?.reference?.replace(/^ResearchStudy\//, '');
     const study = studyId ? this.#studies.get(studyId) : undefined;
-    if (!subject || !study) {
+    if (!l.subject || !study) {
       // The subject is gone (deleted, or its study is not served): its outcomes are retracted.
       const anyStudy = [...this.#studies.values()][0] as StudyDefinition;
       const inputs = buildSubjectInputs(
         anyStudy,
-        { resourceType: 'ResearchSubject', id, status: 'withdrawn', study: {}, individual: {} } as ResearchSubject,
+        {
+          resourceType: 'ResearchSubject',
+          id: l.id,
+          status: 'withdrawn',
+          study: {},
+          individual: {},
+        } as ResearchSubject,
         undefined,
         [],
         [],
       );
-      const result = await publishSubjectOutcomes(tx, this.#baseUrl, inputs, [], [], [], records);
-      const changedGroups = await replaceSummary(tx, id, []);
-      return { studyId: studyId ?? anyStudy.id, changedGroups, result };
+      return {
+        studyId: studyId ?? anyStudy.id,
+        inputs,
+        values: [],
+        flags: [],
+        suggestions: [],
+        stored: l.records,
+        summary: [],
+        placed: [],
+        eligibility: undefined,
+      };
     }
-    const { moved: placed, resources } = await this.#replaceVisits(tx, study, subject, records);
-    const patientRef = subject.individual?.reference ?? '';
-    const [patientRow] = patientRef.startsWith('Patient/')
-      ? await readMany(tx, [{ resourceType: 'Patient', id: patientRef.slice('Patient/'.length) }])
-      : [];
-    const meds = await readByReference(tx, ['MedicationRequest', 'MedicationStatement'], 'subject', [patientRef]);
-    const inputs = buildSubjectInputs(
-      study,
-      subject,
-      patientRow?.content ? (JSON.parse(patientRow.content) as Patient) : undefined,
-      resources,
-      meds.map((m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement),
-    );
+    const { moved: placed, resources } = await this.#replaceVisits(tx, study, l.subject, l.records);
+    const inputs = buildSubjectInputs(study, l.subject, l.patient, resources, l.medications);
     const out = computeSubjectOutcomes(inputs, this.#today(), this.#questionnaires);
-    const result = await publishSubjectOutcomes(
-      tx,
-      this.#baseUrl,
+    const arm = l.subject.assignedArm ?? 'unassigned';
+    return {
+      studyId: study.id,
       inputs,
-      out.values,
-      out.flags,
-      out.suggestions,
-      records,
-    );
-    result.changed.push(...placed);
-    const moved = await this.#applyEligibility(tx, subject, stored?.versionId ?? 1, out.values);
-    if (moved) result.changed.push(moved);
-    const arm = subject.assignedArm ?? 'unassigned';
-    const changedGroups = await replaceSummary(tx, id, summaryRows(study.id, id, arm, out.values, out.summary));
-    return { studyId: study.id, changedGroups, result };
+      values: out.values,
+      flags: out.flags,
+      suggestions: out.suggestions,
+      stored: l.records,
+      summary: summaryRows(study.id, l.id, arm, out.values, out.summary),
+      placed,
+      eligibility: { subject: l.subject, versionId: l.versionId },
+    };
   }
 
   /**
@@ -295,14 +382,18 @@ export class OutcomeEngine {
       .filter((e) => e.content && !builtIds.has(e.id))
       .map((e) => emptiedMeasureReport(JSON.parse(e.content as string) as MeasureReport, date));
     const changed: PublishedVersion[] = [];
+    const firsts: VersionWrite[] = [];
+    const updates: VersionWrite[] = [];
     for (const r of [...built, ...emptied]) {
       const old = byId.get(r.id as string);
       if (old?.content && sameReport(JSON.parse(old.content) as MeasureReport, r)) continue;
       const versionId = (old?.versionId ?? 0) + 1;
       const { write } = prepareVersion(this.#baseUrl, r, r.id as string, versionId, 'PUT');
-      await writeVersion(tx, write, versionId === 1);
+      (versionId === 1 ? firsts : updates).push(write);
       changed.push(publishedVersion(JSON.parse(write.content as string) as MeasureReport, versionId, 'upsert'));
     }
+    await writeFirstVersions(tx, firsts);
+    await writeNextVersions(tx, updates);
     return changed;
   }
 }

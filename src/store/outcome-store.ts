@@ -33,9 +33,19 @@ export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<
   return [...new Set(r.rows.map((row) => row.research_subject_id))];
 }
 
-/** Serialises recomputation of one subject across instances, until the transaction ends. */
-export async function lockSubjectOutcomes(q: Queryable, researchSubjectId: string): Promise<void> {
-  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${LOCK_PREFIX}${researchSubjectId}`]);
+/**
+ * Serialises recomputation of these subjects across instances, until the transaction ends. One
+ * statement for the whole set; the locks are taken in key order, so two instances never wait on
+ * each other in a cycle.
+ */
+export async function lockSubjectsOutcomes(q: Queryable, researchSubjectIds: readonly string[]): Promise<void> {
+  if (researchSubjectIds.length === 0) return;
+  // The ORDER BY in a subquery keeps it from being flattened: the locks follow the sorted keys.
+  await q.query(
+    `SELECT count(pg_advisory_xact_lock(hashtext(k)))
+       FROM (SELECT $2 || u.id AS k FROM unnest($1::text[]) AS u(id) ORDER BY 1) AS sorted`,
+    [[...new Set(researchSubjectIds)], LOCK_PREFIX],
+  );
 }
 
 export async function countMarks(q: Queryable): Promise<number> {
@@ -110,6 +120,30 @@ export async function readByReference(
 }
 
 /**
+ * Current resources of these types that reference one of the targets through a parameter, grouped
+ * by target: one round trip for the inputs of a whole batch of subjects. A resource that references
+ * two of the targets is in both groups.
+ */
+export async function readByReferenceGrouped(
+  q: Queryable,
+  types: readonly string[],
+  param: string,
+  targets: readonly string[],
+): Promise<Map<string, StoredContent[]>> {
+  const grouped = new Map<string, StoredContent[]>(targets.map((t) => [t, []]));
+  if (targets.length === 0) return grouped;
+  const r = await q.query<ContentRow & { target: string }>(
+    `SELECT s.target, r.resource_type, r.id, r.version_id, r.content
+       FROM sp_reference s
+       JOIN resources r ON r.resource_type = s.resource_type AND r.id = s.id
+      WHERE s.resource_type = ANY($1::text[]) AND s.param = $2 AND s.target = ANY($3::text[]) AND NOT r.deleted`,
+    [types, param, [...new Set(targets)]],
+  );
+  for (const row of r.rows) grouped.get(row.target)?.push(toStoredContent(row));
+  return grouped;
+}
+
+/**
  * One row of outcome_summary: a computed outcome, or (kind "measure:<id>") the value of a measure
  * that counts at a visit, in the measure's canonical unit, for the flat analysis export.
  */
@@ -133,6 +167,17 @@ export interface SummaryKey {
 
 const MEASURE_KIND = /^measure:/;
 
+function groupBy<T>(list: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const t of list) {
+    const k = key(t);
+    const l = out.get(k);
+    if (l) l.push(t);
+    else out.set(k, [t]);
+  }
+  return out;
+}
+
 /**
  * Replaces the subject's summary rows (inside the publishing transaction); returns the groups
  * (arm, visit, kind) whose rows changed, which are the only ones whose counts can have moved.
@@ -142,9 +187,31 @@ export async function replaceSummary(
   researchSubjectId: string,
   rows: readonly SummaryRow[],
 ): Promise<SummaryKey[]> {
-  const old = await q.query<{ arm: string; visit: string; kind: string; category: string; value: string | null }>(
-    'DELETE FROM outcome_summary WHERE research_subject_id = $1 RETURNING arm, visit, kind, category, value::text AS value',
-    [researchSubjectId],
+  return (await replaceSummaries(q, [researchSubjectId], rows)).get(researchSubjectId) ?? [];
+}
+
+/**
+ * `replaceSummary` for a batch of subjects in two statements: `rows` are the new rows of all of
+ * them; returns, per subject, the groups whose rows changed.
+ */
+export async function replaceSummaries(
+  q: Queryable,
+  researchSubjectIds: readonly string[],
+  rows: readonly SummaryRow[],
+): Promise<Map<string, SummaryKey[]>> {
+  const changed = new Map<string, SummaryKey[]>();
+  if (researchSubjectIds.length === 0) return changed;
+  const old = await q.query<{
+    research_subject_id: string;
+    arm: string;
+    visit: string;
+    kind: string;
+    category: string;
+    value: string | null;
+  }>(
+    `DELETE FROM outcome_summary WHERE research_subject_id = ANY($1::text[])
+     RETURNING research_subject_id, arm, visit, kind, category, value::text AS value`,
+    [[...new Set(researchSubjectIds)]],
   );
   if (rows.length > 0) {
     await q.query(
@@ -175,13 +242,18 @@ export async function replaceSummary(
     }
     return new Map([...out].map(([k, v]) => [k, v.sort().join('\u0001')]));
   };
-  const before = signatures(old.rows);
-  const after = signatures(rows);
-  const changed: SummaryKey[] = [];
-  for (const key of new Set([...before.keys(), ...after.keys()])) {
-    if (before.get(key) === after.get(key)) continue;
-    const [arm, visit, kind] = key.split('\u0000') as [string, string, string];
-    changed.push({ arm, visit, kind });
+  const oldBySubject = groupBy(old.rows, (r) => r.research_subject_id);
+  const newBySubject = groupBy(rows, (r) => r.researchSubjectId);
+  for (const id of new Set(researchSubjectIds)) {
+    const before = signatures(oldBySubject.get(id) ?? []);
+    const after = signatures(newBySubject.get(id) ?? []);
+    const keys: SummaryKey[] = [];
+    for (const key of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(key) === after.get(key)) continue;
+      const [arm, visit, kind] = key.split('\u0000') as [string, string, string];
+      keys.push({ arm, visit, kind });
+    }
+    changed.set(id, keys);
   }
   return changed;
 }
