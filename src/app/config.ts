@@ -30,6 +30,8 @@ const ConfigSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, { error: 'must look like 512kb or 20mb' })
     .default('20mb'),
   MAX_BUNDLE_ENTRIES: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  /** JSON request bodies nested deeper than this are a 400 (src/fhir/http/json-body.ts). */
+  MAX_JSON_DEPTH: z.coerce.number().int().min(16).max(1_000).default(100),
   PUBLIC_BASE_URL: z.url().optional(),
   NODE_ENV: z.string().default('development'),
   CLIENTS_FILE: z.string().min(1).optional(),

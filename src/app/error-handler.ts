@@ -42,6 +42,11 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       sendOutcome(res, 400, badRequest(e.message ?? 'Malformed request'));
       return;
     }
+    // The router decodes path parameters before any handler runs (express 5: URIError, status 400).
+    if (err instanceof URIError) {
+      sendOutcome(res, 400, badRequest(`The path ${req.path} is not valid percent-encoded UTF-8`));
+      return;
+    }
     if (e.type === 'charset.unsupported') {
       sendOutcome(res, 415, unsupportedMediaType(e.message ?? 'Unsupported charset'));
       return;
