@@ -52,8 +52,10 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     // PostgreSQL: invalid input (22xxx) is the client's; unique violation is a conflict (a racing create).
+    // The database's own words name its types and columns: they go to the log, never to the client.
     if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
-      sendOutcome(res, 400, badRequest(`Invalid value: ${e.message}`));
+      logger.warn('database rejected a value', { code: e.code, detail: e.message, reqId: res.locals.reqId });
+      sendOutcome(res, 400, badRequest('A value in the request is out of range or malformed'));
       return;
     }
     if (e.code === '23505') {
