@@ -218,13 +218,20 @@ export function auditTrail(writer: AuditWriter, logger: Logger): RequestHandler 
           // Without its audit record the response must not claim success.
           logger.error('audit write failed', { err, reqId: res.locals.reqId });
           if (!res.headersSent) {
-            res.status(503).setHeader('content-type', 'application/fhir+json; charset=utf-8');
-            originalEnd(
-              JSON.stringify({
-                resourceType: 'OperationOutcome',
-                issue: [{ severity: 'error', code: 'transient', details: { text: 'Audit trail unavailable; retry' } }],
-              }),
-            );
+            const body = JSON.stringify({
+              resourceType: 'OperationOutcome',
+              issue: [{ severity: 'error', code: 'transient', details: { text: 'Audit trail unavailable; retry' } }],
+            });
+            // The headers were set for the response being replaced: its length and validators would
+            // leave a keep-alive client waiting for bytes that never come, or describe another body.
+            for (const name of res.getHeaderNames()) {
+              if (/^(content-|etag$|last-modified$|location$)/.test(name)) res.removeHeader(name);
+            }
+            res.status(503);
+            res.setHeader('content-type', 'application/fhir+json; charset=utf-8');
+            res.setHeader('content-length', String(Buffer.byteLength(body)));
+            res.setHeader('retry-after', '1');
+            originalEnd(body);
           } else {
             res.destroy();
           }

@@ -257,6 +257,7 @@ export function createApp(deps: AppDeps): Express {
     createFhirRouter({
       bodyLimit: config.BODY_LIMIT,
       maxBundleEntries: config.MAX_BUNDLE_ENTRIES,
+      maxJsonDepth: config.MAX_JSON_DEPTH,
       context,
       refreshGroups,
     }),

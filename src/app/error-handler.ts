@@ -42,13 +42,20 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       sendOutcome(res, 400, badRequest(e.message ?? 'Malformed request'));
       return;
     }
+    // The router decodes path parameters before any handler runs (express 5: URIError, status 400).
+    if (err instanceof URIError) {
+      sendOutcome(res, 400, badRequest(`The path ${req.path} is not valid percent-encoded UTF-8`));
+      return;
+    }
     if (e.type === 'charset.unsupported') {
       sendOutcome(res, 415, unsupportedMediaType(e.message ?? 'Unsupported charset'));
       return;
     }
     // PostgreSQL: invalid input (22xxx) is the client's; unique violation is a conflict (a racing create).
+    // The database's own words name its types and columns: they go to the log, never to the client.
     if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
-      sendOutcome(res, 400, badRequest(`Invalid value: ${e.message}`));
+      logger.warn('database rejected a value', { code: e.code, detail: e.message, reqId: res.locals.reqId });
+      sendOutcome(res, 400, badRequest('A value in the request is out of range or malformed'));
       return;
     }
     if (e.code === '23505') {

@@ -39,7 +39,6 @@ import { OutcomeEngine } from '../outcomes/recompute.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Db } from '../store/db.ts';
-import { openDb } from '../store/open-db.ts';
 import { enqueueOutbox } from '../writeback/outbox.ts';
 import { AuditWriter, mllpAudit } from './audit-trail.ts';
 import { createAuthLayer } from './auth-wiring.ts';
@@ -48,6 +47,7 @@ import { createApp } from './create-app.ts';
 import { loadTrialResources, withQuestionnaireId } from './load-trial.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { openStore } from './open-store.ts';
 import { type UpstreamWiring, wireUpstream } from './upstream-wiring.ts';
 
 export interface RunningService {
@@ -109,7 +109,7 @@ export async function startService(
   const ownsDb = overrides.db === undefined;
   const db =
     overrides.db ??
-    (await openDb({
+    (await openStore({
       databaseUrl: config.DATABASE_URL,
       dataDir: config.DATA_DIR,
       poolSize: config.DB_POOL_SIZE,

@@ -5,6 +5,7 @@
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { badRequest, fail, withId } from './outcomes.ts';
+import { checkReferenceTargets } from './reference-targets.ts';
 import { checkRequiredBindings } from './required-bindings.ts';
 import { quickStructureCheck } from './structure-fast-path.ts';
 
@@ -50,6 +51,7 @@ export function createValidator(profiles: ProfileLookup, rules: readonly WriteRu
         }
       }
       checkRequiredBindings(resource);
+      checkReferenceTargets(resource);
       for (const url of resource.meta?.profile ?? []) {
         const profile = profiles.get(url.split('|')[0] as string);
         if (!profile) continue;

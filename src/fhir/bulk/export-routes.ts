@@ -18,6 +18,7 @@ import {
 } from '../../store/bulk-export-store.ts';
 import { readMany } from '../../store/resource-store.ts';
 import type { FhirContext } from '../fhir-context.ts';
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
 import {
@@ -195,13 +196,8 @@ async function kickoff(
     ([k]) => k !== '_format',
   );
   if (req.method.toUpperCase() === 'POST') {
-    const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body.toString('utf8') : '';
-    let parsed: unknown;
-    try {
-      parsed = body ? JSON.parse(body) : undefined;
-    } catch {
-      fail(badRequest('The kick-off body is not valid JSON'));
-    }
+    const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+    const parsed = body ? parseJsonBody(body, DEFAULT_MAX_JSON_DEPTH, 'The kick-off body') : undefined;
     pairs.push(...pairsFromParameters(parsed));
   }
   const params: KickoffParams = parseKickoff(pairs, lenient);

@@ -1,6 +1,7 @@
 /** Checks a batch/transaction Bundle's shape and turns its entries into FhirRequests. */
 import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { type FhirRequest, splitUrl } from '../dispatch.ts';
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { asJsonPatch, type JsonPatch } from '../interactions/patch.ts';
 import { badRequest, fail, OperationOutcomeError } from '../outcomes.ts';
 
@@ -65,14 +66,8 @@ function patchOfEntry(body: Resource | undefined, where: string): JsonPatch {
       ),
     );
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8'));
-  } catch (err) {
-    fail(badRequest(`${where} PATCH: the Binary's data is not a JSON document: ${(err as Error).message}`));
-  }
-  try {
-    return asJsonPatch(parsed);
+    return asJsonPatch(parseJsonBody(Buffer.from(binary.data, 'base64'), DEFAULT_MAX_JSON_DEPTH, "The Binary's data"));
   } catch (err) {
     if (err instanceof OperationOutcomeError) {
       const text = err.outcome.issue?.[0]?.details?.text ?? 'not a JSON Patch';

@@ -20,6 +20,7 @@ import { badRequest, fail, multipleMatches, serverError, statusOf } from '../out
 import { parseSearch } from '../search/parse-search.ts';
 import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
 import { rewriteReferences } from './references.ts';
+import { checkTransactionEntries } from './transaction-rules.ts';
 
 export interface BundleOptions {
   strict: boolean;
@@ -277,6 +278,7 @@ async function findOne(
 
 async function processTransaction(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
+  checkTransactionEntries(entries);
   const results = await ctx.db.transaction(async (tx) => {
     if (ctx.intake) await redirectRedeliveries(tx, entries);
     await routeEntries(ctx, tx, entries);

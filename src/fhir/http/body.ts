@@ -5,6 +5,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Request } from 'express';
 import { badRequest, fail, unsupportedMediaType } from '../outcomes.ts';
+import { DEFAULT_MAX_JSON_DEPTH, decodeUtf8, parseJsonBody } from './json-body.ts';
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 
@@ -17,19 +18,14 @@ export function rawBody(req: Request): Buffer | undefined {
   return Buffer.isBuffer(body) && body.length > 0 ? body : undefined;
 }
 
-export function readResourceBody(req: Request): Resource | undefined {
+export function readResourceBody(req: Request, maxDepth = DEFAULT_MAX_JSON_DEPTH): Resource | undefined {
   const raw = rawBody(req);
   if (!raw) return undefined;
   const type = mediaType(req);
   if (!JSON_TYPES.has(type)) {
     fail(unsupportedMediaType(`Content-Type ${type || '(none)'} is not supported; send application/fhir+json`));
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    fail(badRequest(`Malformed JSON: ${(err as Error).message}`));
-  }
+  const parsed = parseJsonBody(raw, maxDepth);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     fail(badRequest('The body must be a JSON object (a FHIR resource)'));
   }
@@ -46,12 +42,12 @@ export function readSearchForm(req: Request): URLSearchParams {
   if (mediaType(req) !== 'application/x-www-form-urlencoded') {
     fail(unsupportedMediaType('POST _search takes application/x-www-form-urlencoded parameters'));
   }
-  for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) query.append(k, v);
+  for (const [k, v] of new URLSearchParams(decodeUtf8(raw))) query.append(k, v);
   return query;
 }
 
 /** PATCH bodies: a JSON Patch document (application/json-patch+json), FHIR http.html#patch. */
-export function readJsonPatchBody(req: Request): unknown {
+export function readJsonPatchBody(req: Request, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
   const raw = rawBody(req);
   if (!raw) fail(badRequest('PATCH needs a JSON Patch body'));
   const type = mediaType(req);
@@ -62,9 +58,5 @@ export function readJsonPatchBody(req: Request): unknown {
       ),
     );
   }
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    fail(badRequest(`Malformed JSON: ${(err as Error).message}`));
-  }
+  return parseJsonBody(raw, maxDepth);
 }

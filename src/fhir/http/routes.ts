@@ -18,6 +18,8 @@ import { sendFhir } from './send.ts';
 export interface FhirRouterOptions {
   bodyLimit: string | number;
   maxBundleEntries: number;
+  /** JSON nested deeper than this is a 400 before anything walks it (default DEFAULT_MAX_JSON_DEPTH). */
+  maxJsonDepth?: number | undefined;
   /** Builds the per-request context (base URL, access, authorisation). */
   context(req: Request, res: Response): FhirContext;
   /** Brings derived Groups (study and arm membership) up to date before they are read. */
@@ -49,7 +51,15 @@ function pathOf(req: Request): string[] {
   return p
     .split('/')
     .filter((s) => s.length > 0)
-    .map((s) => decodeURIComponent(s));
+    .map(decodeSegment);
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return fail(badRequest(`The path segment ${s} is not valid percent-encoded UTF-8`));
+  }
 }
 
 function accessOf(res: Response): AccessContext | undefined {
@@ -66,7 +76,7 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
 
   router.post('/', async (req, res) => {
     const prefs = parsePrefer(header(req, 'prefer'));
-    const body = readResourceBody(req);
+    const body = readResourceBody(req, options.maxJsonDepth);
     if (!body) fail(badRequest('POST to the base needs a batch or transaction Bundle'));
     // A Bundle is one request with one AuditEvent, recorded by the audit trail.
     const ctx = { ...options.context(req, res), auditInline: undefined };
@@ -103,8 +113,8 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
       method: method === 'HEAD' ? 'GET' : method,
       path: pathOf(req),
       query: queryOf(req),
-      body: method === 'POST' || method === 'PUT' ? readResourceBody(req) : undefined,
-      patch: method === 'PATCH' ? asJsonPatch(readJsonPatchBody(req)) : undefined,
+      body: method === 'POST' || method === 'PUT' ? readResourceBody(req, options.maxJsonDepth) : undefined,
+      patch: method === 'PATCH' ? asJsonPatch(readJsonPatchBody(req, options.maxJsonDepth)) : undefined,
       ifMatch: header(req, 'if-match'),
       ifNoneExist: header(req, 'if-none-exist'),
       strict: prefs.strict,

@@ -17,6 +17,16 @@ export type JsonPatch = Parameters<typeof applyPatch>[1];
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
+/** Segments that reach JavaScript's prototypes instead of data (RFC 6901 unescaped: ~1 is /, ~0 is ~). */
+const PROTOTYPE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function pointerThroughPrototype(pointer: string): string | undefined {
+  return pointer
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .find((s) => PROTOTYPE_SEGMENTS.has(s));
+}
+
 /** The body as a JSON Patch document: an array of operations, each with a known op and a path. */
 export function asJsonPatch(body: unknown): JsonPatch {
   if (!Array.isArray(body)) fail(badRequest('A JSON Patch body is an array of operations'));
@@ -28,6 +38,10 @@ export function asJsonPatch(body: unknown): JsonPatch {
     if (typeof o.path !== 'string') fail(badRequest(`Patch operation ${i} needs a path`));
     if ((o.op === 'move' || o.op === 'copy') && typeof o.from !== 'string') {
       fail(badRequest(`Patch operation ${i} (${o.op}) needs a from`));
+    }
+    for (const pointer of [o.path, o.from]) {
+      const bad = typeof pointer === 'string' ? pointerThroughPrototype(pointer) : undefined;
+      if (bad) fail(badRequest(`Patch operation ${i}: ${bad} in ${pointer} is not a FHIR element`));
     }
     if ((o.op === 'add' || o.op === 'replace' || o.op === 'test') && !('value' in o)) {
       fail(badRequest(`Patch operation ${i} (${o.op}) needs a value`));
