@@ -75,7 +75,7 @@ export function trialStatus(
   plateletsCriticalBelow: number,
 ): TrialStatus {
   const armDef = inputs.study.arms.find((a) => a.name === inputs.arm);
-  const target = armDef
+  const target = armDef?.troughTarget
     ? { low: armDef.troughTarget.low, high: armDef.troughTarget.high, unit: armDef.troughTarget.unit }
     : undefined;
   const troughs = inputs.values

@@ -7,7 +7,7 @@
  * computed from resources the caller may not read.
  */
 import { ARM_REVEALING_OBSERVATION_CODES } from '../auth/masking.ts';
-import { outcomeCodeDef } from '../mapping/outcome-codes.ts';
+import { type OutcomeCodeDef, outcomeCodes } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { MEASURE_KIND_PREFIX } from './compute-subject.ts';
 import { OVERALL } from './outcome-value.ts';
@@ -52,59 +52,21 @@ interface ColumnSpec extends FlatColumn {
   kind?: string;
 }
 
-const VISIT_OUTCOMES = [
-  'visit-compliance',
-  'volume-percent-change',
-  'volume-response',
-  'platelet-change',
-  'platelet-percent-change',
-  'fibrinogen-change',
-  'fibrinogen-percent-change',
-  'km-response',
-  'pedsql-total',
-  'pedsql-physical',
-  'pedsql-psychosocial',
-  'msk-score',
-  'msk-change',
-] as const;
-
-const SUBJECT_OUTCOMES = ['time-in-range', 'troughs-in-range', 'ae-worst-grade', 'eligibility'] as const;
-
-/** Outcomes computed from sirolimus levels (troughs.ts marks their resources arm-revealing). */
-const ARM_REVEALING_OUTCOMES: ReadonlySet<string> = new Set([
-  'trough-status',
-  'time-in-range',
-  'troughs-in-range',
-  'dose-estimate',
-]);
-
 const columnName = (id: string): string => id.replace(/-/g, '_');
 
-const FORM_OUTCOMES: ReadonlySet<string> = new Set([
-  'pedsql-total',
-  'pedsql-physical',
-  'pedsql-psychosocial',
-  'msk-score',
-  'msk-change',
-]);
-
-function outcomeColumn(code: string, level: 'visit' | 'subject'): ColumnSpec {
-  const def = outcomeCodeDef(code);
-  const sourceType = FORM_OUTCOMES.has(code)
-    ? 'QuestionnaireResponse'
-    : code === 'ae-worst-grade'
-      ? 'AdverseEvent'
-      : undefined;
+/** A column per published code that the declared outcome's rule puts in the table. */
+function outcomeColumn(def: OutcomeCodeDef): ColumnSpec {
+  const level = def.column === 'subject' ? 'subject' : 'visit';
   return {
-    name: columnName(code),
-    description: def?.display ?? code,
-    unit: def?.unit,
-    values: def?.categories ? [...def.categories.map((c) => c.code), NOT_EVALUABLE] : undefined,
-    source: `outcome ${code}`,
-    armRevealing: ARM_REVEALING_OUTCOMES.has(code),
-    sourceType,
+    name: columnName(def.code),
+    description: def.display,
+    unit: def.unit,
+    values: def.categories ? [...def.categories.map((c) => c.code), NOT_EVALUABLE] : undefined,
+    source: `outcome ${def.code}`,
+    armRevealing: def.armRevealing ?? false,
+    sourceType: def.sourceType,
     level,
-    kind: code,
+    kind: def.code,
   };
 }
 
@@ -143,8 +105,13 @@ function columnSpecs(study: StudyDefinition): ColumnSpec[] {
         kind: `${MEASURE_KIND_PREFIX}${m.id}`,
       }),
     ),
-    ...VISIT_OUTCOMES.map((c) => outcomeColumn(c, 'visit')),
-    ...SUBJECT_OUTCOMES.map((c) => outcomeColumn(c, 'subject')),
+    // Generated from the declared outcomes: visit-level columns, then subject-level ones.
+    ...outcomeCodes(study)
+      .filter((c) => c.column === 'visit')
+      .map(outcomeColumn),
+    ...outcomeCodes(study)
+      .filter((c) => c.column === 'subject')
+      .map(outcomeColumn),
     {
       name: 'ae_events',
       description: 'Adverse events recorded for the subject (all terms)',

@@ -44,7 +44,7 @@ function resultFields(r: OutcomeResult): Partial<Observation> {
 }
 
 export function outcomeObservation(inputs: SubjectInputs, v: OutcomeValue, status: 'final' | 'amended'): Observation {
-  const def = outcomeCodeDef(v.code);
+  const def = outcomeCodeDef(inputs.study, v.code);
   const id = outcomeId(inputs.researchSubjectId, v);
   const code: CodeableConcept = {
     coding: [{ system: OUTCOME_SYSTEM, code: v.code, display: def?.display ?? v.code }],
