@@ -107,7 +107,7 @@ export function trialStatus(
   const visitLabel = new Map(inputs.study.visits.map((v) => [v.id, v.label]));
   const labelOf = (visit: string): string => visitLabel.get(visit) ?? (visit === 'unscheduled' ? 'Unscheduled' : visit);
   const armDef = inputs.study.arms.find((a) => a.name === inputs.arm);
-  const target = armDef
+  const target = armDef?.troughTarget
     ? { low: armDef.troughTarget.low, high: armDef.troughTarget.high, unit: armDef.troughTarget.unit }
     : undefined;
   const troughs = inputs.values

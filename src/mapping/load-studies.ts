@@ -8,6 +8,20 @@ import * as z from 'zod';
 import { appError } from '../app/app-error.ts';
 import { type StudyDefinition, StudyDefinitionSchema } from './study-definition.ts';
 
+/** One line: an outcome's problem names the outcome by its id, not its index. */
+function firstProblem(error: z.ZodError, raw: unknown): string {
+  const issue = error.issues[0];
+  const [section, index, ...rest] = issue?.path ?? [];
+  const outcomes = (raw as { outcomes?: { id?: unknown }[] }).outcomes;
+  if (issue && section === 'outcomes' && typeof index === 'number') {
+    const id = outcomes?.[index]?.id;
+    if (issue.message.startsWith('outcome ')) return issue.message;
+    const at = rest.length > 0 ? ` (at ${rest.join('.')})` : '';
+    return `outcome ${typeof id === 'string' ? id : `#${index + 1}`}: ${issue.message}${at}`;
+  }
+  return z.prettifyError(error).split('\n').slice(0, 2).join(' ');
+}
+
 export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<StudyDefinition[]> {
   let folders: string[];
   try {
@@ -26,8 +40,7 @@ export async function loadStudyDefinitions(dir = 'mappings/studies'): Promise<St
     }
     const parsed = StudyDefinitionSchema.safeParse(raw);
     if (!parsed.success) {
-      const first = z.prettifyError(parsed.error).split('\n').slice(0, 2).join(' ');
-      throw appError('STUDY_DEFINITION_INVALID', `${file}: ${first}`);
+      throw appError('STUDY_DEFINITION_INVALID', `${file}: ${firstProblem(parsed.error, raw)}`);
     }
     if (studies.some((s) => s.id === parsed.data.id)) {
       throw appError('STUDY_DEFINITION_INVALID', `${file}: study id ${parsed.data.id} is defined twice`);

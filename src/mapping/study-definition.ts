@@ -3,6 +3,13 @@
  * know about a trial, as data. Validated with zod when the service starts.
  */
 import * as z from 'zod';
+import { checkDeclarations, withCanonicalLimits } from './check-declarations.ts';
+import {
+  EligibilityDeclaration,
+  Intervention,
+  MeasureAdverseEvent,
+  OutcomeDeclaration,
+} from './outcome-declarations.ts';
 import { isUcumUnit } from './ucum.ts';
 
 const Coding = z.strictObject({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() });
@@ -11,9 +18,7 @@ const Arm = z.strictObject({
   name: z.string().regex(/^[a-z0-9-]+$/, { error: 'arm names are lower-case words joined by hyphens' }),
   type: z.string().min(1),
   description: z.string().min(1),
-  troughTarget: z
-    .strictObject({ low: z.number().positive(), high: z.number().positive(), unit: z.string().min(1) })
-    .refine((t) => t.low < t.high, { error: 'troughTarget.low must be below troughTarget.high' }),
+  interventions: z.array(Intervention).min(1),
 });
 
 const Visit = z
@@ -46,6 +51,7 @@ const Measure = z.strictObject({
   selection: z.enum(['closest-to-target', 'latest-before-start']),
   /** FHIRPath reading the value from a source Observation, when it is not in valueQuantity. */
   fhirpath: z.string().min(1).optional(),
+  adverseEvent: MeasureAdverseEvent.optional(),
 });
 
 /** A form the study collects as a QuestionnaireResponse; the Questionnaire lives in mappings/questionnaires/. */
@@ -108,6 +114,8 @@ export const StudyDefinitionSchema = z
     arms: z.array(Arm).min(1),
     visitsNote: z.string().optional(),
     visits: z.array(Visit).min(1),
+    /** The visit whose values changes are measured from. */
+    baselineVisit: z.string(),
     measures: z.array(Measure).min(1),
     forms: z.array(Form).default([]),
     armRevealing: Blinding.default({
@@ -118,12 +126,8 @@ export const StudyDefinitionSchema = z
       outcomeKinds: [],
       forms: [],
     }),
-    outcomeThresholds: z.strictObject({
-      kmResponsePlateletsAbove: z.number().positive(),
-      kmResponseFibrinogenAbove: z.number().positive(),
-      ttrMaxGapDays: z.number().int().positive(),
-      doseChangeMinIntervalDays: z.number().int().positive(),
-    }),
+    eligibility: EligibilityDeclaration.optional(),
+    outcomes: z.array(OutcomeDeclaration).default([]),
   })
   .superRefine((s, ctx) => {
     const dup = (label: string, ids: string[]): void => {
@@ -150,8 +154,10 @@ export const StudyDefinitionSchema = z
         ctx.addIssue({ code: 'custom', message: `measure ${m.id}: "${m.unit}" is not a UCUM unit` });
     }
     for (const a of s.arms) {
-      if (!isUcumUnit(a.troughTarget.unit)) {
-        ctx.addIssue({ code: 'custom', message: `arm ${a.name}: "${a.troughTarget.unit}" is not a UCUM unit` });
+      for (const i of a.interventions) {
+        if (i.troughTarget && !isUcumUnit(i.troughTarget.unit)) {
+          ctx.addIssue({ code: 'custom', message: `arm ${a.name}: "${i.troughTarget.unit}" is not a UCUM unit` });
+        }
       }
     }
     const visits = new Set(s.visits.map((v) => v.id));
@@ -172,9 +178,11 @@ export const StudyDefinitionSchema = z
         if (!visits.has(v)) ctx.addIssue({ code: 'custom', message: `measure ${m.id} is due at unknown visit "${v}"` });
       }
     }
-  });
+    for (const p of checkDeclarations(s)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
+  })
+  .transform(withCanonicalLimits);
 
-export type StudyDefinition = z.infer<typeof StudyDefinitionSchema>;
+export type StudyDefinition = z.output<typeof StudyDefinitionSchema>;
 export type StudyArm = StudyDefinition['arms'][number];
 export type StudyVisit = StudyDefinition['visits'][number];
 export type StudyMeasure = StudyDefinition['measures'][number];

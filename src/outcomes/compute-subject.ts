@@ -3,12 +3,9 @@
  * same inputs always give the same resources (what lets publishing skip unchanged values).
  */
 import type { AdverseEvent, Flag, Questionnaire } from '@medplum/fhirtypes';
+import { computeDeclared } from './compute/catalogue.ts';
 import { type CountingValues, countingValues } from './compute/counting.ts';
-import { eligibilityOutcome, visitComplianceOutcomes } from './compute/eligibility-and-visits.ts';
-import { formOutcomes } from './compute/forms.ts';
-import { adverseEventOutcomes, type ExtraSummary, labAdverseEventSuggestions } from './compute/safety.ts';
-import { troughOutcomes } from './compute/troughs.ts';
-import { labOutcomes, volumeOutcomes } from './compute/volume-and-labs.ts';
+import { type ExtraSummary, labAdverseEventSuggestions } from './compute/safety.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import type { SubjectInputs } from './subject-inputs.ts';
 
@@ -32,26 +29,27 @@ function measureSummary(counting: CountingValues): ExtraSummary[] {
   return rows;
 }
 
+/** Iterates the outcomes the subject's study declares, in declaration order. */
 export function computeSubjectOutcomes(
   inputs: SubjectInputs,
   today: string,
   questionnaires: ReadonlyMap<string, Questionnaire>,
 ): SubjectOutcomes {
   const counting = countingValues(inputs);
-  const troughs = troughOutcomes(inputs);
-  const ae = adverseEventOutcomes(inputs);
+  const context = { inputs, counting, today, questionnaires };
+  const values: OutcomeValue[] = [];
+  const flags: Flag[] = [];
+  const summary: ExtraSummary[] = [];
+  for (const o of inputs.study.outcomes) {
+    const out = computeDeclared(o, context);
+    values.push(...out.values);
+    flags.push(...(out.flags ?? []));
+    summary.push(...(out.summary ?? []));
+  }
   return {
-    values: [
-      ...volumeOutcomes(inputs, counting),
-      ...labOutcomes(inputs, counting),
-      ...troughs.values,
-      ...formOutcomes(inputs, questionnaires),
-      ...ae.values,
-      eligibilityOutcome(inputs, counting),
-      ...visitComplianceOutcomes(inputs, today),
-    ],
-    flags: troughs.flag ? [troughs.flag] : [],
+    values,
+    flags,
     suggestions: labAdverseEventSuggestions(inputs),
-    summary: [...ae.summary, ...measureSummary(counting)],
+    summary: [...summary, ...measureSummary(counting)],
   };
 }

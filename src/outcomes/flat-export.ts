@@ -6,7 +6,7 @@
  * written as "masked" for blinded callers (the same rule as src/auth/masking.ts), and so are those
  * computed from resources the caller may not read.
  */
-import { outcomeCodeDef } from '../mapping/outcome-codes.ts';
+import { type OutcomeCodeDef, outcomeCodes } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { MEASURE_KIND_PREFIX } from './compute-subject.ts';
 import { OVERALL } from './outcome-value.ts';
@@ -51,52 +51,22 @@ interface ColumnSpec extends FlatColumn {
   kind?: string;
 }
 
-const VISIT_OUTCOMES = [
-  'visit-compliance',
-  'volume-percent-change',
-  'volume-response',
-  'platelet-change',
-  'platelet-percent-change',
-  'fibrinogen-change',
-  'fibrinogen-percent-change',
-  'km-response',
-  'pedsql-total',
-  'pedsql-physical',
-  'pedsql-psychosocial',
-  'msk-score',
-  'msk-change',
-] as const;
-
-const SUBJECT_OUTCOMES = ['time-in-range', 'troughs-in-range', 'ae-worst-grade', 'eligibility'] as const;
-
 const columnName = (id: string): string => id.replace(/-/g, '_');
 
-const FORM_OUTCOMES: ReadonlySet<string> = new Set([
-  'pedsql-total',
-  'pedsql-physical',
-  'pedsql-psychosocial',
-  'msk-score',
-  'msk-change',
-]);
-
-function outcomeColumn(study: StudyDefinition, code: string, level: 'visit' | 'subject'): ColumnSpec {
-  const def = outcomeCodeDef(code);
-  const sourceType = FORM_OUTCOMES.has(code)
-    ? 'QuestionnaireResponse'
-    : code === 'ae-worst-grade'
-      ? 'AdverseEvent'
-      : undefined;
+/** A column per published code that the declared outcome's rule puts in the table. */
+function outcomeColumn(study: StudyDefinition, def: OutcomeCodeDef): ColumnSpec {
+  const level = def.column === 'subject' ? 'subject' : 'visit';
   return {
-    name: columnName(code),
-    description: def?.display ?? code,
-    unit: def?.unit,
-    values: def?.categories ? [...def.categories.map((c) => c.code), NOT_EVALUABLE] : undefined,
-    source: `outcome ${code}`,
-    // The study declares which outcome kinds reveal the arm (study.json armRevealing.outcomeKinds).
-    armRevealing: study.armRevealing.outcomeKinds.includes(code),
-    sourceType,
+    name: columnName(def.code),
+    description: def.display,
+    unit: def.unit,
+    values: def.categories ? [...def.categories.map((c) => c.code), NOT_EVALUABLE] : undefined,
+    source: `outcome ${def.code}`,
+    // The rule's own say (drug levels) or the study's declaration (study.json armRevealing.outcomeKinds).
+    armRevealing: def.armRevealing === true || study.armRevealing.outcomeKinds.includes(def.code),
+    sourceType: def.sourceType,
     level,
-    kind: code,
+    kind: def.code,
   };
 }
 
@@ -133,8 +103,13 @@ function columnSpecs(study: StudyDefinition): ColumnSpec[] {
         kind: `${MEASURE_KIND_PREFIX}${m.id}`,
       }),
     ),
-    ...VISIT_OUTCOMES.map((c) => outcomeColumn(study, c, 'visit')),
-    ...SUBJECT_OUTCOMES.map((c) => outcomeColumn(study, c, 'subject')),
+    // Generated from the declared outcomes: visit-level columns, then subject-level ones.
+    ...outcomeCodes(study)
+      .filter((c) => c.column === 'visit')
+      .map((c) => outcomeColumn(study, c)),
+    ...outcomeCodes(study)
+      .filter((c) => c.column === 'subject')
+      .map((c) => outcomeColumn(study, c)),
     {
       name: 'ae_events',
       description: 'Adverse events recorded for the subject (all terms)',

@@ -49,7 +49,7 @@ export function outcomeRevealsArm(inputs: SubjectInputs, v: OutcomeValue): boole
 }
 
 export function outcomeObservation(inputs: SubjectInputs, v: OutcomeValue, status: 'final' | 'amended'): Observation {
-  const def = outcomeCodeDef(v.code);
+  const def = outcomeCodeDef(inputs.study, v.code);
   const id = outcomeId(inputs.researchSubjectId, v);
   const code: CodeableConcept = {
     coding: [{ system: OUTCOME_SYSTEM, code: v.code, display: def?.display ?? v.code }],

@@ -1,7 +1,7 @@
 /**
  * Everything one ResearchSubject's outcomes are computed from, read out of its trial records into
  * plain values: each measure's values with study day and visit, form answers, adverse events and
- * sirolimus doses. Pure: the store hands over JSON, this turns it into what the rules take.
+ * doses of the declared drugs. Pure: the store hands over JSON, this turns it into what the rules take.
  */
 import type {
   AdverseEvent,
@@ -57,6 +57,8 @@ export interface AdverseEventRecord {
 
 export interface DoseRecord {
   ref: string;
+  /** RxNorm code of the declared drug. */
+  drug: string;
   /** mg per dose (or mg/m2 when the EHR doses by surface area): kept in the unit given. */
   dose: number;
   unit: string;
@@ -161,8 +163,11 @@ function adverseEvent(ae: AdverseEvent): AdverseEventRecord {
   };
 }
 
-/** Sirolimus doses from MedicationRequest/MedicationStatement (dosage doseQuantity). */
-function dose(r: MedicationRequest | MedicationStatement): DoseRecord | undefined {
+/** Doses of a drug the study's arms declare (by RxNorm code or name), from dosage doseQuantity. */
+function dose(
+  r: MedicationRequest | MedicationStatement,
+  drugs: readonly { rxnorm: string; names: string[] }[],
+): DoseRecord | undefined {
   const dosage = r.resourceType === 'MedicationRequest' ? r.dosageInstruction?.[0] : r.dosage?.[0];
   const q = dosage?.doseAndRate?.[0]?.doseQuantity;
   const start =
@@ -170,10 +175,22 @@ function dose(r: MedicationRequest | MedicationStatement): DoseRecord | undefine
       ? (r.dispenseRequest?.validityPeriod?.start ?? r.authoredOn)
       : (r.effectivePeriod?.start ?? r.effectiveDateTime ?? r.dateAsserted);
   const text = JSON.stringify(r.medicationCodeableConcept ?? {}).toLowerCase();
-  const isSirolimus = text.includes('sirolimus') || text.includes('rapamune') || text.includes('35302');
-  if (!isSirolimus || !q || typeof q.value !== 'number' || !start) return undefined;
+  const drug = drugs.find((d) => d.names.some((n) => text.includes(n)));
+  if (!drug || !q || typeof q.value !== 'number' || !start) return undefined;
   if (r.status === 'entered-in-error' || r.status === 'cancelled') return undefined;
-  return { ref: `${r.resourceType}/${r.id}`, dose: q.value, unit: q.code ?? q.unit ?? 'mg', start };
+  return { ref: `${r.resourceType}/${r.id}`, drug: drug.rxnorm, dose: q.value, unit: q.code ?? q.unit ?? 'mg', start };
+}
+
+/** What a medication of each declared drug may be recorded as. */
+function declaredDrugs(study: StudyDefinition): { rxnorm: string; names: string[] }[] {
+  const out = new Map<string, string[]>();
+  for (const i of study.arms.flatMap((a) => a.interventions)) {
+    out.set(
+      i.rxnorm,
+      [i.drug, ...i.otherNames, i.rxnorm].map((n) => n.toLowerCase()),
+    );
+  }
+  return [...out].map(([rxnorm, names]) => ({ rxnorm, names }));
 }
 
 export function buildSubjectInputs(
@@ -201,8 +218,9 @@ export function buildSubjectInputs(
   }
   values.sort((a, b) => a.day - b.day || a.effective.localeCompare(b.effective) || a.ref.localeCompare(b.ref));
   forms.sort((a, b) => a.day - b.day || a.authored.localeCompare(b.authored));
+  const drugs = declaredDrugs(study);
   const doses = medications
-    .map(dose)
+    .map((m) => dose(m, drugs))
     .filter((d): d is DoseRecord => d !== undefined)
     .sort((a, b) => a.start.localeCompare(b.start));
   return {

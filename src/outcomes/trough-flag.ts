@@ -1,5 +1,5 @@
 /**
- * The safety signal a clinician sees: a Flag raised when a sirolimus trough falls outside the
+ * The safety signal a clinician sees: a Flag raised when a drug's trough falls outside the
  * subject's arm target, cleared (inactive, with an end date) by a later trough in range. Pure.
  */
 import { createHash } from 'node:crypto';
@@ -19,7 +19,13 @@ export interface TroughStatus {
   value: number;
 }
 
-export function troughFlag(inputs: SubjectInputs, troughs: readonly TroughStatus[]): Flag | undefined {
+const capitalised = (s: string): string => (s[0] ?? '').toUpperCase() + s.slice(1);
+
+export function troughFlag(
+  inputs: SubjectInputs,
+  troughs: readonly TroughStatus[],
+  of: { drug: string; unit: string },
+): Flag | undefined {
   const lastOut = troughs.findLastIndex((t) => t.status !== 'in-range');
   if (lastOut < 0) return undefined;
   // The episode began at the first of the out-of-target troughs that run up to the last one.
@@ -41,8 +47,14 @@ export function troughFlag(inputs: SubjectInputs, troughs: readonly TroughStatus
     status: cleared ? 'inactive' : 'active',
     category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' }] }],
     code: {
-      coding: [{ system: FLAG_CODE_SYSTEM, code: 'trough-out-of-target', display: 'Sirolimus trough out of target' }],
-      text: `Sirolimus trough ${out.status === 'below' ? 'below' : 'above'} target: ${out.value} ng/mL on ${out.effective.slice(0, 10)}`,
+      coding: [
+        {
+          system: FLAG_CODE_SYSTEM,
+          code: 'trough-out-of-target',
+          display: `${capitalised(of.drug)} trough out of target`,
+        },
+      ],
+      text: `${capitalised(of.drug)} trough ${out.status === 'below' ? 'below' : 'above'} target: ${out.value} ${of.unit} on ${out.effective.slice(0, 10)}`,
     },
     subject: { reference: `Patient/${inputs.patientId}` },
     period: {

@@ -30,6 +30,10 @@ function mappingsWithForm(): { studies: string; questionnaires: string } {
   const dir = mkdtempSync(join(tmpdir(), 'khe-forms-'));
   const study = JSON.parse(readFileSync(join(ROOT, 'mappings/studies/NCT04775173/study.json'), 'utf8'));
   study.forms = [{ id: 'msk-test', questionnaire: MSK, dueAt: ['baseline', 'month-3'] }];
+  // The declared outcomes follow: no PedsQL forms, the musculoskeletal score read from the test form.
+  study.outcomes = (study.outcomes as { rule: string }[])
+    .filter((o) => o.rule !== 'pro-score')
+    .map((o) => (o.rule === 'musculoskeletal-score' ? { ...o, form: 'msk-test' } : o));
   mkdirSync(join(dir, 'studies', 'NCT04775173'), { recursive: true });
   writeFileSync(join(dir, 'studies', 'NCT04775173', 'study.json'), json(study));
   cpSync(join(ROOT, 'test/fixtures/questionnaires'), join(dir, 'questionnaires'), { recursive: true });

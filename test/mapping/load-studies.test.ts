@@ -27,7 +27,7 @@ function withStudies(
 describe('study definitions in mappings/', () => {
   it('loads the shipped NCT04775173 definition with both arms, five visits and the registry measures', async () => {
     const [study] = await loadStudyDefinitions(SHIPPED);
-    expect(study?.arms.map((a) => [a.name, a.troughTarget.low, a.troughTarget.high])).toEqual([
+    expect(study?.arms.map((a) => [a.name, a.troughTarget?.low, a.troughTarget?.high])).toEqual([
       ['low-dose', 5, 10],
       ['regular-dose', 10, 15],
     ]);
@@ -59,9 +59,15 @@ describe('study definitions in mappings/', () => {
       'a target with low above high',
       (s: Record<string, unknown>) => ({
         ...s,
-        arms: (s.arms as { troughTarget: object }[]).map((a) => ({
+        arms: (s.arms as { interventions: object[] }[]).map((a) => ({
           ...a,
-          troughTarget: { low: 20, high: 10, unit: 'ng/mL' },
+          interventions: [
+            {
+              drug: 'sirolimus',
+              rxnorm: '35302',
+              troughTarget: { measure: 'sirolimus-trough', low: 20, high: 10, unit: 'ng/mL' },
+            },
+          ],
         })),
       }),
     ],
@@ -86,6 +92,57 @@ describe('study definitions in mappings/', () => {
       (e: unknown) =>
         e instanceof AppError && e.code === 'STUDY_DEFINITION_INVALID' && e.message.includes('study.json'),
     );
+  });
+
+  type Outcome = { id: string; [k: string]: unknown };
+  const editOutcome = (id: string, change: (o: Outcome) => Outcome) => (s: Record<string, unknown>) => ({
+    ...s,
+    outcomes: (s.outcomes as Outcome[]).map((o) => (o.id === id ? change(o) : o)),
+  });
+  it.each([
+    [
+      'an unknown measure',
+      editOutcome('platelet-change', (o) => ({ ...o, measure: 'platelet' })),
+      'outcome platelet-change: unknown measure "platelet"',
+    ],
+    [
+      'a threshold in an incompatible unit',
+      editOutcome('km-response', (o) => ({
+        ...o,
+        conditions: [{ measure: 'fibrinogen', comparator: '>', value: 1.5, unit: 'mmol/L' }],
+      })),
+      'outcome km-response: threshold 1.5 mmol/L cannot be converted to g/L, the unit of measure fibrinogen',
+    ],
+    [
+      'rule parameters missing',
+      editOutcome('time-in-range', ({ maxGapDays: _m, ...o }) => o),
+      'outcome time-in-range: Invalid input: expected number, received undefined (at maxGapDays)',
+    ],
+    [
+      'a rule not in the catalogue',
+      editOutcome('eligibility', (o) => ({ ...o, rule: 'magic' })),
+      'outcome eligibility: rule must be one of the catalogue',
+    ],
+  ])('stops on %s with one line naming the file, the outcome and the problem', async (_name, edit, message) => {
+    const dir = withStudies(edit);
+    const err = await loadStudyDefinitions(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    const text = (err as AppError).message;
+    expect(text).not.toContain('\n');
+    expect(text).toContain(join(dir, 'NCT04775173', 'study.json'));
+    expect(text).toContain(message);
+  });
+
+  it('converts a threshold declared in another unit with UCUM before comparing', async () => {
+    const dir = withStudies(
+      editOutcome('km-response', (o) => ({
+        ...o,
+        conditions: [{ measure: 'fibrinogen', comparator: '>', value: 150, unit: 'mg/dL' }],
+      })),
+    );
+    const [study] = await loadStudyDefinitions(dir);
+    const km = study?.outcomes.find((o) => o.id === 'km-response');
+    expect(km?.rule === 'threshold-response' && km.conditions[0]?.canonicalValue).toBe(1.5);
   });
 
   it('refuses the same study id twice', async () => {

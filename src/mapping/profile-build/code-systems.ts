@@ -3,7 +3,7 @@
  * every code a record carries resolves to a published definition in profiles/.
  */
 import type { CodeSystem } from '@medplum/fhirtypes';
-import { OUTCOME_CODES } from '../outcome-codes.ts';
+import { outcomeCodes } from '../outcome-codes.ts';
 import type { StudyDefinition } from '../study-definition.ts';
 
 const PROJECT_BASE = 'https://khe-trial.example.org/fhir';
@@ -35,6 +35,8 @@ export function buildCodeSystems(studies: readonly StudyDefinition[]): CodeSyste
     for (const v of s.visits) visits.set(v.id, v.label);
   }
   visits.set('unscheduled', 'Outside every visit window');
+  // Generated from every study's declared outcomes; a code two studies share is published once.
+  const codes = studies.flatMap((s) => outcomeCodes(s));
   return [
     codeSystem(
       'trial-measure',
@@ -51,13 +53,15 @@ export function buildCodeSystems(studies: readonly StudyDefinition[]): CodeSyste
     codeSystem(
       'trial-outcomes',
       'Trial outcomes',
-      'Outcomes the adapter computes from trial records (registry record NCT04775173), with the categories coded outcomes take.',
-      OUTCOME_CODES.flatMap((c) => [
-        { code: c.code, display: c.display },
-        ...(c.categories ?? [])
-          .filter((k) => !OUTCOME_CODES.some((o) => o.code === k.code))
-          .map((k) => ({ code: k.code, display: k.display })),
-      ]).filter((c, i, all) => all.findIndex((x) => x.code === c.code) === i),
+      'Outcomes the adapter computes from trial records, as each study.json declares them, with the categories coded outcomes take.',
+      codes
+        .flatMap((c) => [
+          { code: c.code, display: c.display },
+          ...(c.categories ?? [])
+            .filter((k) => !codes.some((o) => o.code === k.code))
+            .map((k) => ({ code: k.code, display: k.display })),
+        ])
+        .filter((c, i, all) => all.findIndex((x) => x.code === c.code) === i),
     ),
     codeSystem(
       'ctcae-attribution',

@@ -1,55 +1,74 @@
-/** Eligibility from the inclusion criteria, and visit compliance per visit. */
+/** Eligibility from the study's declared inclusion criteria, and visit compliance per visit. */
 
+import type { ResolvedCriterion } from '../../mapping/check-declarations.ts';
+import type { OutcomeOf } from '../../mapping/outcome-declarations.ts';
 import { studyDay } from '../../records/visit-window.ts';
 import { type OutcomeValue, OVERALL } from '../outcome-value.ts';
-import { assessEligibility, type CriterionResult } from '../rules/eligibility.ts';
+import { assessEligibility, type CriterionInput, type CriterionLimit } from '../rules/eligibility.ts';
 import { ageInMonths } from '../rules/pedsql.ts';
 import { visitState } from '../rules/visit-compliance.ts';
 import type { MeasureValue, SubjectInputs } from '../subject-inputs.ts';
 import type { CountingValues } from './counting.ts';
-import { RULES } from './rule-refs.ts';
+import { ruleOf } from './rule-refs.ts';
 
-const LABELS: Record<CriterionResult['id'], string> = {
-  age: 'Age 0-18 years',
-  bilirubin: 'Total bilirubin <= 1.5 x ULN',
-  alt: 'ALT <= 2.5 x ULN',
-  ast: 'AST <= 2.5 x ULN',
-  creatinine: 'Creatinine within the age-band limit',
-  anc: 'ANC >= 1.0 x10^9/L',
-};
+function limitOf(c: ResolvedCriterion, measureUnit: string): CriterionLimit {
+  if (c.timesUln !== undefined) return { kind: 'uln', factor: c.timesUln };
+  const unit = c.unit ?? measureUnit;
+  if (c.byAge) {
+    return {
+      kind: 'age-band',
+      unit,
+      bands: c.byAge.map((b) => ({ ...b, limit: b.canonicalValue, shown: String(b.value) })),
+    };
+  }
+  return { kind: 'absolute', limit: c.canonicalValue as number, shown: String(c.value), unit };
+}
 
-export function eligibilityOutcome(inputs: SubjectInputs, counting: CountingValues): OutcomeValue {
+export function eligibilityOutcome(
+  inputs: SubjectInputs,
+  counting: CountingValues,
+  o: OutcomeOf<'eligibility'>,
+): OutcomeValue {
+  const declared = inputs.study.eligibility ?? { criteria: [] };
   // The baseline value that counts; for a subject still in screening (no treatment start yet, so
   // no visit windows), the latest value received.
   const base = (id: string): MeasureValue | undefined =>
-    counting.get(id)?.get('baseline') ??
+    counting.get(id)?.get(inputs.study.baselineVisit) ??
     (inputs.start ? undefined : inputs.values.filter((v) => v.measureId === id).at(-1));
-  const bil = base('bilirubin-total');
-  const alt = base('alt');
-  const ast = base('ast');
-  const cre = base('creatinine');
-  const anc = base('anc');
-  const on = inputs.start ?? bil?.effective ?? alt?.effective;
+  const results = declared.criteria.map((c) => base(c.measure));
+  const on = inputs.start ?? results.find((r) => r !== undefined)?.effective;
   const months = inputs.birthDate && on ? ageInMonths(inputs.birthDate, on) : undefined;
+  const criteria: CriterionInput[] = declared.criteria.map((c, i) => {
+    const unit = inputs.study.measures.find((m) => m.id === c.measure)?.unit ?? '';
+    const r = results[i];
+    return {
+      id: c.id,
+      comparator: c.comparator,
+      limit: limitOf(c, unit),
+      result: r && { value: r.value, uln: r.high },
+      unit,
+    };
+  });
   const e = assessEligibility({
     ageYears: months === undefined ? undefined : Math.floor(months / 12),
-    bilirubin: bil && { value: bil.value, uln: bil.high },
-    alt: alt && { value: alt.value, uln: alt.high },
-    ast: ast && { value: ast.value, uln: ast.high },
-    creatinine: cre?.value,
-    anc: anc?.value,
+    age: declared.age,
+    criteria,
   });
+  const labels = new Map<string, string>([
+    ['age', declared.age?.label ?? 'Age'],
+    ...declared.criteria.map((c): [string, string] => [c.id, c.label]),
+  ]);
   const display = { eligible: 'Eligible', ineligible: 'Ineligible', undetermined: 'Not yet determined' } as const;
   return {
-    code: 'eligibility',
+    code: o.id,
     visit: OVERALL,
     effective: on,
-    derivedFrom: [bil, alt, ast, cre, anc].filter((v) => v !== undefined).map((v) => v.ref),
-    rule: RULES.eligibility,
+    derivedFrom: [...new Set(results.filter((v) => v !== undefined).map((v) => v.ref))],
+    rule: ruleOf(o),
     result: { kind: 'category', code: e.status, display: display[e.status] },
     components: e.criteria.map((c) => ({
       code: `criterion-${c.id}`,
-      display: `${LABELS[c.id]}: ${c.status} (${c.reason})`,
+      display: `${labels.get(c.id) ?? c.id}: ${c.status} (${c.reason})`,
       result:
         c.status === 'unknown'
           ? { kind: 'not-evaluable', reason: c.reason }
@@ -58,7 +77,11 @@ export function eligibilityOutcome(inputs: SubjectInputs, counting: CountingValu
   };
 }
 
-export function visitComplianceOutcomes(inputs: SubjectInputs, today: string): OutcomeValue[] {
+export function visitComplianceOutcomes(
+  inputs: SubjectInputs,
+  today: string,
+  o?: OutcomeOf<'visit-compliance'>,
+): OutcomeValue[] {
   if (!inputs.start) return [];
   const day = studyDay(today, inputs.start);
   if (day === undefined) return [];
@@ -71,11 +94,11 @@ export function visitComplianceOutcomes(inputs: SubjectInputs, today: string): O
     const state = visitState(visit, day, done);
     const missing = due.filter((m) => !present.some((v) => v.measureId === m.id)).map((m) => m.id);
     out.push({
-      code: 'visit-compliance',
+      code: o?.id ?? 'visit-compliance',
       visit: visit.id,
       effective: undefined,
       derivedFrom: present.map((v) => v.ref),
-      rule: RULES.compliance,
+      rule: ruleOf(o ?? { rule: 'visit-compliance', ruleId: undefined, source: 'study.json visit windows' }),
       result: { kind: 'category', code: state, display: state },
       ...(missing.length > 0 && state !== 'not-yet-due' ? { note: `missing: ${missing.join(', ')}` } : {}),
     });

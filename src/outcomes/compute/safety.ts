@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AdverseEvent } from '@medplum/fhirtypes';
+import type { OutcomeOf } from '../../mapping/outcome-declarations.ts';
 import { PROJECT_BASE } from '../../records/trial-extensions.ts';
 import { trialLinks } from '../../records/trial-links.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from '../outcome-resources.ts';
@@ -16,7 +17,7 @@ import {
   plateletCountDecreased,
 } from '../rules/lab-adverse-events.ts';
 import { enrollmentOf, type MeasureValue, type SubjectInputs } from '../subject-inputs.ts';
-import { RULES } from './rule-refs.ts';
+import { ruleOf } from './rule-refs.ts';
 
 export const REVIEW_TAG = { system: `${PROJECT_BASE}/CodeSystem/review-status`, code: 'suggested' } as const;
 const GRADE_EXT = 'http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/ae-grade';
@@ -29,12 +30,15 @@ export interface ExtraSummary {
   value: number | null;
 }
 
-export function adverseEventOutcomes(inputs: SubjectInputs): { values: OutcomeValue[]; summary: ExtraSummary[] } {
+export function adverseEventOutcomes(
+  inputs: SubjectInputs,
+  o: OutcomeOf<'ae-summary'>,
+): { values: OutcomeValue[]; summary: ExtraSummary[] } {
   if (inputs.adverseEvents.length === 0) return { values: [], summary: [] };
   const s = summariseAdverseEvents(inputs.adverseEvents);
   const values: OutcomeValue[] = [
     {
-      code: 'ae-worst-grade',
+      code: o.id,
       visit: OVERALL,
       effective:
         inputs.adverseEvents
@@ -42,7 +46,7 @@ export function adverseEventOutcomes(inputs: SubjectInputs): { values: OutcomeVa
           .sort()
           .pop() || undefined,
       derivedFrom: inputs.adverseEvents.map((a) => a.ref),
-      rule: RULES.ae,
+      rule: ruleOf(o),
       result:
         s.worstGrade === undefined
           ? { kind: 'not-evaluable', reason: 'no graded adverse event' }
@@ -63,28 +67,36 @@ export function adverseEventOutcomes(inputs: SubjectInputs): { values: OutcomeVa
   return { values, summary };
 }
 
-function suggestFor(v: MeasureValue): LabAeSuggestion | undefined {
-  switch (v.measureId) {
-    case 'platelets':
+type LabAeTerm = LabAeSuggestion['term'];
+
+function grade(term: LabAeTerm, v: MeasureValue): LabAeSuggestion | undefined {
+  switch (term) {
+    case 'platelet-count-decreased':
       return plateletCountDecreased(v.value, v.low);
-    case 'anc':
+    case 'neutrophil-count-decreased':
       return neutrophilCountDecreased(v.value, v.low);
-    case 'alt':
-      return aminotransferaseIncreased('alanine-aminotransferase-increased', v.value, v.high);
-    case 'ast':
-      return aminotransferaseIncreased('aspartate-aminotransferase-increased', v.value, v.high);
-    default:
-      return undefined;
+    case 'alanine-aminotransferase-increased':
+    case 'aspartate-aminotransferase-increased':
+      return aminotransferaseIncreased(term, v.value, v.high);
   }
 }
 
-/** Only on treatment (day 1 on): baseline thrombocytopenia is the disease (KMP), not an adverse event. */
+/**
+ * For the measures that declare a CTCAE term with suggestions on, and only on treatment (day 1 on):
+ * a pre-treatment value is the condition being treated, not an adverse event of the drug.
+ */
 export function labAdverseEventSuggestions(inputs: SubjectInputs): AdverseEvent[] {
   const out: AdverseEvent[] = [];
   const enrollment = enrollmentOf(inputs);
+  const terms = new Map<string, LabAeTerm>();
+  for (const m of inputs.study.measures) if (m.adverseEvent?.suggest) terms.set(m.id, m.adverseEvent.ctcae);
+  if (terms.size === 0) return out;
+  const arm = inputs.study.arms.find((a) => a.name === inputs.arm);
+  const drugs = [...new Set((arm ? [arm] : inputs.study.arms).flatMap((a) => a.interventions.map((i) => i.drug)))];
   for (const v of inputs.values) {
     if (v.day < 1) continue;
-    const s = suggestFor(v);
+    const term = terms.get(v.measureId);
+    const s = term && grade(term, v);
     if (!s) continue;
     const id = `aes-${createHash('sha256').update(`${inputs.researchSubjectId}|${v.ref}|${s.term}`).digest('hex').slice(0, 40)}`;
     out.push({
@@ -116,7 +128,7 @@ export function labAdverseEventSuggestions(inputs: SubjectInputs): AdverseEvent[
       subject: { reference: `Patient/${inputs.patientId}` },
       date: v.effective,
       study: [{ reference: `ResearchStudy/${inputs.study.id}` }],
-      suspectEntity: [{ instance: { display: 'sirolimus' } }],
+      suspectEntity: drugs.map((display) => ({ instance: { display } })),
       subjectMedicalHistory: [{ reference: v.ref }],
     });
   }

@@ -1,5 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { kmResponse, labChange } from '../../../src/outcomes/rules/lab-change.ts';
+import { labChange } from '../../../src/outcomes/rules/lab-change.ts';
+import { thresholdResponse } from '../../../src/outcomes/rules/threshold-response.ts';
+
+/** The KMP response as NCT04775173 declares it: platelets > 100; fibrinogen > 1.5 only where low at baseline. */
+function kmResponse(v: {
+  platelets?: number | undefined;
+  fibrinogen?: number | undefined;
+  fibrinogenBaseline?: number | undefined;
+}) {
+  return thresholdResponse(
+    [
+      {
+        name: 'platelet count',
+        comparator: '>',
+        threshold: 100,
+        value: v.platelets,
+        onlyIfBaselineNotMet: false,
+        baseline: undefined,
+      },
+      {
+        name: 'fibrinogen',
+        comparator: '>',
+        threshold: 1.5,
+        value: v.fibrinogen,
+        onlyIfBaselineNotMet: true,
+        baseline: v.fibrinogenBaseline,
+      },
+    ],
+    'all',
+  );
+}
 
 describe('platelet and fibrinogen change from baseline', () => {
   it.each([
@@ -24,19 +54,27 @@ describe('Kasabach-Merritt haematological response (thresholds 100 x10^9/L, 1.5 
     [150, 1.5, 1.0, false, true],
     [150, 1.5, 1.5, false, true],
     [150, undefined, undefined, true, false],
-  ])('platelets %s, fibrinogen %s (baseline %s): %s', (p, f, fb, response, required) => {
-    expect(kmResponse({ platelets: p, fibrinogen: f, fibrinogenBaseline: fb }, 100, 1.5)).toEqual({
+  ])('platelets %s, fibrinogen %s (baseline %s): %s', (p, f, fb, response, _required) => {
+    expect(kmResponse({ platelets: p, fibrinogen: f, fibrinogenBaseline: fb })).toEqual({
       status: 'evaluable',
-      response,
-      fibrinogenRequired: required,
+      met: response,
     });
   });
   it('is not evaluable without platelets, or without fibrinogen where it was low at baseline', () => {
-    expect(kmResponse({ platelets: undefined, fibrinogen: 2, fibrinogenBaseline: 1 }, 100, 1.5).status).toBe(
-      'not-evaluable',
-    );
-    expect(kmResponse({ platelets: 150, fibrinogen: undefined, fibrinogenBaseline: 1 }, 100, 1.5).status).toBe(
-      'not-evaluable',
-    );
+    expect(kmResponse({ platelets: undefined, fibrinogen: 2, fibrinogenBaseline: 1 })).toEqual({
+      status: 'not-evaluable',
+      reason: 'no platelet count at this visit',
+    });
+    expect(kmResponse({ platelets: 150, fibrinogen: undefined, fibrinogenBaseline: 1 })).toEqual({
+      status: 'not-evaluable',
+      reason: 'fibrinogen was low at baseline and has no value at this visit',
+    });
+  });
+  it('with "any", one met condition decides even while another has no value', () => {
+    const c = (value: number | undefined, threshold: number) =>
+      ({ name: 'x', comparator: '>=', threshold, value, onlyIfBaselineNotMet: false, baseline: undefined }) as const;
+    expect(thresholdResponse([c(undefined, 1), c(5, 4)], 'any')).toEqual({ status: 'evaluable', met: true });
+    expect(thresholdResponse([c(undefined, 1), c(3, 4)], 'any').status).toBe('not-evaluable');
+    expect(thresholdResponse([c(0, 1), c(3, 4)], 'any')).toEqual({ status: 'evaluable', met: false });
   });
 });

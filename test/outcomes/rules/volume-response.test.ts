@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { volumeResponse } from '../../../src/outcomes/rules/volume-response.ts';
 
+// The registry categories as mappings/studies/NCT04775173/study.json declares them (listing order, not checking order).
+const REGISTRY = [
+  { code: 'further-growth', when: { comparator: '>=', value: 10 } },
+  { code: 'no-change' },
+  { code: 'partial-involution', when: { comparator: '<=', value: -10 } },
+  { code: 'nearly-complete-involution', when: { comparator: '<=', value: -75 } },
+  { code: 'complete-involution', when: { comparator: '=', value: -100 } },
+] as const;
+
 describe('KHE volume response (registry categories, exact boundaries)', () => {
   it.each([
     // baseline, current, category, percent change
@@ -18,13 +27,13 @@ describe('KHE volume response (registry categories, exact boundaries)', () => {
     [50, 50, 'no-change', 0],
     [10, 250, 'further-growth', 2400],
   ])('baseline %s mL, now %s mL: %s (%s%)', (b, c, category, pct) => {
-    const r = volumeResponse(b, c);
+    const r = volumeResponse(b, c, REGISTRY);
     expect(r).toEqual({ status: 'evaluable', category, percentChange: pct });
   });
 
   it('is exact where binary floating point is not (11.07 / 12.3 = 0.8999999…)', () => {
     expect((11.07 - 12.3) / 12.3).not.toBe(-0.1);
-    expect(volumeResponse(12.3, 11.07)).toMatchObject({ category: 'partial-involution' });
+    expect(volumeResponse(12.3, 11.07, REGISTRY)).toMatchObject({ category: 'partial-involution' });
   });
 
   it.each([
@@ -32,7 +41,7 @@ describe('KHE volume response (registry categories, exact boundaries)', () => {
     [10, undefined, 'no MRI volume at this visit'],
     [0, 10, 'baseline volume is zero'],
   ])('not evaluable: baseline %s, now %s', (b, c, reason) => {
-    const r = volumeResponse(b, c);
+    const r = volumeResponse(b, c, REGISTRY);
     expect(r.status).toBe('not-evaluable');
     expect(r.status === 'not-evaluable' && r.reason).toContain(reason);
   });
