@@ -36,6 +36,18 @@ function readDocs(root: string): Map<string, string> {
   return docs;
 }
 
+/** The PNG screenshots docs/*.md show, by file name; read once, at start-up. */
+function readScreenshots(root: string): Map<string, Buffer> {
+  const images = new Map<string, Buffer>();
+  const dir = join(root, 'docs', 'screenshots');
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir).sort()) {
+      if (name.endsWith('.png')) images.set(name, readFileSync(join(dir, name)));
+    }
+  }
+  return images;
+}
+
 function page(o: HomePageOptions, docNames: readonly string[]): string {
   const e = escapeHtml;
   const studies = o.studyTitles.map((t) => `<li>${e(t)}</li>`).join('');
@@ -64,6 +76,7 @@ research systems and clinicians. Version ${e(o.version)}.</p>
 
 export function createHomeRouter(o: HomePageOptions): express.Router {
   const docs = readDocs(o.root ?? PROJECT_ROOT);
+  const screenshots = readScreenshots(o.root ?? PROJECT_ROOT);
   const html = page(o, [...docs.keys()]);
   const router = express.Router();
   router.get('/', (_req, res) => {
@@ -76,6 +89,23 @@ export function createHomeRouter(o: HomePageOptions): express.Router {
       return;
     }
     res.type('text/markdown; charset=utf-8').send(text);
+  });
+  // README.md links to docs/x.md for readers of the repository; served at /docs/README.md, that
+  // resolves to /docs/docs/x.md.
+  router.get('/docs/docs/:name', (req, res, next) => {
+    if (!docs.has(req.params.name)) {
+      next();
+      return;
+    }
+    res.redirect(301, `/docs/${encodeURIComponent(req.params.name)}`);
+  });
+  router.get('/docs/screenshots/:name', (req, res, next) => {
+    const image = screenshots.get(req.params.name);
+    if (image === undefined) {
+      next();
+      return;
+    }
+    res.type('png').send(image);
   });
   return router;
 }

@@ -44,4 +44,25 @@ describe('GET /', () => {
       expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
     }
   });
+
+  it('keeps the docs relative links working where they are served: every one answers 200', async () => {
+    const html = await (await s.call('/', { role: 'none' })).text();
+    const docs = [...html.matchAll(/href="(\/docs\/[^"]+)"/g)].map((m) => m[1] as string);
+    const followed: string[] = [];
+    for (const doc of docs) {
+      const markdown = (await (await s.call(doc, { role: 'none' })).text())
+        .replace(/^```[\s\S]*?^```/gm, '')
+        .replace(/`[^`\n]*`/g, '');
+      for (const m of markdown.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)) {
+        const target = m[1] as string;
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('#')) continue;
+        const url = new URL(target, `http://served${doc}`);
+        const res = await s.call(url.pathname, { role: 'none' });
+        expect(res.status, `${doc} -> ${target}`).toBe(200);
+        followed.push(url.pathname);
+      }
+    }
+    expect(followed).toContain('/docs/docs/configuration.md');
+    expect(followed).toContain('/docs/screenshots/trial-page.png');
+  });
 });
