@@ -82,6 +82,8 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const prefs = parsePrefer(header(req, 'prefer'));
     const ctx = options.context(req, res);
     const query = readSearchForm(req);
+    // The audit trail records the query a form search sent in its body.
+    res.locals.auditQuery = query.toString();
     if (req.params.type === 'Group') await options.refreshGroups?.();
     const r = await dispatch(ctx, ctx.db, {
       method: 'GET',
