@@ -164,6 +164,34 @@ export function inlineCreateAudit(
   };
 }
 
+/** A transaction Bundle's success AuditEvent, written in the Bundle's own database transaction. */
+export function inlineBundleAudit(
+  writer: AuditWriter,
+  req: Request,
+  res: Response,
+): () => { write: VersionWrite; done(): void } {
+  return () => {
+    const event = buildAuditEvent({
+      access: res.locals.access as AccessContext | undefined,
+      action: 'E',
+      outcome: '0',
+      subtype: 'transaction',
+      what: { type: 'Bundle' },
+      sourceAddress: req.ip,
+      recorded: new Date(),
+      requestId: res.locals.reqId as string | undefined,
+      httpMethod: 'POST',
+      path: `/fhir${req.url}`,
+    });
+    return {
+      write: writer.toWrite(event),
+      done: () => {
+        res.locals.audited = true;
+      },
+    };
+  };
+}
+
 /**
  * The audit record of one HL7 v2 message received over MLLP (or of a refused connection): the
  * sending system and address, the message's control id as the request id, the ACK as the outcome.

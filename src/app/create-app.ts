@@ -31,7 +31,14 @@ import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
 import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
-import { type AuditWriter, auditTrail, cdsPatient, inlineCreateAudit, statusPatient } from './audit-trail.ts';
+import {
+  type AuditWriter,
+  auditTrail,
+  cdsPatient,
+  inlineBundleAudit,
+  inlineCreateAudit,
+  statusPatient,
+} from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
@@ -165,6 +172,7 @@ export function createApp(deps: AppDeps): Express {
       intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
       trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
+      auditBundle: inlineBundleAudit(deps.audit, req, res),
       writeBatcher,
     };
   };

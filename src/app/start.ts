@@ -209,6 +209,7 @@ export async function startService(
           can: () => false,
           validator,
           intake: intake.session(),
+          serviceCreates: new Set(['Provenance']),
         }),
       });
     const mllp =

@@ -66,4 +66,30 @@ describe('audit trail gaps', () => {
     expect(e?.entity?.[0]?.type?.code).toBe('Observation');
     expect(queryOf(e)).toBe(new URLSearchParams('code=http://loinc.org|29247-4&patient=ag-1').toString());
   });
+
+  it('commits a transaction Bundle’s AuditEvent in the same database transaction as its data', async () => {
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { request: { method: 'PUT', url: 'Patient/ag-tx' }, resource: { resourceType: 'Patient', id: 'ag-tx' } },
+        ],
+      }),
+    });
+    expect(r.status).toBe(200);
+    const xmin = async (where: string) =>
+      (
+        await s.testDb.db.query<{ x: string; content: string }>(
+          `SELECT xmin::text AS x, content FROM resources WHERE ${where} ORDER BY created_seq DESC`,
+        )
+      ).rows;
+    const [patient] = await xmin(`resource_type = 'Patient' AND id = 'ag-tx'`);
+    const audits = (await xmin(`resource_type = 'AuditEvent'`)).filter(
+      (a) => (JSON.parse(a.content) as AuditEvent).subtype?.[0]?.code === 'transaction',
+    );
+    expect(audits).toHaveLength(1);
+    expect(audits[0]?.x).toBe(patient?.x);
+  });
 });

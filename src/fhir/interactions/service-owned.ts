@@ -50,7 +50,9 @@ export function refuseDerivedWrite(
   incoming: Resource | undefined,
 ): void {
   if (!ctx.access) return;
-  if (SERVICE_ONLY_TYPES.has(type)) fail(forbidden(`${type} is derived by the service; clients may not write it`));
+  const ownCreate = id === undefined && (ctx.serviceCreates?.has(type) ?? false);
+  if (SERVICE_ONLY_TYPES.has(type) && !ownCreate)
+    fail(forbidden(`${type} is derived by the service; clients may not write it`));
   if (reservedId(type, id)) fail(forbidden(`${type}/${id} is derived by the service; clients may not write it`));
   if (carriesServiceTag(incoming)) {
     fail(forbidden(`meta.tag ${RECORD_KIND_SYSTEM} is set by the service only`));
