@@ -51,6 +51,10 @@ describe('dependency rules', () => {
         join(dir, 'src/fhir/interactions/create.ts'),
         "export * from '../../records/trial-extensions.ts';\n",
       );
+      writeFileSync(
+        join(dir, 'src/store/types-from-records.ts'),
+        "import type { DeriveInput } from '../records/trial-record.ts';\nexport type Input = DeriveInput;\n",
+      );
       writeFileSync(join(dir, 'src/records/logs.ts'), "export * from '../app/logger.ts';\n");
       writeFileSync(join(dir, 'src/outcomes/uses-dev-dependency.ts'), "export * from 'fast-check';\n");
       writeFileSync(join(dir, 'src/mapping/cycle-a.ts'), "export * from './cycle-b.ts';\nexport const a = 1;\n");
@@ -64,6 +68,12 @@ describe('dependency rules', () => {
 
     it('fails a store file importing the outcomes', () => {
       expect(ruleOf('src/store/reads-outcomes.ts', 'src/outcomes/recompute.ts')).toEqual(['store-calls-nothing-above']);
+    });
+
+    it('fails a type-only import as well', () => {
+      expect(ruleOf('src/store/types-from-records.ts', 'src/records/trial-record.ts')).toEqual([
+        'store-calls-nothing-above',
+      ]);
     });
 
     it('fails a new FHIR engine file importing the trial gate, whatever the known exceptions', () => {
@@ -89,7 +99,15 @@ describe('dependency rules', () => {
     });
 
     it('finds nothing else', () => {
-      const planted = ['reads-outcomes', 'reads-gate', 'logs.ts', 'uses-dev-dependency', 'cycle-', 'create.ts'];
+      const planted = [
+        'reads-outcomes',
+        'types-from-records',
+        'reads-gate',
+        'logs.ts',
+        'uses-dev-dependency',
+        'cycle-',
+        'create.ts',
+      ];
       expect(violations.filter((v) => !planted.some((p) => v.from.includes(p)))).toEqual([]);
     });
   });
