@@ -164,6 +164,34 @@ export function inlineCreateAudit(
   };
 }
 
+/** A transaction Bundle's success AuditEvent, written in the Bundle's own database transaction. */
+export function inlineBundleAudit(
+  writer: AuditWriter,
+  req: Request,
+  res: Response,
+): () => { write: VersionWrite; done(): void } {
+  return () => {
+    const event = buildAuditEvent({
+      access: res.locals.access as AccessContext | undefined,
+      action: 'E',
+      outcome: '0',
+      subtype: 'transaction',
+      what: { type: 'Bundle' },
+      sourceAddress: req.ip,
+      recorded: new Date(),
+      requestId: res.locals.reqId as string | undefined,
+      httpMethod: 'POST',
+      path: `/fhir${req.url}`,
+    });
+    return {
+      write: writer.toWrite(event),
+      done: () => {
+        res.locals.audited = true;
+      },
+    };
+  };
+}
+
 /**
  * The audit record of one HL7 v2 message received over MLLP (or of a refused connection): the
  * sending system and address, the message's control id as the request id, the ACK as the outcome.
@@ -190,7 +218,30 @@ export function mllpAudit(writer: AuditWriter, access: AccessContext): MllpAudit
   };
 }
 
-export function auditTrail(writer: AuditWriter, logger: Logger): RequestHandler {
+/** Where the trail is mounted, and what it records for routes that are not FHIR paths. */
+export interface AuditTrailOptions {
+  /** The mount path, recorded before req.url (default /fhir). */
+  mount?: string;
+  action?: AuditAction;
+  /** The resource or query touched, read when the response ends (the body is parsed by then). */
+  what?: (req: Request) => { reference?: string; query?: string; type?: string };
+}
+
+/** /app/api/status/{patient}: the Patient whose trial status was read. */
+export function statusPatient(req: Request): { reference?: string; type?: string } {
+  const m = /\/status\/([A-Za-z0-9\-.]{1,64})(?:[/?]|$)/.exec(req.originalUrl);
+  return m?.[1] ? { reference: `Patient/${m[1]}`, type: 'Patient' } : { type: 'Patient' };
+}
+
+/** A CDS Hooks call: the Patient of its context (the body is parsed by the time the response ends). */
+export function cdsPatient(req: Request): { reference?: string; type?: string } {
+  const body = req.body as { context?: { patientId?: unknown } } | undefined;
+  const id = typeof body?.context?.patientId === 'string' ? body.context.patientId.replace(/^Patient\//, '') : '';
+  return /^[A-Za-z0-9\-.]{1,64}$/.test(id) ? { reference: `Patient/${id}`, type: 'Patient' } : { type: 'Patient' };
+}
+
+export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTrailOptions = {}): RequestHandler {
+  const mount = options.mount ?? '/fhir';
   return (req, res, next) => {
     const originalEnd = res.end.bind(res) as (...args: unknown[]) => Response;
     let ended = false;
@@ -200,17 +251,20 @@ export function auditTrail(writer: AuditWriter, logger: Logger): RequestHandler 
       if (res.locals.audited === true) return originalEnd(...args);
       const method = req.method.toUpperCase();
       const path = req.url;
-      const action = actionOf(method, path);
+      const action = options.action ?? actionOf(method, path);
+      const what = options.what ? options.what(req) : whatOf(path, res, action);
+      // POST _search carries its query in the body (src/fhir/http/routes.ts keeps it here).
+      const formQuery = res.locals.auditQuery as string | undefined;
       const event = buildAuditEvent({
         access: res.locals.access as AccessContext | undefined,
         action,
         outcome: outcomeOf(res.statusCode),
-        what: whatOf(path, res, action),
+        what: formQuery !== undefined ? { ...what, query: formQuery } : what,
         sourceAddress: req.ip,
         recorded: new Date(),
         requestId: res.locals.reqId as string | undefined,
         httpMethod: method,
-        path: `/fhir${path}`,
+        path: `${mount}${path}`,
       });
       writer.record(event).then(
         () => originalEnd(...args),

@@ -31,7 +31,14 @@ import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
 import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
-import { type AuditWriter, auditTrail, inlineCreateAudit } from './audit-trail.ts';
+import {
+  type AuditWriter,
+  auditTrail,
+  cdsPatient,
+  inlineBundleAudit,
+  inlineCreateAudit,
+  statusPatient,
+} from './audit-trail.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
@@ -139,6 +146,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(auth.router);
 
   // Operators' view; it names no patient but is not public (admin token, like every operation).
+  app.use(
+    '/metrics',
+    auditTrail(deps.audit, logger, {
+      mount: '/metrics',
+      action: 'E',
+      what: () => ({ type: 'system', query: '/metrics' }),
+    }),
+  );
   app.get('/metrics', auth.authenticate, async (_req, res) => {
     const access = res.locals.access as AccessContext;
     if (access.role !== 'admin') throw new OperationOutcomeError(forbidden('Metrics are for the admin role'));
@@ -178,6 +193,7 @@ export function createApp(deps: AppDeps): Express {
       intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
       trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
+      auditBundle: inlineBundleAudit(deps.audit, req, res),
       writeBatcher,
       searchLimits,
       searchBudget: { ms: config.SEARCH_TIMEOUT_MS, signal: hangUp.signal },
@@ -186,7 +202,7 @@ export function createApp(deps: AppDeps): Express {
   const studyGroups = new StudyGroupSync(db, fhirBase);
   const refreshGroups = (): Promise<void> => studyGroups.refresh();
   // Admin operations carry trial data too: audited like the FHIR API.
-  app.use('/admin', auditTrail(deps.audit, logger));
+  app.use('/admin', auditTrail(deps.audit, logger, { mount: '/admin' }));
   app.use(
     createDeadLetterRouter({
       db,
@@ -216,9 +232,12 @@ export function createApp(deps: AppDeps): Express {
     });
   }
   // Research data off the FHIR API: audited like it.
-  app.use('/research', auditTrail(deps.audit, logger));
+  app.use('/research', auditTrail(deps.audit, logger, { mount: '/research' }));
   app.use(createFlatExportRouter({ db, studies: deps.studies ?? [], authenticate: auth.authenticate, logger }));
   if (deps.upstreamRouter) app.use(deps.upstreamRouter);
+  // The clinician's view and CDS calls read trial data: audited like the FHIR API (issue 17).
+  app.use('/cds-services', auditTrail(deps.audit, logger, { mount: '/cds-services', action: 'E', what: cdsPatient }));
+  app.use('/app/api', auditTrail(deps.audit, logger, { mount: '/app/api', action: 'R', what: statusPatient }));
   if (deps.cdsRouter) app.use(deps.cdsRouter);
   app.use(
     createAppRouter({

@@ -35,6 +35,7 @@ import { loadStudyDefinitions } from '../mapping/load-studies.ts';
 import { loadUnitAliases } from '../mapping/load-unit-aliases.ts';
 import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
+import { registerOutcomeMetrics } from '../outcomes/outcome-metrics.ts';
 import { OutcomeEngine } from '../outcomes/recompute.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
@@ -162,8 +163,10 @@ export async function startService(
     );
     // Every outcome version is queued for write-back in the transaction that publishes it; the
     // outbox coalesces by business identifier, so it stays bounded while no upstream is configured.
+    registerOutcomeMetrics(metrics.registry, db);
     const engine = new OutcomeEngine(db, fhirBase, studies, {
       questionnaires,
+      onBatchError: (err) => log.warn('outcome batch failed; recomputing its subjects one by one', { err }),
       onPublished: (q, published) =>
         enqueueOutbox(
           q,
@@ -212,6 +215,7 @@ export async function startService(
           can: () => false,
           validator,
           intake: intake.session(),
+          serviceCreates: new Set(['Provenance']),
         }),
       });
     const mllp =

@@ -24,14 +24,14 @@ export const TRIAL_RESOURCE_TYPES: readonly string[] = SUPPORTED_RESOURCE_TYPES.
 
 export const ROLE_CEILINGS: Readonly<Record<Role, Readonly<Record<string, readonly Interaction[]>>>> = {
   // What an EHR interface engine pushes (lab results, questionnaires, adverse events, demographics),
-  // alone or in batch/transaction Bundles, which are authorised entry by entry.
+  // alone or in batch/transaction Bundles, which are authorised entry by entry. Not a Bundle
+  // resource: a stored collection would hold results the ingest gate never saw (issue 17).
   'ehr-feed': {
     Observation: FEED,
     DiagnosticReport: FEED,
     QuestionnaireResponse: FEED,
     AdverseEvent: FEED,
     Patient: FEED,
-    Bundle: FEED,
   },
   research: readAll(TRIAL_RESOURCE_TYPES),
   // Blinded: the masking layer (masking.ts) strips arms and hides arm-revealing resources on top of

@@ -32,6 +32,13 @@ export interface FhirContext {
   searchBudget?: import('../store/time-budget.ts').TimeBudget | undefined;
   /** How much one search may ask for (default DEFAULT_SEARCH_LIMITS). */
   searchLimits?: import('./search/parse-search.ts').SearchLimits | undefined;
+  /**
+   * Service-only types this context creates as the service itself (an HL7 v2 message's Provenance),
+   * beyond what src/fhir/interactions/service-owned.ts lets a client write.
+   */
+  serviceCreates?: ReadonlySet<string> | undefined;
+  /** A transaction Bundle: its AuditEvent, to commit in the Bundle's own transaction. */
+  auditBundle?: (() => { write: VersionWrite; done(): void }) | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */
   writeBatcher?: WriteBatcher | undefined;
 }

@@ -6,6 +6,7 @@
 import { type RequestHandler, Router } from 'express';
 import { adminOnly } from '../auth/authorize.ts';
 import type { Db } from '../store/db.ts';
+import { listOutcomeFailures } from '../store/outcome-failure-store.ts';
 import { countMarks, markAllSubjects } from '../store/outcome-store.ts';
 import type { OutcomeEngine } from './recompute.ts';
 
@@ -20,7 +21,8 @@ export function createOutcomesRouter(deps: OutcomesApiDeps): Router {
   const router = Router();
   router.use('/admin/outcomes', deps.authenticate, adminOnly('Outcome recomputation is'));
   router.get('/admin/outcomes', async (_req, res) => {
-    res.json({ pendingMarks: await countMarks(deps.db) });
+    // Failed subjects: each with its error and when it is retried (issue 17).
+    res.json({ pendingMarks: await countMarks(deps.db), failures: await listOutcomeFailures(deps.db) });
   });
   router.post('/admin/outcomes/recompute', async (req, res) => {
     const all = req.query.scope === 'all';
@@ -35,6 +37,7 @@ export function createOutcomesRouter(deps: OutcomesApiDeps): Router {
         retracted: r.retracted,
         unchanged: r.unchanged,
         measureReports: r.measureReports,
+        failed: r.failed,
       });
       return;
     }

@@ -20,6 +20,7 @@ import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
 import { writeNextVersions } from '../store/batch-update.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
+import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
 import {
   claimMarkedSubjects,
   lockSubjectsOutcomes,
@@ -79,6 +80,8 @@ export interface RecomputeReport {
   measureReports: number;
   /** "Type/id" of every resource given a new version. */
   changed: string[];
+  /** ResearchSubjects whose recomputation failed (recorded, retried later). */
+  failed: string[];
 }
 
 /** Hook for the write-back outbox: called inside the publishing transaction with every new version. */
@@ -104,7 +107,32 @@ function summaryRows(
 }
 
 function emptyReport(): RecomputeReport {
-  return { subjects: 0, created: 0, amended: 0, retracted: 0, unchanged: 0, measureReports: 0, changed: [] };
+  return {
+    subjects: 0,
+    created: 0,
+    amended: 0,
+    retracted: 0,
+    unchanged: 0,
+    measureReports: 0,
+    changed: [],
+    failed: [],
+  };
+}
+
+function addReport(total: RecomputeReport, r: RecomputeReport): void {
+  total.subjects += r.subjects;
+  total.created += r.created;
+  total.amended += r.amended;
+  total.retracted += r.retracted;
+  total.unchanged += r.unchanged;
+  total.measureReports += r.measureReports;
+  total.changed.push(...r.changed);
+  total.failed.push(...r.failed);
+}
+
+/** Retry after a failed recomputation: 5 s doubling per attempt, at most an hour. */
+export function outcomeRetryBackoff(attempts: number): number {
+  return Math.min(3_600_000, 5_000 * 2 ** Math.max(0, attempts - 1));
 }
 
 export class OutcomeEngine {
@@ -115,13 +143,25 @@ export class OutcomeEngine {
   readonly #questionnaires: Map<string, Questionnaire>;
   /** Today, for visit compliance (tests pin it). */
   readonly #today: () => string;
+  readonly #retryBackoff: (attempts: number) => number;
+  readonly #onBatchError: ((err: unknown) => void) | undefined;
 
   constructor(
     db: Db,
     baseUrl: string,
     studies: readonly StudyDefinition[],
-    options: { onPublished?: OnPublished; today?: () => string; questionnaires?: readonly Questionnaire[] } = {},
+    options: {
+      onPublished?: OnPublished;
+      today?: () => string;
+      questionnaires?: readonly Questionnaire[];
+      /** How long a failed subject waits, by its number of failures (tests shorten it). */
+      retryBackoff?: (attempts: number) => number;
+      /** A batch failed and is retried subject by subject (logging). */
+      onBatchError?: (err: unknown) => void;
+    } = {},
   ) {
+    this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
+    this.#onBatchError = options.onBatchError;
     this.#questionnaires = new Map((options.questionnaires ?? []).map((q) => [q.url as string, q]));
     this.#db = db;
     this.#baseUrl = baseUrl;
@@ -130,28 +170,58 @@ export class OutcomeEngine {
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
   }
 
-  /** One batch of marked subjects; returns undefined when no marks were waiting. */
+  /**
+   * One batch of marked subjects; returns undefined when no marks were waiting. When the batch
+   * fails it is taken again subject by subject, so that one subject whose recomputation fails is
+   * recorded with its error and retried later, and never holds back the others (issue 17).
+   */
   async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    try {
+      return await this.#db.transaction(async (tx) => {
+        const subjects = await claimMarkedSubjects(tx, batchMarks);
+        if (subjects.length === 0) return undefined;
+        const report = await this.#recompute(tx, subjects);
+        await clearOutcomeFailures(tx, subjects);
+        return report;
+      });
+    } catch (err) {
+      this.#onBatchError?.(err);
+      return this.#recomputeIsolated(batchMarks);
+    }
+  }
+
+  async #recomputeIsolated(batchMarks: number): Promise<RecomputeReport | undefined> {
     return this.#db.transaction(async (tx) => {
       const subjects = await claimMarkedSubjects(tx, batchMarks);
       if (subjects.length === 0) return undefined;
-      return this.#recompute(tx, subjects);
+      const total = emptyReport();
+      for (const id of subjects) {
+        await tx.query('SAVEPOINT outcome_subject');
+        try {
+          addReport(total, await this.#recompute(tx, [id]));
+          await clearOutcomeFailures(tx, [id]);
+          await tx.query('RELEASE SAVEPOINT outcome_subject');
+        } catch (err) {
+          await tx.query('ROLLBACK TO SAVEPOINT outcome_subject');
+          const message = err instanceof Error ? err.message : String(err);
+          await recordOutcomeFailure(tx, id, message, this.#retryBackoff);
+          total.failed.push(id);
+        }
+      }
+      return total;
     });
   }
 
-  /** Recompute until no marks are left (a full recomputation after markAllSubjects, or a test). */
+  /**
+   * Recompute until no marks are due (a full recomputation after markAllSubjects, or a test); the
+   * marks of failed subjects wait for their retry.
+   */
   async drain(batchMarks = 200): Promise<RecomputeReport> {
     const total = emptyReport();
     for (;;) {
       const r = await this.recomputeMarked(batchMarks);
       if (!r) return total;
-      total.subjects += r.subjects;
-      total.created += r.created;
-      total.amended += r.amended;
-      total.retracted += r.retracted;
-      total.unchanged += r.unchanged;
-      total.measureReports += r.measureReports;
-      total.changed.push(...r.changed);
+      addReport(total, r);
     }
   }
 

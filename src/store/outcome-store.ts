@@ -19,7 +19,12 @@ const LOCK_PREFIX = 'outcomes:';
 export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<string[]> {
   const r = await q.query<{ research_subject_id: string }>(
     `WITH picked AS (
-       SELECT mark_id, research_subject_id FROM outcome_marks ORDER BY mark_id LIMIT $1 FOR UPDATE SKIP LOCKED
+       SELECT mark_id, research_subject_id FROM outcome_marks m
+        -- A subject whose recomputation failed waits for its retry (0055_outcome_failures.sql).
+        WHERE NOT EXISTS (
+          SELECT 1 FROM outcome_failures f WHERE f.research_subject_id = m.research_subject_id AND f.retry_at > now()
+        )
+        ORDER BY mark_id LIMIT $1 FOR UPDATE SKIP LOCKED
      ), same_subject AS (
        SELECT m.mark_id FROM outcome_marks m
         WHERE m.research_subject_id IN (SELECT DISTINCT research_subject_id FROM picked)

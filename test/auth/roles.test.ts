@@ -26,7 +26,6 @@ const TYPES = [
 const EXPECTED: Record<Role, Partial<Record<(typeof TYPES)[number], string>>> = {
   'ehr-feed': {
     AdverseEvent: 'cu',
-    Bundle: 'cu',
     DiagnosticReport: 'cu',
     Observation: 'cu',
     Patient: 'cu',

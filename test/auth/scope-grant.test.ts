@@ -8,7 +8,6 @@ describe('grantScopes (requested ∩ registered ∩ role ceiling)', () => {
       ok: true,
       scopes: [
         'system/AdverseEvent.cu',
-        'system/Bundle.cu',
         'system/DiagnosticReport.cu',
         'system/Observation.cu',
         'system/Patient.cu',

@@ -5,6 +5,7 @@ import type { Bundle, MeasureReport, Observation, Patient, ResearchSubject } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueOutbox } from '../../src/writeback/outbox.ts';
 import { type FhirUpstream, startFhirUpstream } from '../support/fhir-upstream.ts';
+import { writeAsService } from '../support/service-write.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TAG = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record';
@@ -171,10 +172,8 @@ describe('upstream FHIR server, end to end', () => {
       subject: { reference: `Patient/${patient.id}` },
       period: { start: '2022-01-10', end: '2022-04-10' },
     });
-    // Written through the adapter's API, queued without a body: the worker reads the stored version.
-    const created = await s.call('/fhir/MeasureReport', { method: 'POST', body: JSON.stringify(report('pending')) });
-    expect(created.status).toBe(201);
-    const local = (await created.json()) as MeasureReport;
+    // Stored as the outcomes stage stores it, queued without a body: the worker reads the stored version.
+    const local = await writeAsService(s, report('pending'));
     const item = {
       resourceType: 'MeasureReport',
       id: local.id as string,

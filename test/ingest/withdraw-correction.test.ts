@@ -222,7 +222,7 @@ describe('a correction that takes a stored result out of the trial', () => {
     await s.service.outcomes.drain();
   });
 
-  it('deletes a result the trial never kept, or a trial record itself, without retracting anything else', async () => {
+  it('deletes a result the trial never kept without retracting anything; a trial record itself is the service’s (403)', async () => {
     const other = await s.call('/fhir/Observation/wd-del-3', {
       method: 'PUT',
       body: json({ ...platelets('not-enrolled-b', 'L-D3'), id: 'wd-del-3' }),
@@ -236,7 +236,8 @@ describe('a correction that takes a stored result out of the trial', () => {
     ).toBe(201);
     await s.service.outcomes.drain();
     const [record] = await trialRecordsOf('Observation/wd-del-4');
-    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'DELETE' })).status).toBe(403);
+    expect((await s.call(`/fhir/Observation/${record?.id}`)).status).toBe(200);
     expect((await s.call('/fhir/Observation/wd-del-4')).status).toBe(200);
   });
 
@@ -278,7 +279,7 @@ describe('a correction that takes a stored result out of the trial', () => {
     await s.service.outcomes.drain();
   });
 
-  it('keeps an admin PUT of a result the trial never kept, or of a trial record, a plain update', async () => {
+  it('keeps an admin PUT of a result the trial never kept a plain update, and refuses one of a trial record', async () => {
     const other = { ...platelets('wd-a', 'L-P2'), id: 'wd-put-2' };
     // Written by an admin first: never routed, so never kept.
     expect((await s.call('/fhir/Observation/wd-put-2', { method: 'PUT', body: json(other) })).status).toBe(201);
@@ -295,9 +296,10 @@ describe('a correction that takes a stored result out of the trial', () => {
     await s.service.outcomes.drain();
     const [record] = await trialRecordsOf('Observation/wd-put-3');
     const note = { ...record, note: [{ text: 'checked against the lab report' }] };
-    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'PUT', body: json(note) })).status).toBe(200);
+    // A trial record is derived data, the service's alone (issue 17).
+    expect((await s.call(`/fhir/Observation/${record?.id}`, { method: 'PUT', body: json(note) })).status).toBe(403);
     const [after] = await trialRecordsOf('Observation/wd-put-3');
-    expect([after?.meta?.versionId, after?.note?.[0]?.text]).toEqual(['2', 'checked against the lab report']);
+    expect([after?.meta?.versionId, after?.note]).toEqual(['1', undefined]);
     // The source is untouched, and no record was derived from the record itself.
     const source = (await (await s.call('/fhir/Observation/wd-put-3')).json()) as Observation;
     expect(source.meta?.versionId).toBe('1');

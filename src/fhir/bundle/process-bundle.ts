@@ -14,6 +14,7 @@ import { existingIds, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import { refuseMatchBeyondIdentifier } from '../interactions/match-criteria.ts';
 import { notKept } from '../interactions/not-kept.ts';
 import { mayWithdraw } from '../interactions/withdraw.ts';
 import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
@@ -271,6 +272,7 @@ async function findOne(
   query: URLSearchParams,
 ): Promise<string | undefined> {
   const search = parseSearch(type, query, true);
+  refuseMatchBeyondIdentifier(ctx, type, search);
   const ids = await matchIds(tx, search, ctx.baseUrl, 2);
   if (ids.length > 1) fail(multipleMatches(`Conditional criteria ${type}?${query} matched more than one resource`));
   return ids[0];

@@ -5,6 +5,8 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
+import { writeFirstVersions } from '../../store/batch-write.ts';
+import type { Queryable } from '../../store/db.ts';
 import { processBundle } from '../bundle/process-bundle.ts';
 import { dispatch, type FhirRequest } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
@@ -80,11 +82,16 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     if (!body) fail(badRequest('POST to the base needs a batch or transaction Bundle'));
     // A Bundle is one request with one AuditEvent, recorded by the audit trail.
     const ctx = { ...options.context(req, res), auditInline: undefined };
+    // A transaction's AuditEvent commits with its data (issue 17); a rollback leaves the trail to
+    // record the failure.
+    const audit = (body as Bundle).type === 'transaction' ? ctx.auditBundle?.() : undefined;
     const r = await processBundle(ctx, body as Bundle, {
       strict: prefs.strict,
       returnMinimal: prefs.return === 'minimal',
       maxEntries: options.maxBundleEntries,
+      ...(audit ? { beforeCommit: (tx: Queryable) => writeFirstVersions(tx, [audit.write]) } : {}),
     });
+    audit?.done();
     sendFhir(res, r, { ...prefs, return: 'representation' }, accessOf(res));
   });
 
@@ -92,6 +99,8 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const prefs = parsePrefer(header(req, 'prefer'));
     const ctx = options.context(req, res);
     const query = readSearchForm(req);
+    // The audit trail records the query a form search sent in its body.
+    res.locals.auditQuery = query.toString();
     if (req.params.type === 'Group') await options.refreshGroups?.();
     const r = await dispatch(ctx, ctx.db, {
       method: 'GET',

@@ -9,8 +9,10 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import { refuseMatchBeyondIdentifier } from './match-criteria.ts';
 import { notKept } from './not-kept.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
+import { refuseDerivedWrite } from './service-owned.ts';
 import { updateResource } from './update.ts';
 import { mayWithdraw, storedByIdentifier, withdrawStored } from './withdraw.ts';
 import { labelled, prepareVersion } from './write-version.ts';
@@ -58,6 +60,7 @@ export async function createResource(
   if (IMMUTABLE_RESOURCE_TYPES.has(type) && ctx.access) {
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
+  refuseDerivedWrite(ctx, type, undefined, resource);
   const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) {
     // A re-delivery of a stored result that now leaves the trial (src/fhir/interactions/withdraw.ts).
@@ -166,6 +169,7 @@ async function conditionalMatch(
 ): Promise<FhirResponse | undefined> {
   const search = parseSearch(type, new URLSearchParams(query.startsWith('?') ? query.slice(1) : query), true);
   if (search.filters.length === 0) fail(badRequest('If-None-Exist must contain search criteria', 'If-None-Exist'));
+  refuseMatchBeyondIdentifier(ctx, type, search);
   // Serialise conditional creates of the same criteria, so two concurrent ones cannot both create.
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${query}`]);
   const ids = await matchIds(q, search, ctx.baseUrl, 2);

@@ -6,6 +6,7 @@ import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
+import { refuseDerivedStored, refuseDerivedWrite } from './service-owned.ts';
 import { retractTrialRecords } from './withdraw.ts';
 
 /**
@@ -16,9 +17,11 @@ import { retractTrialRecords } from './withdraw.ts';
 export async function deleteResource(ctx: FhirContext, q: Queryable, type: string, id: string): Promise<FhirResponse> {
   ctx.authorize(type, 'delete');
   if (IMMUTABLE_RESOURCE_TYPES.has(type)) fail(methodNotAllowed(`${type} cannot be deleted`));
+  refuseDerivedWrite(ctx, type, id, undefined);
   if (!isValidId(id)) fail(notFound(`${type}/${id} not found`));
   const current = await readCurrent(q, type, id, true);
   if (!current) fail(notFound(`${type}/${id} not found`));
+  refuseDerivedStored(ctx, type, id, current.content);
   if (current.deleted) return { status: 204 };
   const gate = ctx.intake ?? ctx.trialGate?.();
   const retracted =

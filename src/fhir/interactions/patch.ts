@@ -11,6 +11,7 @@ import { readCurrent } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { badRequest, fail, gone, notFound, unprocessable } from '../outcomes.ts';
 import { isValidId } from '../validate.ts';
+import { refuseDerivedStored, refuseDerivedWrite } from './service-owned.ts';
 import { updateResource } from './update.ts';
 
 export type JsonPatch = Parameters<typeof applyPatch>[1];
@@ -60,9 +61,11 @@ export async function patchResource(
   options: { ifMatch?: string | undefined } = {},
 ): Promise<FhirResponse> {
   ctx.authorize(type, 'update');
+  refuseDerivedWrite(ctx, type, id, undefined);
   if (!isValidId(id)) fail(notFound(`${type}/${id} not found`));
   const current = await readCurrent(q, type, id, true);
   if (!current) fail(notFound(`${type}/${id} not found`));
+  refuseDerivedStored(ctx, type, id, current.content);
   if (current.deleted || !current.content) fail(gone(`${type}/${id} is deleted`));
   const resource = JSON.parse(current.content) as Resource;
   const errors = applyPatch(resource, patch).flatMap((e, i) => (e ? [`operation ${i}: ${e.message}`] : []));

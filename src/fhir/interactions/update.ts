@@ -10,8 +10,10 @@ import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
+import { refuseMatchBeyondIdentifier } from './match-criteria.ts';
 import { notKept } from './not-kept.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
+import { refuseDerivedStored, refuseDerivedWrite } from './service-owned.ts';
 import { hasTrialRecords, mayWithdraw, withdrawStored } from './withdraw.ts';
 import { labelled, putVersion } from './write-version.ts';
 
@@ -60,6 +62,7 @@ export async function updateResource(
   if (!isValidId(id)) fail(badRequest(`Invalid id ${id}`, 'id'));
   if (resource.id === undefined) fail(badRequest('Resource id is required for update', `${type}.id`));
   if (resource.id !== id) fail(badRequest(`Resource id ${resource.id} does not match the URL id ${id}`, `${type}.id`));
+  refuseDerivedWrite(ctx, type, id, resource);
   if (!ctx.intake && !options.predecided) ctx = await gatedIfKeptSource(ctx, q, type, id);
   const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
   if (decision && !decision.retain) {
@@ -75,6 +78,7 @@ export async function updateResource(
   resource = await labelled(ctx, q, resource);
 
   const current = await readCurrent(q, type, id, true);
+  refuseDerivedStored(ctx, type, id, current?.content);
   if (options.ifMatch !== undefined) {
     const expected = parseIfMatch(options.ifMatch);
     if (expected === undefined) fail(badRequest(`Invalid If-Match ${options.ifMatch}`, 'If-Match'));
@@ -193,6 +197,7 @@ export async function conditionalUpdate(
   ctx.authorize(type, 'update');
   const search = parseSearch(type, query, true);
   if (search.filters.length === 0) fail(badRequest('Conditional update needs search criteria'));
+  refuseMatchBeyondIdentifier(ctx, type, search);
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${query.toString()}`]);
   const ids = await matchIds(q, search, ctx.baseUrl, 2);
   if (ids.length > 1) fail(multipleMatches(`Conditional update matched more than one ${type}`));

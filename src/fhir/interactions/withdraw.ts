@@ -20,6 +20,7 @@ import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { withdrawnFromTrial } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import { refuseDerivedStored } from './service-owned.ts';
 import { putVersion } from './write-version.ts';
 
 /**
@@ -190,6 +191,7 @@ export async function withdrawStored(
   if (!ctx.intake) return undefined;
   const current = await readCurrent(q, type, id, true);
   if (!current?.content || current.deleted) return undefined;
+  refuseDerivedStored(ctx, type, id, current.content);
   const subjects = await retractTrialRecords(q, ctx.baseUrl, ctx.intake, type, id, current.content);
   if (!subjects) return undefined;
   const ref = `${type}/${id}`;

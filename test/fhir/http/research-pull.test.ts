@@ -8,6 +8,7 @@ import type { Bundle, Group, Observation, OperationOutcome, ResearchSubject, Res
 import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../../src/auth/access-context.ts';
+import { writeAsService } from '../../support/service-write.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const STUDY = 'ResearchStudy/nct04775173';
@@ -62,7 +63,7 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
       valueQuantity: { value: 90, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
     });
     sourceId = source.id as string;
-    const record = await create<Observation>({
+    const record = await writeAsService<Observation>(s, {
       resourceType: 'Observation',
       meta: { tag: [{ system: `${PROJECT}/CodeSystem/record-kind`, code: 'trial-record' }] },
       extension: [
@@ -84,7 +85,7 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
       derivedFrom: [{ reference: `Observation/${sourceId}` }],
     });
     recordId = record.id as string;
-    await create({
+    await writeAsService(s, {
       resourceType: 'Provenance',
       target: [{ reference: `Observation/${recordId}` }],
       recorded: '2022-02-10T09:00:00Z',
@@ -104,7 +105,7 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
       date: '2022-03-01',
       severity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adverse-event-severity', code: 'mild' }] },
     });
-    await create({
+    await writeAsService(s, {
       resourceType: 'MeasureReport',
       status: 'complete',
       type: 'individual',
@@ -112,7 +113,7 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
       subject: { reference: 'Patient/rp-1' },
       period: { start: '2022-01-10', end: '2022-04-10' },
     });
-    await create({
+    await writeAsService(s, {
       resourceType: 'Flag',
       status: 'active',
       code: { text: 'Trough out of range' },
