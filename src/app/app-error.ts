@@ -28,6 +28,7 @@ export const APP_ERRORS = {
   MAPPING_VALUE_MISSING: { message: 'no value: %s', status: 422 },
   MAPPING_UNIT_UNKNOWN: { message: 'unknown unit: %s', status: 422 },
   MAPPING_UNIT_INCOMPATIBLE: { message: 'unit %s', status: 422 },
+  MAPPING_VALUE_IMPOSSIBLE: { message: 'physiologically impossible value: %s', status: 422 },
   OUTBOX_ITEM_INVALID: { message: 'outbox item %s', status: 500 },
   STORE_DATA_DIR_LOCKED: { message: 'data folder %s', status: 503 },
   UPSTREAM_TOKEN_FAILED: { message: 'upstream token request: %s', status: 502 },

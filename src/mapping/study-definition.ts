@@ -52,6 +52,16 @@ const Measure = z.strictObject({
   /** FHIRPath reading the value from a source Observation, when it is not in valueQuantity. */
   fhirpath: z.string().min(1).optional(),
   adverseEvent: MeasureAdverseEvent.optional(),
+  /**
+   * Values no living patient can have, in `unit` (compared after unit conversion): a result outside
+   * is refused with 422 rather than becoming a trial record. Either end may be left open.
+   */
+  physiologicalRange: z
+    .strictObject({ low: z.number().optional(), high: z.number().optional() })
+    .refine((r) => r.low === undefined || r.high === undefined || r.low < r.high, {
+      error: 'physiologicalRange.low must be below physiologicalRange.high',
+    })
+    .optional(),
 });
 
 /** A form the study collects as a QuestionnaireResponse; the Questionnaire lives in mappings/questionnaires/. */

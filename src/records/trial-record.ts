@@ -11,6 +11,7 @@ import { appError } from '../app/app-error.ts';
 import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
 import { toCanonicalUnit } from '../mapping/ucum.ts';
+import { outsidePhysiologicalRange } from './physiological-range.ts';
 import {
   EXT_ORIGINAL_VALUE,
   EXT_RESEARCH_STUDY,
@@ -102,6 +103,9 @@ export function deriveTrialRecord(input: DeriveInput): Observation {
           measure: measure.display,
         })
       : undefined;
+  // A retraction is accepted whatever value it carries: it removes the result from the trial.
+  const impossible = canonical && !retracted ? outsidePhysiologicalRange(canonical.value, measure) : undefined;
+  if (impossible) throw appError('MAPPING_VALUE_IMPOSSIBLE', `${impossible} (${measure.display})`);
   const effective = source.effectiveDateTime ?? source.effectivePeriod?.start ?? source.effectiveInstant;
   const visit = visitAt(effective, enrollment.start, study.visits);
   const extension: Extension[] = [

@@ -200,4 +200,15 @@ describe('upstream FHIR server, end to end', () => {
     expect((await worker.drain()).delivered).toBe(1);
     expect(await search()).toEqual([]);
   });
+
+  it('refuses a pulled result no patient can have (a negative platelet count), keeping nothing of it', async () => {
+    const pull = s.service.upstream.pull;
+    if (!pull) throw new Error('pull not wired');
+    const before = await records(`&research-subject=ResearchSubject/${subject.id}`);
+    const impossible = await up.create(lab(patient.id as string, 300, '777-3', '2022-12-15', -40, '10*9/L'));
+    const summary = await pull.pullAll();
+    expect(summary).toMatchObject({ refused: 1, errors: [] });
+    expect((await s.call(`/fhir/Observation/${impossible.id}`)).status).toBe(404);
+    expect(await records(`&research-subject=ResearchSubject/${subject.id}`)).toBe(before);
+  });
 });

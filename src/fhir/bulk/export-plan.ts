@@ -40,3 +40,30 @@ export function planType(spec: ExportSpec, resourceType: string, access: AccessC
   });
   return { resourceType, requests, hidden: false };
 }
+
+/**
+ * Under Prefer: handling=lenient, a _typeFilter's unsupported search parameters are dropped as a
+ * lenient search drops them (the filter then matches more, never less), each named in `ignored`
+ * for the manifest's error file.
+ */
+export function lenientTypeFilters(
+  typeFilters: Readonly<Record<string, string[]>>,
+  ignored: string[],
+): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [resourceType, queries] of Object.entries(typeFilters)) {
+    out[resourceType] = queries.map((query) => {
+      const dropped = new Set<string>();
+      parseSearch(resourceType, new URLSearchParams(query).entries(), false, undefined, (rawName, why) => {
+        dropped.add(rawName);
+        ignored.push(
+          `_typeFilter ${resourceType}?${query}: search parameter ${why}; ignored (Prefer: handling=lenient)`,
+        );
+      });
+      if (dropped.size === 0) return query;
+      const kept = [...new URLSearchParams(query)].filter(([name]) => !dropped.has(name));
+      return new URLSearchParams(kept).toString();
+    });
+  }
+  return out;
+}

@@ -33,7 +33,7 @@ import {
 } from '../outcomes.ts';
 import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { searchParamsFor } from '../search/search-params.ts';
-import { jobAccess, planType } from './export-plan.ts';
+import { jobAccess, lenientTypeFilters, planType } from './export-plan.ts';
 import { type ExportLevel, type ExportSpec, NOT_EXPORTED_BY_DEFAULT } from './export-spec.ts';
 import { type KickoffParams, pairsFromParameters, parseKickoff } from './kickoff-params.ts';
 import { buildManifest } from './manifest.ts';
@@ -214,7 +214,7 @@ async function kickoff(
     level: route.level,
     types,
     since: params.since,
-    typeFilters: params.typeFilters,
+    typeFilters: lenient ? lenientTypeFilters(params.typeFilters, params.ignored) : params.typeFilters,
     ...(params.elements ? { elements: params.elements } : {}),
     ignored: params.ignored,
   };

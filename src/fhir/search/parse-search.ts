@@ -48,6 +48,8 @@ export function parseSearch(
   input: SearchParamsInput,
   strict: boolean,
   limits: SearchLimits = DEFAULT_SEARCH_LIMITS,
+  /** Under lenient handling, receives each parameter dropped (its name as given) and why. */
+  onIgnored?: (rawName: string, why: string) => void,
 ): SearchRequest {
   const defs = searchParamsFor(resourceType);
   const pairs = [...input];
@@ -76,11 +78,11 @@ export function parseSearch(
     cursor: undefined,
     applied: [],
   };
-  const unknown = (name: string, why: string): void => {
-    if (strict) fail(badRequest(`Search parameter ${name} ${why}`, name));
-  };
-
   for (const [rawName, value] of pairs) {
+    const unknown = (name: string, why: string): void => {
+      if (strict) fail(badRequest(`Search parameter ${name} ${why}`, name));
+      onIgnored?.(rawName, `${name} ${why}`);
+    };
     const [name = '', modifier] = rawName.split(':', 2) as [string, string | undefined];
     switch (name) {
       case '_count': {

@@ -161,6 +161,25 @@ describe('Bulk Data $export', () => {
     expect(outcome.issue[0]?.details?.text).toContain('includeAssociatedData');
   });
 
+  it('ignores an unsupported search parameter of a _typeFilter under Prefer: handling=lenient, listing it in the error file', async () => {
+    const filter = encodeURIComponent('Observation?bogus=1&code=http://loinc.org|777-3&status:banana=final');
+    const strict = await s.call(`/fhir/$export?_type=Observation&_typeFilter=${filter}`, { headers: ASYNC });
+    expect(strict.status).toBe(400);
+    const status = await kickoff(s, `/fhir/$export?_type=Observation&_typeFilter=${filter}`, {
+      headers: { prefer: 'respond-async, handling=lenient' },
+    });
+    const manifest = await waitForManifest(s, status);
+    // The supported parameter still filters: the three platelet counts, not all seven Observations.
+    expect(manifest.output.map((o) => [o.type, o.count])).toEqual([['Observation', 3]]);
+    expect(manifest.error).toHaveLength(1);
+    const notes = (await download(s, manifest.error[0]?.url as string)).map((l) => JSON.parse(l) as OperationOutcome);
+    expect(notes.every((n) => n.resourceType === 'OperationOutcome')).toBe(true);
+    const texts = notes.map((n) => n.issue[0]?.details?.text ?? '').join('\n');
+    expect(texts).toMatch(/bogus is not supported for Observation/);
+    expect(texts).toMatch(/status:banana uses modifier :banana/);
+    expect(texts).not.toMatch(/code /);
+  });
+
   it('keeps only the elements _elements asks for (with the mandatory ones), tagged SUBSETTED', async () => {
     const status = await kickoff(
       s,
