@@ -6,7 +6,7 @@
 
 import type { Db } from '../store/db.ts';
 import { type OpenDbOptions, openDb } from '../store/open-db.ts';
-import { AppError } from './app-error.ts';
+import { appError } from './app-error.ts';
 
 /** Connection classes: network (Node), 08 connection exception, 28 authorization, 3D catalog (no such database). */
 function isConnectionError(code: unknown): boolean {
@@ -34,10 +34,8 @@ export async function openStore(options: OpenDbOptions): Promise<Db> {
     const e = err as { code?: unknown; message?: string };
     if (!options.databaseUrl || !isConnectionError(e.code)) throw err;
     const reason = String(e.message || e.code).split('\n')[0];
-    throw new AppError(
-      'CONFIG_INVALID',
-      `configuration error: DATABASE_URL: cannot open ${redactUrl(options.databaseUrl)}: ${reason}`,
-      { cause: err },
-    );
+    throw appError('CONFIG_INVALID', `DATABASE_URL: cannot open ${redactUrl(options.databaseUrl)}: ${reason}`, {
+      cause: err,
+    });
   }
 }

@@ -10,6 +10,7 @@ describe('AuthConfigSchema', () => {
       publicBaseUrl: 'http://127.0.0.1:8080',
       accessTokenLifetimeSeconds: 300,
       rateLimit: { requestsPerMinute: 6000 },
+      tokenFailuresPerMinute: 20,
     });
     expect(authUrls(c)).toEqual({
       issuer: 'http://127.0.0.1:8080',
