@@ -107,5 +107,13 @@ export function createHomeRouter(o: HomePageOptions): express.Router {
     }
     res.type('png').send(image);
   });
+  // README.md shows docs/screenshots/x.png: at /docs/README.md that is /docs/docs/screenshots/x.png.
+  router.get('/docs/docs/screenshots/:name', (req, res, next) => {
+    if (!screenshots.has(req.params.name)) {
+      next();
+      return;
+    }
+    res.redirect(301, `/docs/screenshots/${encodeURIComponent(req.params.name)}`);
+  });
   return router;
 }
