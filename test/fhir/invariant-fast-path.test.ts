@@ -146,7 +146,7 @@ describe('compiled profile invariants', () => {
     expect(compared).toBeGreaterThan(1000);
     // The extension-only primitives above are handed back rather than guessed.
     expect(handedBack).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('gives fhirpath.js’s verdict for the base R4 invariants the quick structure pass compiles', () => {
     // empty(), a comparison of two Boolean expressions, and steps through a contained resource,
