@@ -32,7 +32,8 @@ export function outcomeProfileSpecs(studies: readonly StudyDefinition[]): Profil
   for (const study of studies) {
     const seen = new Set<string>();
     for (const def of outcomeCodes(study)) {
-      if (seen.has(def.code)) continue;
+      // A component code (a PedsQL scale) is never an Observation of its own.
+      if (seen.has(def.code) || def.shape === 'component') continue;
       seen.add(def.code);
       const id = outcomeProfileId(study.id, def.code);
       if (id.length > MAX_ID) {
