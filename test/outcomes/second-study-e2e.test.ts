@@ -4,8 +4,13 @@
 // measures kept in g/dL and mg/dL, volume cut-offs 20/50 %, an arm whose drug has no trough target,
 // another drug, its own eligibility criteria and citations, and no adverse-event suggestion for low
 // platelets. Two invented children, run end to end through the HTTP API; expectations computed by hand.
+
+import { validateResource } from '@medplum/core';
 import type { Bundle, Flag, Measure, MeasureReport, Observation, Provenance } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import { buildProfile } from '../../src/mapping/profile-build/constrain.ts';
+import { outcomeProfileSpecs } from '../../src/mapping/profile-build/outcome-specs.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const j = JSON.stringify;
@@ -220,6 +225,31 @@ describe('a second study declared in files only, end to end', () => {
           m.group?.find((x) => x.code?.coding?.[0]?.code === g.code?.coding?.[0]?.code)?.code?.coding?.[0]?.display,
         );
       }
+    }
+  });
+
+  it('publishes outcomes that conform to the study’s generated outcome profiles (code, study, unit or categories)', async () => {
+    const profiles = new Map(
+      outcomeProfileSpecs(await loadStudyDefinitions('test/fixtures/studies')).map((spec) => [
+        spec.id,
+        buildProfile(spec),
+      ]),
+    );
+    const b = (await (
+      await s.call(
+        `/fhir/Observation?_tag=https://khe-trial.example.org/fhir/CodeSystem/record-kind|outcome&_count=500`,
+        {
+          role: 'research',
+        },
+      )
+    ).json()) as Bundle<Observation>;
+    const published = (b.entry ?? []).map((e) => e.resource as Observation);
+    expect(published.length).toBeGreaterThan(10);
+    for (const o of published) {
+      const code = o.code?.coding?.[0]?.code as string;
+      const profile = profiles.get(`trial-outcome-example-everolimus-${code}`);
+      expect(profile, code).toBeDefined();
+      expect(() => validateResource(o, { profile }), `${o.id} ${code}`).not.toThrow();
     }
   });
 
