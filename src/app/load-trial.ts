@@ -1,6 +1,6 @@
 /**
- * At start-up each study in mappings/ is written as its ResearchStudy, and each study form as its
- * Questionnaire, with a fixed id: an update whose content is unchanged writes nothing, so restarts
+ * At start-up each study in mappings/ is written as its ResearchStudy and its Measure (the declared
+ * outcomes its MeasureReports count), and each study form as its Questionnaire, with a fixed id: an update whose content is unchanged writes nothing, so restarts
  * (and several instances) stay idempotent.
  */
 import type { Questionnaire, ResearchStudy, Resource } from '@medplum/fhirtypes';

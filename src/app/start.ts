@@ -35,6 +35,7 @@ import { loadStudyDefinitions } from '../mapping/load-studies.ts';
 import { loadUnitAliases } from '../mapping/load-unit-aliases.ts';
 import { loadProfiles } from '../mapping/profiles.ts';
 import { toResearchStudy } from '../mapping/research-study.ts';
+import { toMeasure } from '../outcomes/measure.ts';
 import { registerOutcomeMetrics } from '../outcomes/outcome-metrics.ts';
 import { OutcomeEngine } from '../outcomes/recompute.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
@@ -146,6 +147,7 @@ export async function startService(
     await checkSearchIndex(db, log);
     const loaded = await loadTrialResources(db, fhirBase, validator, [
       ...studies.map(toResearchStudy),
+      ...studies.map(toMeasure),
       ...questionnaires.map(withQuestionnaireId),
     ]);
     const auth = await createAuthLayer({ config, db, logger: log });

@@ -21,10 +21,10 @@ import type { OverviewRow } from './app/coordinator-page.ts';
 import { appBundles, isAppEntry } from './app-bundle.ts';
 import { APP_STYLE } from './app-style.ts';
 import { blindedStatus } from './blinded-status.ts';
-import { loadTrialStatus } from './load-status.ts';
+import { loadTrialStatuses } from './load-status.ts';
 import { candidatePatients, mrnOf } from './patient-match.ts';
 import type { TrialStatus } from './trial-status.ts';
-import { ageWords, codeWords, numberWords } from './words.ts';
+import { ageWords, codeWords, numberWords, unitWords } from './words.ts';
 
 export interface AppRoutesDeps {
   db: Db;
@@ -91,14 +91,17 @@ export function createAppRouter(deps: AppRoutesDeps): Router {
     return viewer;
   };
 
-  const statusFor = async (patientIds: readonly string[], viewer: Viewer): Promise<TrialStatus> => {
+  /** The child's status in every study it is on (the page shows a section per study). */
+  const statusFor = async (patientIds: readonly string[], viewer: Viewer): Promise<{ studies: TrialStatus[] }> => {
     for (const id of patientIds) {
-      const status = await loadTrialStatus(deps.db, deps.studies, id, {
+      const statuses = await loadTrialStatuses(deps.db, deps.studies, id, {
         today: today(),
         plateletsCriticalBelow: deps.plateletsCriticalBelow,
         troughStaleDays: deps.troughStaleDays,
       });
-      if (status) return viewer === 'blinded-clinician' ? blindedStatus(status) : status;
+      if (statuses.length > 0) {
+        return { studies: viewer === 'blinded-clinician' ? statuses.map(blindedStatus) : statuses };
+      }
     }
     fail(notFound(`This child is not enrolled in ${registryIds}`));
   };
@@ -205,27 +208,34 @@ export function createAppRouter(deps: AppRoutesDeps): Router {
     );
     const rows: OverviewRow[] = [];
     for (const patientId of [...patients].sort()) {
-      const st = await loadTrialStatus(deps.db, deps.studies, patientId, {
+      const statuses = await loadTrialStatuses(deps.db, deps.studies, patientId, {
         today: today(),
         plateletsCriticalBelow: deps.plateletsCriticalBelow,
         troughStaleDays: deps.troughStaleDays,
       });
-      if (!st) continue;
-      const t = st.lastTrough;
-      rows.push({
-        patientId,
-        mrn: mrns.get(patientId) ?? '',
-        arm: st.arm ?? '',
-        nextVisit: st.nextVisit ? `${st.nextVisit.label} (${codeWords(st.nextVisit.state).toLowerCase()})` : '',
-        nextVisitWindow: st.nextVisit ? `${day(st.nextVisit.windowStart)} to ${day(st.nextVisit.windowEnd)}` : '',
-        overdue: st.overdue.map((v) => v.label).join(', '),
-        lastTrough: t
-          ? `${numberWords(t.value, st.decimals['sirolimus-trough'] ?? 1)} ng/mL, ${ageWords(t.ageDays)}${t.stale ? ' (stale)' : ''}`
-          : 'No results yet',
-        lastTroughDate: t ? day(t.date) : '',
-        troughStatus: t ? codeWords(t.status) : '',
-        safety: [st.critical, ...st.activeFlags.map((f) => f.text)].filter((x): x is string => Boolean(x)).join('; '),
-      });
+      // A row per child and study it is on.
+      for (const st of statuses) {
+        const t = st.lastTrough;
+        const level = (v: number): string =>
+          st.trough ? `${numberWords(v, st.decimals[st.trough.measureId] ?? 1)} ${unitWords(st.trough.unit)}` : '';
+        rows.push({
+          patientId,
+          mrn: mrns.get(patientId) ?? '',
+          arm: st.arm ?? '',
+          nextVisit: st.nextVisit ? `${st.nextVisit.label} (${codeWords(st.nextVisit.state).toLowerCase()})` : '',
+          nextVisitWindow: st.nextVisit ? `${day(st.nextVisit.windowStart)} to ${day(st.nextVisit.windowEnd)}` : '',
+          overdue: st.overdue.map((v) => v.label).join(', '),
+          lastTrough: t
+            ? `${level(t.value)}, ${ageWords(t.ageDays)}${t.stale ? ' (stale)' : ''}`
+            : st.trough
+              ? 'No results yet'
+              : 'No level targeted',
+          lastTroughDate: t ? day(t.date) : '',
+          troughStatus: t ? codeWords(t.status) : '',
+          safety: [st.critical, ...st.activeFlags.map((f) => f.text)].filter((x): x is string => Boolean(x)).join('; '),
+          study: st.studyShortName,
+        });
+      }
     }
     res.json(rows);
   });

@@ -1,13 +1,15 @@
 /**
- * The CDS Hooks card for an enrolled child (CDS Hooks 2.0 Card). The summary (under 140 characters)
+ * The CDS Hooks card for a child in one study (CDS Hooks 2.0 Card; a child in two studies gets one
+ * card per study, each with its own source, indicator and link). The summary (under 140 characters)
  * leads with the most severe finding: platelets below the safety threshold, then a trough out of
  * target, then overdue visits, then the study, arm, target and last trough with its age. Indicator
  * critical when a safety rule fires, warning when the last trough is out of target or stale or a
- * visit is overdue, info otherwise; Markdown detail; a SMART link to the trial page. For a blinded
- * user the status has no arm, target or trough, and neither has the card. Pure.
+ * visit is overdue, info otherwise; Markdown detail whose lab and response lines are the ones the
+ * study's declared outcomes read; a SMART link to the trial page. For a blinded user the status has
+ * no arm, target or trough, and neither has the card. Pure.
  */
 import type { TrialStatus } from './trial-status.ts';
-import { ageWords, codeWords, numberWords, unitWords } from './words.ts';
+import { ageWords, codeWords, numberWords, shortDisplay, unitWords } from './words.ts';
 
 export interface CdsCard {
   uuid?: string;
@@ -30,11 +32,17 @@ const fixed = (s: TrialStatus, measureId: string, value: number): string =>
 
 const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : '?');
 
-function troughWords(s: TrialStatus): string {
+/** The trough's value in its measure's precision and unit: "7.2 ng/mL". */
+function level(s: TrialStatus, value: number): string {
+  return s.trough ? `${fixed(s, s.trough.measureId, value)} ${unitWords(s.trough.unit)}` : String(value);
+}
+
+function troughWords(s: TrialStatus): string | undefined {
+  if (!s.trough) return undefined;
   const t = s.lastTrough;
   if (!t) return 'no trough yet';
   const stale = t.stale ? ', stale' : '';
-  return `last trough ${fixed(s, 'sirolimus-trough', t.value)} ng/mL ${ageWords(t.ageDays)}${stale}: ${codeWords(t.status).toLowerCase()}`;
+  return `last trough ${level(s, t.value)} ${ageWords(t.ageDays)}${stale}: ${codeWords(t.status).toLowerCase()}`;
 }
 
 function summaryOf(s: TrialStatus): string {
@@ -48,7 +56,7 @@ function summaryOf(s: TrialStatus): string {
   const t = s.lastTrough;
   if (!s.critical && t && t.status !== 'in-range') {
     parts.push(
-      `Trough ${fixed(s, 'sirolimus-trough', t.value)} ng/mL ${t.status === 'below' ? 'below' : 'above'} target, ${ageWords(t.ageDays)}`,
+      `Trough ${level(s, t.value)} ${t.status === 'below' ? 'below' : 'above'} target, ${ageWords(t.ageDays)}`,
       trial,
     );
     if (overdue) parts.push(overdue);
@@ -56,7 +64,8 @@ function summaryOf(s: TrialStatus): string {
   }
   if (!s.critical && overdue) parts.push(overdue);
   parts.push(trial);
-  if (!s.blinded) parts.push(troughWords(s));
+  const words = s.blinded ? undefined : troughWords(s);
+  if (words) parts.push(words);
   else if (s.nextVisit) parts.push(`next: ${s.nextVisit.label}`);
   return fitSummary(parts.join('; '));
 }
@@ -79,19 +88,17 @@ export function trialCard(s: TrialStatus, appUrl: string): CdsCard {
   }
   if (s.overdue.length > 0)
     lines.push(`**Overdue:** ${s.overdue.map((v) => `${v.label} (window closed ${day(v.windowEnd)})`).join(', ')}`);
-  const labLine = (name: string, measureId: string, l: TrialStatus['platelets']): string | undefined =>
-    l
-      ? `**${name}:** ${fixed(s, measureId, l.latest)} ${unitWords(l.unit)} on ${day(l.latestDate)}${l.baseline !== undefined ? ` (baseline ${fixed(s, measureId, l.baseline)})` : ''}`
-      : undefined;
-  for (const line of [
-    labLine('Platelets', 'platelets', s.platelets),
-    labLine('Fibrinogen', 'fibrinogen', s.fibrinogen),
-  ])
-    if (line) lines.push(line);
-  if (s.volumeResponse) {
-    const pct =
-      s.volumeResponse.percentChange !== undefined ? ` (${s.volumeResponse.percentChange}% from baseline)` : '';
-    lines.push(`**Lesion volume, ${s.volumeResponse.visit}:** ${codeWords(s.volumeResponse.category)}${pct}`);
+  for (const l of s.labs) {
+    if (l.latest === undefined) continue;
+    const baseline = l.baseline !== undefined ? ` (baseline ${fixed(s, l.measureId, l.baseline)})` : '';
+    lines.push(
+      `**${l.label}:** ${fixed(s, l.measureId, l.latest)} ${unitWords(l.unit)} on ${day(l.latestDate)}${baseline}`,
+    );
+  }
+  for (const r of s.responses) {
+    if (!r.latest) continue;
+    const pct = r.latest.percentChange !== undefined ? ` (${r.latest.percentChange}% from baseline)` : '';
+    lines.push(`**${r.label}, ${r.latest.visit}:** ${shortDisplay(r.latest.display)}${pct}`);
   }
   if (s.openAdverseEvents.length > 0) {
     lines.push(

@@ -16,7 +16,7 @@ import { blindedStatus } from './blinded-status.ts';
 import { trialCard } from './card.ts';
 import { CdsAuthError, type CdsAuthenticator } from './cds-auth.ts';
 import { cdsCors } from './cors.ts';
-import { loadTrialStatus } from './load-status.ts';
+import { loadTrialStatuses, troughPrefetchCodes } from './load-status.ts';
 import { candidatePatients } from './patient-match.ts';
 import type { TrialStatus } from './trial-status.ts';
 
@@ -78,6 +78,8 @@ export function createCdsRouter(deps: CdsDeps): Router {
   const json = express.json({ limit: '2mb', type: ['application/json', 'application/fhir+json'] });
   const today = deps.today ?? (() => new Date().toISOString().slice(0, 10));
   const serviceUrl = `${deps.baseUrl}/${SERVICE_ID}`;
+  const registryIds = deps.studies.map((s) => s.identifier.value).join(', ');
+  const levels = troughPrefetchCodes(deps.studies);
   router.use('/cds-services', cdsCors(deps.allowedOrigins));
 
   router.get('/cds-services', (_req, res) => {
@@ -86,12 +88,14 @@ export function createCdsRouter(deps: CdsDeps): Router {
         {
           hook: 'patient-view',
           id: SERVICE_ID,
-          title: 'KHE trial status (NCT04775173)',
+          title: `Trial status (${registryIds})`,
           description:
-            'For a child in the sirolimus KHE trial: arm and trough target, last trough against it, platelets and fibrinogen against baseline, lesion volume response, visits due or overdue, open adverse events and safety flags.',
+            'For a child in a study this adapter serves, one card per study: arm and the drug level it targets, the last level against the target, the labs and responses the study declares as outcomes, visits due or overdue, open adverse events and safety flags.',
           prefetch: {
             patient: 'Patient/{{context.patientId}}',
-            troughs: 'Observation?patient={{context.patientId}}&code=http://loinc.org|29247-4&_sort=-date&_count=5',
+            ...(levels.length > 0
+              ? { troughs: `Observation?patient={{context.patientId}}&code=${levels.join(',')}&_sort=-date&_count=5` }
+              : {}),
           },
           usageRequirements:
             'The EHR signs each call with a key of an allow-listed issuer (JWT, aud = the service URL).',
@@ -123,23 +127,27 @@ export function createCdsRouter(deps: CdsDeps): Router {
     const ehrId = parsed.data.context.patientId.replace(/^Patient\//, '');
     const prefetched = parsed.data.prefetch?.patient as Patient | null | undefined;
     const ehrPatient = prefetched?.resourceType === 'Patient' ? prefetched : undefined;
-    let status: TrialStatus | undefined;
+    let statuses: TrialStatus[] = [];
     for (const patientId of await candidatePatients(deps.db, { id: ehrId, patient: ehrPatient }, deps.mrnSystem)) {
-      status = await loadTrialStatus(deps.db, deps.studies, patientId, {
+      statuses = await loadTrialStatuses(deps.db, deps.studies, patientId, {
         today: today(),
         plateletsCriticalBelow: deps.plateletsCriticalBelow,
         troughStaleDays: deps.troughStaleDays,
         prefetch: parsed.data.prefetch,
       });
-      if (status) break;
+      if (statuses.length > 0) break;
     }
-    if (!status) {
+    if (statuses.length === 0) {
       res.json({ cards: [] });
       return;
     }
     const userRole = await deps.roster.roleOf(parsed.data.context.userId);
-    const card = trialCard(userRole === 'blinded-clinician' ? blindedStatus(status) : status, deps.appUrl);
-    res.json({ cards: [{ uuid: randomUUID(), ...card }] });
+    // One card per study the child is on: each has its own source, indicator and trial page link.
+    const cards = statuses.map((status) => ({
+      uuid: randomUUID(),
+      ...trialCard(userRole === 'blinded-clinician' ? blindedStatus(status) : status, deps.appUrl),
+    }));
+    res.json({ cards });
   });
 
   router.post(`/cds-services/${SERVICE_ID}/feedback`, json, async (req, res) => {

@@ -1,11 +1,12 @@
 /**
- * Gathers one patient's trial status from the adapter's store: the ResearchSubject the child is on
- * study with, the child's Patient (or the one the EHR prefetched), trial records and published
- * outcomes, Flags and adverse events. Troughs the EHR prefetched are taken into account too, so
+ * Gathers one patient's trial status from the adapter's store, once per study the child is on
+ * (a child may be in two): the ResearchSubject, the child's Patient (or the one the EHR
+ * prefetched), trial records and published outcomes, Flags and adverse events. Drug levels the EHR
+ * prefetched (coded as the measure the arm's intervention targets) are taken into account too, so
  * the card shows a result the lab has just released even before its feed reached the adapter.
  */
 import type { AdverseEvent, Bundle, Flag, Observation, Patient, ResearchSubject, Resource } from '@medplum/fhirtypes';
-import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
 import { toCanonicalUnit } from '../mapping/ucum.ts';
 import { buildSubjectInputs, type MeasureValue } from '../outcomes/subject-inputs.ts';
 import { TRIAL_RECORD_TAG } from '../records/trial-extensions.ts';
@@ -24,16 +25,36 @@ const ON_TRIAL = new Set([
   'eligible',
   'pending-on-study',
 ]);
-const TROUGH_CODES = new Set(['http://loinc.org|29247-4']);
 
 const tagged = (r: Resource, code: string): boolean =>
   r.meta?.tag?.some((t) => t.system === TRIAL_RECORD_TAG.system && t.code === code) ?? false;
+
+/** The drug level the subject's arm targets, as the study declares it. */
+function troughMeasureOf(subject: ResearchSubject, study: StudyDefinition): StudyMeasure | undefined {
+  const target = study.arms.find((a) => a.name === subject.assignedArm)?.troughTarget;
+  return target ? study.measures.find((m) => m.id === target.measure) : undefined;
+}
+
+/** Every code a drug level a study targets is sent under: what the CDS service asks the EHR to prefetch. */
+export function troughPrefetchCodes(studies: readonly StudyDefinition[]): string[] {
+  const codes = new Set<string>();
+  for (const s of studies) {
+    for (const a of s.arms) {
+      const m = a.troughTarget ? s.measures.find((x) => x.id === a.troughTarget?.measure) : undefined;
+      for (const c of m?.codes ?? []) codes.add(`${c.system}|${c.code}`);
+    }
+  }
+  return [...codes];
+}
 
 function prefetchedTroughs(
   prefetch: Record<string, unknown> | undefined,
   subject: ResearchSubject,
   study: StudyDefinition,
 ): MeasureValue[] {
+  const measure = troughMeasureOf(subject, study);
+  if (!measure) return [];
+  const codes = new Set(measure.codes.map((c) => `${c.system}|${c.code}`));
   const out: MeasureValue[] = [];
   for (const value of Object.values(prefetch ?? {})) {
     const bundle = value as Bundle | undefined;
@@ -41,19 +62,22 @@ function prefetchedTroughs(
     for (const e of bundle.entry ?? []) {
       const o = e.resource as Observation | undefined;
       if (o?.resourceType !== 'Observation' || o.status === 'entered-in-error' || o.status === 'cancelled') continue;
-      if (!o.code?.coding?.some((c) => TROUGH_CODES.has(`${c.system}|${c.code}`))) continue;
+      if (!o.code?.coding?.some((c) => codes.has(`${c.system}|${c.code}`))) continue;
       const q = o.valueQuantity;
       const when = o.effectiveDateTime;
       if (!q || typeof q.value !== 'number' || !when) continue;
       try {
-        const v = toCanonicalUnit(q.value, q.code ?? q.unit ?? '', 'ng/mL', { molarMass: 914.17, aliases: {} });
+        const v = toCanonicalUnit(q.value, q.code ?? q.unit ?? '', measure.unit, {
+          molarMass: measure.molarMass,
+          aliases: {},
+        });
         const start = subject.period?.start;
         const d = start ? studyDay(when, start) : undefined;
         out.push({
           ref: `prefetch/${o.id ?? out.length}`,
-          measureId: 'sirolimus-trough',
+          measureId: measure.id,
           value: v.value,
-          unit: 'ng/mL',
+          unit: measure.unit,
           effective: when,
           day: d ?? 0,
           visit: d === undefined ? 'unscheduled' : visitForDay(d, study.visits),
@@ -66,7 +90,8 @@ function prefetchedTroughs(
   return out;
 }
 
-export async function loadTrialStatus(
+/** The child's status in each study it is on, in the order the studies are loaded. */
+export async function loadTrialStatuses(
   q: Queryable,
   studies: readonly StudyDefinition[],
   patientId: string,
@@ -76,13 +101,17 @@ export async function loadTrialStatus(
     troughStaleDays?: number;
     prefetch?: Record<string, unknown> | undefined;
   },
-): Promise<TrialStatus | undefined> {
+): Promise<TrialStatus[]> {
   const subjects = (await readByReference(q, ['ResearchSubject'], 'individual', [`Patient/${patientId}`]))
     .map((r) => JSON.parse(r.content) as ResearchSubject)
     .filter((s) => ON_TRIAL.has(s.status));
-  const subject = subjects[0];
-  const study = studies.find((s) => subject?.study?.reference === `ResearchStudy/${s.id}`);
-  if (!subject || !study) return undefined;
+  const onStudy: { subject: ResearchSubject; study: StudyDefinition }[] = [];
+  for (const study of studies) {
+    // One status per study: were the child enrolled twice in one study, the first enrolment.
+    const subject = subjects.find((s) => s.study?.reference === `ResearchStudy/${study.id}`);
+    if (subject) onStudy.push({ subject, study });
+  }
+  if (onStudy.length === 0) return [];
   const prefetched = options.prefetch?.patient as Patient | undefined;
   const patient =
     prefetched?.resourceType === 'Patient'
@@ -90,22 +119,28 @@ export async function loadTrialStatus(
       : ((await readMany(q, [{ resourceType: 'Patient', id: patientId }])).map(
           (p) => JSON.parse(p.content ?? '{}') as Patient,
         )[0] ?? undefined);
-  const records = (await readBySubjects(q, ['Observation', 'AdverseEvent', 'Flag'], [subject.id as string])).map(
-    (r) => JSON.parse(r.content) as Resource,
-  );
-  const inputs = buildSubjectInputs(study, subject, patient, records, []);
-  const known = new Set(inputs.values.map((v) => `${v.effective}|${v.value}`));
-  for (const t of prefetchedTroughs(options.prefetch, subject, study)) {
-    if (!known.has(`${t.effective}|${t.value}`)) inputs.values.push(t);
+  const statuses: TrialStatus[] = [];
+  for (const { subject, study } of onStudy) {
+    const records = (await readBySubjects(q, ['Observation', 'AdverseEvent', 'Flag'], [subject.id as string])).map(
+      (r) => JSON.parse(r.content) as Resource,
+    );
+    const inputs = buildSubjectInputs(study, subject, patient, records, []);
+    const known = new Set(inputs.values.map((v) => `${v.measureId}|${v.effective}|${v.value}`));
+    for (const t of prefetchedTroughs(options.prefetch, subject, study)) {
+      if (!known.has(`${t.measureId}|${t.effective}|${t.value}`)) inputs.values.push(t);
+    }
+    inputs.values.sort((a, b) => a.day - b.day || a.effective.localeCompare(b.effective));
+    statuses.push(
+      trialStatus(
+        inputs,
+        records.filter((r): r is Observation => r.resourceType === 'Observation' && tagged(r, 'outcome')),
+        records.filter((r): r is Flag => r.resourceType === 'Flag'),
+        records.filter((r): r is AdverseEvent => r.resourceType === 'AdverseEvent' && tagged(r, 'trial-record')),
+        options.today,
+        options.plateletsCriticalBelow,
+        options.troughStaleDays,
+      ),
+    );
   }
-  inputs.values.sort((a, b) => a.day - b.day || a.effective.localeCompare(b.effective));
-  return trialStatus(
-    inputs,
-    records.filter((r): r is Observation => r.resourceType === 'Observation' && tagged(r, 'outcome')),
-    records.filter((r): r is Flag => r.resourceType === 'Flag'),
-    records.filter((r): r is AdverseEvent => r.resourceType === 'AdverseEvent' && tagged(r, 'trial-record')),
-    options.today,
-    options.plateletsCriticalBelow,
-    options.troughStaleDays,
-  );
+  return statuses;
 }

@@ -27,19 +27,22 @@ const CODES: Record<string, string> = {
   done: 'Done',
   overdue: 'Overdue',
   missed: 'Missed',
-  'complete-involution': 'Complete involution',
-  'nearly-complete-involution': 'Nearly complete involution',
-  'partial-involution': 'Partial involution',
-  'no-change': 'No change',
-  'further-growth': 'Further growth',
 };
 
-/** A code of the adapter's own (visit state, trough class, volume response) in words. */
+/** A code of the adapter's own (visit state, trough class) in words. */
 export function codeWords(code: string): string {
   const known = CODES[code];
   if (known) return known;
   const spaced = code.replaceAll('-', ' ');
   return spaced.charAt(0).toUpperCase() + spaced.slice(1);
+}
+
+/**
+ * A declared category's display without the definition in its closing parenthesis, for a line
+ * where the definition would not fit: "Partial involution (decrease of 10% or more …)" → "Partial involution".
+ */
+export function shortDisplay(display: string): string {
+  return display.replace(/\s*\([^()]*\)$/, '') || display;
 }
 
 /** Whole days from an ISO date(-time) to today, by calendar date. */

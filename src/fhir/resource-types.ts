@@ -15,6 +15,7 @@ export const SUPPORTED_RESOURCE_TYPES = [
   'Flag',
   'Group',
   'Location',
+  'Measure',
   'MeasureReport',
   'Medication',
   'MedicationAdministration',

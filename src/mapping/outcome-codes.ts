@@ -24,6 +24,11 @@ export interface OutcomeCodeDef {
   sourceType?: 'QuestionnaireResponse' | 'AdverseEvent' | undefined;
   /** The declared outcome it belongs to. */
   outcome: string;
+  /**
+   * How it is published when not one value per subject and visit (which MeasureReports count):
+   * one value per input (each trough), or only as a component of another outcome (a PedsQL scale).
+   */
+  shape?: 'per-input' | 'component' | undefined;
 }
 
 const TROUGH_CATEGORIES = [
@@ -75,7 +80,7 @@ export function codesOf(o: OutcomeDeclaration, unitOf: (measure: string) => stri
       defs.push({ ...own, categories: [o.met, o.notMet], column: 'visit' });
       break;
     case 'trough-target':
-      defs.push({ ...own, categories: TROUGH_CATEGORIES, armRevealing: true });
+      defs.push({ ...own, categories: TROUGH_CATEGORIES, armRevealing: true, shape: 'per-input' });
       break;
     case 'time-in-range':
     case 'share-in-range':
@@ -90,7 +95,7 @@ export function codesOf(o: OutcomeDeclaration, unitOf: (measure: string) => stri
       defs.push({ ...own, ...form, column: 'visit' });
       defs.push({ ...more.physical, ...form, column: 'visit' });
       defs.push({ ...more.psychosocial, ...form, column: 'visit' });
-      defs.push({ ...more.scale, ...form });
+      defs.push({ ...more.scale, ...form, shape: 'component' });
       break;
     }
     case 'musculoskeletal-score':

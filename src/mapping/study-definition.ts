@@ -101,6 +101,14 @@ export const StudyDefinitionSchema = z
     title: z.string().min(1),
     /** What clinicians call the study, for labels where the title would not fit (the CDS card's source). */
     shortName: z.string().min(1).max(40).optional(),
+    /**
+     * The id of the study's Measure (its canonical URL ends in Measure/<id>), which its MeasureReports
+     * cite; `<study id>-outcomes` when absent.
+     */
+    measureId: z
+      .string()
+      .regex(/^[A-Za-z0-9\-.]{1,64}$/)
+      .optional(),
     status: z.enum([
       'active',
       'administratively-completed',

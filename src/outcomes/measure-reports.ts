@@ -1,8 +1,9 @@
 /**
- * Per arm and visit, a MeasureReport (type summary) of the registry outcomes: subjects per volume
- * response category, per KM response and per visit-compliance state, median time in range and other
- * medians, adverse events per term. Built from the outcome summary aggregate; pure. Per-arm
- * reports reveal the arm, so they carry the arm-revealing label that masks them from assessors.
+ * Per arm and visit, a MeasureReport (type summary) of the study's declared outcomes, citing the
+ * study's Measure (measure.ts) and taking its groups from it: subjects per category of a coded
+ * outcome, subjects and median of a quantity, adverse events per term. Built from the outcome
+ * summary aggregate; pure. Per-arm reports reveal the arm, so they carry the arm-revealing label
+ * that masks them from assessors.
  */
 import type { MeasureReport, MeasureReportGroup } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
@@ -10,33 +11,32 @@ import { OUTCOME_SYSTEM } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { EXT_RESEARCH_STUDY, EXT_VISIT, PROJECT_BASE, VISIT_SYSTEM } from '../records/trial-extensions.ts';
 import type { AggregateRow } from '../store/outcome-store.ts';
+import { AE_TERM_KIND, measureGroups, measureUrl, MEASURE_POPULATION as POPULATION } from './measure.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from './outcome-resources.ts';
 
-export const MEASURE_URL = `${PROJECT_BASE}/Measure/khe-registry-outcomes`;
 export const EXT_ARM = `${PROJECT_BASE}/StructureDefinition/arm`;
-const POPULATION = {
-  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-population', code: 'measure-population' }],
-};
 
 export function measureReportId(studyId: string, arm: string, visit: string): string {
   return `mr-${studyId}-${arm}-${visit}`.slice(0, 64);
 }
 
-function group(kind: string, rows: readonly AggregateRow[]): MeasureReportGroup {
+function group(kind: string, display: string, rows: readonly AggregateRow[]): MeasureReportGroup {
   const subjects = rows.reduce((n, r) => n + r.count, 0);
   const g: MeasureReportGroup = {
-    code: { coding: [{ system: OUTCOME_SYSTEM, code: kind }], text: kind },
+    code: { coding: [{ system: OUTCOME_SYSTEM, code: kind, display }], text: kind },
     population: [{ code: POPULATION, count: subjects }],
   };
   const categorical = rows.some((r) => r.category !== '');
   if (categorical) {
     g.stratifier = [
       {
-        code: [{ text: kind === 'ae-term' ? 'adverse event term (population: subjects; score: events)' : 'category' }],
+        code: [
+          { text: kind === AE_TERM_KIND ? 'adverse event term (population: subjects; score: events)' : 'category' },
+        ],
         stratum: rows.map((r) => ({
           value: { text: r.category },
           population: [{ code: POPULATION, count: r.count }],
-          ...(kind === 'ae-term' ? { measureScore: { value: r.sum ?? r.count, unit: 'events' } } : {}),
+          ...(kind === AE_TERM_KIND ? { measureScore: { value: r.sum ?? r.count, unit: 'events' } } : {}),
         })),
       },
     ];
@@ -58,10 +58,12 @@ export function buildMeasureReports(
     list.push(r);
     byArmVisit.set(key, list);
   }
+  // The Measure's groups: an outcome no longer declared (left in the aggregate) is not reported.
+  const declared = new Map(measureGroups(study).map((g) => [g.code, g.display]));
   const reports: MeasureReport[] = [];
   for (const [key, list] of [...byArmVisit].sort(([a], [b]) => a.localeCompare(b))) {
     const [arm, visit] = key.split('\u0000') as [string, string];
-    const kinds = [...new Set(list.map((r) => r.kind))].sort();
+    const kinds = [...new Set(list.map((r) => r.kind))].filter((k) => declared.has(k)).sort();
     const id = measureReportId(study.id, arm, visit);
     reports.push({
       resourceType: 'MeasureReport',
@@ -75,12 +77,13 @@ export function buildMeasureReports(
       ],
       status: 'complete',
       type: 'summary',
-      measure: MEASURE_URL,
+      measure: measureUrl(study),
       date,
       period: { start: study.startDate, end: date.slice(0, 10) },
       group: kinds.map((k) =>
         group(
           k,
+          declared.get(k) ?? k,
           list.filter((r) => r.kind === k),
         ),
       ),

@@ -84,8 +84,8 @@ export class TrialRecordDeriver {
       const study = this.#studies.get(ref.studyId);
       const measure = study?.measures.find((m) => m.id === ref.measureId);
       if (!study || !measure) continue;
-      // What the trial needs from the received result (profiles/measure-result-<id>).
-      const problem = this.#check(measureResultProfileUrl(measure.id))?.check(source);
+      // What the trial needs from the received result (profiles/measure-result-<study>-<id>).
+      const problem = this.#check(measureResultProfileUrl(study.id, measure.id))?.check(source);
       if (problem) fail(problem);
       for (const enrollment of decision.enrollments.filter((e) => e.studyId === ref.studyId)) {
         try {
@@ -97,7 +97,7 @@ export class TrialRecordDeriver {
             enrollment,
             unitAliases: this.#aliases,
           });
-          const profile = trialRecordProfileUrl(measure.id);
+          const profile = trialRecordProfileUrl(study.id, measure.id);
           if (this.#profiles?.has(profile)) record.meta = { ...record.meta, profile: [profile] };
           records.push(record);
         } catch (err) {

@@ -130,7 +130,7 @@ describe('CDS Hooks: trial-status service', () => {
     expect(c.summary.length).toBeLessThan(140);
     expect(c.indicator).toBe('info');
     expect(c.detail).toContain('**Next visit:** Month 1 (not yet due)');
-    expect(c.detail).toContain('**Platelets:** 45 ×10⁹/L');
+    expect(c.detail).toContain('**Platelet count:** 45 ×10⁹/L');
     expect(c.detail).toContain('**Fibrinogen:** 0.90 g/L');
     expect(c.source.label).toBe('Sirolimus in KHE (NCT04775173)');
     expect(c.links[0]?.type).toBe('smart');

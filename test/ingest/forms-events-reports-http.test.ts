@@ -248,7 +248,7 @@ describe('forms, adverse events and reports from an EHR feed (HTTP)', () => {
     expect(res.status).toBe(422);
     const is = await issues(res);
     expect(JSON.stringify(is)).toContain(text);
-    expect(JSON.stringify(is)).toContain('measure-result-fibrinogen');
+    expect(JSON.stringify(is)).toContain('measure-result-nct04775173-fibrinogen');
   });
 
   it('derives trial records that conform to their generated profile (full snapshot validation)', async () => {
@@ -258,7 +258,7 @@ describe('forms, adverse events and reports from an EHR feed (HTTP)', () => {
       await s.call(`/fhir/Observation/${trialRecordId(`Observation/${source.id}`, subjectId, 'fibrinogen')}`)
     ).json()) as Observation;
     expect(rec.valueQuantity).toMatchObject({ value: 2.1, code: 'g/L' });
-    const url = 'https://khe-trial.example.org/fhir/StructureDefinition/trial-record-fibrinogen';
+    const url = 'https://khe-trial.example.org/fhir/StructureDefinition/trial-record-nct04775173-fibrinogen';
     expect(rec.meta?.profile).toEqual([url]);
     const profiles = await loadProfiles(join(ROOT, 'profiles'));
     expect(() => validateResource(rec, { profile: profiles.get(url) })).not.toThrow();

@@ -8,8 +8,10 @@
 // Regenerate only on purpose: UPDATE_GOLDEN=1 npx vitest run test/outcomes/golden-nct04775173.test.ts
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { validateResource } from '@medplum/core';
 import type { AdverseEvent, Bundle, Flag, MeasureReport, Observation, Resource } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfiles } from '../../src/mapping/profiles.ts';
 import { effectiveOf, feedBundle, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
@@ -197,6 +199,8 @@ describe('golden: NCT04775173 publishes the same outcomes over the synthetic coh
   /** ResearchSubject id → patient id (ids of POSTed subjects differ from run to run). */
   const patientOf = new Map<string, string>();
   let got: Golden;
+  /** Every published outcome Observation, as served. */
+  const published: Observation[] = [];
 
   const all = async <T extends Resource>(path: string): Promise<T[]> => {
     const b = (await (await s.call(path, { role: 'research' })).json()) as Bundle<T>;
@@ -252,6 +256,7 @@ describe('golden: NCT04775173 publishes the same outcomes over the synthetic coh
     const outcomes: Record<string, string[]> = {};
     for (const [rsId, patient] of patientOf) {
       const obs = await all<Observation>(`/fhir/Observation?research-subject=ResearchSubject/${rsId}&_count=1000`);
+      published.push(...obs.filter((o) => o.code?.coding?.some((c) => c.system === OUTCOMES)));
       outcomes[patient] = obs
         .filter((o) => o.code?.coding?.some((c) => c.system === OUTCOMES))
         .map((o) =>
@@ -357,6 +362,19 @@ describe('golden: NCT04775173 publishes the same outcomes over the synthetic coh
 
   it('publishes every outcome value, category, reason and citation as the golden file holds', () => {
     expect(got.outcomes).toEqual(golden().outcomes);
+  });
+
+  it('publishes outcomes that conform to the generated trial-outcome-nct04775173-<code> profiles in profiles/', async () => {
+    const profiles = await loadProfiles(join(import.meta.dirname, '..', '..', 'profiles'));
+    expect(published.length).toBeGreaterThan(500);
+    for (const o of published) {
+      const code = o.code?.coding?.[0]?.code as string;
+      const profile = profiles.get(
+        `https://khe-trial.example.org/fhir/StructureDefinition/trial-outcome-nct04775173-${code}`,
+      );
+      expect(profile, code).toBeDefined();
+      expect(() => validateResource(o, { profile }), `${o.id} ${code}`).not.toThrow();
+    }
   });
 
   it('raises the same Flags and suggests the same adverse events', () => {

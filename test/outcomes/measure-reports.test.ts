@@ -34,6 +34,26 @@ describe('per-arm MeasureReports', () => {
     ]);
   });
 
+  it('cites the study’s Measure and reports only the outcomes it declares, with their declared names', () => {
+    const [r] = buildMeasureReports(
+      study,
+      [
+        row('low-dose', 'month-3', 'km-response', 'response', 2),
+        // Left in the aggregate by an outcome since removed from study.json.
+        row('low-dose', 'month-3', 'old-outcome', '', 2, 1),
+      ],
+      '2023-01-01T00:00:00.000Z',
+    ) as [MeasureReport];
+    expect(r.measure).toBe(`https://khe-trial.example.org/fhir/Measure/${study.measureId}`);
+    expect(r.group?.map((g) => g.code?.coding?.[0])).toEqual([
+      {
+        system: 'https://khe-trial.example.org/fhir/CodeSystem/trial-outcomes',
+        code: 'km-response',
+        display: 'Kasabach-Merritt haematological response',
+      },
+    ]);
+  });
+
   it('counts a report whose last subject left over zero subjects, keeping its identity and labels', () => {
     const [before] = buildMeasureReports(
       study,

@@ -4,8 +4,13 @@
 // measures kept in g/dL and mg/dL, volume cut-offs 20/50 %, an arm whose drug has no trough target,
 // another drug, its own eligibility criteria and citations, and no adverse-event suggestion for low
 // platelets. Two invented children, run end to end through the HTTP API; expectations computed by hand.
-import type { Bundle, Flag, MeasureReport, Observation } from '@medplum/fhirtypes';
+
+import { validateResource } from '@medplum/core';
+import type { Bundle, Flag, Measure, MeasureReport, Observation, Provenance } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import { buildProfile } from '../../src/mapping/profile-build/constrain.ts';
+import { outcomeProfileSpecs } from '../../src/mapping/profile-build/outcome-specs.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const j = JSON.stringify;
@@ -182,6 +187,82 @@ describe('a second study declared in files only, end to end', () => {
     expect(strata(await mr('everolimus', 'week-24'), 'lesion-category')).toEqual([['response', 1]]);
     expect(strata(await mr('propranolol', 'week-24'), 'haematological-response')).toEqual([['not-evaluable', 1]]);
     expect(strata(await mr('propranolol', 'week-24'), 'lesion-category')).toEqual([['progression', 1]]);
+  });
+
+  it('serves the study’s Measure, generated from its declared outcomes, which its MeasureReports cite', async () => {
+    const url = 'https://khe-trial.example.org/fhir/Measure/example-everolimus-outcomes';
+    const res = await s.call('/fhir/Measure/example-everolimus-outcomes', { role: 'research' });
+    expect(res.status).toBe(200);
+    const m = (await res.json()) as Measure;
+    expect(m.url).toBe(url);
+    // One group per counted outcome code, in declaration order; trough statuses (one per trough) are not counted.
+    expect(m.group?.map((g) => g.code?.coding?.[0]?.code)).toEqual([
+      'haematological-response',
+      'lesion-percent-change',
+      'lesion-category',
+      'hemoglobin-change',
+      'eligible',
+    ]);
+    const primary = m.group?.filter((g) => g.description?.startsWith('Primary outcome.'));
+    expect(primary?.map((g) => g.code?.coding?.[0]?.code)).toEqual(['haematological-response']);
+    expect(m.group?.[0]?.description).toContain('responder, non-responder');
+    expect(m.group?.[0]?.description).toContain('Example protocol EVR-01 (invented for the tests), section 7.1');
+    expect(m.relatedArtifact?.map((a) => a.citation)).toContain(
+      'Example protocol EVR-01 (invented for the tests), section 4',
+    );
+    expect(j(m)).not.toContain('NCT04775173');
+    const reports = (await (
+      await s.call('/fhir/MeasureReport?_count=50', { role: 'research' })
+    ).json()) as Bundle<MeasureReport>;
+    expect(reports.entry?.length).toBeGreaterThan(2);
+    const declared = new Set(m.group?.map((g) => g.code?.coding?.[0]?.code));
+    for (const e of reports.entry ?? []) {
+      const r = e.resource as MeasureReport;
+      expect(r.measure, r.id).toBe(url);
+      for (const g of r.group ?? []) {
+        expect(declared.has(g.code?.coding?.[0]?.code), `${r.id} ${g.code?.coding?.[0]?.code}`).toBe(true);
+        expect(g.code?.coding?.[0]?.display).toBe(
+          m.group?.find((x) => x.code?.coding?.[0]?.code === g.code?.coding?.[0]?.code)?.code?.coding?.[0]?.display,
+        );
+      }
+    }
+  });
+
+  it('publishes outcomes that conform to the study’s generated outcome profiles (code, study, unit or categories)', async () => {
+    const profiles = new Map(
+      outcomeProfileSpecs(await loadStudyDefinitions('test/fixtures/studies')).map((spec) => [
+        spec.id,
+        buildProfile(spec),
+      ]),
+    );
+    const b = (await (
+      await s.call(
+        `/fhir/Observation?_tag=https://khe-trial.example.org/fhir/CodeSystem/record-kind|outcome&_count=500`,
+        {
+          role: 'research',
+        },
+      )
+    ).json()) as Bundle<Observation>;
+    const published = (b.entry ?? []).map((e) => e.resource as Observation);
+    expect(published.length).toBeGreaterThan(10);
+    for (const o of published) {
+      const code = o.code?.coding?.[0]?.code as string;
+      const profile = profiles.get(`trial-outcome-example-everolimus-${code}`);
+      expect(profile, code).toBeDefined();
+      expect(() => validateResource(o, { profile }), `${o.id} ${code}`).not.toThrow();
+    }
+  });
+
+  it('cites each declared source in Provenance too', async () => {
+    const b = (await (await s.call('/fhir/Provenance?_count=200', { role: 'research' })).json()) as Bundle<Provenance>;
+    const reasons = new Set((b.entry ?? []).flatMap((e) => (e.resource as Provenance).reason?.map((r) => r.text)));
+    expect([...reasons].sort()).toEqual([
+      'Example protocol EVR-01 (invented for the tests), section 4',
+      'Example protocol EVR-01 (invented for the tests), section 6.2: trough 3-8 ng/mL',
+      'Example protocol EVR-01 (invented for the tests), section 7.1: primary endpoint',
+      'Example protocol EVR-01 (invented for the tests), section 7.2',
+      'Example protocol EVR-01 (invented for the tests), section 7.3',
+    ]);
   });
 
   it('exports the declared columns, cell by cell', async () => {

@@ -1,6 +1,7 @@
 /**
- * Browser: the coordinator's overview of the whole study: every child with MRN, arm, next visit,
- * overdue visits, last trough and open safety signals, sortable by any column. Same session, words
+ * Browser: the coordinator's overview of the studies: every child with MRN, arm, next visit,
+ * overdue visits, last trough and open safety signals, a row per study the child is on, sortable
+ * by any column. Same session, words
  * and error messages as the trial page.
  */
 import { day, el } from './dom.ts';
@@ -17,6 +18,8 @@ export interface OverviewRow {
   lastTroughDate: string;
   troughStatus: string;
   safety: string;
+  /** The study's short name: a child in two studies has a row in each. */
+  study: string;
 }
 
 const COLUMNS: [keyof OverviewRow, string][] = [
@@ -29,6 +32,7 @@ const COLUMNS: [keyof OverviewRow, string][] = [
   ['lastTrough', 'Last trough'],
   ['troughStatus', 'Against target'],
   ['safety', 'Safety signals'],
+  ['study', 'Study'],
 ];
 
 function render(rows: OverviewRow[], study: string, sortBy: keyof OverviewRow, descending: boolean): void {

@@ -2,6 +2,7 @@
  * Profiles generated from a study definition, so that adding a measure to study.json adds its
  * profiles with no code change: one for the result an EHR sends (what the adapter needs to read
  * from it) and one for the trial record the adapter derives (one consistent shape per measure).
+ * Their ids carry the study id: two studies may keep a measure of one id in different units.
  */
 import type { StudyDefinition, StudyMeasure } from '../study-definition.ts';
 import type { ProfileSpec } from './constrain.ts';
@@ -11,7 +12,7 @@ const PROJECT_BASE = 'https://khe-trial.example.org/fhir';
 const RETRACTED = "status in ('entered-in-error' | 'cancelled')";
 const DEFAULT_VALUE_PATH = 'Observation.value.ofType(Quantity)';
 
-function pascal(id: string): string {
+export function pascal(id: string): string {
   return id
     .split('-')
     .map((w) => (w[0] ?? '').toUpperCase() + w.slice(1))
@@ -22,9 +23,9 @@ function pascal(id: string): string {
 function sourceSpec(study: StudyDefinition, m: StudyMeasure): ProfileSpec {
   const value = `(${m.fhirpath ?? DEFAULT_VALUE_PATH})`;
   return {
-    id: `measure-result-${m.id}`,
-    url: `${PROFILE_BASE}/measure-result-${m.id}`,
-    name: `MeasureResult${pascal(m.id)}`,
+    id: `measure-result-${study.id}-${m.id}`,
+    url: measureResultProfileUrl(study.id, m.id),
+    name: `MeasureResult${pascal(study.id)}${pascal(m.id)}`,
     title: `${m.display}: result received from an EHR (${study.identifier.value})`,
     description: `What the adapter needs in a received ${m.display} result before it keeps it: a known status, the effective time and, unless the result is retracted, a Quantity value (read by ${m.fhirpath ?? DEFAULT_VALUE_PATH}) with a unit.`,
     baseType: 'Observation',
@@ -54,9 +55,9 @@ function sourceSpec(study: StudyDefinition, m: StudyMeasure): ProfileSpec {
 /** The trial record: canonical code, value in the canonical UCUM unit, links to study, subject, visit. */
 function recordSpec(study: StudyDefinition, m: StudyMeasure): ProfileSpec {
   return {
-    id: `trial-record-${m.id}`,
-    url: `${PROFILE_BASE}/trial-record-${m.id}`,
-    name: `TrialRecord${pascal(m.id)}`,
+    id: `trial-record-${study.id}-${m.id}`,
+    url: trialRecordProfileUrl(study.id, m.id),
+    name: `TrialRecord${pascal(study.id)}${pascal(m.id)}`,
     title: `${m.display}: trial record (${study.identifier.value})`,
     description: `The adapter's normalised ${m.display} record: derived from the received result, coded ${m.codes.map((c) => `${c.system}|${c.code}`).join(', ')}, value in ${m.unit} (UCUM), linked to the ResearchStudy, ResearchSubject and visit.`,
     baseType: 'Observation',
@@ -90,10 +91,10 @@ export function measureProfileSpecs(studies: readonly StudyDefinition[]): Profil
   return studies.flatMap((s) => s.measures.flatMap((m) => [sourceSpec(s, m), recordSpec(s, m)]));
 }
 
-export function measureResultProfileUrl(measureId: string): string {
-  return `${PROFILE_BASE}/measure-result-${measureId}`;
+export function measureResultProfileUrl(studyId: string, measureId: string): string {
+  return `${PROFILE_BASE}/measure-result-${studyId}-${measureId}`;
 }
 
-export function trialRecordProfileUrl(measureId: string): string {
-  return `${PROFILE_BASE}/trial-record-${measureId}`;
+export function trialRecordProfileUrl(studyId: string, measureId: string): string {
+  return `${PROFILE_BASE}/trial-record-${studyId}-${measureId}`;
 }

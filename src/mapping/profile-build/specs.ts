@@ -2,6 +2,32 @@
 import type { ProfileSpec } from './constrain.ts';
 import { PROFILE_BASE } from './profile-base.ts';
 
+/** What every computed outcome satisfies, whichever study and rule it comes from. */
+export const OUTCOME_INVARIANTS: ProfileSpec['invariants'] = [
+  {
+    key: 'khe-oc-1',
+    human: 'coded from the trial-outcomes CodeSystem',
+    expression: "code.coding.where(system = 'https://khe-trial.example.org/fhir/CodeSystem/trial-outcomes').exists()",
+  },
+  {
+    key: 'khe-oc-2',
+    human: 'a value, or a data-absent reason saying why it is not evaluable (unless retracted)',
+    expression: "status = 'entered-in-error' or value.exists() or dataAbsentReason.exists()",
+  },
+  {
+    key: 'khe-oc-3',
+    human: 'linked to its ResearchStudy, ResearchSubject and visit',
+    expression:
+      "extension('http://hl7.org/fhir/StructureDefinition/workflow-researchStudy').exists() and extension('https://khe-trial.example.org/fhir/StructureDefinition/research-subject').exists() and extension('https://khe-trial.example.org/fhir/StructureDefinition/visit').exists()",
+  },
+  {
+    key: 'khe-oc-4',
+    human: 'tagged as an outcome',
+    expression:
+      "meta.tag.where(system = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind' and code = 'outcome').exists()",
+  },
+];
+
 export const PROFILE_SPECS: ProfileSpec[] = [
   {
     id: 'trial-research-subject',
@@ -34,30 +60,6 @@ export const PROFILE_SPECS: ProfileSpec[] = [
       'An outcome the adapter computes from trial records: coded from trial-outcomes, derived from every input, linked to the ResearchStudy, ResearchSubject and visit, with a value or the reason it is not evaluable.',
     baseType: 'Observation',
     required: ['Observation.identifier'],
-    invariants: [
-      {
-        key: 'khe-oc-1',
-        human: 'coded from the trial-outcomes CodeSystem',
-        expression:
-          "code.coding.where(system = 'https://khe-trial.example.org/fhir/CodeSystem/trial-outcomes').exists()",
-      },
-      {
-        key: 'khe-oc-2',
-        human: 'a value, or a data-absent reason saying why it is not evaluable (unless retracted)',
-        expression: "status = 'entered-in-error' or value.exists() or dataAbsentReason.exists()",
-      },
-      {
-        key: 'khe-oc-3',
-        human: 'linked to its ResearchStudy, ResearchSubject and visit',
-        expression:
-          "extension('http://hl7.org/fhir/StructureDefinition/workflow-researchStudy').exists() and extension('https://khe-trial.example.org/fhir/StructureDefinition/research-subject').exists() and extension('https://khe-trial.example.org/fhir/StructureDefinition/visit').exists()",
-      },
-      {
-        key: 'khe-oc-4',
-        human: 'tagged as an outcome',
-        expression:
-          "meta.tag.where(system = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind' and code = 'outcome').exists()",
-      },
-    ],
+    invariants: OUTCOME_INVARIANTS,
   },
 ];

@@ -166,30 +166,37 @@ describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs l
     expect(await page.textContent('#banner-dob')).toMatch(/^Born 2024-02-01 \(\d+ (years|months)( \d+ months?)?\)$/);
     expect(await page.textContent('#banner-mrn')).toBe('MRN MRN-1001');
     expect(await page.textContent('#banner-study')).toBe('Sirolimus in KHE (NCT04775173)');
-    expect(await page.textContent('#arm')).toBe('Low dose arm: trough target 5-10 ng/mL');
-    expect(await page.textContent('#last-trough')).toBe('Last 12.3 ng/mL, 9 days ago: above target');
-    expect(await rows(page, '#table-troughs')).toEqual([
+    // One part: the one study this child is on.
+    expect(await page.$$eval('.study-part', (parts) => parts.map((p) => p.getAttribute('data-study')))).toEqual([
+      'nct04775173',
+    ]);
+    expect(await page.textContent('#study-nct04775173')).toBe('Sirolimus in KHE (NCT04775173)');
+    expect(await page.textContent('#arm-nct04775173')).toBe('Low dose arm: trough target 5-10 ng/mL');
+    expect(await page.textContent('#last-trough-nct04775173')).toBe('Last 12.3 ng/mL, 9 days ago: above target');
+    expect(await rows(page, '#table-troughs-nct04775173')).toEqual([
       [addDays(today, -93), '4.1', 'Below target'],
       [addDays(today, -70), '7.6', 'In target'],
       [addDays(today, -9), '12.3', 'Above target'],
     ]);
-    expect(await rows(page, '#table-platelets')).toEqual([
+    expect(await rows(page, '#table-platelets-nct04775173')).toEqual([
       [addDays(today, -101), '30', 'Baseline'],
       [addDays(today, -70), '150', 'Month 1'],
     ]);
-    expect(await page.textContent('#h-platelets + * figcaption')).toBe('Platelets over time, baseline 30 ×10⁹/L');
-    expect((await rows(page, '#table-schedule')).map((r) => [r[0], r[2]])).toEqual([
+    expect(await page.textContent('#h-platelets-nct04775173 + * figcaption')).toBe(
+      'Platelet count over time, baseline 30 ×10⁹/L',
+    );
+    expect((await rows(page, '#table-schedule-nct04775173')).map((r) => [r[0], r[2]])).toEqual([
       ['Baseline', 'Done'],
       ['Month 1', 'Done'],
       ['Month 3', 'Done'],
       ['Month 6', 'Not yet due'],
       ['Month 12', 'Not yet due'],
     ]);
-    expect(await rows(page, '#table-response')).toEqual([['Month 3', 'Partial involution']]);
+    expect(await rows(page, '#table-volume-response-nct04775173')).toEqual([['Month 3', 'Partial involution']]);
     // One point per value, placed in proportion to time, inside a target band drawn across the axis.
     const geometry = await page.evaluate(() => {
       const chart = (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts[
-        'chart-troughs'
+        'chart-troughs-nct04775173'
       ];
       if (!chart) return undefined;
       const n = chart.data.datasets.length;
@@ -209,11 +216,11 @@ describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs l
     // 23 days, then 61 days, between the three troughs.
     expect((x3 - x2) / (x2 - x1)).toBeCloseTo(61 / 23, 1);
     // Hovering a point shows its date.
-    const box = await page.$eval('#chart-troughs', (c) => c.getBoundingClientRect().toJSON() as DOMRect);
+    const box = await page.$eval('#chart-troughs-nct04775173', (c) => c.getBoundingClientRect().toJSON() as DOMRect);
     await page.mouse.move(box.x + x2, box.y + (geometry?.ys[1] as number));
     const tooltip = await page.evaluate(() => {
       const chart = (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts[
-        'chart-troughs'
+        'chart-troughs-nct04775173'
       ];
       return { title: chart?.tooltip?.title, body: chart?.tooltip?.body.map((b) => b.lines.join(' ')) };
     });
@@ -225,12 +232,15 @@ describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs l
 
   it('leads with the safety alert for a child with platelets below the threshold, and draws the band for one trough', async () => {
     const page = await launch(user('dr-li'), 'ehr-503');
-    expect(await page.textContent('#critical')).toBe(`Platelets 14 ×10⁹/L on ${addDays(today, -2)}, below 20`);
-    expect(await page.getAttribute('#chart-troughs', 'data-points')).toBe('1');
+    expect(await page.textContent('#critical-nct04775173')).toBe(
+      `Platelets 14 ×10⁹/L on ${addDays(today, -2)}, below 20`,
+    );
+    expect(await page.getAttribute('#chart-troughs-nct04775173', 'data-points')).toBe('1');
     const bandLabel = await page.evaluate(
       () =>
-        (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts['chart-troughs']
-          ?.data.datasets[1]?.label,
+        (window as unknown as { trialCharts: Record<string, import('chart.js').Chart> }).trialCharts[
+          'chart-troughs-nct04775173'
+        ]?.data.datasets[1]?.label,
     );
     expect(bandLabel).toBe('Target 5-10 ng/mL');
     await page.screenshot({ path: `${SHOTS}/trial-page-critical.png`, fullPage: true });
@@ -240,7 +250,12 @@ describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs l
   it('says "No results yet" for measures with no results instead of drawing empty charts', async () => {
     const page = await launch(user('dr-li'), 'ehr-502');
     expect(await page.getAttribute('body', 'data-ready')).toBe('true');
-    for (const id of ['chart-troughs', 'chart-platelets', 'chart-fibrinogen', 'chart-volume']) {
+    for (const id of [
+      'chart-troughs-nct04775173',
+      'chart-platelets-nct04775173',
+      'chart-fibrinogen-nct04775173',
+      'chart-lesion-volume-nct04775173',
+    ]) {
       expect(await page.$(`#${id}`), id).toBeNull();
       expect(await page.textContent(`#${id}-empty`), id).toBe('No results yet');
     }
@@ -272,15 +287,15 @@ describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs l
   it('shows a blinded user the child without arm, target or troughs', async () => {
     const page = await launch(user('assessor-ma'), 'ehr-501');
     expect(await page.getAttribute('body', 'data-ready')).toBe('true');
-    expect(await page.textContent('#arm')).toBe(
+    expect(await page.textContent('#arm-nct04775173')).toBe(
       'You are declared blinded in this trial: the arm, the trough target and the troughs are not shown.',
     );
-    expect(await page.$('#chart-troughs')).toBeNull();
+    expect(await page.$('#chart-troughs-nct04775173')).toBeNull();
     const text = (await page.textContent('main')) ?? '';
     for (const revealing of ['Low dose', 'low-dose', '5-10', 'ng/mL', '12.3', 'trough above']) {
       expect(text, revealing).not.toContain(revealing);
     }
-    expect(await rows(page, '#table-platelets')).toHaveLength(2);
+    expect(await rows(page, '#table-platelets-nct04775173')).toHaveLength(2);
     await page.close();
   });
 
