@@ -194,6 +194,7 @@ export function createApp(deps: AppDeps): Express {
       trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
       auditBundle: inlineBundleAudit(deps.audit, req, res),
+      currentRole: auth.currentRole ? () => auth.currentRole?.(access) : undefined,
       writeBatcher,
       searchLimits,
       searchBudget: { ms: config.SEARCH_TIMEOUT_MS, signal: hangUp.signal },

@@ -39,6 +39,11 @@ export interface FhirContext {
   serviceCreates?: ReadonlySet<string> | undefined;
   /** A transaction Bundle: its AuditEvent (with what its entries read), to commit in the Bundle's own transaction. */
   auditBundle?: ((reads?: readonly AuditedAccess[]) => { write: VersionWrite; done(): void }) | undefined;
+  /**
+   * The caller's role now, which may differ from its token's (a role changed since it was issued);
+   * undefined when the client was removed or disabled. Unset: the token's role.
+   */
+  currentRole?: (() => import('../auth/access-context.ts').Role | undefined) | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */
   writeBatcher?: WriteBatcher | undefined;
 }
