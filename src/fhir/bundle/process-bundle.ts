@@ -57,7 +57,7 @@ export function entryReads(
     const type = [...path].reverse().find((p) => TYPE_SEGMENT.test(p)) ?? 'system';
     out.push({ type, query: request.query.toString() });
   }
-  if (!r || r.status !== 200 || r.body === undefined || r.outcome !== undefined) return out;
+  if (r?.status !== 200 || r.body === undefined || r.outcome !== undefined) return out;
   let body: Resource;
   try {
     body = JSON.parse(r.body) as Resource;
