@@ -144,6 +144,6 @@ export async function relabelStored(
     if (step === 'done') break;
     if (step === 'busy') await new Promise((r) => setTimeout(r, waitMs));
   }
-  if (result.windows > 0) options.logger?.info('stored resources relabelled', { ...result });
+  if (result.labelled > 0) options.logger?.info('stored resources relabelled', { ...result });
   return result;
 }
