@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Request, RequestHandler, Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
 import {
   type AuditAction,
@@ -343,5 +343,29 @@ export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTr
       return res;
     }) as typeof res.end;
     next();
+  };
+}
+
+/**
+ * POST [type]/_search carries its query in a form body, which the FHIR router reads only after
+ * authentication: read here, before it, so that a request refused with 401 still leaves its query
+ * in the audit trail (issue 17). The router then finds the body already read.
+ */
+export function auditFormSearch(bodyLimit: string | number): RequestHandler {
+  const readForm = express.raw({ type: 'application/x-www-form-urlencoded', limit: bodyLimit });
+  return (req, res, next) => {
+    if (req.method !== 'POST' || !/^\/[A-Za-z]+\/_search(?:\?|$)/.test(req.url)) {
+      next();
+      return;
+    }
+    readForm(req, res, (err?: unknown) => {
+      if (!err && Buffer.isBuffer(req.body)) {
+        const i = req.url.indexOf('?');
+        const query = new URLSearchParams(i < 0 ? '' : req.url.slice(i + 1));
+        for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) query.append(k, v);
+        res.locals.auditQuery = query.toString();
+      }
+      next(err);
+    });
   };
 }

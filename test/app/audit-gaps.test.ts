@@ -291,6 +291,18 @@ describe('audit trail gaps', () => {
     const e = await byRequest(r);
     expect(e?.outcome).toBe('4');
     expect(queries(e)).toEqual([{ type: 'Observation', query: 'value-quantity=gt10' }]);
+
+    // Without a token: refused before the FHIR router reads the body, recorded with it all the same.
+    const anonymous = await s.call('/fhir/Observation/_search?_count=2', {
+      method: 'POST',
+      role: 'none',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'patient=ag-1',
+    });
+    expect(anonymous.status).toBe(401);
+    const a = await byRequest(anonymous);
+    expect(a?.outcome).toBe('4');
+    expect(queries(a)).toEqual([{ type: 'Observation', query: '_count=2&patient=ag-1' }]);
   });
 
   it('records a CDS Hooks call with the calling EHR (iss, sub), the hook’s user and the patient', async () => {
