@@ -6,9 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Request, RequestHandler, Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
-import { type AuditAction, type AuditOutcome, buildAuditEvent } from '../auth/audit-event.ts';
+import {
+  type AuditAction,
+  type AuditOutcome,
+  type AuditWhat,
+  buildAuditEvent,
+  type ExternalRequestor,
+  type RestfulInteraction,
+} from '../auth/audit-event.ts';
 import { stamp } from '../fhir/interactions/write-version.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
 import type { MllpAudit, MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
@@ -111,11 +118,7 @@ function outcomeOf(status: number): AuditOutcome {
   return '8';
 }
 
-function whatOf(
-  path: string,
-  res: Response,
-  action: AuditAction,
-): { reference?: string; query?: string; type?: string } {
+function whatOf(path: string, res: Response, action: AuditAction): AuditWhat {
   const [pathname = '', query] = path.split('?');
   const segments = pathname.split('/').filter((s) => s.length > 0);
   const location = res.getHeader('location') ?? res.getHeader('content-location');
@@ -124,7 +127,12 @@ function whatOf(
     if (m?.[1]) return { reference: m[1], type: segments[0] };
   }
   if (segments.length >= 2 && segments[1] !== '_search') {
-    return { reference: `${segments[0]}/${segments[1]}`, type: segments[0] };
+    const what: AuditWhat = { reference: `${segments[0]}/${segments[1]}`, type: segments[0] };
+    // An instance's history or compartment search carries its own query (refused or not, issue 17).
+    const compartment = segments[2] && /^[A-Z][A-Za-z]+$/.test(segments[2]) ? segments[2] : undefined;
+    if (compartment) what.queryType = compartment;
+    if (compartment || (query !== undefined && query !== '')) what.query = query ?? '';
+    return what;
   }
   return { type: segments[0] ?? 'system', query: query ?? '' };
 }
@@ -169,14 +177,15 @@ export function inlineBundleAudit(
   writer: AuditWriter,
   req: Request,
   res: Response,
-): () => { write: VersionWrite; done(): void } {
-  return () => {
+): (reads?: readonly AuditWhat[]) => { write: VersionWrite; done(): void } {
+  return (reads) => {
     const event = buildAuditEvent({
       access: res.locals.access as AccessContext | undefined,
       action: 'E',
       outcome: '0',
       subtype: 'transaction',
       what: { type: 'Bundle' },
+      entities: reads,
       sourceAddress: req.ip,
       recorded: new Date(),
       requestId: res.locals.reqId as string | undefined,
@@ -224,7 +233,38 @@ export interface AuditTrailOptions {
   mount?: string;
   action?: AuditAction;
   /** The resource or query touched, read when the response ends (the body is parsed by then). */
-  what?: (req: Request) => { reference?: string; query?: string; type?: string };
+  what?: (req: Request) => AuditWhat;
+}
+
+/**
+ * What a route tells the trail through res.locals beyond the request line: the entities a batch
+ * read (`auditEntities`), the interaction when the path cannot say (`auditSubtype`), and a caller
+ * that is not an API client (`auditExternal`, a CDS Hooks EHR).
+ */
+export interface AuditLocals {
+  auditEntities?: readonly AuditWhat[];
+  auditSubtype?: RestfulInteraction;
+  auditExternal?: ExternalRequestor;
+}
+
+/** Why a refused request failed, from the body it is answered with (OperationOutcome or JSON error). */
+function failureReason(chunk: unknown): string | undefined {
+  const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : undefined;
+  if (!text || text.length > 65536 || !text.startsWith('{')) return undefined;
+  try {
+    const body = JSON.parse(text) as {
+      issue?: { details?: { text?: string }; diagnostics?: string; code?: string }[];
+      error?: string;
+      message?: string;
+      error_description?: string;
+    };
+    const issue = body.issue?.[0];
+    const reason =
+      issue?.details?.text ?? issue?.diagnostics ?? issue?.code ?? body.message ?? body.error_description ?? body.error;
+    return typeof reason === 'string' ? reason.slice(0, 1024) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** /app/api/status/{patient}: the Patient whose trial status was read. */
@@ -243,6 +283,10 @@ export function cdsPatient(req: Request): { reference?: string; type?: string } 
 export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTrailOptions = {}): RequestHandler {
   const mount = options.mount ?? '/fhir';
   return (req, res, next) => {
+    // The path under the mount, taken now: a refused request is answered by the app's error handler,
+    // by which time Express has put the mount back into req.url (/fhir/Observation?… instead of
+    // /Observation?…), which recorded a refusal's type and query wrongly.
+    const path = req.url;
     const originalEnd = res.end.bind(res) as (...args: unknown[]) => Response;
     let ended = false;
     res.end = ((...args: unknown[]) => {
@@ -250,15 +294,20 @@ export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTr
       ended = true;
       if (res.locals.audited === true) return originalEnd(...args);
       const method = req.method.toUpperCase();
-      const path = req.url;
       const action = options.action ?? actionOf(method, path);
       const what = options.what ? options.what(req) : whatOf(path, res, action);
       // POST _search carries its query in the body (src/fhir/http/routes.ts keeps it here).
       const formQuery = res.locals.auditQuery as string | undefined;
+      const locals = res.locals as AuditLocals;
+      const outcome = outcomeOf(res.statusCode);
       const event = buildAuditEvent({
         access: res.locals.access as AccessContext | undefined,
+        external: locals.auditExternal,
         action,
-        outcome: outcomeOf(res.statusCode),
+        outcome,
+        subtype: locals.auditSubtype,
+        outcomeDesc: outcome === '0' ? undefined : (failureReason(args[0]) ?? `HTTP ${res.statusCode}`),
+        entities: locals.auditEntities,
         what: formQuery !== undefined ? { ...what, query: formQuery } : what,
         sourceAddress: req.ip,
         recorded: new Date(),
@@ -294,5 +343,29 @@ export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTr
       return res;
     }) as typeof res.end;
     next();
+  };
+}
+
+/**
+ * POST [type]/_search carries its query in a form body, which the FHIR router reads only after
+ * authentication: read here, before it, so that a request refused with 401 still leaves its query
+ * in the audit trail (issue 17). The router then finds the body already read.
+ */
+export function auditFormSearch(bodyLimit: string | number): RequestHandler {
+  const readForm = express.raw({ type: 'application/x-www-form-urlencoded', limit: bodyLimit });
+  return (req, res, next) => {
+    if (req.method !== 'POST' || !/^\/[A-Za-z]+\/_search(?:\?|$)/.test(req.url)) {
+      next();
+      return;
+    }
+    readForm(req, res, (err?: unknown) => {
+      if (!err && Buffer.isBuffer(req.body)) {
+        const i = req.url.indexOf('?');
+        const query = new URLSearchParams(i < 0 ? '' : req.url.slice(i + 1));
+        for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) query.append(k, v);
+        res.locals.auditQuery = query.toString();
+      }
+      next(err);
+    });
   };
 }

@@ -1,7 +1,7 @@
 /** What the HTTP app needs from access control, so the app does not depend on how it is built. */
 import type { CapabilityStatementRestSecurity } from '@medplum/fhirtypes';
 import type { RequestHandler, Router } from 'express';
-import type { AccessContext } from '../auth/access-context.ts';
+import type { AccessContext, Role } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
 
 export interface AuthLayer {
@@ -14,5 +14,7 @@ export interface AuthLayer {
   security: CapabilityStatementRestSecurity;
   /** Throws a 403 OperationOutcomeError when access does not allow the interaction. */
   authorize(access: AccessContext, resourceType: string, interaction: Interaction): void;
+  /** The client's role now (clients file), or undefined when removed or disabled (src/auth/current-role.ts). */
+  currentRole?(access: AccessContext): Role | undefined;
   close?(): Promise<void>;
 }

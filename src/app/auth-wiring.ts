@@ -7,6 +7,7 @@ import { type AuthConfig, AuthConfigSchema } from '../auth/auth-config.ts';
 import { createAuthenticator } from '../auth/authenticate.ts';
 import { requireAccess } from '../auth/authorize.ts';
 import { ClientRegistry } from '../auth/client-registry.ts';
+import { currentRole } from '../auth/current-role.ts';
 import { createRateLimiter } from '../auth/rate-limit.ts';
 import { loadSigningKeys } from '../auth/signing-keys.ts';
 import { createAuthRouter, smartSecurityExtension } from '../auth/token-endpoint.ts';
@@ -59,5 +60,6 @@ export async function createAuthLayer(deps: { config: Config; db: Db; logger: Lo
     }),
     security: smartSecurityExtension(config),
     authorize: requireAccess,
+    currentRole: (access) => currentRole(registry, access),
   };
 }

@@ -33,6 +33,7 @@ import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import {
   type AuditWriter,
+  auditFormSearch,
   auditTrail,
   cdsPatient,
   inlineBundleAudit,
@@ -161,7 +162,13 @@ export function createApp(deps: AppDeps): Express {
   });
 
   // Audit first, so that refused and unauthenticated requests are recorded too.
-  app.use('/fhir', auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit);
+  app.use(
+    '/fhir',
+    auditTrail(deps.audit, logger),
+    auditFormSearch(config.BODY_LIMIT),
+    auth.authenticate,
+    auth.rateLimit,
+  );
   const writeBatcher = new WriteBatcher(db);
   const searchLimits = { maxParameters: config.SEARCH_MAX_PARAMETERS, maxValues: config.SEARCH_MAX_VALUES };
   const context = (req: Request, res: Response): FhirContext => {
@@ -194,6 +201,7 @@ export function createApp(deps: AppDeps): Express {
       trialGate: () => deps.intake.session(),
       auditInline: inlineCreateAudit(deps.audit, req, res),
       auditBundle: inlineBundleAudit(deps.audit, req, res),
+      currentRole: auth.currentRole ? () => auth.currentRole?.(access) : undefined,
       writeBatcher,
       searchLimits,
       searchBudget: { ms: config.SEARCH_TIMEOUT_MS, signal: hangUp.signal },

@@ -23,6 +23,7 @@ import { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import { loadHl7Systems } from '../ingest/hl7v2/hl7-systems.ts';
 import { MllpListener } from '../ingest/hl7v2/mllp-listener.ts';
 import { Intake } from '../ingest/intake.ts';
+import { relabelStored } from '../ingest/relabel.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
@@ -155,6 +156,9 @@ export async function startService(
     const audit = new AuditWriter(db, fhirBase);
     const metrics = createMetrics();
     const routing = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
+    // Before anything is served: data stored under other arm-revealing declarations gets the label
+    // these declarations give it (a no-op when they have not changed; shared by instances).
+    await relabelStored(db, routing, fhirBase, { logger: log });
     const unitAliases = await loadUnitAliases(config.UNIT_ALIASES_FILE);
     const intake = new Intake(
       new EnrollmentIndex(),
@@ -257,7 +261,9 @@ export async function startService(
       metrics,
       intake,
       reloadMappings: async () => {
-        intake.setRoutingTable(new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR)));
+        const table = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
+        intake.setRoutingTable(table);
+        await relabelStored(db, table, fhirBase, { logger: log });
       },
       logger: log,
       auth,

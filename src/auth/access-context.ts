@@ -19,4 +19,9 @@ export interface AccessContext {
   scopes: readonly string[];
   /** The token's jti, so audit records can name the token a request used. */
   tokenId: string;
+  /**
+   * Where the role came from when not from the clients file (the service's own tokens, and IdP
+   * tokens of registered clients without a role claim): the IdP's role claim, or IDP_DEFAULT_ROLE.
+   */
+  roleSource?: 'claim' | 'default' | undefined;
 }

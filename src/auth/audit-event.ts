@@ -10,11 +10,39 @@ import type { AccessContext } from './access-context.ts';
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 export type AuditOutcome = '0' | '4' | '8' | '12';
 
+/**
+ * A resource or query an interaction touched. With both a reference and a query (a compartment
+ * search, an instance's history with parameters), the resource and the query are two entities; the
+ * query's resource type is `queryType` when it differs from the resource's (Patient/1/Observation?…).
+ */
+export interface AuditWhat {
+  reference?: string;
+  query?: string;
+  type?: string;
+  queryType?: string;
+}
+
+/**
+ * A caller that is not one of the API's clients (a CDS Hooks EHR): its identity as the system that
+ * vouched for it names it (`system|value`), with its own id for the caller (`altId`, a JWT `sub`),
+ * and the end users it acted for (the hook's userId / fhirUser).
+ */
+export interface ExternalRequestor {
+  system: string;
+  value: string;
+  altId?: string | undefined;
+  users?: readonly { system: string; value: string }[] | undefined;
+}
+
 export interface AuditInput {
   access?: AccessContext;
+  /** The requestor when the caller is not an API client (access unset). */
+  external?: ExternalRequestor | undefined;
   action: AuditAction;
   outcome: AuditOutcome;
-  what?: { reference?: string; query?: string; type?: string };
+  what?: AuditWhat;
+  /** Further resources read and queries run (a batch's entries), one entity each. */
+  entities?: readonly AuditWhat[] | undefined;
   sourceAddress?: string;
   recorded: Date;
   requestId?: string;
@@ -48,6 +76,10 @@ export type RestfulInteraction =
 export const AUDIT_OBSERVER_NAME = 'KHE trial FHIR adapter';
 export const ACCESS_ROLE_SYSTEM = 'https://khe-trial.example.org/fhir/CodeSystem/access-role';
 export const CLIENT_ID_SYSTEM = 'https://khe-trial.example.org/fhir/sid/client-id';
+/** A CDS Hooks caller: the allow-listed JWT issuer. */
+export const CDS_ISSUER_SYSTEM = 'https://khe-trial.example.org/fhir/sid/cds-issuer';
+/** The EHR user a CDS call was made for (the hook context's userId or fhirUser, as the EHR names it). */
+export const EHR_USER_SYSTEM = 'https://khe-trial.example.org/fhir/sid/ehr-user';
 
 const AUDIT_TYPE: Coding = {
   system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
@@ -88,13 +120,17 @@ export function inferInteraction(
 
 function requestor(input: AuditInput): AuditEventAgent {
   const a = input.access;
+  const x = input.external;
   const agent: AuditEventAgent = {
     type: { coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] },
     who: a
       ? { identifier: { system: CLIENT_ID_SYSTEM, value: a.clientId }, display: a.clientName }
-      : { display: 'unauthenticated client' },
+      : x
+        ? { identifier: { system: x.system, value: x.value } }
+        : { display: 'unauthenticated client' },
     requestor: true,
   };
+  if (!a && x?.altId) agent.altId = x.altId;
   if (a) {
     agent.role = [{ coding: [{ system: ACCESS_ROLE_SYSTEM, code: a.role }], text: a.role }];
     // BALP records the access token's id here, linking the event to the token that authorised it.
@@ -104,29 +140,53 @@ function requestor(input: AuditInput): AuditEventAgent {
   return agent;
 }
 
-function entities(input: AuditInput): AuditEventEntity[] {
+/** The end users a CDS call was made for: requestors too, as BALP records a user behind a client. */
+function users(input: AuditInput): AuditEventAgent[] {
+  if (input.access) return [];
+  return (input.external?.users ?? []).map((u) => ({
+    type: { coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] },
+    who: { identifier: { system: u.system, value: u.value } },
+    requestor: true,
+  }));
+}
+
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]+$/;
+
+function entityType(resourceType: string | undefined): AuditEventEntity['type'] {
+  return resourceType && RESOURCE_TYPE.test(resourceType)
+    ? { system: 'http://hl7.org/fhir/resource-types', code: resourceType }
+    : { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' };
+}
+
+function entitiesOf(what: AuditWhat): AuditEventEntity[] {
   const out: AuditEventEntity[] = [];
-  const what = input.what;
-  if (what && (what.reference || what.query || what.type)) {
-    const resourceType = what.type && /^[A-Z][A-Za-z]+$/.test(what.type) ? what.type : what.reference?.split('/')[0];
+  if (!what.reference && what.query === undefined && !what.type) return out;
+  const ownType = what.type && RESOURCE_TYPE.test(what.type) ? what.type : what.reference?.split('/')[0];
+  if (what.reference || what.query === undefined) {
     const entity: AuditEventEntity = {};
     if (what.reference) entity.what = { reference: what.reference };
-    entity.type =
-      resourceType && /^[A-Z][A-Za-z]+$/.test(resourceType)
-        ? { system: 'http://hl7.org/fhir/resource-types', code: resourceType }
-        : { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' };
-    if (what.query !== undefined) {
-      entity.role = { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '24', display: 'Query' };
-      entity.query = Buffer.from(what.query, 'utf8').toString('base64');
-    } else {
-      entity.role = {
-        system: 'http://terminology.hl7.org/CodeSystem/object-role',
-        code: '4',
-        display: 'Domain Resource',
-      };
-    }
+    entity.type = entityType(what.reference?.split('/')[0] ?? ownType);
+    entity.role = {
+      system: 'http://terminology.hl7.org/CodeSystem/object-role',
+      code: '4',
+      display: 'Domain Resource',
+    };
     out.push(entity);
   }
+  if (what.query !== undefined) {
+    out.push({
+      type: entityType(what.queryType ?? ownType),
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '24', display: 'Query' },
+      query: Buffer.from(what.query, 'utf8').toString('base64'),
+    });
+  }
+  return out;
+}
+
+function entities(input: AuditInput): AuditEventEntity[] {
+  const out: AuditEventEntity[] = [];
+  if (input.what) out.push(...entitiesOf(input.what));
+  for (const extra of input.entities ?? []) out.push(...entitiesOf(extra));
   if (input.requestId) {
     out.push({
       what: { identifier: { value: input.requestId } },
@@ -147,6 +207,7 @@ export function buildAuditEvent(input: AuditInput): AuditEvent {
     outcome: input.outcome,
     agent: [
       requestor(input),
+      ...users(input),
       {
         type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
         who: { display: AUDIT_OBSERVER_NAME },

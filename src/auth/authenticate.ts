@@ -79,9 +79,10 @@ export function createTokenVerifier(deps: AuthenticatorDeps): TokenVerifier {
       cache.delete(token);
       throw new TokenRejected('token expired');
     }
+    if (!entry.own && deps.registry?.isDisabled(entry.access.clientId)) throw new TokenRejected('client is disabled');
     if (entry.own && deps.registry) {
       const client = deps.registry.get(entry.access.clientId);
-      if (!client) throw new TokenRejected('client is no longer registered');
+      if (!client) throw new TokenRejected('client is no longer registered or is disabled');
       if (client.role !== entry.access.role) throw new TokenRejected('client role has changed; request a new token');
     }
     return entry.access;

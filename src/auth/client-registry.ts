@@ -90,14 +90,31 @@ export class ClientRegistry {
     return new ClientRegistry(dev.clients, undefined, dev, options);
   }
 
+  /** The client, unless unknown or disabled. */
   get(clientId: string): RegisteredClient | undefined {
     this.#maybeReload();
-    return this.#clients.get(clientId);
+    const client = this.#clients.get(clientId);
+    return client?.disabled === true ? undefined : client;
+  }
+
+  /** Whether the clients file lists this client as disabled. */
+  isDisabled(clientId: string): boolean {
+    this.#maybeReload();
+    return this.#clients.get(clientId)?.disabled === true;
+  }
+
+  /**
+   * The client as the clients file says now, looking at the file whatever the once-a-second
+   * throttle: for decisions that must follow an edit at once (an export download after a role change).
+   */
+  current(clientId: string): RegisteredClient | undefined {
+    this.#lastCheck = Number.NEGATIVE_INFINITY;
+    return this.get(clientId);
   }
 
   list(): readonly RegisteredClient[] {
     this.#maybeReload();
-    return [...this.#clients.values()];
+    return [...this.#clients.values()].filter((c) => c.disabled !== true);
   }
 
   /** Bumped on every successful reload, for caches derived from client entries. */

@@ -49,6 +49,8 @@ export const ClientSchema = z
       .string()
       .refine((h) => parseSecretHash(h) !== undefined, { error: 'secretHash must be scrypt$N$r$p$salt$hash' })
       .optional(),
+    // Switched off without deleting the entry: no token, its tokens stop working, no export download.
+    disabled: z.boolean().optional(),
   })
   .refine((c) => [c.jwks, c.jwksUrl, c.secretHash].filter((x) => x !== undefined).length === 1, {
     error: 'give exactly one of jwks, jwksUrl or secretHash',

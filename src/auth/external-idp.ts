@@ -27,15 +27,15 @@ export function createIdpVerifier(
   const audience = [...(idp.audience ?? defaultAudience)];
   const algorithms = [...(idp.algorithms ?? IDP_ALGORITHMS)];
 
-  const roleOf = (payload: JWTPayload, clientId: string): Role => {
+  const roleOf = (payload: JWTPayload, clientId: string): Pick<AccessContext, 'role' | 'roleSource'> => {
     if (idp.roleClaim !== undefined && payload[idp.roleClaim] !== undefined) {
       const roles = claimStrings(payload[idp.roleClaim]).filter(isRole);
       if (roles.length !== 1) throw new Error(`claim ${idp.roleClaim} must name exactly one role`);
-      return roles[0] as Role;
+      return { role: roles[0] as Role, roleSource: 'claim' };
     }
     const registered = registry?.get(clientId);
-    if (registered) return registered.role;
-    if (idp.defaultRole) return idp.defaultRole;
+    if (registered) return { role: registered.role };
+    if (idp.defaultRole) return { role: idp.defaultRole, roleSource: 'default' };
     throw new Error('token carries no role and its client is not registered');
   };
 
@@ -48,10 +48,11 @@ export function createIdpVerifier(
     });
     const clientId = payload[idp.clientIdClaim];
     if (typeof clientId !== 'string' || clientId.length === 0) throw new Error(`token has no ${idp.clientIdClaim}`);
+    if (registry?.isDisabled(clientId)) throw new Error('client is disabled');
     const access: AccessContext = {
       clientId,
       clientName: registry?.get(clientId)?.name ?? clientId,
-      role: roleOf(payload, clientId),
+      ...roleOf(payload, clientId),
       scopes: claimStrings(payload[idp.scopeClaim]),
       tokenId: payload.jti ?? createHash('sha256').update(token).digest('base64url').slice(0, 22),
     };

@@ -18,6 +18,12 @@ export class CdsAuthError extends Error {
   }
 }
 
+/** Who signed a trusted CDS call: the allow-listed issuer and the token's subject (the EHR's client id). */
+export interface CdsCaller {
+  iss: string;
+  sub?: string;
+}
+
 export class CdsAuthenticator {
   readonly #keys = new Map<string, JWTVerifyGetKey>();
   readonly #jti: UsedJtiStore;
@@ -34,8 +40,8 @@ export class CdsAuthenticator {
     this.#jti = jti;
   }
 
-  /** Returns the issuer; throws CdsAuthError (CDS_AUTH_*) when the call is not trusted. */
-  async verify(authorization: string | undefined, serviceUrl: string): Promise<string> {
+  /** Returns the issuer and subject; throws CdsAuthError (CDS_AUTH_*) when the call is not trusted. */
+  async verify(authorization: string | undefined, serviceUrl: string): Promise<CdsCaller> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     if (!m) throw new CdsAuthError('CDS_AUTH_MISSING', 'a Bearer JWT is required');
     const token = m[1] as string;
@@ -57,7 +63,7 @@ export class CdsAuthenticator {
     })();
     const keys = typeof issuer === 'string' ? this.#keys.get(issuer) : undefined;
     if (!keys) throw new CdsAuthError('CDS_AUTH_ISSUER', `issuer ${String(issuer)} is not allowed`);
-    let payload: { jti?: unknown; exp?: number };
+    let payload: { jti?: unknown; exp?: number; sub?: unknown };
     try {
       ({ payload } = await jwtVerify(token, keys, {
         issuer: issuer as string,
@@ -71,6 +77,6 @@ export class CdsAuthenticator {
     if (typeof payload.jti !== 'string') throw new CdsAuthError('CDS_AUTH_INVALID', 'jti must be a string');
     const fresh = await this.#jti.claim(`cds:${issuer as string}`, payload.jti, new Date((payload.exp ?? 0) * 1000));
     if (!fresh) throw new CdsAuthError('CDS_AUTH_REPLAY', 'this token (jti) was already used');
-    return issuer as string;
+    return { iss: issuer as string, ...(typeof payload.sub === 'string' ? { sub: payload.sub } : {}) };
   }
 }

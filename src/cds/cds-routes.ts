@@ -8,13 +8,14 @@ import type { Patient } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import * as z from 'zod';
 import type { Logger } from '../app/logger.ts';
+import { CDS_ISSUER_SYSTEM, EHR_USER_SYSTEM, type ExternalRequestor } from '../auth/audit-event.ts';
 import type { TrialRoster } from '../auth/trial-roster.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { addCdsFeedback } from '../store/cds-feedback-store.ts';
 import type { Db } from '../store/db.ts';
 import { blindedStatus } from './blinded-status.ts';
 import { trialCard } from './card.ts';
-import { CdsAuthError, type CdsAuthenticator } from './cds-auth.ts';
+import { CdsAuthError, type CdsAuthenticator, type CdsCaller } from './cds-auth.ts';
 import { cdsCors } from './cors.ts';
 import { loadTrialStatuses, troughPrefetchCodes } from './load-status.ts';
 import { candidatePatients } from './patient-match.ts';
@@ -25,7 +26,11 @@ export const SERVICE_ID = 'trial-status';
 const HookRequest = z.looseObject({
   hook: z.literal('patient-view'),
   hookInstance: z.string().min(1),
-  context: z.looseObject({ patientId: z.string().min(1), userId: z.string().optional() }),
+  context: z.looseObject({
+    patientId: z.string().min(1),
+    userId: z.string().optional(),
+    fhirUser: z.string().optional(),
+  }),
   prefetch: z.record(z.string(), z.unknown()).optional(),
   fhirServer: z.url().optional(),
 });
@@ -104,9 +109,18 @@ export function createCdsRouter(deps: CdsDeps): Router {
     });
   });
 
-  const authenticated = async (req: Request, res: Response, url: string): Promise<string | undefined> => {
+  const authenticated = async (req: Request, res: Response, url: string): Promise<CdsCaller | undefined> => {
     try {
-      return await deps.auth.verify(req.headers.authorization, url);
+      const caller = await deps.auth.verify(req.headers.authorization, url);
+      // The audit trail names the calling EHR (issuer, subject) and the user it called for (issue 17).
+      const context = (req.body as { context?: { userId?: unknown; fhirUser?: unknown } } | undefined)?.context;
+      const users = [context?.userId, context?.fhirUser]
+        .filter((u): u is string => typeof u === 'string' && u.length > 0 && u.length <= 1024)
+        .filter((u, i, all) => all.indexOf(u) === i)
+        .map((value) => ({ system: EHR_USER_SYSTEM, value }));
+      const external: ExternalRequestor = { system: CDS_ISSUER_SYSTEM, value: caller.iss, altId: caller.sub, users };
+      res.locals.auditExternal = external;
+      return caller;
     } catch (err) {
       if (err instanceof CdsAuthError) {
         deps.logger.warn('CDS call refused', { code: err.code, reason: err.message });
@@ -151,8 +165,9 @@ export function createCdsRouter(deps: CdsDeps): Router {
   });
 
   router.post(`/cds-services/${SERVICE_ID}/feedback`, json, async (req, res) => {
-    const issuer = await authenticated(req, res, `${serviceUrl}/feedback`);
-    if (!issuer) return;
+    const caller = await authenticated(req, res, `${serviceUrl}/feedback`);
+    if (!caller) return;
+    const issuer = caller.iss;
     const parsed = FeedbackRequest.safeParse(req.body);
     if (!parsed.success) {
       sendError(res, 400, 'CDS_FEEDBACK_INVALID', z.prettifyError(parsed.error).split('\n').slice(0, 3).join(' '));

@@ -37,10 +37,22 @@ export interface FhirContext {
    * beyond what src/fhir/interactions/service-owned.ts lets a client write.
    */
   serviceCreates?: ReadonlySet<string> | undefined;
-  /** A transaction Bundle: its AuditEvent, to commit in the Bundle's own transaction. */
-  auditBundle?: (() => { write: VersionWrite; done(): void }) | undefined;
+  /** A transaction Bundle: its AuditEvent (with what its entries read), to commit in the Bundle's own transaction. */
+  auditBundle?: ((reads?: readonly AuditedAccess[]) => { write: VersionWrite; done(): void }) | undefined;
+  /**
+   * The caller's role now, which may differ from its token's (a role changed since it was issued);
+   * undefined when the client was removed or disabled. Unset: the token's role.
+   */
+  currentRole?: (() => import('../auth/access-context.ts').Role | undefined) | undefined;
   /** Group commit for optimistic single creates outside a transaction (src/store/write-batcher.ts). */
   writeBatcher?: WriteBatcher | undefined;
+}
+
+/** A resource read or a query run, for the audit trail (src/auth/audit-event.ts AuditWhat). */
+export interface AuditedAccess {
+  reference?: string;
+  type?: string;
+  query?: string;
 }
 
 export interface FhirResponse {
@@ -52,4 +64,6 @@ export interface FhirResponse {
   location?: string | undefined;
   versionId?: number | undefined;
   lastUpdated?: string | undefined;
+  /** A batch or transaction: the resources its entries read and the searches they ran. */
+  audited?: readonly AuditedAccess[] | undefined;
 }

@@ -116,6 +116,26 @@ export class RoutingTable {
     return this.#revealingTerms;
   }
 
+  /**
+   * What decides the arm-revealing label, in canonical form: every code (standard or mapped local)
+   * that stands for an arm-revealing measure, the declared extra codes, medications, terms and
+   * forms. Stored with the labels (src/ingest/relabel.ts): a change means stored data may now be
+   * labelled wrongly; a ConceptMap edit that touches no arm-revealing measure changes nothing.
+   */
+  get armLabelFingerprint(): string {
+    const revealingKeys = [...this.#byCode.entries()]
+      .filter(([, refs]) => refs.some((r) => this.revealsArmMeasure(r)))
+      .map(([key]) => key);
+    const forms = [...this.#forms.values()].flat().filter((f) => this.revealsArmForm(f));
+    return JSON.stringify({
+      measureCodes: revealingKeys.sort(),
+      codes: [...this.#revealingCodes].sort(),
+      medications: [...this.#revealingMedications].sort(),
+      terms: [...this.#revealingTerms].sort(),
+      forms: forms.map((f) => f.questionnaire).sort(),
+    });
+  }
+
   /** The measures the codings stand for (any coding may match), in study order. */
   measuresFor(codings: readonly Coding[] | undefined): MeasureRef[] {
     const out: MeasureRef[] = [];

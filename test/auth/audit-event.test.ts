@@ -83,6 +83,62 @@ describe('buildAuditEvent', () => {
     expect(() => validateResource(anonymous)).not.toThrow();
   });
 
+  it('names an instance request’s resource and its query apart, and a batch’s reads one entity each', () => {
+    const history = buildAuditEvent({
+      access,
+      action: 'R',
+      outcome: '4',
+      outcomeDesc: 'forbidden',
+      what: { reference: 'Patient/1', type: 'Patient', query: '_since=2020-01-01' },
+      recorded,
+      httpMethod: 'GET',
+      path: '/fhir/Patient/1/_history?_since=2020-01-01',
+    });
+    expect(history.entity?.slice(0, 2)).toMatchObject([
+      { what: { reference: 'Patient/1' }, type: { code: 'Patient' }, role: { code: '4' } },
+      { type: { code: 'Patient' }, role: { code: '24' }, query: Buffer.from('_since=2020-01-01').toString('base64') },
+    ]);
+    expect(history.entity?.[1]).not.toHaveProperty('what');
+    expect(() => validateResource(history)).not.toThrow();
+
+    const batch = buildAuditEvent({
+      access,
+      action: 'E',
+      outcome: '0',
+      subtype: 'batch',
+      what: { type: 'system', query: '' },
+      entities: [
+        { reference: 'Observation/a', type: 'Observation' },
+        { type: 'Patient', query: 'name=x' },
+      ],
+      recorded,
+    });
+    expect(batch.subtype?.[0]?.code).toBe('batch');
+    expect(batch.entity?.map((e) => e.what?.reference ?? e.type?.code)).toEqual(['2', 'Observation/a', 'Patient']);
+    expect(() => validateResource(batch)).not.toThrow();
+  });
+
+  it('names a caller that is not an API client (a CDS Hooks EHR) and the user it called for', () => {
+    const event = buildAuditEvent({
+      external: {
+        system: 'https://khe-trial.example.org/fhir/sid/cds-issuer',
+        value: 'https://ehr.example',
+        altId: 'client-7',
+        users: [{ system: 'https://khe-trial.example.org/fhir/sid/ehr-user', value: 'Practitioner/9' }],
+      },
+      action: 'E',
+      outcome: '0',
+      what: { reference: 'Patient/1', type: 'Patient' },
+      recorded,
+      path: '/cds-services/trial-status',
+      httpMethod: 'POST',
+    });
+    const requestors = event.agent.filter((a) => a.requestor);
+    expect(requestors.map((a) => a.who?.identifier?.value)).toEqual(['https://ehr.example', 'Practitioner/9']);
+    expect(requestors[0]?.altId).toBe('client-7');
+    expect(() => validateResource(event)).not.toThrow();
+  });
+
   it('infers the FHIR interaction from the request', () => {
     expect(inferInteraction({ action: 'R', path: '/fhir/Patient/1' })).toBe('read');
     expect(inferInteraction({ action: 'R', path: '/fhir/Patient/1/_history/2' })).toBe('vread');

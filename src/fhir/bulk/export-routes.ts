@@ -299,11 +299,14 @@ async function download(ctx: FhirContext, jobId: string, fileNo: number, res: Re
   // Same token rules as the API: the caller's scopes must still cover the file's type.
   if (file.kind === 'output') ctx.authorize(file.resourceType, 'search');
   // The file was masked (or not) for the role the client had at kick-off; a client whose role has
-  // changed since, e.g. to outcome-assessor, must not download what that role may not see.
-  if (ctx.access && ctx.access.role !== job.role) {
-    fail(
-      forbidden(`This export was made for role ${job.role}; the client's role is now ${ctx.access.role}: export again`),
-    );
+  // changed since, e.g. to outcome-assessor, must not download what that role may not see. The role
+  // now, from the clients file, not the token's: a token issued before the change is still valid.
+  if (ctx.access) {
+    const role = ctx.currentRole ? ctx.currentRole() : ctx.access.role;
+    if (role === undefined) fail(forbidden('This client is no longer registered or is disabled'));
+    if (role !== job.role || ctx.access.role !== job.role) {
+      fail(forbidden(`This export was made for role ${job.role}; the client's role is now ${role}: export again`));
+    }
   }
   res.status(200).type('application/fhir+ndjson');
   res.setHeader('Content-Length', String(file.bytes));

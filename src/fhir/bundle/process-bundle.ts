@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { maskForAccess } from '../../auth/masking.ts';
 import { isRoutedType } from '../../ingest/route-result.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
@@ -13,7 +14,7 @@ import { findObservationIds, type IdentifierKey } from '../../store/identifier-l
 import { existingIds, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
-import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import type { AuditedAccess, FhirContext, FhirResponse } from '../fhir-context.ts';
 import { refuseMatchBeyondIdentifier } from '../interactions/match-criteria.ts';
 import { notKept } from '../interactions/not-kept.ts';
 import { mayWithdraw } from '../interactions/withdraw.ts';
@@ -31,7 +32,45 @@ export interface BundleOptions {
    * Transactions: runs inside the database transaction after every entry, with their responses;
    * a throw rolls everything back (a feed records what it applied in the same commit).
    */
-  beforeCommit?: ((tx: Queryable, responses: readonly FhirResponse[]) => Promise<void>) | undefined;
+  beforeCommit?:
+    | ((tx: Queryable, responses: readonly FhirResponse[], reads: readonly AuditedAccess[]) => Promise<void>)
+    | undefined;
+}
+
+const TYPE_SEGMENT = /^[A-Z][A-Za-z]+$/;
+
+/**
+ * What one GET entry read, for the audit trail (issue 17: each entry of a batch names the resources
+ * read): its query when it searched, and every resource its answer carries as the caller gets it
+ * (a resource masking withholds from a blinded caller was not read by them; a 404 read nothing).
+ */
+export function entryReads(
+  ctx: FhirContext,
+  request: ParsedEntry['request'],
+  r: FhirResponse | undefined,
+): AuditedAccess[] {
+  if (request.method !== 'GET') return [];
+  const path = request.path;
+  const out: AuditedAccess[] = [];
+  const isRead = (path.length === 2 || (path.length === 4 && path[2] === '_history')) && !path[1]?.startsWith('$');
+  if (!isRead) {
+    const type = [...path].reverse().find((p) => TYPE_SEGMENT.test(p)) ?? 'system';
+    out.push({ type, query: request.query.toString() });
+  }
+  if (r?.status !== 200 || r.body === undefined || r.outcome !== undefined) return out;
+  let body: Resource;
+  try {
+    body = JSON.parse(r.body) as Resource;
+  } catch {
+    return out;
+  }
+  const resources =
+    body.resourceType === 'Bundle' ? (body.entry ?? []).flatMap((x) => (x.resource ? [x.resource] : [])) : [body];
+  for (const resource of resources) {
+    if (!resource.id || (ctx.access && maskForAccess(resource, ctx.access) === undefined)) continue;
+    out.push({ reference: `${resource.resourceType}/${resource.id}`, type: resource.resourceType });
+  }
+  return out;
 }
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
@@ -63,7 +102,10 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
   // withdraws it from the trial (interactions/withdraw.ts); the rest are answered without writing.
   const stored = ctx.intake ? await storedEntries(ctx.db, entries) : new Map<number, boolean>();
   const out: string[] = [];
+  const audited: AuditedAccess[] = [];
   for (const e of entries) {
+    if (e.request.method === 'GET')
+      audited.push(...entryReads(ctx, e.request, undefined).filter((a) => a.query !== undefined));
     try {
       const body = e.request.body;
       if (ctx.intake && body && (e.request.method === 'POST' || e.request.method === 'PUT')) {
@@ -85,13 +127,14 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
       const r = write
         ? await ctx.db.transaction((tx) => dispatch(ctx, tx, e.request))
         : await dispatch(ctx, ctx.db, e.request);
+      if (!write) audited.push(...entryReads(ctx, e.request, r).filter((a) => a.query === undefined));
       out.push(responseEntry(r, options.returnMinimal));
     } catch (err) {
       const outcome = errorOutcome(err);
       out.push(responseEntry({ status: statusOf(outcome), outcome }, options.returnMinimal));
     }
   }
-  return { status: 200, body: bundleText('batch-response', out) };
+  return { status: 200, body: bundleText('batch-response', out), audited };
 }
 
 /**
@@ -329,14 +372,16 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     }
     await flush();
     const responses = entries.map((e) => byIndex.get(e.index) as FhirResponse);
-    await options.beforeCommit?.(tx, responses);
-    return responses;
+    const reads = entries.flatMap((e) => entryReads(ctx, e.request, byIndex.get(e.index)));
+    await options.beforeCommit?.(tx, responses, reads);
+    return { responses, reads };
   });
   return {
     status: 200,
     body: bundleText(
       'transaction-response',
-      results.map((r) => responseEntry(r, options.returnMinimal)),
+      results.responses.map((r) => responseEntry(r, options.returnMinimal)),
     ),
+    audited: results.reads,
   };
 }

@@ -7,9 +7,10 @@ import express, { type Request, type Response, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
+import type { VersionWrite } from '../../store/resource-store.ts';
 import { processBundle } from '../bundle/process-bundle.ts';
 import { dispatch, type FhirRequest } from '../dispatch.ts';
-import type { FhirContext, FhirResponse } from '../fhir-context.ts';
+import type { AuditedAccess, FhirContext, FhirResponse } from '../fhir-context.ts';
 import { IDENTIFIER_INDEX } from '../interactions/create.ts';
 import { asJsonPatch } from '../interactions/patch.ts';
 import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
@@ -84,14 +85,28 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
     const ctx = { ...options.context(req, res), auditInline: undefined };
     // A transaction's AuditEvent commits with its data (issue 17); a rollback leaves the trail to
     // record the failure.
-    const audit = (body as Bundle).type === 'transaction' ? ctx.auditBundle?.() : undefined;
+    const isTransaction = (body as Bundle).type === 'transaction';
+    let audit: { write: VersionWrite; done(): void } | undefined;
+    const auditBundle = isTransaction ? ctx.auditBundle : undefined;
     const r = await processBundle(ctx, body as Bundle, {
       strict: prefs.strict,
       returnMinimal: prefs.return === 'minimal',
       maxEntries: options.maxBundleEntries,
-      ...(audit ? { beforeCommit: (tx: Queryable) => writeFirstVersions(tx, [audit.write]) } : {}),
+      ...(auditBundle
+        ? {
+            beforeCommit: (tx: Queryable, _responses: readonly FhirResponse[], reads: readonly AuditedAccess[]) => {
+              audit = auditBundle(reads);
+              return writeFirstVersions(tx, [audit.write]);
+            },
+          }
+        : {}),
     });
     audit?.done();
+    // A batch's AuditEvent is the trail's: it names what the entries read (issue 17).
+    if (!isTransaction) {
+      res.locals.auditSubtype = 'batch';
+      res.locals.auditEntities = r.audited;
+    }
     sendFhir(res, r, { ...prefs, return: 'representation' }, accessOf(res));
   });
 

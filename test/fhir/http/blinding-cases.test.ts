@@ -251,3 +251,89 @@ describe('an export made before the client became an outcome assessor', () => {
     expect(await r.text()).not.toContain('12.88');
   });
 });
+
+describe('an export downloaded with a token issued before the client’s role changed', () => {
+  let s: TestService;
+  let dir: string;
+  const file = () => join(dir, 'clients.json');
+  /** The clients file: `roles` gives each client's role, or `disabled`. */
+  const writeClients = async (roles: Record<string, string>) => {
+    const secretHash = await hashSecret('old-secret');
+    writeFileSync(
+      file(),
+      JSON.stringify({
+        clients: [
+          ...Object.entries(roles).map(([id, role]) => ({
+            id,
+            name: id,
+            role: role === 'disabled' ? 'research' : role,
+            allowedScopes: ['system/*.rs'],
+            secretHash,
+            ...(role === 'disabled' ? { disabled: true } : {}),
+          })),
+          { id: 'coordinator', name: 'Coordinator', role: 'admin', allowedScopes: ['system/*.*'], secretHash },
+        ],
+      }),
+    );
+  };
+  const token = (id: string) => fetchToken(s.url, { clientId: id, clientSecret: 'old-secret', role: 'admin' });
+  const withToken = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+  /** Exports the level as `id` (research) and returns the file's path and the token used. */
+  const exportAs = async (id: string): Promise<{ path: string; token: string }> => {
+    const t = await token(id);
+    const status = await kickoff(s, '/fhir/$export?_type=Observation', withToken(t));
+    const manifest = await waitForManifest(
+      { ...s, call: (p, init = {}) => s.call(p, { ...init, ...withToken(t) }) },
+      status,
+    );
+    const path = pathOf(s, manifest.output[0]?.url as string);
+    expect(await (await s.call(path, withToken(t))).text()).toContain('13.77');
+    return { path, token: t };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'khe-clients-'));
+    await writeClients({ 'old-token': 'research', 'to-disable': 'research' });
+    s = await startTestService({ CLIENTS_FILE: file() });
+    const admin = await token('coordinator');
+    const asAdmin = (path: string, init: RequestInit = {}) =>
+      s.call(path, {
+        ...init,
+        headers: { ...Object.fromEntries(new Headers(init.headers)), authorization: `Bearer ${admin}` },
+      });
+    await enroll({ ...s, call: asAdmin }, 'ex-2', { start: '2022-01-10', arm: 'regular-dose' });
+    const obs = await asAdmin('/fhir/Observation', {
+      method: 'POST',
+      body: JSON.stringify({
+        ...level({ coding: [{ system: 'http://loinc.org', code: '29247-4' }] }, 13.77),
+        subject: { reference: 'Patient/ex-2' },
+      }),
+    });
+    expect(obs.status).toBe(201);
+  });
+  afterAll(async () => {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is refused at once when the client became an outcome assessor, though its research token is still valid', async () => {
+    const { path, token: research } = await exportAs('old-token');
+    // Right after the edit: the token's role is still research and the token has minutes to live.
+    await writeClients({ 'old-token': 'outcome-assessor', 'to-disable': 'research' });
+    const r = await s.call(path, withToken(research));
+    expect([401, 403]).toContain(r.status);
+    const text = await r.text();
+    expect(text).not.toContain('13.77');
+    expect(text).toContain('OperationOutcome');
+  });
+
+  it('is refused once the client is disabled, with a token issued before', async () => {
+    const { path, token: research } = await exportAs('to-disable');
+    await writeClients({ 'old-token': 'outcome-assessor', 'to-disable': 'disabled' });
+    const r = await s.call(path, withToken(research));
+    expect([401, 403]).toContain(r.status);
+    expect(await r.text()).not.toContain('13.77');
+    // And it gets no new token.
+    await expect(token('to-disable')).rejects.toThrow(/401/);
+  });
+});

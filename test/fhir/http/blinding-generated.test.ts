@@ -5,6 +5,8 @@
  * level, in transactions, a code.text only). Every read route is tried as outcome-assessor before
  * and after: nothing else is written in between, so "before" is the run where that data never
  * existed. No status, body, total or header may differ; a hidden resource reads as an absent one.
+ * The routes include searches by value (value-quantity with and without a code, counts, totals,
+ * sorting, form POSTs): a level above 10 ng/mL would tell the arm through what they match.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -195,6 +197,29 @@ function routes(subjectId: string, codes: { coding: Coding }[], terms: string[])
       out.push(`/fhir/${t}?code=${encodeURIComponent(`${coding.system}|${coding.code}`)}`);
     for (const term of terms) out.push(`/fhir/${t}?code:text=${encodeURIComponent(term)}`);
   }
+  // By value: a trough above 10 ng/mL means the regular-dose arm, so what a value search matches,
+  // counts or sorts must not move either (refused without a code, 403 before and after alike).
+  const gt10 = ['gt10', 'gt10|http://unitsofmeasure.org|ng/mL', 'ge0', 'lt100'];
+  out.push('/fhir/Observation?value-quantity=gt10', '/fhir/Observation?value-quantity=gt10&_summary=count');
+  const valueCodes = [{ system: 'http://loinc.org', code: '777-3' }, ...codes.map((c) => c.coding)];
+  for (const coding of valueCodes) {
+    const code = `code=${encodeURIComponent(`${coding.system}|${coding.code}`)}`;
+    for (const v of gt10) {
+      const vq = `value-quantity=${encodeURIComponent(v)}`;
+      out.push(
+        `/fhir/Observation?${code}&${vq}`,
+        `/fhir/Observation?${code}&${vq}&_summary=count`,
+        `/fhir/Observation?${code}&${vq}&_total=accurate&_count=1`,
+        `/fhir/Observation?patient=Patient/gen-1&${code}&${vq}`,
+        `POST /fhir/Observation/_search?${code}&${vq}&_total=accurate`,
+      );
+    }
+    out.push(
+      `/fhir/Observation?${code}&_sort=-value-quantity&_count=2`,
+      `/fhir/Observation?${code}&combo-value-quantity=gt10&_summary=count`,
+      `/fhir/Observation?${code}&component-value-quantity=gt10&_summary=count`,
+    );
+  }
   out.push(
     `/fhir/ResearchSubject/${subjectId}`,
     `/fhir/ResearchSubject/${subjectId}/_history`,
@@ -210,8 +235,17 @@ interface Answer {
   body: string;
 }
 
+/** A GET, or `POST /fhir/T/_search?form`: the same query sent as a form body. */
 async function answer(s: TestService, path: string): Promise<Answer> {
-  const r = await s.call(path, { role: 'outcome-assessor' });
+  const form = /^POST (\/fhir\/[A-Za-z]+\/_search)\?(.*)$/.exec(path);
+  const r = form
+    ? await s.call(form[1] as string, {
+        method: 'POST',
+        role: 'outcome-assessor',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form[2] as string,
+      })
+    : await s.call(path, { role: 'outcome-assessor' });
   const headers: Record<string, string> = {};
   for (const h of ['content-type', 'etag', 'last-modified', 'location', 'content-location']) {
     const v = r.headers.get(h);
@@ -264,6 +298,12 @@ describe('generated blinding test: arm-revealing data sent every way leaves no t
     const paths = routes(subjectId, codes, terms);
     const before = new Map<string, Answer>();
     for (const p of paths) before.set(p, await answer(s, p));
+    // The value routes are answered, not all refused: a total of the platelet counts shows through.
+    const platelets = `/fhir/Observation?code=${encodeURIComponent('http://loinc.org|777-3')}&value-quantity=gt10&_summary=count`;
+    expect(before.get(platelets)?.status).toBe(200);
+    expect(before.get(platelets)?.body).toMatch(/"total":[1-9]/);
+    const valueRoutes = paths.filter((p) => p.includes('value-quantity'));
+    expect(valueRoutes.filter((p) => before.get(p)?.status === 200).length).toBeGreaterThan(valueRoutes.length / 2);
     const absent = await answer(s, `/fhir/Observation/${randomUUID()}`);
 
     const created: string[] = [];
