@@ -36,7 +36,14 @@ export const ROLE_CEILINGS: Readonly<Record<Role, Readonly<Record<string, readon
   research: readAll(TRIAL_RESOURCE_TYPES),
   // Blinded: the masking layer (masking.ts) strips arms and hides arm-revealing resources on top of
   // this. No medication types at all: doses and drug levels reveal the arm.
-  'outcome-assessor': readAll(['Observation', 'DiagnosticReport', 'MeasureReport', 'ResearchSubject', 'ResearchStudy']),
+  'outcome-assessor': readAll([
+    'Observation',
+    'DiagnosticReport',
+    'MeasureReport',
+    'Measure',
+    'ResearchSubject',
+    'ResearchStudy',
+  ]),
   clinician: readAll([
     'Patient',
     'ResearchSubject',
@@ -47,6 +54,7 @@ export const ROLE_CEILINGS: Readonly<Record<Role, Readonly<Record<string, readon
     'DetectedIssue',
     'AdverseEvent',
     'MeasureReport',
+    'Measure',
     'QuestionnaireResponse',
     'Questionnaire',
     'Medication',
