@@ -52,6 +52,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { openStore } from './open-store.ts';
 import { type UpstreamWiring, wireUpstream } from './upstream-wiring.ts';
+import { whileStarting } from './while-starting.ts';
 
 export interface RunningService {
   server: Server;
@@ -121,9 +122,7 @@ export async function startService(
   let server: Server | undefined;
   try {
     // Listen first: with PORT=0 the public URL (token audience, Location headers) is known only now.
-    let handler: RequestListener = (_req, res) => {
-      res.writeHead(503, { 'Retry-After': '1' }).end();
-    };
+    let handler: RequestListener = whileStarting;
     const srv = createServer((req, res) => handler(req, res));
     server = srv;
     srv.listen(config.PORT, config.HOST);
