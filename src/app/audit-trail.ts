@@ -351,8 +351,11 @@ export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTr
  * authentication: read here, before it, so that a request refused with 401 still leaves its query
  * in the audit trail (issue 17). The router then finds the body already read.
  */
-export function auditFormSearch(bodyLimit: string | number): RequestHandler {
-  const readForm = express.raw({ type: 'application/x-www-form-urlencoded', limit: bodyLimit });
+export function auditFormSearch(bodyLimit: string): RequestHandler {
+  // Read before authentication, so an anonymous caller can make the service buffer it: capped far
+  // below BODY_LIMIT (a search form is parameters, SEARCH_MAX_VALUES of them, not resources).
+  const limit = Math.min(sizeInBytes(bodyLimit), SEARCH_FORM_LIMIT_BYTES);
+  const readForm = express.raw({ type: 'application/x-www-form-urlencoded', limit });
   return (req, res, next) => {
     if (req.method !== 'POST' || !/^\/[A-Za-z]+\/_search(?:\?|$)/.test(req.url)) {
       next();
@@ -368,4 +371,15 @@ export function auditFormSearch(bodyLimit: string | number): RequestHandler {
       next(err);
     });
   };
+}
+
+/** The largest POST _search form read (1 MiB); larger is a 413 before anything else happens. */
+const SEARCH_FORM_LIMIT_BYTES = 1024 * 1024;
+
+/** BODY_LIMIT's form (config.ts: digits then b, kb or mb) in bytes. */
+function sizeInBytes(limit: string): number {
+  const m = /^(\d+)(b|kb|mb)$/i.exec(limit);
+  if (!m) return SEARCH_FORM_LIMIT_BYTES;
+  const unit = m[2]!.toLowerCase();
+  return Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
 }

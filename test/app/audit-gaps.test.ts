@@ -305,6 +305,21 @@ describe('audit trail gaps', () => {
     expect(queries(a)).toEqual([{ type: 'Observation', query: '_count=2&patient=ag-1' }]);
   });
 
+  it('reads at most 1 MiB of a search form before authentication (413, nothing searched)', async () => {
+    const body = `patient=${'x'.repeat(1024 * 1024 + 10)}`;
+    const anonymous = await s.call('/fhir/Observation/_search', {
+      method: 'POST',
+      role: 'none',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    expect(anonymous.status).toBe(413);
+    const outcome = (await anonymous.json()) as { resourceType: string };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    const health = await s.call('/healthz', { role: 'none' });
+    expect(health.status).toBe(200);
+  });
+
   it('records a CDS Hooks call with the calling EHR (iss, sub), the hook’s user and the patient', async () => {
     const aud = `${s.service.config.publicBaseUrl}/cds-services/trial-status`;
     const token = await new SignJWT({ jti: randomUUID() })
