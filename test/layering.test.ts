@@ -55,7 +55,7 @@ describe('dependency rules', () => {
         join(dir, 'src/store/types-from-records.ts'),
         "import type { DeriveInput } from '../records/trial-record.ts';\nexport type Input = DeriveInput;\n",
       );
-      writeFileSync(join(dir, 'src/records/logs.ts'), "export * from '../app/logger.ts';\n");
+      writeFileSync(join(dir, 'src/records/logs.ts'), "export * from '../app/metrics.ts';\n");
       writeFileSync(join(dir, 'src/outcomes/uses-dev-dependency.ts'), "export * from 'fast-check';\n");
       writeFileSync(join(dir, 'src/mapping/cycle-a.ts'), "export * from './cycle-b.ts';\nexport const a = 1;\n");
       writeFileSync(join(dir, 'src/mapping/cycle-b.ts'), "export * from './cycle-a.ts';\nexport const b = 1;\n");
@@ -86,7 +86,7 @@ describe('dependency rules', () => {
     });
 
     it('fails a lower layer importing src/app/', () => {
-      expect(ruleOf('src/records/logs.ts', 'src/app/logger.ts')).toEqual(['nothing-calls-app']);
+      expect(ruleOf('src/records/logs.ts', 'src/app/metrics.ts')).toEqual(['nothing-calls-app']);
     });
 
     it('fails src/ importing a devDependency', () => {

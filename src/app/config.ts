@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
-import { appError } from './app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;

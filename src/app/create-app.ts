@@ -18,7 +18,6 @@ import type { FhirContext } from '../fhir/fhir-context.ts';
 import { StudyGroupSync } from '../fhir/groups/study-group-sync.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
-import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
 import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
@@ -29,6 +28,8 @@ import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
 import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
+import type { Logger } from '../shared/logger.ts';
+import { forbidden, notFound, unauthorized } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import {
@@ -43,7 +44,6 @@ import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createHomeRouter } from './home-page.ts';
-import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { requestContext } from './request-context.ts';
 

@@ -18,6 +18,7 @@ import { UpstreamPull } from '../ingest/upstream-pull.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 import { createJobsRouter } from '../jobs/jobs-api.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { listSubscriptionStates } from '../store/subscription-store.ts';
 import { createOutboxRouter } from '../writeback/outbox-api.ts';
@@ -27,7 +28,6 @@ import { createTokenSource } from '../writeback/upstream-auth.ts';
 import { UpstreamClient } from '../writeback/upstream-client.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
-import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface UpstreamDeps {

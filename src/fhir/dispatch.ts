@@ -3,6 +3,7 @@
  * and by batch/transaction entries, so both run exactly the same checks.
  */
 import type { Resource } from '@medplum/fhirtypes';
+import { badRequest, fail, methodNotAllowed, notFound } from '../shared/outcomes.ts';
 import type { Queryable } from '../store/db.ts';
 import { everything } from './everything/patient-everything.ts';
 import type { FhirContext, FhirResponse } from './fhir-context.ts';
@@ -12,7 +13,6 @@ import { type JsonPatch, patchResource } from './interactions/patch.ts';
 import { readResource, vreadResource } from './interactions/read.ts';
 import { instanceHistory, searchResources, typesHistory } from './interactions/search.ts';
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
-import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
 import { isSupportedResourceType } from './resource-types.ts';
 import { elementsOrFail, subsetText, summarySubsetting } from './search/subsetting.ts';
 

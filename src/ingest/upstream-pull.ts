@@ -9,8 +9,8 @@
  * screening/baseline window before treatment start.
  */
 import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../app/logger.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { listPullSubjects, type PullSubject, saveBackfill, savePullCursor } from '../store/upstream-pull-store.ts';
 import type { UpstreamClient } from '../writeback/upstream-client.ts';

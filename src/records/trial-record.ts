@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import type { Extension, Observation, Quantity } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
-import { appError } from '../app/app-error.ts';
 import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
 import { toCanonicalUnit } from '../mapping/ucum.ts';
+import { appError } from '../shared/app-error.ts';
 import { outsidePhysiologicalRange } from './physiological-range.ts';
 import {
   EXT_ORIGINAL_VALUE,

@@ -11,13 +11,13 @@ import type {
   QuestionnaireResponse,
   Resource,
 } from '@medplum/fhirtypes';
-import { AppError } from '../app/app-error.ts';
-import { fail, unprocessable } from '../fhir/outcomes.ts';
 import { compileProfileCheck, type ProfileCheck } from '../fhir/profile-invariants.ts';
 import type { RouteDecision } from '../ingest/route-result.ts';
 import { measureResultProfileUrl, trialRecordProfileUrl } from '../mapping/profile-build/measure-specs.ts';
 import type { ProfileRegistry } from '../mapping/profiles.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { AppError } from '../shared/app-error.ts';
+import { fail, unprocessable } from '../shared/outcomes.ts';
 import { checkQuestionnaireAnswers } from './questionnaire-answers.ts';
 import { checkAdverseEvent, deriveTrialAdverseEvent } from './trial-adverse-event.ts';
 import { deriveTrialRecord } from './trial-record.ts';

@@ -8,6 +8,16 @@ import type { Group } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import { isArmRevealing, isBlinded } from '../../auth/masking.ts';
 import {
+  badRequest,
+  fail,
+  forbidden,
+  methodNotAllowed,
+  notFound,
+  ok,
+  serverError,
+  tooManyRequests,
+} from '../../shared/outcomes.ts';
+import {
   createJob,
   deleteJob,
   type ExportJob,
@@ -21,16 +31,6 @@ import type { FhirContext } from '../fhir-context.ts';
 import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
-import {
-  badRequest,
-  fail,
-  forbidden,
-  methodNotAllowed,
-  notFound,
-  ok,
-  serverError,
-  tooManyRequests,
-} from '../outcomes.ts';
 import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { searchParamsFor } from '../search/search-params.ts';
 import { jobAccess, lenientTypeFilters, planType } from './export-plan.ts';

@@ -5,7 +5,7 @@
  * ignored and reported in the manifest's error file.
  */
 import type { Parameters } from '@medplum/fhirtypes';
-import { badRequest, fail } from '../outcomes.ts';
+import { badRequest, fail } from '../../shared/outcomes.ts';
 import { isSupportedResourceType } from '../resource-types.ts';
 import { parseDateRange } from '../search/date-range.ts';
 import { elementsOrFail } from '../search/subsetting.ts';

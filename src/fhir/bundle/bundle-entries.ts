@@ -1,9 +1,9 @@
 /** Checks a batch/transaction Bundle's shape and turns its entries into FhirRequests. */
 import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { badRequest, fail, OperationOutcomeError } from '../../shared/outcomes.ts';
 import { type FhirRequest, splitUrl } from '../dispatch.ts';
 import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { asJsonPatch, type JsonPatch } from '../interactions/patch.ts';
-import { badRequest, fail, OperationOutcomeError } from '../outcomes.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 

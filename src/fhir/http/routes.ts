@@ -5,6 +5,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
+import { badRequest, fail, methodNotAllowed, notAcceptable } from '../../shared/outcomes.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { processBundle } from '../bundle/process-bundle.ts';
@@ -12,7 +13,6 @@ import { dispatch, type FhirRequest } from '../dispatch.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { IDENTIFIER_INDEX } from '../interactions/create.ts';
 import { asJsonPatch } from '../interactions/patch.ts';
-import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
 import { readJsonPatchBody, readResourceBody, readSearchForm } from './body.ts';
 import { parsePrefer } from './prefer.ts';
 import { sendFhir } from './send.ts';

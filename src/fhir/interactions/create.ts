@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { RouteDecision } from '../../ingest/route-result.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches } from '../../shared/outcomes.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { refuseMatchBeyondIdentifier } from './match-criteria.ts';

@@ -1,8 +1,8 @@
+import { fail, methodNotAllowed, notFound } from '../../shared/outcomes.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { deletionWrite, readCurrent, writeVersion } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { fail, methodNotAllowed, notFound } from '../outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';

@@ -5,10 +5,10 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { RouteDecision } from '../../ingest/route-result.ts';
+import { notRetained } from '../../shared/outcomes.ts';
 import type { Queryable } from '../../store/db.ts';
 import { addDeadLetter } from '../../store/dead-letter-store.ts';
 import type { FhirResponse } from '../fhir-context.ts';
-import { notRetained } from '../outcomes.ts';
 
 export async function notKept(
   q: Queryable,

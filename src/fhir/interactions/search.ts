@@ -8,6 +8,7 @@ import {
   blindedSearchExclusions,
   isBlinded,
 } from '../../auth/masking.ts';
+import { badRequest, fail, notFound } from '../../shared/outcomes.ts';
 import type { Queryable } from '../../store/db.ts';
 import { everLabelled, type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
@@ -15,7 +16,6 @@ import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
 import { withTimeBudget } from '../../store/time-budget.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, notFound } from '../outcomes.ts';
 import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseDateRange } from '../search/date-range.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';

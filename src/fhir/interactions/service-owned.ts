@@ -11,8 +11,8 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { PROJECT_BASE } from '../../records/trial-extensions.ts';
+import { fail, forbidden } from '../../shared/outcomes.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import { fail, forbidden } from '../outcomes.ts';
 
 /** Types no client writes at all (the service derives every one it stores). */
 export const SERVICE_ONLY_TYPES: ReadonlySet<string> = new Set(['Provenance', 'MeasureReport', 'Flag', 'Group']);

@@ -2,7 +2,7 @@
  * Parses search parameters (query string or form body) into a SearchRequest. Unknown or unsupported
  * parameters are dropped under `Prefer: handling=lenient` (the default) and rejected under strict.
  */
-import { badRequest, fail, tooCostly } from '../outcomes.ts';
+import { badRequest, fail, tooCostly } from '../../shared/outcomes.ts';
 import { searchParamsFor } from './search-params.ts';
 import {
   decodeCursor,

@@ -7,8 +7,8 @@
  */
 import { getDataType } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
+import { badRequest, fail } from '../../shared/outcomes.ts';
 import { loadFhirDefinitions } from '../definitions.ts';
-import { badRequest, fail } from '../outcomes.ts';
 
 export type Subsetting =
   /** Per resource type (or '*' for every type), the root element names asked for. */

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { APP_ERRORS, AppError, type AppErrorCode, appError } from '../../src/app/app-error.ts';
+import { APP_ERRORS, AppError, type AppErrorCode, appError } from '../../src/shared/app-error.ts';
 
 const SRC = join(import.meta.dirname, '..', '..', 'src');
 
