@@ -4,6 +4,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { badRequest, fail, methodNotAllowed, notFound } from '../shared/outcomes.ts';
+import { isSupportedResourceType } from '../shared/resource-types.ts';
 import type { Queryable } from '../store/db.ts';
 import { everything } from './everything/patient-everything.ts';
 import type { FhirContext, FhirResponse } from './fhir-context.ts';
@@ -13,7 +14,6 @@ import { type JsonPatch, patchResource } from './interactions/patch.ts';
 import { readResource, vreadResource } from './interactions/read.ts';
 import { instanceHistory, searchResources, typesHistory } from './interactions/search.ts';
 import { conditionalUpdate, updateResource } from './interactions/update.ts';
-import { isSupportedResourceType } from './resource-types.ts';
 import { elementsOrFail, subsetText, summarySubsetting } from './search/subsetting.ts';
 
 export interface FhirRequest {

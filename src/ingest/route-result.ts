@@ -11,7 +11,7 @@ import type {
   Reference,
   Resource,
 } from '@medplum/fhirtypes';
-import { normaliseReference } from '../fhir/search/index-values.ts';
+import { normaliseReference } from '../shared/index-rows.ts';
 import type { Enrollment, EnrollmentIndex } from './enrollment-index.ts';
 import type { FormRef, MeasureRef, RoutingTable } from './routing-table.ts';
 

@@ -17,6 +17,7 @@ import {
   serverError,
   tooManyRequests,
 } from '../../shared/outcomes.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../../shared/resource-types.ts';
 import {
   createJob,
   deleteJob,
@@ -31,7 +32,6 @@ import type { FhirContext } from '../fhir-context.ts';
 import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
-import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
 import { searchParamsFor } from '../search/search-params.ts';
 import { jobAccess, lenientTypeFilters, planType } from './export-plan.ts';
 import { type ExportLevel, type ExportSpec, NOT_EXPORTED_BY_DEFAULT } from './export-spec.ts';

@@ -1,9 +1,9 @@
 import { fail, methodNotAllowed, notFound } from '../../shared/outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../../shared/resource-types.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { deletionWrite, readCurrent, writeVersion } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { isValidId } from '../validate.ts';
 import { subjectsChangedBy } from './outcome-marks.ts';
 import { refuseDerivedStored, refuseDerivedWrite } from './service-owned.ts';

@@ -6,8 +6,8 @@
  */
 
 import { fail, forbidden } from '../../shared/outcomes.ts';
+import type { SearchRequest } from '../../shared/search-request.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import type { SearchRequest } from '../search/search-request.ts';
 
 function exactIdentifier(value: string): boolean {
   const bar = value.indexOf('|');

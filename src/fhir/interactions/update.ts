@@ -1,12 +1,12 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { isRoutedType, type RouteDecision } from '../../ingest/route-result.ts';
 import { badRequest, fail, methodNotAllowed, multipleMatches, preconditionFailed } from '../../shared/outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../../shared/resource-types.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { isValidId } from '../validate.ts';
 import { createResource, validateCounted } from './create.ts';
