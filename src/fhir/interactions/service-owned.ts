@@ -10,7 +10,7 @@
  * stored with, which no client resource may carry (so a stored one was set by the service).
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { PROJECT_BASE } from '../../records/trial-extensions.ts';
+import { PROJECT_BASE } from '../../mapping/trial-extensions.ts';
 import { fail, forbidden } from '../../shared/outcomes.ts';
 import type { FhirContext } from '../fhir-context.ts';
 

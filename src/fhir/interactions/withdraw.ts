@@ -11,7 +11,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { Observation, Resource } from '@medplum/fhirtypes';
 import type { IntakeSession } from '../../ingest/intake.ts';
 import type { RouteDecision } from '../../ingest/route-result.ts';
-import { EXT_RESEARCH_SUBJECT, isTrialRecord } from '../../records/trial-extensions.ts';
+import { EXT_RESEARCH_SUBJECT, isTrialRecord } from '../../mapping/trial-extensions.ts';
 import { withdrawnFromTrial } from '../../shared/outcomes.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
