@@ -19,7 +19,6 @@ const knownViolations = {
     ['src/fhir/interactions/withdraw.ts', 'src/ingest/intake.ts'],
     ['src/fhir/interactions/withdraw.ts', 'src/ingest/route-result.ts'],
     ['src/fhir/interactions/withdraw.ts', 'src/mapping/trial-extensions.ts'],
-    ['src/fhir/groups/study-group-sync.ts', 'src/records/study-groups.ts'],
     // The derived-data guard names the trial's id prefixes and its record-kind tag; it should take
     // them from the trial side through FhirContext.
     ['src/fhir/interactions/service-owned.ts', 'src/mapping/trial-extensions.ts'],

@@ -15,7 +15,6 @@ import {
 import { createBulkExportRouter } from '../fhir/bulk/export-routes.ts';
 import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
-import { StudyGroupSync } from '../fhir/groups/study-group-sync.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
@@ -23,6 +22,7 @@ import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
 import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import type { Intake } from '../ingest/intake.ts';
+import { StudyGroupSync } from '../ingest/study-group-sync.ts';
 import { createReindexRouter } from '../jobs/reindex-api.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
