@@ -7,28 +7,7 @@
 const TRIAL = 'ingest|records|outcomes|cds|jobs|writeback|mapping';
 
 // [from, to] file pairs per rule, each an import that breaks the rule today.
-const knownViolations = {
-  // The FHIR interactions consult the trial gate's types and decision directly instead of only
-  // through FhirContext.intake/trialGate; the study Group sync reads the records' study groups.
-  'fhir-engine-knows-no-trial': [
-    ['src/fhir/fhir-context.ts', 'src/ingest/intake.ts'],
-    ['src/fhir/bundle/process-bundle.ts', 'src/ingest/route-result.ts'],
-    ['src/fhir/interactions/create.ts', 'src/ingest/route-result.ts'],
-    ['src/fhir/interactions/not-kept.ts', 'src/ingest/route-result.ts'],
-    ['src/fhir/interactions/update.ts', 'src/ingest/route-result.ts'],
-    ['src/fhir/interactions/withdraw.ts', 'src/ingest/intake.ts'],
-    ['src/fhir/interactions/withdraw.ts', 'src/ingest/route-result.ts'],
-    ['src/fhir/interactions/withdraw.ts', 'src/mapping/trial-extensions.ts'],
-    // The derived-data guard names the trial's id prefixes and its record-kind tag; it should take
-    // them from the trial side through FhirContext.
-    ['src/fhir/interactions/service-owned.ts', 'src/mapping/trial-extensions.ts'],
-  ],
-  // create and update share the write path in both directions.
-  'no-circular': [
-    ['src/fhir/interactions/create.ts', 'src/fhir/interactions/update.ts'],
-    ['src/fhir/interactions/update.ts', 'src/fhir/interactions/create.ts'],
-  ],
-};
+const knownViolations = {};
 
 const escape = (file) => `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
 
@@ -158,6 +137,14 @@ const rules = [
     name: 'no-circular',
     comment: 'No module cycles.',
     severity: 'error',
+    from: { path: '^src/' },
+    to: { circular: true },
+  },
+  {
+    name: 'no-folder-cycles',
+    comment: 'No cycles between folders either: a folder that imports another is not imported by it, even indirectly.',
+    severity: 'error',
+    scope: 'folder',
     from: { path: '^src/' },
     to: { circular: true },
   },

@@ -18,6 +18,7 @@ import type { FhirContext } from '../fhir/fhir-context.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { WritePipeline } from '../fhir/write-pipeline.ts';
 import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
 import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
@@ -56,6 +57,8 @@ export interface AppDeps {
   audit: AuditWriter;
   metrics: Metrics;
   intake: Intake;
+  /** The trial's write pipeline (src/ingest/trial-pipeline.ts), registered with every FHIR context. */
+  pipeline: WritePipeline;
   /** Re-reads mappings/ (dead-letter replay after a ConceptMap was fixed). */
   reloadMappings(): Promise<void>;
   version: string;
@@ -189,9 +192,10 @@ export function createApp(deps: AppDeps): Express {
         }
       },
       validator: deps.validator,
-      // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
-      intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
-      trialGate: () => deps.intake.session(),
+      // What an EHR feed pushes goes through the trial's gate; other roles' writes only when they
+      // write a kept source (src/fhir/interactions/update.ts).
+      pipeline: deps.pipeline,
+      gate: access.role === 'ehr-feed' ? deps.pipeline.session() : undefined,
       auditInline: inlineCreateAudit(deps.audit, req, res),
       auditBundle: inlineBundleAudit(deps.audit, req, res),
       writeBatcher,
@@ -216,6 +220,7 @@ export function createApp(deps: AppDeps): Express {
         authorize: (type, interaction) => auth.authorize(access, type, interaction),
         can: () => true,
         validator: deps.validator,
+        pipeline: deps.pipeline,
       }),
     }),
   );

@@ -24,6 +24,7 @@ import { loadHl7Systems } from '../ingest/hl7v2/hl7-systems.ts';
 import { MllpListener } from '../ingest/hl7v2/mllp-listener.ts';
 import { Intake } from '../ingest/intake.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
+import { trialPipeline } from '../ingest/trial-pipeline.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
@@ -161,6 +162,8 @@ export async function startService(
       metrics.ingestResults,
       new TrialRecordDeriver(studies, unitAliases, questionnaires, profiles),
     );
+    // The trial's side of every FHIR write (src/ingest/trial-pipeline.ts), given to every context.
+    const pipeline = trialPipeline(intake);
     // Every outcome version is queued for write-back in the transaction that publishes it; the
     // outbox coalesces by business identifier, so it stays bounded while no upstream is configured.
     registerOutcomeMetrics(metrics.registry, db);
@@ -192,6 +195,7 @@ export async function startService(
       auth,
       validator,
       intake,
+      pipeline,
       fhirBase,
       studies,
       jobs,
@@ -214,7 +218,8 @@ export async function startService(
           },
           can: () => false,
           validator,
-          intake: intake.session(),
+          pipeline,
+          gate: pipeline.session(),
           serviceCreates: new Set(['Provenance']),
         }),
       });
@@ -254,6 +259,7 @@ export async function startService(
       audit,
       metrics,
       intake,
+      pipeline,
       reloadMappings: async () => {
         intake.setRoutingTable(new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR)));
       },

@@ -9,6 +9,7 @@ import express from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { WritePipeline } from '../fhir/write-pipeline.ts';
 import type { Intake } from '../ingest/intake.ts';
 import { createSubscriptionRouter } from '../ingest/subscription-api.ts';
 import { SubscriptionProcessor } from '../ingest/subscription-processor.ts';
@@ -38,6 +39,7 @@ export interface UpstreamDeps {
   auth: AuthLayer;
   validator: ResourceValidator;
   intake: Intake;
+  pipeline: WritePipeline;
   fhirBase: string;
   studies: readonly StudyDefinition[];
   jobs: JobRunner;
@@ -91,7 +93,8 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
       }
     },
     validator: deps.validator,
-    intake: deps.intake.session(),
+    pipeline: deps.pipeline,
+    gate: deps.pipeline.session(),
   });
 
   let upstream: UpstreamClient | undefined;

@@ -29,9 +29,9 @@ import {
 } from '../../store/bulk-export-store.ts';
 import { readMany } from '../../store/resource-store.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../json-body.ts';
 import { searchParamsFor } from '../search/search-params.ts';
 import { jobAccess, lenientTypeFilters, planType } from './export-plan.ts';
 import { type ExportLevel, type ExportSpec, NOT_EXPORTED_BY_DEFAULT } from './export-spec.ts';

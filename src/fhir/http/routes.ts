@@ -138,11 +138,11 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
       (method === 'POST' && fhirReq.ifNoneExist !== undefined);
     let r: FhirResponse;
     if (needsTx) r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
-    else if (method === 'POST' && ctx.intake) {
+    else if (method === 'POST' && ctx.gate) {
       // A pushed result is written optimistically in one statement; only a re-delivery (it collides
       // on its identifier) takes the transactional lookup-and-update path.
       try {
-        r = await dispatch(ctx, ctx.db, { ...fhirReq, optimistic: true });
+        r = await dispatch(ctx, ctx.db, fhirReq, { optimistic: true });
       } catch (err) {
         if ((err as { constraint?: string }).constraint !== IDENTIFIER_INDEX) throw err;
         r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
