@@ -1,4 +1,4 @@
-// The error catalogue (src/app/app-error.ts): every internal error code is defined there once, with
+// The error catalogue (src/shared/app-error.ts): every internal error code is defined there once, with
 // its message and status, and call sites name a code instead of writing their own message prefix.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';

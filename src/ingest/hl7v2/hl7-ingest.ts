@@ -28,7 +28,7 @@ export interface Hl7IngestDeps {
   systems: Hl7Systems;
   intake: Intake;
   logger: Logger;
-  /** A FHIR context acting as the EHR feed (with the intake session). */
+  /** A FHIR context acting as the EHR feed (with the trial pipeline's gate). */
   context(): FhirContext;
 }
 
