@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
 import pg from 'pg';
-import { createLogger } from '../src/app/logger.ts';
+import { createLogger } from '../src/shared/logger.ts';
 import type { Db } from '../src/store/db.ts';
 import { openDb } from '../src/store/open-db.ts';
 import { listOutbox, outboxStats } from '../src/store/outbox-store.ts';

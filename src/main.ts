@@ -7,7 +7,7 @@ if (versionProblem) {
   process.exit(1);
 }
 // Imported after the version check: on another Node the service's modules may not even load.
-const { AppError } = await import('./app/app-error.ts');
+const { AppError } = await import('./shared/app-error.ts');
 const { startService } = await import('./app/start.ts');
 
 try {

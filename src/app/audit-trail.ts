@@ -19,10 +19,10 @@ import {
 import { stamp } from '../fhir/interactions/write-version.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
 import type { MllpAudit, MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
+import type { Logger } from '../shared/logger.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
-import type { Logger } from './logger.ts';
 
 interface Pending {
   write: VersionWrite;

@@ -11,10 +11,10 @@ import { currentRole } from '../auth/current-role.ts';
 import { createRateLimiter } from '../auth/rate-limit.ts';
 import { loadSigningKeys } from '../auth/signing-keys.ts';
 import { createAuthRouter, smartSecurityExtension } from '../auth/token-endpoint.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
-import type { Logger } from './logger.ts';
 
 export function authConfigOf(config: Config): AuthConfig {
   return AuthConfigSchema.parse({

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
-import { appError } from './app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -37,7 +37,7 @@ const ConfigSchema = z.object({
   SEARCH_MAX_VALUES: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Time budget of one search: statement_timeout on PostgreSQL; on PGlite no further query starts after it. */
   SEARCH_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(10_000),
-  /** JSON request bodies nested deeper than this are a 400 (src/fhir/http/json-body.ts). */
+  /** JSON request bodies nested deeper than this are a 400 (src/fhir/json-body.ts). */
   MAX_JSON_DEPTH: z.coerce.number().int().min(16).max(1_000).default(100),
   PUBLIC_BASE_URL: z.url().optional(),
   NODE_ENV: z.string().default('development'),

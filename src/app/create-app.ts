@@ -15,20 +15,22 @@ import {
 import { createBulkExportRouter } from '../fhir/bulk/export-routes.ts';
 import { buildCapabilityStatement } from '../fhir/capability-statement.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
-import { StudyGroupSync } from '../fhir/groups/study-group-sync.ts';
 import { createFhirRouter } from '../fhir/http/routes.ts';
 import { FHIR_JSON, sendOutcome } from '../fhir/http/send.ts';
-import { forbidden, notFound, unauthorized } from '../fhir/outcomes.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { WritePipeline } from '../fhir/write-pipeline.ts';
 import { createDeadLetterRouter } from '../ingest/dead-letters-api.ts';
 import { createHl7Router } from '../ingest/hl7v2/hl7-http.ts';
 import type { Hl7Ingest } from '../ingest/hl7v2/hl7-ingest.ts';
 import type { Intake } from '../ingest/intake.ts';
+import { StudyGroupSync } from '../ingest/study-group-sync.ts';
 import { createReindexRouter } from '../jobs/reindex-api.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { createFlatExportRouter } from '../outcomes/flat-export-routes.ts';
 import { createOutcomesRouter } from '../outcomes/outcomes-api.ts';
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
+import type { Logger } from '../shared/logger.ts';
+import { forbidden, notFound, unauthorized } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import {
@@ -44,7 +46,6 @@ import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createHomeRouter } from './home-page.ts';
-import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { requestContext } from './request-context.ts';
 
@@ -57,6 +58,8 @@ export interface AppDeps {
   audit: AuditWriter;
   metrics: Metrics;
   intake: Intake;
+  /** The trial's write pipeline (src/ingest/trial-pipeline.ts), registered with every FHIR context. */
+  pipeline: WritePipeline;
   /** Re-reads mappings/ (dead-letter replay after a ConceptMap was fixed). */
   reloadMappings(): Promise<void>;
   version: string;
@@ -196,9 +199,10 @@ export function createApp(deps: AppDeps): Express {
         }
       },
       validator: deps.validator,
-      // What an EHR feed pushes goes through the ingest gate; other roles write the store directly.
-      intake: access.role === 'ehr-feed' ? deps.intake.session() : undefined,
-      trialGate: () => deps.intake.session(),
+      // What an EHR feed pushes goes through the trial's gate; other roles' writes only when they
+      // write a kept source (src/fhir/interactions/update.ts).
+      pipeline: deps.pipeline,
+      gate: access.role === 'ehr-feed' ? deps.pipeline.session() : undefined,
       auditInline: inlineCreateAudit(deps.audit, req, res),
       auditBundle: inlineBundleAudit(deps.audit, req, res),
       currentRole: auth.currentRole ? () => auth.currentRole?.(access) : undefined,
@@ -224,6 +228,7 @@ export function createApp(deps: AppDeps): Express {
         authorize: (type, interaction) => auth.authorize(access, type, interaction),
         can: () => true,
         validator: deps.validator,
+        pipeline: deps.pipeline,
       }),
     }),
   );

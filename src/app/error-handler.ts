@@ -5,6 +5,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { ErrorRequestHandler } from 'express';
 import { sendOutcome } from '../fhir/http/send.ts';
+import type { Logger } from '../shared/logger.ts';
 import {
   badRequest,
   conflict,
@@ -13,8 +14,7 @@ import {
   statusOf,
   unavailable,
   unsupportedMediaType,
-} from '../fhir/outcomes.ts';
-import type { Logger } from './logger.ts';
+} from '../shared/outcomes.ts';
 
 interface HttpishError {
   type?: string;

@@ -4,9 +4,9 @@
  * stack trace.
  */
 
+import { appError } from '../shared/app-error.ts';
 import type { Db } from '../store/db.ts';
 import { type OpenDbOptions, openDb } from '../store/open-db.ts';
-import { appError } from './app-error.ts';
 
 /** Connection classes: network (Node), 08 connection exception, 28 authorization, 3D catalog (no such database). */
 function isConnectionError(code: unknown): boolean {

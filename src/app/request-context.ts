@@ -1,7 +1,7 @@
 /** Request id (echoing X-Request-Id when the caller sends a sane one) and an access log line. */
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from './metrics.ts';
 
 /** A low-cardinality label for the metrics: the first path segments, never ids or queries. */

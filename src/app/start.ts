@@ -25,6 +25,7 @@ import { MllpListener } from '../ingest/hl7v2/mllp-listener.ts';
 import { Intake } from '../ingest/intake.ts';
 import { relabelStored } from '../ingest/relabel.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
+import { trialPipeline } from '../ingest/trial-pipeline.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
@@ -41,6 +42,7 @@ import { registerOutcomeMetrics } from '../outcomes/outcome-metrics.ts';
 import { OutcomeEngine } from '../outcomes/recompute.ts';
 import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueOutbox } from '../writeback/outbox.ts';
 import { AuditWriter, mllpAudit } from './audit-trail.ts';
@@ -48,7 +50,6 @@ import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createApp } from './create-app.ts';
 import { loadTrialResources, withQuestionnaireId } from './load-trial.ts';
-import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { openStore } from './open-store.ts';
 import { type UpstreamWiring, wireUpstream } from './upstream-wiring.ts';
@@ -166,6 +167,8 @@ export async function startService(
       metrics.ingestResults,
       new TrialRecordDeriver(studies, unitAliases, questionnaires, profiles),
     );
+    // The trial's side of every FHIR write (src/ingest/trial-pipeline.ts), given to every context.
+    const pipeline = trialPipeline(intake);
     // Every outcome version is queued for write-back in the transaction that publishes it; the
     // outbox coalesces by business identifier, so it stays bounded while no upstream is configured.
     registerOutcomeMetrics(metrics.registry, db);
@@ -197,6 +200,7 @@ export async function startService(
       auth,
       validator,
       intake,
+      pipeline,
       fhirBase,
       studies,
       jobs,
@@ -219,7 +223,8 @@ export async function startService(
           },
           can: () => false,
           validator,
-          intake: intake.session(),
+          pipeline,
+          gate: pipeline.session(),
           serviceCreates: new Set(['Provenance']),
         }),
       });
@@ -259,6 +264,7 @@ export async function startService(
       audit,
       metrics,
       intake,
+      pipeline,
       reloadMappings: async () => {
         const table = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
         intake.setRoutingTable(table);

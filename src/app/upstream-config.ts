@@ -4,7 +4,7 @@
  */
 import { validate as validCron } from 'node-cron';
 import * as z from 'zod';
-import { appError } from './app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 const cronOrOff = z.string().refine((v) => v === 'off' || validCron(v), { error: 'not a cron expression (or "off")' });
 

@@ -9,6 +9,7 @@ import express from 'express';
 import type { AccessContext } from '../auth/access-context.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
 import type { ResourceValidator } from '../fhir/validate.ts';
+import type { WritePipeline } from '../fhir/write-pipeline.ts';
 import type { Intake } from '../ingest/intake.ts';
 import { createSubscriptionRouter } from '../ingest/subscription-api.ts';
 import { SubscriptionProcessor } from '../ingest/subscription-processor.ts';
@@ -18,6 +19,7 @@ import { UpstreamPull } from '../ingest/upstream-pull.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 import { createJobsRouter } from '../jobs/jobs-api.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { listSubscriptionStates } from '../store/subscription-store.ts';
 import { createOutboxRouter } from '../writeback/outbox-api.ts';
@@ -27,7 +29,6 @@ import { createTokenSource } from '../writeback/upstream-auth.ts';
 import { UpstreamClient } from '../writeback/upstream-client.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
-import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface UpstreamDeps {
@@ -38,6 +39,7 @@ export interface UpstreamDeps {
   auth: AuthLayer;
   validator: ResourceValidator;
   intake: Intake;
+  pipeline: WritePipeline;
   fhirBase: string;
   studies: readonly StudyDefinition[];
   jobs: JobRunner;
@@ -91,7 +93,8 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
       }
     },
     validator: deps.validator,
-    intake: deps.intake.session(),
+    pipeline: deps.pipeline,
+    gate: deps.pipeline.session(),
   });
 
   let upstream: UpstreamClient | undefined;

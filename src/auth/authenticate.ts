@@ -9,7 +9,7 @@
  */
 import type { RequestHandler, Response } from 'express';
 import { decodeProtectedHeader, errors } from 'jose';
-import { OperationOutcomeError, unauthorized } from '../fhir/outcomes.ts';
+import { OperationOutcomeError, unauthorized } from '../shared/outcomes.ts';
 import type { AccessContext } from './access-context.ts';
 import { type VerifiedToken, verifyAccessToken } from './access-token.ts';
 import { type AuthConfig, authUrls } from './auth-config.ts';

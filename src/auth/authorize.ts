@@ -3,7 +3,7 @@
  * batch or transaction scopes): role ceiling and token scopes, or 403.
  */
 import type { RequestHandler } from 'express';
-import { forbidden, OperationOutcomeError } from '../fhir/outcomes.ts';
+import { forbidden, OperationOutcomeError } from '../shared/outcomes.ts';
 import type { AccessContext } from './access-context.ts';
 import { roleAllows } from './roles.ts';
 import { type Interaction, scopesAllow } from './scopes.ts';

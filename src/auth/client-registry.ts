@@ -6,7 +6,7 @@
  * file, outside production, the development clients from dev-clients.ts.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import type { AuthConfig } from './auth-config.ts';
 import { type AuthLogger, silentLogger } from './auth-logger.ts';
 import { ClientsFileSchema, describeSchemaError, type RegisteredClient } from './client-schema.ts';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { ROLES, type Role } from './access-context.ts';
 import { type AuthConfig, authUrls } from './auth-config.ts';
 import type { RegisteredClient } from './client-schema.ts';

@@ -15,7 +15,7 @@
  * - any resource labelled arm-revealing: it answers exactly as a resource that does not exist.
  */
 import type { Bundle, BundleEntry, Coding, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
-import { forbidden, notFound, OperationOutcomeError } from '../fhir/outcomes.ts';
+import { forbidden, notFound, OperationOutcomeError } from '../shared/outcomes.ts';
 import type { AccessContext } from './access-context.ts';
 
 export const ARM_REVEALING_SECURITY_LABEL = {

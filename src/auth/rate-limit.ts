@@ -5,7 +5,7 @@
  * deliberate (no shared state on the request path); size the limit per instance.
  */
 import type { RequestHandler } from 'express';
-import { OperationOutcomeError, tooManyRequests } from '../fhir/outcomes.ts';
+import { OperationOutcomeError, tooManyRequests } from '../shared/outcomes.ts';
 import type { AccessContext } from './access-context.ts';
 
 export interface RateLimitOptions {

@@ -3,7 +3,7 @@
  * or requests. Explicit type lists rather than "everything but…": a resource type added to the
  * server later is invisible to every role except admin until it is placed here deliberately.
  */
-import { SUPPORTED_RESOURCE_TYPES } from '../fhir/resource-types.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../shared/resource-types.ts';
 import type { AccessContext, Role } from './access-context.ts';
 import { type Permissions, permissionsFromRecord, permits } from './permissions.ts';
 import { type Interaction, scopesAllow } from './scopes.ts';

@@ -7,9 +7,9 @@
  */
 import type { AdverseEvent, Bundle, Flag, Observation, Patient, ResearchSubject, Resource } from '@medplum/fhirtypes';
 import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
+import { TRIAL_RECORD_TAG } from '../mapping/trial-extensions.ts';
 import { toCanonicalUnit } from '../mapping/ucum.ts';
 import { buildSubjectInputs, type MeasureValue } from '../outcomes/subject-inputs.ts';
-import { TRIAL_RECORD_TAG } from '../records/trial-extensions.ts';
 import { studyDay, visitForDay } from '../records/visit-window.ts';
 import type { Queryable } from '../store/db.ts';
 import { readByReference, readBySubjects } from '../store/outcome-store.ts';

@@ -7,7 +7,7 @@
  * ADAPTER_URL and admin credentials as for the other CLIs (src/cli/admin-client.ts). Interrupted,
  * it can simply be run again: a reindex changes no content and no version.
  */
-import { SUPPORTED_RESOURCE_TYPES } from '../fhir/resource-types.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../shared/resource-types.ts';
 import { adminCall } from './admin-client.ts';
 
 const args = process.argv.slice(2);

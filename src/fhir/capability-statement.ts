@@ -7,7 +7,7 @@ import type {
   CapabilityStatementRestResource,
   CapabilityStatementRestSecurity,
 } from '@medplum/fhirtypes';
-import { IMMUTABLE_RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from './resource-types.ts';
+import { IMMUTABLE_RESOURCE_TYPES, SUPPORTED_RESOURCE_TYPES } from '../shared/resource-types.ts';
 import { searchParamsFor } from './search/search-params.ts';
 
 export interface CapabilityOptions {

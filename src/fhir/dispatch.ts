@@ -3,18 +3,20 @@
  * and by batch/transaction entries, so both run exactly the same checks.
  */
 import type { Resource } from '@medplum/fhirtypes';
+import { badRequest, fail, methodNotAllowed, notFound } from '../shared/outcomes.ts';
+import { isSupportedResourceType } from '../shared/resource-types.ts';
 import type { Queryable } from '../store/db.ts';
 import { everything } from './everything/patient-everything.ts';
 import type { FhirContext, FhirResponse } from './fhir-context.ts';
+import { conditionalUpdate } from './interactions/conditional-update.ts';
 import { createResource } from './interactions/create.ts';
 import { deleteResource } from './interactions/delete.ts';
 import { type JsonPatch, patchResource } from './interactions/patch.ts';
 import { readResource, vreadResource } from './interactions/read.ts';
 import { instanceHistory, searchResources, typesHistory } from './interactions/search.ts';
-import { conditionalUpdate, updateResource } from './interactions/update.ts';
-import { badRequest, fail, methodNotAllowed, notFound } from './outcomes.ts';
-import { isSupportedResourceType } from './resource-types.ts';
+import { updateResource } from './interactions/update.ts';
 import { elementsOrFail, subsetText, summarySubsetting } from './search/subsetting.ts';
+import type { WritePlan } from './write-pipeline.ts';
 
 export interface FhirRequest {
   method: string;
@@ -29,14 +31,6 @@ export interface FhirRequest {
   strict: boolean;
   /** Pre-assigned id for a transaction's urn:uuid POST. */
   assignedId?: string | undefined;
-  /** See CreateOptions.deferWrites. */
-  deferWrites?: import('../store/resource-store.ts').VersionWrite[] | undefined;
-  deferMarks?: string[] | undefined;
-  optimistic?: boolean | undefined;
-  /** See CreateOptions.predecided. */
-  predecided?: { decision: import('../ingest/route-result.ts').RouteDecision | undefined } | undefined;
-  /** See CreateOptions.storedAbsent. */
-  storedAbsent?: boolean | undefined;
 }
 
 export function splitUrl(url: string): { path: string[]; query: URLSearchParams } {
@@ -47,7 +41,13 @@ export function splitUrl(url: string): { path: string[]; query: URLSearchParams 
   return { path, query };
 }
 
-export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest): Promise<FhirResponse> {
+/** `plan`: how the caller planned the write (the bundle processor, the single-POST route); see WritePlan. */
+export async function dispatch(
+  ctx: FhirContext,
+  q: Queryable,
+  req: FhirRequest,
+  plan: WritePlan = {},
+): Promise<FhirResponse> {
   const [type, id, sub, vid, ...extra] = req.path;
   if (!type) fail(badRequest('Missing resource type'));
   const method = req.method.toUpperCase();
@@ -60,9 +60,9 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
 
   if (id === undefined) {
     if (method === 'GET') return searchResources(ctx, q, type, req.query, req.strict);
-    if (method === 'POST') return createResource(ctx, q, type, requireBody(req), req);
+    if (method === 'POST') return createResource(ctx, q, type, requireBody(req), req, plan);
     if (method === 'PUT' && [...req.query.keys()].length > 0) {
-      return conditionalUpdate(ctx, q, type, req.query, requireBody(req), req);
+      return conditionalUpdate(ctx, q, type, req.query, requireBody(req), req, plan);
     }
     fail(methodNotAllowed(`${method} is not allowed on ${type}`));
   }
@@ -76,7 +76,7 @@ export async function dispatch(ctx: FhirContext, q: Queryable, req: FhirRequest)
   }
   if (sub === undefined) {
     if (method === 'GET') return withSubsetting(await readResource(ctx, q, type, id), req.query);
-    if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req);
+    if (method === 'PUT') return updateResource(ctx, q, type, id, requireBody(req), req, plan);
     if (method === 'DELETE') return deleteResource(ctx, q, type, id);
     if (method === 'PATCH' && req.patch) return patchResource(ctx, q, type, id, req.patch, req);
     fail(methodNotAllowed(`${method} is not allowed on ${type}/${id}`));

@@ -1,31 +1,17 @@
-/** What every FHIR interaction needs: the store, where it is served, and who is asking. */
+/** What every FHIR interaction needs: the store, where it is served, who is asking, and the write pipeline. */
 
-import type { AccessContext } from '../auth/access-context.ts';
 import type { Interaction } from '../auth/scopes.ts';
-import type { IntakeSession } from '../ingest/intake.ts';
-import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { ResourceValidator } from './validate.ts';
+import type { WriteContext } from './write-pipeline.ts';
 
-export interface FhirContext {
-  db: Db;
-  /** Absolute base of the FHIR API, e.g. http://127.0.0.1:8080/fhir (no trailing slash). */
-  baseUrl: string;
-  access: AccessContext | undefined;
+export interface FhirContext extends WriteContext {
   /** Throws a 403 OperationOutcomeError when the caller may not do this; called per Bundle entry too. */
   authorize(resourceType: string, interaction: Interaction): void;
   /** The same decision without throwing (e.g. whether to return a matched resource's body). */
   can(resourceType: string, interaction: Interaction): boolean;
   validator: ResourceValidator;
-  /** The EHR-feed gate (src/ingest): set for callers whose writes are routed. */
-  intake?: IntakeSession | undefined;
-  /**
-   * The same gate for every role, to look back at how a stored result was kept: a DELETE of a
-   * source retracts its trial records whoever sends it (src/fhir/interactions/delete.ts). A
-   * function, so that the requests that never delete (nearly all) do not build a session.
-   */
-  trialGate?: (() => IntakeSession) | undefined;
   /** Single-resource creates: an AuditEvent to commit in the same statement (see audit-trail.ts). */
   auditInline?: ((reference: string) => { write: VersionWrite; done(): void }) | undefined;
   /** How long one search's queries may run (src/store/time-budget.ts); unbounded when unset. */

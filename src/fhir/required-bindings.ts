@@ -12,7 +12,7 @@ import type {
   StructureDefinition,
   ValueSet,
 } from '@medplum/fhirtypes';
-import { fail, unprocessable } from './outcomes.ts';
+import { fail, unprocessable } from '../shared/outcomes.ts';
 
 interface BoundElement {
   /** Path below the resource root, e.g. ["status"] or ["entry", "request", "method"]. */

@@ -4,7 +4,7 @@
  */
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import { badRequest, fail, withId } from './outcomes.ts';
+import { badRequest, fail, withId } from '../shared/outcomes.ts';
 import { checkReferenceTargets } from './reference-targets.ts';
 import { checkRequiredBindings } from './required-bindings.ts';
 import { quickStructureCheck } from './structure-fast-path.ts';

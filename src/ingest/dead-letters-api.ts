@@ -8,7 +8,7 @@ import * as z from 'zod';
 import type { AccessContext } from '../auth/access-context.ts';
 import { adminOnly } from '../auth/authorize.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
-import { badRequest, fail, notFound } from '../fhir/outcomes.ts';
+import { badRequest, fail, notFound } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { listDeadLetters, resolveDeadLetter } from '../store/dead-letter-store.ts';
 import type { Intake } from './intake.ts';

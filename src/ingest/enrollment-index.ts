@@ -3,30 +3,8 @@
  * It is never trusted stale: before each routing decision the caller passes the database's
  * enrollment version (one tiny read per request or Bundle), and the index reloads when it moved.
  */
+import { COLLECTING_STATUSES, type Enrollment } from '../records/enrollment.ts';
 import type { Queryable } from '../store/db.ts';
-
-/** ResearchSubject statuses whose results the trial collects (candidates and screening: eligibility). */
-export const COLLECTING_STATUSES: ReadonlySet<string> = new Set([
-  'candidate',
-  'eligible',
-  'follow-up',
-  'on-study',
-  'on-study-intervention',
-  'on-study-observation',
-  'pending-on-study',
-  'potential-candidate',
-  'screening',
-]);
-
-export interface Enrollment {
-  researchSubjectId: string;
-  studyId: string;
-  patientId: string;
-  status: string;
-  assignedArm: string | undefined;
-  /** Treatment start (ResearchSubject.period.start). */
-  start: string | undefined;
-}
 
 interface SubjectRow {
   id: string;

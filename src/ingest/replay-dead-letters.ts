@@ -11,6 +11,7 @@ import type { FhirContext } from '../fhir/fhir-context.ts';
 import type { Db } from '../store/db.ts';
 import { claimOpenDeadLetters, resolveDeadLetter } from '../store/dead-letter-store.ts';
 import type { Intake } from './intake.ts';
+import { trialGate } from './trial-pipeline.ts';
 
 export interface ReplayResult {
   replayed: string[];
@@ -39,7 +40,7 @@ export async function replayDeadLetters(
         result.discarded.push(letter.id);
         continue;
       }
-      const ctx = { ...context(db), intake: intake.session() };
+      const ctx = { ...context(db), gate: trialGate(intake.session()) };
       const r = await dispatch(ctx, tx, {
         method: resource.id ? 'PUT' : 'POST',
         path: resource.id ? [resource.resourceType, resource.id] : [resource.resourceType],

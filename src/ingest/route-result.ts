@@ -11,18 +11,13 @@ import type {
   Reference,
   Resource,
 } from '@medplum/fhirtypes';
-import { normaliseReference } from '../fhir/search/index-values.ts';
-import type { Enrollment, EnrollmentIndex } from './enrollment-index.ts';
-import type { FormRef, MeasureRef, RoutingTable } from './routing-table.ts';
+import type { Enrollment, RetainedRoute } from '../records/enrollment.ts';
+import { normaliseReference } from '../shared/index-rows.ts';
+import type { EnrollmentIndex } from './enrollment-index.ts';
+import type { RoutingTable } from './routing-table.ts';
 
 export type RouteDecision =
-  | {
-      retain: true;
-      enrollments: readonly Enrollment[];
-      measures: readonly MeasureRef[];
-      /** For a QuestionnaireResponse: the study forms it answers. */
-      forms?: readonly FormRef[];
-    }
+  | ({ retain: true } & RetainedRoute)
   | {
       retain: false;
       outcome: 'not-enrolled' | 'not-relevant';

@@ -4,19 +4,7 @@
  */
 import type { Coding, ConceptMap } from '@medplum/fhirtypes';
 import type { StudyBlinding, StudyDefinition } from '../mapping/study-definition.ts';
-
-export interface MeasureRef {
-  studyId: string;
-  measureId: string;
-  /** The standard code the measure is known by (local codes resolve to it). */
-  canonical: { system: string; code: string };
-}
-
-export interface FormRef {
-  studyId: string;
-  formId: string;
-  questionnaire: string;
-}
+import type { FormRef, MeasureRef } from '../records/enrollment.ts';
 
 const MAPPED_EQUIVALENCES: ReadonlySet<string> = new Set(['equivalent', 'equal']);
 

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type RequestHandler, Router } from 'express';
 import { sendOutcome } from '../fhir/http/send.ts';
-import { badRequest, fail, forbidden, unauthorized } from '../fhir/outcomes.ts';
+import { badRequest, fail, forbidden, unauthorized } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { queueNotification } from '../store/subscription-store.ts';
 import { NotificationFormatError, parseNotification } from './subscription-notification.ts';

@@ -6,7 +6,7 @@
  * re-pulls what was missed.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import {
   claimNotification,

@@ -9,7 +9,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { roleAllows } from '../auth/roles.ts';
 import { dispatch } from '../fhir/dispatch.ts';
 import type { FhirContext } from '../fhir/fhir-context.ts';
-import { statusOf } from '../fhir/outcomes.ts';
+import { statusOf } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 
 export interface FeedResult {

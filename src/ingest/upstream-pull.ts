@@ -9,12 +9,12 @@
  * screening/baseline window before treatment start.
  */
 import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../app/logger.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { COLLECTING_STATUSES } from '../records/enrollment.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { listPullSubjects, type PullSubject, saveBackfill, savePullCursor } from '../store/upstream-pull-store.ts';
 import type { UpstreamClient } from '../writeback/upstream-client.ts';
-import { COLLECTING_STATUSES } from './enrollment-index.ts';
 import type { UpstreamFeed } from './upstream-feed.ts';
 
 export interface PullSummary {

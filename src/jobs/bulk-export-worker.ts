@@ -6,13 +6,13 @@
  * (and keeps no partial output). Self-contained: one loop, started and stopped by start.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../app/logger.ts';
 import { isRole } from '../auth/access-context.ts';
 import { isBlinded } from '../auth/masking.ts';
 import { jobAccess, planType } from '../fhir/bulk/export-plan.ts';
 import { parseSpec } from '../fhir/bulk/export-spec.ts';
 import { maskedText } from '../fhir/http/send.ts';
 import { parseElements, subsetText } from '../fhir/search/subsetting.ts';
+import type { Logger } from '../shared/logger.ts';
 import {
   claimJob,
   commitBatch,

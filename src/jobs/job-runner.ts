@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { claimJobRun, finishJobRun, latestJobRuns, pruneJobRuns } from '../store/job-run-store.ts';
 

@@ -2,7 +2,7 @@
 
 import { type RequestHandler, Router } from 'express';
 import { adminOnly } from '../auth/authorize.ts';
-import { fail, notFound } from '../fhir/outcomes.ts';
+import { fail, notFound } from '../shared/outcomes.ts';
 import type { JobRunner } from './job-runner.ts';
 
 export function createJobsRouter(deps: {

@@ -3,8 +3,9 @@
  * written. Every instance runs one; they share the marks through SKIP LOCKED, so adding instances
  * adds throughput and a crashed instance's batch simply rolls back to be taken again.
  */
-import type { Logger } from '../app/logger.ts';
+
 import type { OutcomeEngine } from '../outcomes/recompute.ts';
+import type { Logger } from '../shared/logger.ts';
 
 export interface OutcomeWorkerOptions {
   /** How long to wait between polls when there is nothing to do. */

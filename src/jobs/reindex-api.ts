@@ -8,8 +8,8 @@
 import express, { type RequestHandler, Router } from 'express';
 import * as z from 'zod';
 import { adminOnly } from '../auth/authorize.ts';
-import { badRequest, fail } from '../fhir/outcomes.ts';
-import { isSupportedResourceType } from '../fhir/resource-types.ts';
+import { badRequest, fail } from '../shared/outcomes.ts';
+import { isSupportedResourceType } from '../shared/resource-types.ts';
 import type { Db } from '../store/db.ts';
 import { reindexWindow } from './reindex.ts';
 import { recordReindexed, typesNeedingReindex } from './reindex-state.ts';

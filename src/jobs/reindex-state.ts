@@ -3,9 +3,10 @@
  * with nothing stored takes the current signature (nothing to rewrite); a type whose stored rows
  * predate its parameters is reported until `npm run reindex` has rewritten it and recorded it done.
  */
-import type { Logger } from '../app/logger.ts';
-import { SUPPORTED_RESOURCE_TYPES } from '../fhir/resource-types.ts';
+
 import { searchParamSignature } from '../fhir/search/search-params.ts';
+import type { Logger } from '../shared/logger.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../shared/resource-types.ts';
 import type { Queryable } from '../store/db.ts';
 import { readIndexSignatures, recordIndexSignature, typesWithResources } from '../store/search-index-state.ts';
 

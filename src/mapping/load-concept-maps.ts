@@ -3,7 +3,7 @@
  * measures use. Data, not code: a new hospital's codes are a new file.
  */
 import type { ConceptMap } from '@medplum/fhirtypes';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { readJsonFolder } from './read-json-folder.ts';
 
 export async function loadConceptMaps(dir = 'mappings/conceptmaps'): Promise<ConceptMap[]> {

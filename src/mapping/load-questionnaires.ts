@@ -4,7 +4,7 @@
  * QuestionnaireResponse is never checked against a form that is not there.
  */
 import type { Questionnaire } from '@medplum/fhirtypes';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { readJsonFolder } from './read-json-folder.ts';
 import type { StudyDefinition } from './study-definition.ts';
 

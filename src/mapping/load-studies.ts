@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import { type StudyDefinition, StudyDefinitionSchema } from './study-definition.ts';
 
 /** One line: an outcome's problem names the outcome by its id, not its index. */

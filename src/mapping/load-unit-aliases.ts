@@ -1,7 +1,7 @@
 /** mappings/unit-aliases.json: unit spellings sites send that are not UCUM, and what they mean. */
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 const AliasesFile = z.object({ description: z.string().optional(), aliases: z.record(z.string(), z.string()) });
 

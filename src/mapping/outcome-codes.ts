@@ -4,8 +4,9 @@
  * units, categories, and where the flat analysis export puts them. Nothing here names a study's
  * measure or visit: each catalogue rule says which codes it publishes from its declaration.
  */
-import { PROJECT_BASE } from '../records/trial-extensions.ts';
+
 import type { OutcomeDeclaration } from './outcome-declarations.ts';
+import { PROJECT_BASE } from './trial-extensions.ts';
 
 export const OUTCOME_SYSTEM = `${PROJECT_BASE}/CodeSystem/trial-outcomes`;
 

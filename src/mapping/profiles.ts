@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataType } from '@medplum/core';
 import type { CodeSystem, StructureDefinition } from '@medplum/fhirtypes';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 export interface ProfileRegistry {
   get(url: string): StructureDefinition | undefined;

@@ -1,7 +1,7 @@
 /** Reads every *.json file of a mappings/ folder (none if the folder does not exist), in name order. */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type AppErrorCode, appError } from '../app/app-error.ts';
+import { type AppErrorCode, appError } from '../shared/app-error.ts';
 
 export async function readJsonFolder<T>(dir: string, errorCode: AppErrorCode): Promise<{ file: string; value: T }[]> {
   let files: string[];

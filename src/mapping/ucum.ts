@@ -4,7 +4,7 @@
  * units through the analyte's molar mass from the study definition.
  */
 import ucum from '@lhncbc/ucum-lhc';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 const utils = ucum.UcumLhcUtils.getInstance();
 

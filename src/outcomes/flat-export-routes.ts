@@ -7,13 +7,13 @@
  */
 import type { ResearchSubject } from '@medplum/fhirtypes';
 import { type RequestHandler, type Response, Router } from 'express';
-import type { Logger } from '../app/logger.ts';
 import type { AccessContext } from '../auth/access-context.ts';
 import { requireAccess } from '../auth/authorize.ts';
 import { isBlinded } from '../auth/masking.ts';
 import { accessAllows } from '../auth/roles.ts';
-import { badRequest, fail, forbidden, notFound } from '../fhir/outcomes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import type { Logger } from '../shared/logger.ts';
+import { badRequest, fail, forbidden, notFound } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { readSummaryBatch } from '../store/outcome-store.ts';
 import { readMany } from '../store/resource-store.ts';

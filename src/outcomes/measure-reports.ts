@@ -9,7 +9,7 @@ import type { MeasureReport, MeasureReportGroup } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
 import { OUTCOME_SYSTEM } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_RESEARCH_STUDY, EXT_VISIT, PROJECT_BASE, VISIT_SYSTEM } from '../records/trial-extensions.ts';
+import { EXT_RESEARCH_STUDY, EXT_VISIT, PROJECT_BASE, VISIT_SYSTEM } from '../mapping/trial-extensions.ts';
 import type { AggregateRow } from '../store/outcome-store.ts';
 import { AE_TERM_KIND, measureGroups, measureUrl, MEASURE_POPULATION as POPULATION } from './measure.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from './outcome-resources.ts';

@@ -8,7 +8,7 @@
 import type { Measure, MeasureGroup } from '@medplum/fhirtypes';
 import { OUTCOME_SYSTEM, outcomeCodes } from '../mapping/outcome-codes.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { PROJECT_BASE } from '../records/trial-extensions.ts';
+import { PROJECT_BASE } from '../mapping/trial-extensions.ts';
 
 /** The kind of the summary rows the adverse-event summary adds: events per MedDRA term. */
 export const AE_TERM_KIND = 'ae-term';

@@ -10,7 +10,7 @@ import type { CodeableConcept, Observation, Provenance } from '@medplum/fhirtype
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
 import { OUTCOME_SYSTEM, outcomeCodeDef } from '../mapping/outcome-codes.ts';
 import { PROFILE_BASE } from '../mapping/profile-build/profile-base.ts';
-import { PROJECT_BASE } from '../records/trial-extensions.ts';
+import { PROJECT_BASE } from '../mapping/trial-extensions.ts';
 import { trialLinks } from '../records/trial-links.ts';
 import type { OutcomeResult, OutcomeValue } from './outcome-value.ts';
 import { enrollmentOf, type SubjectInputs } from './subject-inputs.ts';

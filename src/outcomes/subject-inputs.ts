@@ -13,9 +13,9 @@ import type {
   ResearchSubject,
   Resource,
 } from '@medplum/fhirtypes';
-import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_VISIT, isTrialRecord, MEASURE_SYSTEM } from '../records/trial-extensions.ts';
+import { EXT_VISIT, isTrialRecord, MEASURE_SYSTEM } from '../mapping/trial-extensions.ts';
+import type { Enrollment } from '../records/enrollment.ts';
 import { localDayNumber, studyDay, UNSCHEDULED } from '../records/visit-window.ts';
 
 export interface MeasureValue {

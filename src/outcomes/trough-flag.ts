@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Flag } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
-import { PROJECT_BASE } from '../records/trial-extensions.ts';
+import { PROJECT_BASE } from '../mapping/trial-extensions.ts';
 import { trialLinks } from '../records/trial-links.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from './outcome-resources.ts';
 import { enrollmentOf, type SubjectInputs } from './subject-inputs.ts';

@@ -3,8 +3,8 @@
  * must be one of the study's arms, by name, or the trial could not place the subject's troughs.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { fail, unprocessable } from '../fhir/outcomes.ts';
 import type { WriteRule } from '../fhir/validate.ts';
+import { fail, unprocessable } from '../shared/outcomes.ts';
 
 export interface StudyArms {
   id: string;

@@ -6,7 +6,7 @@
  */
 import type { AdverseEvent, Extension, Observation, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_VISIT, isTrialRecord, VISIT_SYSTEM } from './trial-extensions.ts';
+import { EXT_VISIT, isTrialRecord, VISIT_SYSTEM } from '../mapping/trial-extensions.ts';
 import { visitAt } from './visit-window.ts';
 
 /** When the value was taken, as the record's derivation placed it (trial-record.ts and siblings). */

@@ -5,8 +5,8 @@
  */
 import type { Group, ResearchStudy, ResearchSubject } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
-import { COLLECTING_STATUSES } from '../ingest/enrollment-index.ts';
-import { PROJECT_BASE } from './trial-extensions.ts';
+import { PROJECT_BASE } from '../mapping/trial-extensions.ts';
+import { COLLECTING_STATUSES } from './enrollment.ts';
 
 export const STUDY_GROUP_SYSTEM = `${PROJECT_BASE}/CodeSystem/study-group`;
 export const STUDY_GROUP_TAG = { system: `${PROJECT_BASE}/CodeSystem/record-kind`, code: 'study-group' } as const;

@@ -6,7 +6,6 @@
  * 5-level NCI attribution scale when given.
  */
 import type { AdverseEvent, CodeableConcept } from '@medplum/fhirtypes';
-import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import {
   AE_GRADE_SYSTEM,
@@ -16,7 +15,8 @@ import {
   EXT_DERIVED_FROM,
   TRIAL_RECORD_IDENTIFIER_SYSTEM,
   TRIAL_RECORD_TAG,
-} from './trial-extensions.ts';
+} from '../mapping/trial-extensions.ts';
+import type { Enrollment } from './enrollment.ts';
 import { trialLinks, visitOf } from './trial-links.ts';
 import { trialRecordId } from './trial-record.ts';
 

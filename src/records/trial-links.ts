@@ -1,8 +1,8 @@
 /** The links every trial record carries: study, ResearchSubject, visit, and the source it came from. */
 import type { Extension } from '@medplum/fhirtypes';
-import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
-import { EXT_RESEARCH_STUDY, EXT_RESEARCH_SUBJECT, EXT_VISIT, VISIT_SYSTEM } from './trial-extensions.ts';
+import { EXT_RESEARCH_STUDY, EXT_RESEARCH_SUBJECT, EXT_VISIT, VISIT_SYSTEM } from '../mapping/trial-extensions.ts';
+import type { Enrollment } from './enrollment.ts';
 import { visitAt } from './visit-window.ts';
 
 /** The visit a value taken at `when` falls in, relative to the subject's treatment start. */

@@ -7,11 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Extension, Observation, Quantity } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
-import { appError } from '../app/app-error.ts';
-import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition, StudyMeasure } from '../mapping/study-definition.ts';
-import { toCanonicalUnit } from '../mapping/ucum.ts';
-import { outsidePhysiologicalRange } from './physiological-range.ts';
 import {
   EXT_ORIGINAL_VALUE,
   EXT_RESEARCH_STUDY,
@@ -21,7 +17,11 @@ import {
   TRIAL_RECORD_IDENTIFIER_SYSTEM,
   TRIAL_RECORD_TAG,
   VISIT_SYSTEM,
-} from './trial-extensions.ts';
+} from '../mapping/trial-extensions.ts';
+import { toCanonicalUnit } from '../mapping/ucum.ts';
+import { appError } from '../shared/app-error.ts';
+import type { Enrollment } from './enrollment.ts';
+import { outsidePhysiologicalRange } from './physiological-range.ts';
 import { visitAt } from './visit-window.ts';
 
 const DEFAULT_VALUE_PATH = 'Observation.value.ofType(Quantity)';

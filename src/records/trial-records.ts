@@ -11,19 +11,17 @@ import type {
   QuestionnaireResponse,
   Resource,
 } from '@medplum/fhirtypes';
-import { AppError } from '../app/app-error.ts';
-import { fail, unprocessable } from '../fhir/outcomes.ts';
 import { compileProfileCheck, type ProfileCheck } from '../fhir/profile-invariants.ts';
-import type { RouteDecision } from '../ingest/route-result.ts';
 import { measureResultProfileUrl, trialRecordProfileUrl } from '../mapping/profile-build/measure-specs.ts';
 import type { ProfileRegistry } from '../mapping/profiles.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
+import { AppError } from '../shared/app-error.ts';
+import { fail, unprocessable } from '../shared/outcomes.ts';
+import type { RetainedRoute } from './enrollment.ts';
 import { checkQuestionnaireAnswers } from './questionnaire-answers.ts';
 import { checkAdverseEvent, deriveTrialAdverseEvent } from './trial-adverse-event.ts';
 import { deriveTrialRecord } from './trial-record.ts';
 import { deriveTrialResponse } from './trial-response.ts';
-
-type Retained = Extract<RouteDecision, { retain: true }>;
 
 function unprocessableAll(issues: { path: string; message: string }[]): never {
   const outcome: OperationOutcome = unprocessable(issues.map((i) => i.message).join('; '));
@@ -57,7 +55,7 @@ export class TrialRecordDeriver {
     this.#profiles = profiles;
   }
 
-  derive(source: Resource, sourceRef: string, decision: Retained): Resource[] {
+  derive(source: Resource, sourceRef: string, decision: RetainedRoute): Resource[] {
     switch (source.resourceType) {
       case 'Observation':
         return this.#observation(source, sourceRef, decision);
@@ -78,7 +76,7 @@ export class TrialRecordDeriver {
     return this.#checks.get(url);
   }
 
-  #observation(source: Observation, sourceRef: string, decision: Retained): Observation[] {
+  #observation(source: Observation, sourceRef: string, decision: RetainedRoute): Observation[] {
     const records: Observation[] = [];
     for (const ref of decision.measures) {
       const study = this.#studies.get(ref.studyId);
@@ -111,7 +109,7 @@ export class TrialRecordDeriver {
     return records;
   }
 
-  #response(source: QuestionnaireResponse, sourceRef: string, decision: Retained): QuestionnaireResponse[] {
+  #response(source: QuestionnaireResponse, sourceRef: string, decision: RetainedRoute): QuestionnaireResponse[] {
     const out: QuestionnaireResponse[] = [];
     for (const ref of decision.forms ?? []) {
       const study = this.#studies.get(ref.studyId);
@@ -129,7 +127,7 @@ export class TrialRecordDeriver {
     return out;
   }
 
-  #adverseEvent(source: AdverseEvent, sourceRef: string, decision: Retained): AdverseEvent[] {
+  #adverseEvent(source: AdverseEvent, sourceRef: string, decision: RetainedRoute): AdverseEvent[] {
     const issues = checkAdverseEvent(source);
     if (issues.length > 0) unprocessableAll(issues);
     const out: AdverseEvent[] = [];

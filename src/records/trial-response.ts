@@ -4,9 +4,9 @@
  * the study, ResearchSubject and the visit of its `authored` date, pointing back at its source.
  */
 import type { QuestionnaireResponse } from '@medplum/fhirtypes';
-import type { Enrollment } from '../ingest/enrollment-index.ts';
 import type { StudyDefinition, StudyForm } from '../mapping/study-definition.ts';
-import { EXT_DERIVED_FROM, TRIAL_RECORD_IDENTIFIER_SYSTEM, TRIAL_RECORD_TAG } from './trial-extensions.ts';
+import { EXT_DERIVED_FROM, TRIAL_RECORD_IDENTIFIER_SYSTEM, TRIAL_RECORD_TAG } from '../mapping/trial-extensions.ts';
+import type { Enrollment } from './enrollment.ts';
 import { trialLinks, visitOf } from './trial-links.ts';
 import { trialRecordId } from './trial-record.ts';
 

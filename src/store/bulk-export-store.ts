@@ -3,7 +3,7 @@
  * Every batch commits its chunk together with the job's resume point and lease renewal, and only
  * while this worker still holds the lease, so a cancelled or taken-over job never gains lines.
  */
-import type { SearchRequest } from '../fhir/search/search-request.ts';
+import type { SearchRequest } from '../shared/search-request.ts';
 import type { Db, Queryable } from './db.ts';
 import { ParamList } from './search-conditions.ts';
 import { whereClause } from './search-store.ts';

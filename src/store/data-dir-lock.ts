@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 export interface DataDirLock {
   readonly path: string;

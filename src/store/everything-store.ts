@@ -2,7 +2,7 @@
  * Patient/{id}/$everything: one page of what the store holds about one patient (the Patient, every
  * resource referencing it, and whatever references its ResearchSubjects), in created_seq order.
  */
-import type { SearchFilter } from '../fhir/search/search-request.ts';
+import type { SearchFilter } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { filterCondition, ParamList } from './search-conditions.ts';

@@ -4,7 +4,7 @@
  * single durable round trip, and callers compose several writes inside one transaction.
  */
 
-import type { IndexRows } from '../fhir/search/index-values.ts';
+import type { IndexRows } from '../shared/index-rows.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 

@@ -3,10 +3,10 @@
  * to `params`. Index tables hold the current version only, so EXISTS subqueries are exact.
  */
 
-import { badRequest, fail } from '../fhir/outcomes.ts';
-import { parseDateRange } from '../fhir/search/date-range.ts';
-import { normaliseReference, normaliseString } from '../fhir/search/index-values.ts';
-import type { SearchFilter } from '../fhir/search/search-request.ts';
+import { parseDateRange } from '../shared/date-range.ts';
+import { normaliseReference, normaliseString } from '../shared/index-rows.ts';
+import { badRequest, fail } from '../shared/outcomes.ts';
+import type { SearchFilter } from '../shared/search-request.ts';
 
 const TABLE: Record<string, string> = {
   token: 'sp_token',

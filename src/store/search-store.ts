@@ -3,7 +3,7 @@
  * the resources that _include/_revinclude pull in.
  */
 
-import type { IncludeSpec, SearchCursor, SearchRequest, SortKey } from '../fhir/search/search-request.ts';
+import type { IncludeSpec, SearchCursor, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { filterCondition, filterConditions, ParamList } from './search-conditions.ts';

@@ -1,4 +1,4 @@
-/** The reads and the lock behind derived study Groups (src/fhir/groups/study-group-sync.ts). */
+/** The reads and the lock behind derived study Groups (src/ingest/study-group-sync.ts). */
 import type { Queryable } from './db.ts';
 
 /** The enrollment version every ResearchSubject/Patient write bumps (migration 0003). */

@@ -5,7 +5,7 @@
  * queries: once it is spent, or the client has gone, no further query of the request starts. What
  * keeps any single PGlite query short is the bound on what a request may ask (SearchLimits).
  */
-import { fail, timedOut } from '../fhir/outcomes.ts';
+import { fail, timedOut } from '../shared/outcomes.ts';
 import type { Db, Queryable, QueryResult } from './db.ts';
 
 /** SQLSTATE query_canceled: statement_timeout (or a cancel request) stopped the statement. */

@@ -6,7 +6,7 @@
 import express, { type RequestHandler, Router } from 'express';
 import * as z from 'zod';
 import { adminOnly } from '../auth/authorize.ts';
-import { badRequest, fail, notFound } from '../fhir/outcomes.ts';
+import { badRequest, fail, notFound } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { discardOutboxDead, listOutbox, outboxStats, retryOutboxDead } from '../store/outbox-store.ts';
 

@@ -8,7 +8,7 @@
  * outage costs one probe per round rather than one failed request per queued resource.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../app/logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import {
   type ClaimedOutboxRow,

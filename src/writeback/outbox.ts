@@ -6,7 +6,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import * as z from 'zod';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 import type { Queryable } from '../store/db.ts';
 import { type OutboxRowInput, upsertOutboxRows } from '../store/outbox-store.ts';
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { MedplumClient } from '@medplum/core';
 import { importPKCS8, SignJWT } from 'jose';
-import { appError } from '../app/app-error.ts';
+import { appError } from '../shared/app-error.ts';
 
 export interface UpstreamTokenSource {
   /** A valid access token (fetched or refreshed as needed); undefined for none. */

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
 import { loadConfig } from '../../src/app/config.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 
 describe('configuration', () => {
   it('has working defaults', () => {

@@ -3,8 +3,8 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createErrorHandler } from '../../src/app/error-handler.ts';
-import { createLogger } from '../../src/app/logger.ts';
-import { fail, gone } from '../../src/fhir/outcomes.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { fail, gone } from '../../src/shared/outcomes.ts';
 
 describe('error handler: every failure is an OperationOutcome with its status', () => {
   let server: Server;

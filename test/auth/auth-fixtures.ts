@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import express, { type RequestHandler, type Router } from 'express';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { createErrorHandler } from '../../src/app/error-handler.ts';
-import { createLogger } from '../../src/app/logger.ts';
 import { type AuthConfig, type AuthConfigInput, AuthConfigSchema } from '../../src/auth/auth-config.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 
 export interface RunningApp {
   url: string;

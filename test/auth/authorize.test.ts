@@ -5,14 +5,14 @@ import { OperationOutcomeError } from '@medplum/core';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createErrorHandler } from '../../src/app/error-handler.ts';
-import { createLogger } from '../../src/app/logger.ts';
 import type { AccessContext, Role } from '../../src/auth/access-context.ts';
 import { createAuthenticator } from '../../src/auth/authenticate.ts';
 import { requireAccess } from '../../src/auth/authorize.ts';
 import { ClientRegistry } from '../../src/auth/client-registry.ts';
 import { loadSigningKeys } from '../../src/auth/signing-keys.ts';
 import { createAuthRouter } from '../../src/auth/token-endpoint.ts';
-import { statusOf } from '../../src/fhir/outcomes.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { statusOf } from '../../src/shared/outcomes.ts';
 import { openTestDb, type TestDb } from '../support/test-db.ts';
 import { authConfig, basic, listen, type RunningApp } from './auth-fixtures.ts';
 

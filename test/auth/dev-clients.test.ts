@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
 import { ROLES } from '../../src/auth/access-context.ts';
 import { ClientRegistry, ensureDevClients } from '../../src/auth/client-registry.ts';
 import { verifySecret } from '../../src/auth/secret-hash.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 import { authConfig } from './auth-fixtures.ts';
 
 describe('development clients', () => {

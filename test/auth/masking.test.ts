@@ -3,7 +3,7 @@ import type { Bundle, Group, MeasureReport, Observation, Parameters, ResearchSub
 import { describe, expect, it } from 'vitest';
 import type { AccessContext, Role } from '../../src/auth/access-context.ts';
 import { ARM_REVEALING_SECURITY_LABEL, assertQueryAllowed, maskBundle, maskForAccess } from '../../src/auth/masking.ts';
-import { notFound, statusOf } from '../../src/fhir/outcomes.ts';
+import { notFound, statusOf } from '../../src/shared/outcomes.ts';
 
 const as = (role: Role): AccessContext => ({
   clientId: role,

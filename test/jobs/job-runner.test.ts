@@ -1,8 +1,8 @@
 // The job runner on its own: no overlap, failures recorded, schedules from configuration.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/app/config.ts';
-import { createLogger } from '../../src/app/logger.ts';
 import { JobRunner } from '../../src/jobs/job-runner.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import { listJobRuns } from '../../src/store/job-run-store.ts';
 import { openTestDb, type TestDb } from '../support/test-db.ts';
 

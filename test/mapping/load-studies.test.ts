@@ -2,9 +2,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { toResearchStudy } from '../../src/mapping/research-study.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'mappings', 'studies');
 

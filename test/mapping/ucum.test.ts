@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
 import { toCanonicalUnit } from '../../src/mapping/ucum.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 
 const aliases = (JSON.parse(readFileSync('mappings/unit-aliases.json', 'utf8')) as { aliases: Record<string, string> })
   .aliases;

@@ -2,8 +2,8 @@
 import type { Observation, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import { EXT_VISIT, TRIAL_RECORD_TAG, VISIT_SYSTEM } from '../../src/mapping/trial-extensions.ts';
 import { misplacedRecords, visitNow, withVisit } from '../../src/records/replace-visits.ts';
-import { EXT_VISIT, TRIAL_RECORD_TAG, VISIT_SYSTEM } from '../../src/records/trial-extensions.ts';
 
 const [study] = await loadStudyDefinitions('mappings/studies');
 if (!study) throw new Error('no study');

@@ -2,8 +2,6 @@
 // the public corpus, so these Observations were made up to exercise the derivation.
 import type { Observation } from '@medplum/fhirtypes';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
-import type { Enrollment } from '../../src/ingest/enrollment-index.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { loadUnitAliases } from '../../src/mapping/load-unit-aliases.ts';
 import type { StudyDefinition, StudyMeasure } from '../../src/mapping/study-definition.ts';
@@ -12,8 +10,10 @@ import {
   EXT_RESEARCH_STUDY,
   EXT_RESEARCH_SUBJECT,
   EXT_VISIT,
-} from '../../src/records/trial-extensions.ts';
+} from '../../src/mapping/trial-extensions.ts';
+import type { Enrollment } from '../../src/records/enrollment.ts';
 import { deriveTrialRecord, trialRecordId } from '../../src/records/trial-record.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 
 const enrollment: Enrollment = {
   researchSubjectId: 'rs-1',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/app/logger.ts';
 import { BulkExportWorker } from '../../src/jobs/bulk-export-worker.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import {
   claimJob,
   commitBatch,

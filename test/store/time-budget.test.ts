@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusOf } from '../../src/fhir/outcomes.ts';
+import { statusOf } from '../../src/shared/outcomes.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
 import { withTimeBudget } from '../../src/store/time-budget.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';

@@ -5,9 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../../src/app/logger.ts';
 import { type RunningService, startService } from '../../src/app/start.ts';
 import type { Role } from '../../src/auth/access-context.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import { openTestDb, type TestDb } from './test-db.ts';
 
 export interface TestService {

@@ -2,7 +2,7 @@
 import type { Observation } from '@medplum/fhirtypes';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 import { listOutbox, outboxStats } from '../../src/store/outbox-store.ts';
 import { enqueueOutbox } from '../../src/writeback/outbox.ts';
 import { openTestDb, type TestDb } from '../support/test-db.ts';

@@ -1,6 +1,6 @@
 // Fixtures WRITTEN FOR THE TESTS: outcome resources the outcomes engine would queue for write-back.
 import type { Observation } from '@medplum/fhirtypes';
-import { createLogger } from '../../src/app/logger.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import type { Db } from '../../src/store/db.ts';
 import { OutboxWorker } from '../../src/writeback/outbox-worker.ts';
 import { createTokenSource } from '../../src/writeback/upstream-auth.ts';

@@ -5,8 +5,8 @@
  */
 import type { AccessContext, Role } from '../../auth/access-context.ts';
 import { assertQueryAllowed, blindedSearchExclusions, isBlinded } from '../../auth/masking.ts';
+import type { SearchRequest } from '../../shared/search-request.ts';
 import { parseSearch, serverFilter } from '../search/parse-search.ts';
-import type { SearchRequest } from '../search/search-request.ts';
 import type { ExportSpec } from './export-spec.ts';
 
 export interface TypePlan {

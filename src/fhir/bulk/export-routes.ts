@@ -8,6 +8,17 @@ import type { Group } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import { isArmRevealing, isBlinded } from '../../auth/masking.ts';
 import {
+  badRequest,
+  fail,
+  forbidden,
+  methodNotAllowed,
+  notFound,
+  ok,
+  serverError,
+  tooManyRequests,
+} from '../../shared/outcomes.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../../shared/resource-types.ts';
+import {
   createJob,
   deleteJob,
   type ExportJob,
@@ -18,20 +29,9 @@ import {
 } from '../../store/bulk-export-store.ts';
 import { readMany } from '../../store/resource-store.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { sendOutcome } from '../http/send.ts';
 import { readResource } from '../interactions/read.ts';
-import {
-  badRequest,
-  fail,
-  forbidden,
-  methodNotAllowed,
-  notFound,
-  ok,
-  serverError,
-  tooManyRequests,
-} from '../outcomes.ts';
-import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../json-body.ts';
 import { searchParamsFor } from '../search/search-params.ts';
 import { jobAccess, lenientTypeFilters, planType } from './export-plan.ts';
 import { type ExportLevel, type ExportSpec, NOT_EXPORTED_BY_DEFAULT } from './export-spec.ts';

@@ -5,9 +5,9 @@
  * ignored and reported in the manifest's error file.
  */
 import type { Parameters } from '@medplum/fhirtypes';
-import { badRequest, fail } from '../outcomes.ts';
-import { isSupportedResourceType } from '../resource-types.ts';
-import { parseDateRange } from '../search/date-range.ts';
+import { parseDateRange } from '../../shared/date-range.ts';
+import { badRequest, fail } from '../../shared/outcomes.ts';
+import { isSupportedResourceType } from '../../shared/resource-types.ts';
 import { elementsOrFail } from '../search/subsetting.ts';
 import { NDJSON_FORMATS } from './export-spec.ts';
 

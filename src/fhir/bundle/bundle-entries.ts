@@ -1,9 +1,10 @@
 /** Checks a batch/transaction Bundle's shape and turns its entries into FhirRequests. */
 import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { badRequest, fail, OperationOutcomeError } from '../../shared/outcomes.ts';
 import { type FhirRequest, splitUrl } from '../dispatch.ts';
-import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../http/json-body.ts';
 import { asJsonPatch, type JsonPatch } from '../interactions/patch.ts';
-import { badRequest, fail, OperationOutcomeError } from '../outcomes.ts';
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonBody } from '../json-body.ts';
+import type { WritePlan } from '../write-pipeline.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -11,6 +12,8 @@ export interface ParsedEntry {
   index: number;
   fullUrl: string | undefined;
   request: FhirRequest;
+  /** How the bundle processor plans this entry's write (decided, known absent, deferred). */
+  plan: WritePlan;
 }
 
 export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, maxEntries: number): ParsedEntry[] {
@@ -47,6 +50,7 @@ export function parseEntries(bundle: Bundle, baseUrl: string, strict: boolean, m
         ifNoneExist: e.request?.ifNoneExist,
         strict,
       },
+      plan: {},
     };
   });
 }

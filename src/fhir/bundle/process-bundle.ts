@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { maskForAccess } from '../../auth/masking.ts';
-import { isRoutedType } from '../../ingest/route-result.ts';
+import { badRequest, fail, multipleMatches, serverError, statusOf } from '../../shared/outcomes.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds, type IdentifierKey } from '../../store/identifier-lookup.ts';
@@ -16,9 +16,6 @@ import { matchIds } from '../../store/search-store.ts';
 import { dispatch } from '../dispatch.ts';
 import type { AuditedAccess, FhirContext, FhirResponse } from '../fhir-context.ts';
 import { refuseMatchBeyondIdentifier } from '../interactions/match-criteria.ts';
-import { notKept } from '../interactions/not-kept.ts';
-import { mayWithdraw } from '../interactions/withdraw.ts';
-import { badRequest, fail, multipleMatches, serverError, statusOf } from '../outcomes.ts';
 import { parseSearch } from '../search/parse-search.ts';
 import { type ParsedEntry, parseEntries, statusLine } from './bundle-entries.ts';
 import { rewriteReferences } from './references.ts';
@@ -98,9 +95,10 @@ export async function processBundle(ctx: FhirContext, bundle: Bundle, options: B
 
 async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOptions): Promise<FhirResponse> {
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
-  // Which entries re-deliver a stored result, in one query per Bundle: a not-kept one that does
-  // withdraws it from the trial (interactions/withdraw.ts); the rest are answered without writing.
-  const stored = ctx.intake ? await storedEntries(ctx.db, entries) : new Map<number, boolean>();
+  // Which entries re-deliver a stored resource, in one query per Bundle: a not-kept one that does
+  // may be withdrawn by the gate; the rest are answered without writing.
+  const gate = ctx.gate;
+  const stored = gate ? await storedEntries(ctx.db, entries) : new Map<number, boolean>();
   const out: string[] = [];
   const audited: AuditedAccess[] = [];
   for (const e of entries) {
@@ -108,16 +106,17 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
       audited.push(...entryReads(ctx, e.request, undefined).filter((a) => a.query !== undefined));
     try {
       const body = e.request.body;
-      if (ctx.intake && body && (e.request.method === 'POST' || e.request.method === 'PUT')) {
+      if (gate && body && (e.request.method === 'POST' || e.request.method === 'PUT')) {
         const [type] = e.request.path;
         if (type === body.resourceType) {
           ctx.authorize(type, e.request.method === 'POST' ? 'create' : 'update');
-          const decision = await ctx.intake.decide(ctx.db, body);
-          e.request.predecided = { decision };
+          const decision = await gate.decide(ctx.db, body);
+          e.plan.decided = { decision };
           if (decision && !decision.retain) {
             const absent = stored.get(e.index) === false;
-            if (absent || !mayWithdraw(decision)) {
-              out.push(responseEntry(await notKept(ctx.db, body, decision), options.returnMinimal));
+            if (absent || !gate.mayWithdraw(decision)) {
+              const answer = await gate.notKept(ctx, ctx.db, { type, resource: body, decision, storedAbsent: true });
+              out.push(responseEntry(answer, options.returnMinimal));
               continue;
             }
           }
@@ -125,8 +124,8 @@ async function processBatch(ctx: FhirContext, bundle: Bundle, options: BundleOpt
       }
       const write = e.request.method !== 'GET';
       const r = write
-        ? await ctx.db.transaction((tx) => dispatch(ctx, tx, e.request))
-        : await dispatch(ctx, ctx.db, e.request);
+        ? await ctx.db.transaction((tx) => dispatch(ctx, tx, e.request, e.plan))
+        : await dispatch(ctx, ctx.db, e.request, e.plan);
       if (!write) audited.push(...entryReads(ctx, e.request, r).filter((a) => a.query === undefined));
       out.push(responseEntry(r, options.returnMinimal));
     } catch (err) {
@@ -225,44 +224,45 @@ async function redirectRedeliveries(tx: Queryable, entries: ParsedEntry[]): Prom
 }
 
 /**
- * Routes every entry an EHR feed sends before ids are assigned: an entry the trial does not keep
- * gets no id, so references to it keep the sender's urn:uuid rather than pointing at nothing; a
- * DiagnosticReport is kept when one of its results is (decided after the results).
+ * Decides every entry of a gated caller (an EHR feed) before ids are assigned: an entry the gate
+ * does not keep gets no id, so references to it keep the sender's urn:uuid rather than pointing at
+ * nothing; an entry the gate decides last (for the trial, a DiagnosticReport, kept when one of its
+ * results is) is decided and labelled on what the others were.
  */
-async function routeEntries(ctx: FhirContext, tx: Queryable, entries: ParsedEntry[]): Promise<void> {
-  const intake = ctx.intake;
-  if (!intake) return;
+async function decideEntries(ctx: FhirContext, tx: Queryable, entries: ParsedEntry[]): Promise<void> {
+  const gate = ctx.gate;
+  if (!gate) return;
   const kept = new Set<string>();
-  // Entries that reveal the arm: a report listing one of them reveals it too.
+  // Entries the gate labels: an entry decided last that lists one of them is labelled too.
   const revealing = new Set<string>();
-  const reports: ParsedEntry[] = [];
+  const last: ParsedEntry[] = [];
   for (const e of entries) {
     const { method, body, path } = e.request;
-    if (!body || (method !== 'POST' && method !== 'PUT') || !isRoutedType(body.resourceType)) continue;
+    if (!body || (method !== 'POST' && method !== 'PUT') || !gate.decides(body.resourceType)) continue;
     if (path[0] !== body.resourceType) continue;
-    if (body.resourceType === 'DiagnosticReport') {
-      reports.push(e);
+    if (gate.decidesLast(body.resourceType)) {
+      last.push(e);
       continue;
     }
-    const decision = await intake.decide(tx, body);
-    e.request.predecided = { decision };
+    const decision = await gate.decide(tx, body);
+    e.plan.decided = { decision };
     if (decision?.retain) {
       if (e.fullUrl) kept.add(e.fullUrl);
       if (path[1]) kept.add(`${path[0]}/${path[1]}`);
     }
-    if (intake.reveals(body)) {
+    if (gate.reveals(body)) {
       if (e.fullUrl) revealing.add(e.fullUrl);
       if (path[1]) revealing.add(`${path[0]}/${path[1]}`);
     }
   }
-  for (const e of reports) {
-    e.request.predecided = { decision: await intake.decide(tx, e.request.body as Resource, kept) };
-    e.request.body = await intake.labelStored(tx, e.request.body as Resource, revealing);
+  for (const e of last) {
+    e.plan.decided = { decision: await gate.decide(tx, e.request.body as Resource, kept) };
+    e.request.body = await gate.labelStored(tx, e.request.body as Resource, revealing);
   }
 }
 
 function notKeptEntry(e: ParsedEntry): boolean {
-  const d = e.request.predecided?.decision;
+  const d = e.plan.decided?.decision;
   return d !== undefined && !d.retain;
 }
 
@@ -325,12 +325,12 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
   const entries = parseEntries(bundle, ctx.baseUrl, options.strict, options.maxEntries);
   checkTransactionEntries(entries);
   const results = await ctx.db.transaction(async (tx) => {
-    if (ctx.intake) await redirectRedeliveries(tx, entries);
-    await routeEntries(ctx, tx, entries);
+    if (ctx.gate) await redirectRedeliveries(tx, entries);
+    await decideEntries(ctx, tx, entries);
     // Not-kept entries that re-deliver a stored result withdraw it; the others need no lookup each.
     const notKeptNow = entries.filter(notKeptEntry);
     const stored = await storedEntries(tx, notKeptNow);
-    for (const e of notKeptNow) if (stored.get(e.index) === false) e.request.storedAbsent = true;
+    for (const e of notKeptNow) if (stored.get(e.index) === false) e.plan.storedAbsent = true;
     const mapping = await resolveIdentities(ctx, tx, entries);
     for (const e of entries) {
       if (e.request.body) e.request.body = rewriteReferences(e.request.body, mapping) as Resource;
@@ -343,21 +343,18 @@ async function processTransaction(ctx: FhirContext, bundle: Bundle, options: Bun
     const byIndex = new Map<number, FhirResponse>();
     // Plain creates (the bulk of a feed's transactions) are collected and written in one statement,
     // before any entry that reads or conditionally writes the store.
-    const pending: VersionWrite[] = [];
-    const pendingMarks: string[] = [];
+    const pending = { writes: [] as VersionWrite[], marks: [] as string[] };
     const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      await writeFirstVersions(tx, pending.splice(0), pendingMarks.splice(0));
+      if (pending.writes.length === 0) return;
+      await writeFirstVersions(tx, pending.writes.splice(0), pending.marks.splice(0));
     };
     for (const e of ordered) {
       const r = e.request;
       const plainCreate = r.method === 'POST' && r.path.length === 1 && r.ifNoneExist === undefined;
-      if (plainCreate) {
-        r.deferWrites = pending;
-        r.deferMarks = pendingMarks;
-      } else await flush();
+      if (plainCreate) e.plan.defer = pending;
+      else await flush();
       try {
-        byIndex.set(e.index, await dispatch(ctx, tx, r));
+        byIndex.set(e.index, await dispatch(ctx, tx, r, e.plan));
       } catch (err) {
         if (err instanceof OperationOutcomeError) {
           // Say which entry failed; the whole transaction is rolled back.

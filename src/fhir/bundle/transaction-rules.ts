@@ -3,7 +3,7 @@
  * urn:uuid reference names an entry of the Bundle (http.html#trules: a placeholder nothing defines
  * would be stored as a reference to nothing). Each is a 400 naming the entry, as HAPI answers.
  */
-import { badRequest, fail } from '../outcomes.ts';
+import { badRequest, fail } from '../../shared/outcomes.ts';
 import type { ParsedEntry } from './bundle-entries.ts';
 
 export function checkTransactionEntries(entries: readonly ParsedEntry[]): void {

@@ -6,17 +6,17 @@
  * query (so nothing hidden takes room in a page).
  */
 import { blindedSearchExclusions, isBlinded } from '../../auth/masking.ts';
+import { parseDateRange } from '../../shared/date-range.ts';
+import { badRequest, fail } from '../../shared/outcomes.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../../shared/resource-types.ts';
+import type { SearchFilter } from '../../shared/search-request.ts';
 import type { Queryable } from '../../store/db.ts';
 import { patientEverything } from '../../store/everything-store.ts';
 import { NOT_EXPORTED_BY_DEFAULT } from '../bulk/export-spec.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { readResource } from '../interactions/read.ts';
-import { badRequest, fail } from '../outcomes.ts';
-import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
-import { parseDateRange } from '../search/date-range.ts';
 import { MAX_COUNT, serverFilter } from '../search/parse-search.ts';
 import { searchParamsFor } from '../search/search-params.ts';
-import type { SearchFilter } from '../search/search-request.ts';
 
 const DEFAULT_EVERYTHING_COUNT = 100;
 

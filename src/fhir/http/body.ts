@@ -4,8 +4,8 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Request } from 'express';
-import { badRequest, fail, unsupportedMediaType } from '../outcomes.ts';
-import { DEFAULT_MAX_JSON_DEPTH, decodeUtf8, parseJsonBody } from './json-body.ts';
+import { badRequest, fail, unsupportedMediaType } from '../../shared/outcomes.ts';
+import { DEFAULT_MAX_JSON_DEPTH, decodeUtf8, parseJsonBody } from '../json-body.ts';
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 

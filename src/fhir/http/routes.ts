@@ -5,6 +5,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import express, { type Request, type Response, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
+import { badRequest, fail, methodNotAllowed, notAcceptable } from '../../shared/outcomes.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { VersionWrite } from '../../store/resource-store.ts';
@@ -13,7 +14,6 @@ import { dispatch, type FhirRequest } from '../dispatch.ts';
 import type { AuditedAccess, FhirContext, FhirResponse } from '../fhir-context.ts';
 import { IDENTIFIER_INDEX } from '../interactions/create.ts';
 import { asJsonPatch } from '../interactions/patch.ts';
-import { badRequest, fail, methodNotAllowed, notAcceptable } from '../outcomes.ts';
 import { readJsonPatchBody, readResourceBody, readSearchForm } from './body.ts';
 import { parsePrefer } from './prefer.ts';
 import { sendFhir } from './send.ts';
@@ -153,11 +153,11 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
       (method === 'POST' && fhirReq.ifNoneExist !== undefined);
     let r: FhirResponse;
     if (needsTx) r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
-    else if (method === 'POST' && ctx.intake) {
+    else if (method === 'POST' && ctx.gate) {
       // A pushed result is written optimistically in one statement; only a re-delivery (it collides
       // on its identifier) takes the transactional lookup-and-update path.
       try {
-        r = await dispatch(ctx, ctx.db, { ...fhirReq, optimistic: true });
+        r = await dispatch(ctx, ctx.db, fhirReq, { optimistic: true });
       } catch (err) {
         if ((err as { constraint?: string }).constraint !== IDENTIFIER_INDEX) throw err;
         r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));

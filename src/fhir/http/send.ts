@@ -6,8 +6,8 @@ import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { Response } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
 import { maskBundle, maskForAccess } from '../../auth/masking.ts';
+import { createdOutcome, notFound, ok } from '../../shared/outcomes.ts';
 import type { FhirResponse } from '../fhir-context.ts';
-import { createdOutcome, notFound, ok } from '../outcomes.ts';
 import type { Preferences } from './prefer.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';

@@ -1,46 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
-import type { RouteDecision } from '../../ingest/route-result.ts';
+import { badRequest, fail, methodNotAllowed, multipleMatches } from '../../shared/outcomes.ts';
+import { IMMUTABLE_RESOURCE_TYPES } from '../../shared/resource-types.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
-import { readCurrent, type VersionWrite } from '../../store/resource-store.ts';
+import { readCurrent } from '../../store/resource-store.ts';
 import { matchIds } from '../../store/search-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, methodNotAllowed, multipleMatches } from '../outcomes.ts';
-import { IMMUTABLE_RESOURCE_TYPES } from '../resource-types.ts';
 import { parseSearch } from '../search/parse-search.ts';
+import type { WritePlan } from '../write-pipeline.ts';
 import { refuseMatchBeyondIdentifier } from './match-criteria.ts';
-import { notKept } from './not-kept.ts';
-import { subjectsChangedBy } from './outcome-marks.ts';
 import { refuseDerivedWrite } from './service-owned.ts';
 import { updateResource } from './update.ts';
-import { mayWithdraw, storedByIdentifier, withdrawStored } from './withdraw.ts';
-import { labelled, prepareVersion } from './write-version.ts';
+import { labelled, prepareVersion, validateCounted } from './write-version.ts';
 
 export interface CreateOptions {
   /** If-None-Exist: the query part of a search URL. */
   ifNoneExist?: string | undefined;
   /** Use this id (transactions assign ids for urn:uuid entries before writing). */
   assignedId?: string | undefined;
-  /**
-   * Collect the write here instead of writing it (a transaction writes its plain creates in one
-   * statement); the caller must write them before anything else reads the store.
-   */
-  deferWrites?: VersionWrite[] | undefined;
-  /** With deferWrites: the ResearchSubjects to mark for outcome recomputation at the same time. */
-  deferMarks?: string[] | undefined;
-  /**
-   * Write without looking the identifier up first (one statement); the unique identifier index
-   * turns a re-delivery into a unique violation, and the caller retries without this flag.
-   */
-  optimistic?: boolean | undefined;
-  /** Routed already (a transaction decides all its entries first): use this, do not route again. */
-  predecided?: { decision: RouteDecision | undefined } | undefined;
-  /**
-   * Known not to be stored (a Bundle checked all its not-kept entries in one query): a result the
-   * trial does not keep is then answered without looking for a stored version to withdraw.
-   */
-  storedAbsent?: boolean | undefined;
 }
 
 /** The unique index that makes a re-delivered result collide (migration 0006). */
@@ -52,6 +30,7 @@ export async function createResource(
   type: string,
   resource: Resource,
   options: CreateOptions = {},
+  plan: WritePlan = {},
 ): Promise<FhirResponse> {
   ctx.authorize(type, 'create');
   if (resource.resourceType !== type) {
@@ -61,62 +40,55 @@ export async function createResource(
     fail(methodNotAllowed(`${type} is written by the server only`));
   }
   refuseDerivedWrite(ctx, type, undefined, resource);
-  const decision = options.predecided ? options.predecided.decision : await ctx.intake?.decide(q, resource);
-  if (decision && !decision.retain) {
-    // A re-delivery of a stored result that now leaves the trial (src/fhir/interactions/withdraw.ts).
-    if (!options.storedAbsent && mayWithdraw(decision) && options.assignedId === undefined) {
-      const existing = await storedByIdentifier(q, resource);
-      if (existing) {
-        const withdraw = (tx: Queryable) => withdrawStored(ctx, tx, type, existing, decision);
-        // Outside a transaction (an optimistic single POST), the withdrawal gets its own.
-        const withdrawn = q === ctx.db ? await ctx.db.transaction(withdraw) : await withdraw(q);
-        if (withdrawn) return withdrawn;
-      }
-    }
-    return notKept(q, resource, decision);
+  const gate = ctx.gate;
+  const decision = plan.decided ? plan.decided.decision : await gate?.decide(q, resource);
+  if (gate && decision && !decision.retain) {
+    // A re-delivery of a stored result may take it out (the gate looks it up by identifier).
+    const storedAbsent = (plan.storedAbsent ?? false) || options.assignedId !== undefined;
+    return gate.notKept(ctx, q, { type, resource, decision, storedAbsent });
   }
   if (options.ifNoneExist !== undefined) {
     const existing = await conditionalMatch(ctx, q, type, options.ifNoneExist);
     if (existing) return existing;
   }
   // A feed that re-sends a result (same identifier) repeats or corrects it; it never duplicates it.
-  if (decision?.retain && !options.deferWrites && options.assignedId === undefined && !options.optimistic) {
+  if (decision?.retain && !plan.defer && options.assignedId === undefined && !plan.optimistic) {
     const existing = await findByIdentifier(ctx, q, resource);
     if (existing)
-      return updateResource(ctx, q, type, existing, { ...resource, id: existing }, { predecided: { decision } });
+      return updateResource(ctx, q, type, existing, { ...resource, id: existing }, {}, { decided: { decision } });
   }
   validateCounted(ctx, resource, decision !== undefined);
   const id = options.assignedId ?? randomUUID();
   const prepared = prepareVersion(ctx.baseUrl, await labelled(ctx, q, resource), id, 1, 'POST');
-  // Derived before anything is written: a result that cannot be normalised stores nothing.
+  // Derived before anything is written: a write that cannot be derived from stores nothing.
   const records = countRejected(
     ctx,
     type,
     () =>
-      ctx.intake
-        ?.trialRecords(resource, `${type}/${id}`, decision)
+      gate
+        ?.derive(resource, `${type}/${id}`, decision)
         .map((r) => prepareVersion(ctx.baseUrl, r, r.id as string, 1, 'POST').write) ?? [],
   );
   const stored = prepared.stored;
-  // A kept result makes its subjects' outcomes stale, in the same statement that stores it.
+  // A kept write marks what it makes stale, in the same statement that stores it.
   const marks = [
-    ...(decision?.retain ? decision.enrollments.map((e) => e.researchSubjectId) : []),
-    ...(await subjectsChangedBy(q, type, id, resource)),
+    ...(gate && decision ? gate.marks(decision) : []),
+    ...((await ctx.pipeline?.marksOf(q, type, id, resource)) ?? []),
   ];
-  if (options.deferWrites) {
-    options.deferWrites.push(prepared.write, ...records);
-    options.deferMarks?.push(...marks);
+  if (plan.defer) {
+    plan.defer.writes.push(prepared.write, ...records);
+    plan.defer.marks.push(...marks);
   } else if (ctx.auditInline) {
     const audit = ctx.auditInline(`${type}/${id}`);
     const writes = [prepared.write, ...records, audit.write];
     // Outside a transaction (q is the pool), concurrent single creates share one commit.
-    if (options.optimistic && ctx.writeBatcher) await ctx.writeBatcher.submit(writes, marks);
+    if (plan.optimistic && ctx.writeBatcher) await ctx.writeBatcher.submit(writes, marks);
     else await writeFirstVersions(q, writes, marks);
     audit.done();
   } else {
     await writeFirstVersions(q, [prepared.write, ...records], marks);
   }
-  if (decision) ctx.intake?.count('retained', type);
+  if (decision) gate?.count('retained', type);
   return {
     status: 201,
     body: stored.content,
@@ -130,7 +102,7 @@ function countRejected<T>(ctx: FhirContext, type: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    ctx.intake?.count('rejected', type);
+    ctx.gate?.count('rejected', type);
     throw err;
   }
 }
@@ -148,16 +120,6 @@ async function findByIdentifier(ctx: FhirContext, q: Queryable, resource: Resour
     if (ids[0]) return ids[0];
   }
   return undefined;
-}
-
-/** Validation, counting a routed result that fails it as rejected. */
-export function validateCounted(ctx: FhirContext, resource: Resource, routed: boolean): void {
-  try {
-    ctx.validator.validate(resource);
-  } catch (err) {
-    if (routed) ctx.intake?.count('rejected', resource.resourceType);
-    throw err;
-  }
 }
 
 /** 0 matches: undefined (go on and create); 1: 200 with the match; more: 412. */

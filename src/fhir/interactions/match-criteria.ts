@@ -4,9 +4,10 @@
  * other means: `PUT Observation?code=…&value-quantity=sa10` answering 412 or 200/201 counts matches
  * (issue 17). Such a caller matches on its own business identifier only, exactly (system|value).
  */
+
+import { fail, forbidden } from '../../shared/outcomes.ts';
+import type { SearchRequest } from '../../shared/search-request.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import { fail, forbidden } from '../outcomes.ts';
-import type { SearchRequest } from '../search/search-request.ts';
 
 function exactIdentifier(value: string): boolean {
   const bar = value.indexOf('|');

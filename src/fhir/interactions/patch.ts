@@ -6,10 +6,10 @@
  */
 import { applyPatch } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { badRequest, fail, gone, notFound, unprocessable } from '../../shared/outcomes.ts';
 import type { Queryable } from '../../store/db.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, gone, notFound, unprocessable } from '../outcomes.ts';
 import { isValidId } from '../validate.ts';
 import { refuseDerivedStored, refuseDerivedWrite } from './service-owned.ts';
 import { updateResource } from './update.ts';

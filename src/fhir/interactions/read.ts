@@ -1,10 +1,10 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL, isArmRevealing } from '../../auth/masking.ts';
+import { fail, gone, notFound } from '../../shared/outcomes.ts';
 import type { Queryable } from '../../store/db.ts';
 import { everLabelled } from '../../store/history-store.ts';
 import { readCurrent, readVersion } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { fail, gone, notFound } from '../outcomes.ts';
 import { isValidId } from '../validate.ts';
 import { hiddenFrom } from './search.ts';
 

@@ -8,6 +8,11 @@ import {
   blindedSearchExclusions,
   isBlinded,
 } from '../../auth/masking.ts';
+import { parseDateRange } from '../../shared/date-range.ts';
+import { badRequest, fail, notFound } from '../../shared/outcomes.ts';
+import { SUPPORTED_RESOURCE_TYPES } from '../../shared/resource-types.ts';
+import type { Subsetting } from '../../shared/search-request.ts';
+import { encodeCursor } from '../../shared/search-request.ts';
 import type { Queryable } from '../../store/db.ts';
 import { everLabelled, type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
@@ -15,12 +20,8 @@ import { readHistory } from '../../store/resource-store.ts';
 import { runSearch } from '../../store/search-store.ts';
 import { withTimeBudget } from '../../store/time-budget.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { badRequest, fail, notFound } from '../outcomes.ts';
-import { SUPPORTED_RESOURCE_TYPES } from '../resource-types.ts';
-import { parseDateRange } from '../search/date-range.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
-import { encodeCursor } from '../search/search-request.ts';
-import { type Subsetting, subsetText } from '../search/subsetting.ts';
+import { subsetText } from '../search/subsetting.ts';
 import { isValidId } from '../validate.ts';
 
 function link(relation: string, url: string): string {

@@ -6,36 +6,21 @@
  * failing on the id it thinks free (issue 17).
  *
  * Three marks, none of which a client can set: the types only the service writes; the id prefixes
- * the service derives its ids with; and the `record-kind` tag system every derived resource is
- * stored with, which no client resource may carry (so a stored one was set by the service).
+ * the service derives its ids with; and the tag system every derived resource is stored with, which
+ * no client resource may carry (so a stored one was set by the service). What they are is the
+ * registered write pipeline's (`WritePipeline.derived`: the trial's in src/ingest/trial-pipeline.ts).
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { PROJECT_BASE } from '../../records/trial-extensions.ts';
+import { fail, forbidden } from '../../shared/outcomes.ts';
 import type { FhirContext } from '../fhir-context.ts';
-import { fail, forbidden } from '../outcomes.ts';
+import type { DerivedData, WriteContext } from '../write-pipeline.ts';
 
-/** Types no client writes at all (the service derives every one it stores). */
-export const SERVICE_ONLY_TYPES: ReadonlySet<string> = new Set(['Provenance', 'MeasureReport', 'Flag', 'Group']);
-
-/** Types a client writes too, in which some resources are derived. */
-const MIXED_TYPES: ReadonlySet<string> = new Set(['Observation', 'QuestionnaireResponse', 'AdverseEvent']);
-
-/**
- * Prefixes of the ids the service derives (records/trial-record.ts `tr-`, outcomes/outcome-resources.ts
- * `oc-` and `pv-`, outcomes/measure-reports.ts `mr-`, outcomes/trough-flag.ts `fl-`,
- * outcomes/compute/safety.ts `aes-`): a client may not take one before the service does.
- */
-export const SERVICE_ID_PREFIXES: readonly string[] = ['tr-', 'oc-', 'pv-', 'mr-', 'fl-', 'aes-'];
-
-/** The meta.tag system of every derived resource (trial-record, outcome, study-group). */
-export const RECORD_KIND_SYSTEM = `${PROJECT_BASE}/CodeSystem/record-kind`;
-
-function carriesServiceTag(r: { meta?: { tag?: { system?: string }[] } } | undefined): boolean {
-  return r?.meta?.tag?.some((t) => t.system === RECORD_KIND_SYSTEM) ?? false;
+function carriesServiceTag(derived: DerivedData, r: { meta?: { tag?: { system?: string }[] } } | undefined): boolean {
+  return r?.meta?.tag?.some((t) => t.system === derived.tagSystem) ?? false;
 }
 
-function reservedId(type: string, id: string | undefined): boolean {
-  return id !== undefined && MIXED_TYPES.has(type) && SERVICE_ID_PREFIXES.some((p) => id.startsWith(p));
+function reservedId(derived: DerivedData, type: string, id: string | undefined): boolean {
+  return id !== undefined && derived.mixedTypes.has(type) && derived.idPrefixes.some((p) => id.startsWith(p));
 }
 
 /**
@@ -49,25 +34,28 @@ export function refuseDerivedWrite(
   id: string | undefined,
   incoming: Resource | undefined,
 ): void {
-  if (!ctx.access) return;
+  const derived = ctx.pipeline?.derived;
+  if (!ctx.access || !derived) return;
   const ownCreate = id === undefined && (ctx.serviceCreates?.has(type) ?? false);
-  if (SERVICE_ONLY_TYPES.has(type) && !ownCreate)
+  if (derived.serviceOnlyTypes.has(type) && !ownCreate)
     fail(forbidden(`${type} is derived by the service; clients may not write it`));
-  if (reservedId(type, id)) fail(forbidden(`${type}/${id} is derived by the service; clients may not write it`));
-  if (carriesServiceTag(incoming)) {
-    fail(forbidden(`meta.tag ${RECORD_KIND_SYSTEM} is set by the service only`));
+  if (reservedId(derived, type, id))
+    fail(forbidden(`${type}/${id} is derived by the service; clients may not write it`));
+  if (carriesServiceTag(derived, incoming)) {
+    fail(forbidden(`meta.tag ${derived.tagSystem} is set by the service only`));
   }
 }
 
 /** The same refusal for what is stored: a version the service wrote carries its tag. */
 export function refuseDerivedStored(
-  ctx: FhirContext,
+  ctx: WriteContext,
   type: string,
   id: string,
   storedContent: string | null | undefined,
 ): void {
-  if (!ctx.access || !storedContent) return;
-  if (carriesServiceTag(JSON.parse(storedContent) as Resource)) {
+  const derived = ctx.pipeline?.derived;
+  if (!ctx.access || !derived || !storedContent) return;
+  if (carriesServiceTag(derived, JSON.parse(storedContent) as Resource)) {
     fail(forbidden(`${type}/${id} is derived by the service; clients may not write it`));
   }
 }

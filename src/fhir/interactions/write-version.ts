@@ -17,12 +17,22 @@ export function stamp<T extends Resource>(resource: T, id: string, versionId: nu
 }
 
 /**
- * What a client's write is stored as: with the security labels the trial's gate attaches (an
- * arm-revealing result is labelled, so masking can hide it in SQL), whichever role writes it.
+ * What a client's write is stored as: with the security labels the pipeline's gate attaches (the
+ * trial labels an arm-revealing result, so masking can hide it in SQL), whichever role writes it.
  */
 export function labelled<T extends Resource>(ctx: FhirContext, q: Queryable, resource: T): Promise<T> {
-  const gate = ctx.intake ?? ctx.trialGate?.();
+  const gate = ctx.gate ?? ctx.pipeline?.session();
   return gate ? gate.labelStored(q, resource) : Promise.resolve(resource);
+}
+
+/** Validation, counting a decided write that fails it as rejected. */
+export function validateCounted(ctx: FhirContext, resource: Resource, decided: boolean): void {
+  try {
+    ctx.validator.validate(resource);
+  } catch (err) {
+    if (decided) ctx.gate?.count('rejected', resource.resourceType);
+    throw err;
+  }
 }
 
 /** Everything a write needs, computed without touching the database. */

@@ -3,41 +3,14 @@
  * Values come from FHIRPath as plain JSON; their FHIR type is recognised by shape.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { parseDateRange, periodRange } from './date-range.ts';
+import { parseDateRange, periodRange } from '../../shared/date-range.ts';
+import { type IndexRows, normaliseReference, normaliseString } from '../../shared/index-rows.ts';
 import { searchParamsFor } from './search-params.ts';
-
-export interface IndexRows {
-  tokens: [param: string, system: string | null, code: string][];
-  references: [param: string, target: string][];
-  dates: [param: string, lo: string, hi: string][];
-  strings: [param: string, value: string][];
-  numbers: [param: string, value: number, system: string | null, code: string | null][];
-}
 
 type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function normaliseString(s: string): string {
-  return s
-    .normalize('NFD')
-    .replace(/\p{Diacritic}/gu, '')
-    .toLowerCase()
-    .trim();
-}
-
-/**
- * Reduces a reference to the form we index and search: "Type/id" for resources on this server
- * (relative, or absolute under our base), the absolute URL otherwise.
- */
-export function normaliseReference(reference: string, baseUrl: string): string {
-  let ref = reference;
-  if (baseUrl && ref.startsWith(`${baseUrl}/`)) ref = ref.slice(baseUrl.length + 1);
-  const history = ref.indexOf('/_history/');
-  if (history > 0 && !ref.includes('://')) ref = ref.slice(0, history);
-  return ref;
 }
 
 function addToken(rows: IndexRows, param: string, value: unknown): void {

@@ -2,15 +2,15 @@
  * Parses search parameters (query string or form body) into a SearchRequest. Unknown or unsupported
  * parameters are dropped under `Prefer: handling=lenient` (the default) and rejected under strict.
  */
-import { badRequest, fail, tooCostly } from '../outcomes.ts';
-import { searchParamsFor } from './search-params.ts';
+import { badRequest, fail, tooCostly } from '../../shared/outcomes.ts';
 import {
   decodeCursor,
   type IncludeSpec,
   type SearchFilter,
   type SearchRequest,
   type SortKey,
-} from './search-request.ts';
+} from '../../shared/search-request.ts';
+import { searchParamsFor } from './search-params.ts';
 import { elementsOrFail, summarySubsetting } from './subsetting.ts';
 
 export const DEFAULT_COUNT = 20;

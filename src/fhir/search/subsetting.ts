@@ -7,12 +7,9 @@
  */
 import { getDataType } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
+import { badRequest, fail } from '../../shared/outcomes.ts';
+import type { Subsetting } from '../../shared/search-request.ts';
 import { loadFhirDefinitions } from '../definitions.ts';
-import { badRequest, fail } from '../outcomes.ts';
-
-export type Subsetting =
-  /** Per resource type (or '*' for every type), the root element names asked for. */
-  { kind: 'elements'; elements: ReadonlyMap<string, ReadonlySet<string>> } | { kind: 'summary' | 'text' | 'data' };
 
 /** http://hl7.org/fhir/R4/search.html#summary: the tag a subsetted resource carries. */
 export const SUBSETTED: Coding = {

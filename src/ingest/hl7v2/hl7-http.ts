@@ -4,7 +4,7 @@
  */
 import express, { type RequestHandler, Router } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
-import { fail, forbidden, unsupportedMediaType } from '../../fhir/outcomes.ts';
+import { fail, forbidden, unsupportedMediaType } from '../../shared/outcomes.ts';
 import type { Hl7Ingest } from './hl7-ingest.ts';
 
 export const HL7_ER7 = 'x-application/hl7-v2+er7';

@@ -6,9 +6,9 @@
  */
 import { Hl7Message } from '@medplum/core';
 import type { Bundle, Observation, OperationOutcome, Provenance } from '@medplum/fhirtypes';
-import type { Logger } from '../../app/logger.ts';
 import { processBundle } from '../../fhir/bundle/process-bundle.ts';
 import type { FhirContext } from '../../fhir/fhir-context.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findAppliedMessage, recordAppliedMessage } from '../../store/hl7-message-store.ts';
 import type { Intake } from '../intake.ts';
@@ -28,7 +28,7 @@ export interface Hl7IngestDeps {
   systems: Hl7Systems;
   intake: Intake;
   logger: Logger;
-  /** A FHIR context acting as the EHR feed (with the intake session). */
+  /** A FHIR context acting as the EHR feed (with the trial pipeline's gate). */
   context(): FhirContext;
 }
 

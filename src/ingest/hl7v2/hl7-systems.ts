@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { appError } from '../../app/app-error.ts';
+import { appError } from '../../shared/app-error.ts';
 
 const SystemsSchema = z.strictObject({
   description: z.string().optional(),

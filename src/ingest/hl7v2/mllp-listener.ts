@@ -10,7 +10,7 @@
 
 import net, { type AddressInfo } from 'node:net';
 import { Hl7Message } from '@medplum/core';
-import type { Logger } from '../../app/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { Queryable } from '../../store/db.ts';
 import { type AckCode, type AckHeader, buildAck } from './hl7-ack.ts';
 import type { Hl7Ingest } from './hl7-ingest.ts';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { AdverseEvent } from '@medplum/fhirtypes';
 import type { OutcomeOf } from '../../mapping/outcome-declarations.ts';
-import { PROJECT_BASE } from '../../records/trial-extensions.ts';
+import { PROJECT_BASE } from '../../mapping/trial-extensions.ts';
 import { trialLinks } from '../../records/trial-links.ts';
 import { OUTCOME_IDENTIFIER_SYSTEM, OUTCOME_TAG } from '../outcome-resources.ts';
 import { type OutcomeValue, OVERALL } from '../outcome-value.ts';

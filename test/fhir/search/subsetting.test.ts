@@ -1,13 +1,8 @@
 // Fixtures WRITTEN FOR THE TESTS (an invented platelet count).
 import type { Observation, Patient } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
-import {
-  parseElements,
-  SUBSETTED,
-  type Subsetting,
-  subsetResource,
-  subsetText,
-} from '../../../src/fhir/search/subsetting.ts';
+import { parseElements, SUBSETTED, subsetResource, subsetText } from '../../../src/fhir/search/subsetting.ts';
+import type { Subsetting } from '../../../src/shared/search-request.ts';
 
 const platelets: Observation = {
   resourceType: 'Observation',

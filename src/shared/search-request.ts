@@ -1,6 +1,12 @@
 /** A parsed FHIR search: what the SQL builder and the Bundle writer work from. */
-import type { IndexedParamType } from './search-params.ts';
-import type { Subsetting } from './subsetting.ts';
+
+/** The index table a search parameter's values are kept in (src/fhir/search/search-params.ts). */
+export type IndexedParamType = 'token' | 'reference' | 'date' | 'string' | 'number' | 'quantity' | 'uri';
+
+/** What a client asked to see of each resource (src/fhir/search/subsetting.ts). */
+export type Subsetting =
+  /** Per resource type (or '*' for every type), the root element names asked for. */
+  { kind: 'elements'; elements: ReadonlyMap<string, ReadonlySet<string>> } | { kind: 'summary' | 'text' | 'data' };
 
 export interface SearchFilter {
   /** Parameter code, e.g. "code", "_id", "_lastUpdated". */

@@ -1,9 +1,9 @@
-// The error catalogue (src/app/app-error.ts): every internal error code is defined there once, with
+// The error catalogue (src/shared/app-error.ts): every internal error code is defined there once, with
 // its message and status, and call sites name a code instead of writing their own message prefix.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { APP_ERRORS, AppError, type AppErrorCode, appError } from '../../src/app/app-error.ts';
+import { APP_ERRORS, AppError, type AppErrorCode, appError } from '../../src/shared/app-error.ts';
 
 const SRC = join(import.meta.dirname, '..', '..', 'src');
 

@@ -1,7 +1,7 @@
 // Logs go through pino: one JSON object per line with the fields operators index on, and tokens,
 // secrets and credentials never reach the log, wherever a caller puts them.
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/app/logger.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 
 function capture(level: Parameters<typeof createLogger>[0] = 'debug') {
   const lines: string[] = [];

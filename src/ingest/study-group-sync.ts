@@ -7,10 +7,10 @@
  * the lock orders every derivation after the enrollments it must include.
  */
 import type { Group, ResearchStudy, ResearchSubject } from '@medplum/fhirtypes';
-import { deriveStudyGroups } from '../../records/study-groups.ts';
-import type { Db } from '../../store/db.ts';
-import { currentOfType, enrollmentVersion, lockEnrollment } from '../../store/study-groups-store.ts';
-import { putVersion } from '../interactions/write-version.ts';
+import { putVersion } from '../fhir/interactions/write-version.ts';
+import { deriveStudyGroups } from '../records/study-groups.ts';
+import type { Db } from '../store/db.ts';
+import { currentOfType, enrollmentVersion, lockEnrollment } from '../store/study-groups-store.ts';
 
 function withoutVersionMeta(text: string): string {
   const r = JSON.parse(text) as Group;

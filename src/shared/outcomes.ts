@@ -52,7 +52,7 @@ export const createdOutcome = (text = 'Created'): OperationOutcome =>
   outcome('created', 'information', 'informational', text);
 export const notRetained = (text: string): OperationOutcome =>
   outcome('not-retained', 'information', 'informational', text);
-/** A correction took a stored result out of the trial (src/fhir/interactions/withdraw.ts). */
+/** A correction took a stored result out of the trial (src/ingest/withdraw.ts). */
 export const withdrawnFromTrial = (text: string): OperationOutcome =>
   outcome('withdrawn', 'information', 'informational', text);
 export const badRequest = (text: string, expression?: string | string[]): OperationOutcome =>

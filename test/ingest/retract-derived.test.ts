@@ -1,12 +1,12 @@
 // Fixtures WRITTEN FOR THE TESTS (invented trial records; no real patient data).
 import type { AdverseEvent, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retractTrialRecords } from '../../../src/fhir/interactions/withdraw.ts';
-import { prepareVersion } from '../../../src/fhir/interactions/write-version.ts';
-import type { IntakeSession } from '../../../src/ingest/intake.ts';
-import { writeFirstVersions } from '../../../src/store/batch-write.ts';
-import { readCurrent } from '../../../src/store/resource-store.ts';
-import { openTestDb, type TestDb, testBackend } from '../../support/test-db.ts';
+import { prepareVersion } from '../../src/fhir/interactions/write-version.ts';
+import type { IntakeSession } from '../../src/ingest/intake.ts';
+import { retractTrialRecords } from '../../src/ingest/withdraw.ts';
+import { writeFirstVersions } from '../../src/store/batch-write.ts';
+import { readCurrent } from '../../src/store/resource-store.ts';
+import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
 const BASE = 'http://adapter.test/fhir';
 const P = 'https://khe-trial.example.org/fhir';

@@ -4,7 +4,7 @@
  * takes `__proto__` as a key; and nesting thousands deep overflows the stack of whatever walks the
  * result. Each is a 400 here, found before anything else looks at the body.
  */
-import { badRequest, fail } from '../outcomes.ts';
+import { badRequest, fail } from '../shared/outcomes.ts';
 
 /** Deep enough for any FHIR resource (nested Questionnaire items in a Bundle), far from the stack's limit. */
 export const DEFAULT_MAX_JSON_DEPTH = 100;

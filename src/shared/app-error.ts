@@ -2,7 +2,7 @@
  * The catalogue of internal and operational errors, as Fastify's lib/errors.js: each code defined
  * once, with its message and the HTTP status it means if it ever reaches a response, so tests and
  * operators match codes instead of parsing messages. FHIR-facing errors are OperationOutcomeError
- * from @medplum/core instead; see src/fhir/outcomes.ts.
+ * from @medplum/core instead; see src/shared/outcomes.ts.
  */
 import { format } from 'node:util';
 

@@ -9,19 +9,19 @@
  */
 import { OperationOutcomeError } from '@medplum/core';
 import type { Observation, Resource } from '@medplum/fhirtypes';
-import type { IntakeSession } from '../../ingest/intake.ts';
-import type { RouteDecision } from '../../ingest/route-result.ts';
-import { EXT_RESEARCH_SUBJECT, isTrialRecord } from '../../records/trial-extensions.ts';
-import { markOutcomes } from '../../store/batch-write.ts';
-import type { Queryable } from '../../store/db.ts';
-import { findObservationIds } from '../../store/identifier-lookup.ts';
-import { deletionWrite, readCurrent, readMany, writeVersion } from '../../store/resource-store.ts';
-import { matchIds } from '../../store/search-store.ts';
-import type { FhirContext, FhirResponse } from '../fhir-context.ts';
-import { withdrawnFromTrial } from '../outcomes.ts';
-import { parseSearch } from '../search/parse-search.ts';
-import { refuseDerivedStored } from './service-owned.ts';
-import { putVersion } from './write-version.ts';
+import { refuseDerivedStored } from '../fhir/interactions/service-owned.ts';
+import { putVersion } from '../fhir/interactions/write-version.ts';
+import { parseSearch } from '../fhir/search/parse-search.ts';
+import type { WriteAnswer, WriteContext } from '../fhir/write-pipeline.ts';
+import { EXT_RESEARCH_SUBJECT, isTrialRecord } from '../mapping/trial-extensions.ts';
+import { withdrawnFromTrial } from '../shared/outcomes.ts';
+import { markOutcomes } from '../store/batch-write.ts';
+import type { Queryable } from '../store/db.ts';
+import { findObservationIds } from '../store/identifier-lookup.ts';
+import { deletionWrite, readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
+import { matchIds } from '../store/search-store.ts';
+import type { IntakeSession } from './intake.ts';
+import type { RouteDecision } from './route-result.ts';
 
 /**
  * Only a result that is now for a patient who is not enrolled, or for no measure, leaves the trial;
@@ -182,17 +182,17 @@ async function retractDerivedRecords(
 
 /** Undefined when nothing of the trial is stored under this id (the caller answers "not retained"). */
 export async function withdrawStored(
-  ctx: FhirContext,
+  ctx: WriteContext,
+  gate: IntakeSession,
   q: Queryable,
   type: string,
   id: string,
   decision: Extract<RouteDecision, { retain: false }>,
-): Promise<FhirResponse | undefined> {
-  if (!ctx.intake) return undefined;
+): Promise<WriteAnswer | undefined> {
   const current = await readCurrent(q, type, id, true);
   if (!current?.content || current.deleted) return undefined;
   refuseDerivedStored(ctx, type, id, current.content);
-  const subjects = await retractTrialRecords(q, ctx.baseUrl, ctx.intake, type, id, current.content);
+  const subjects = await retractTrialRecords(q, ctx.baseUrl, gate, type, id, current.content);
   if (!subjects) return undefined;
   const ref = `${type}/${id}`;
   await writeVersion(q, deletionWrite(type, id, current.versionId + 1), false);

@@ -5,8 +5,8 @@
  * concerned, in the writing transaction, as a kept result does.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import type { Queryable } from '../../store/db.ts';
-import { subjectsOfPatient } from '../../store/outcome-store.ts';
+import type { Queryable } from '../store/db.ts';
+import { subjectsOfPatient } from '../store/outcome-store.ts';
 
 const DOSE_TYPES: ReadonlySet<string> = new Set(['MedicationRequest', 'MedicationStatement']);
 
