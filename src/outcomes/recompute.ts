@@ -21,6 +21,7 @@ import { writeNextVersions } from '../store/batch-update.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
+import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
   claimMarkedSubjects,
   lockSubjectsOutcomes,
@@ -34,6 +35,7 @@ import {
 } from '../store/outcome-store.ts';
 import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
+import { definitionsFingerprint, OUTCOME_ID_PREFIXES } from './fingerprint.ts';
 import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import {
@@ -145,6 +147,8 @@ export class OutcomeEngine {
   readonly #today: () => string;
   readonly #retryBackoff: (attempts: number) => number;
   readonly #onBatchError: ((err: unknown) => void) | undefined;
+  /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
+  readonly #definitions: string;
 
   constructor(
     db: Db,
@@ -168,6 +172,7 @@ export class OutcomeEngine {
     this.#studies = new Map(studies.map((s) => [s.id, s]));
     this.#onPublished = options.onPublished;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+    this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
   }
 
   /**
@@ -231,13 +236,35 @@ export class OutcomeEngine {
    */
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
-    const ids = [...new Set(subjectIds)].sort();
-    await lockSubjectsOutcomes(tx, ids);
+    const all = [...new Set(subjectIds)].sort();
+    await lockSubjectsOutcomes(tx, all);
+    // A subject whose inputs are as at its last recomputation (same record versions, definitions and
+    // day) would give the same outcomes: it is counted, not loaded. Taken after the lock, so another
+    // instance's recomputation of it has committed; a change committed after this read leaves its
+    // own mark, and the fingerprint kept is the one read here, so the next pass computes it.
+    const fingerprints = await readFingerprints(tx, all, {
+      recordTypes: RECORD_TYPES,
+      outputIdPrefixes: OUTCOME_ID_PREFIXES,
+      salt: `${this.#definitions}|${this.#today()}`,
+    });
+    const current = new Map(fingerprints.map((f) => [f.researchSubjectId, f.fingerprint]));
+    const ids: string[] = [];
+    for (const f of fingerprints) {
+      if (f.stored !== f.fingerprint) {
+        ids.push(f.researchSubjectId);
+        continue;
+      }
+      report.subjects++;
+      report.unchanged += f.outcomes;
+    }
+    ids.sort();
+    if (ids.length === 0) return report;
     const loaded = await this.#loadInputs(tx, ids);
     const computed: Computed[] = [];
     for (const l of loaded) computed.push(await this.#computeSubject(tx, l));
     const results = await publishOutcomes(tx, this.#baseUrl, computed);
     const summaries: SummaryRow[] = [];
+    const kept: { researchSubjectId: string; fingerprint: string; outcomes: number }[] = [];
     for (const [i, c] of computed.entries()) {
       const result = results[i] as PublishResult;
       result.changed.push(...c.placed);
@@ -246,6 +273,12 @@ export class OutcomeEngine {
         if (moved) result.changed.push(moved);
       }
       summaries.push(...c.summary);
+      const id = ids[i] as string;
+      kept.push({
+        researchSubjectId: id,
+        fingerprint: current.get(id) as string,
+        outcomes: result.created + result.amended + result.unchanged,
+      });
       report.subjects++;
       report.created += result.created;
       report.amended += result.amended;
@@ -253,6 +286,7 @@ export class OutcomeEngine {
       report.unchanged += result.unchanged;
       report.changed.push(...result.changed);
     }
+    await storeFingerprints(tx, kept);
     const changedGroups = await replaceSummaries(tx, ids, summaries);
     // Only the groups (arm, visit, kind) whose rows changed need recounting.
     const groupsTouched = new Map<string, SummaryKey[]>();
