@@ -26,7 +26,7 @@ import {
   claimMarkedSubjects,
   lockSubjectsOutcomes,
   readAggregates,
-  readByReferenceGrouped,
+  readSubjectInputs,
   refreshAggregates,
   replaceSummaries,
   type StoredContent,
@@ -48,6 +48,7 @@ import {
 import { buildSubjectInputs } from './subject-inputs.ts';
 
 const RECORD_TYPES = ['Observation', 'QuestionnaireResponse', 'AdverseEvent', 'Flag'];
+const MEDICATION_TYPES = ['MedicationRequest', 'MedicationStatement'];
 /** Statuses in which eligibility is still being established (ResearchSubject.status, R4). */
 const SCREENING_STATUSES: ReadonlySet<string> = new Set(['candidate', 'potential-candidate', 'screening']);
 type ExtraSummary = SubjectOutcomes['summary'][number];
@@ -185,9 +186,7 @@ export class OutcomeEngine {
       return await this.#db.transaction(async (tx) => {
         const subjects = await claimMarkedSubjects(tx, batchMarks);
         if (subjects.length === 0) return undefined;
-        const report = await this.#recompute(tx, subjects);
-        await clearOutcomeFailures(tx, subjects);
-        return report;
+        return await this.#recompute(tx, subjects);
       });
     } catch (err) {
       this.#onBatchError?.(err);
@@ -204,7 +203,6 @@ export class OutcomeEngine {
         await tx.query('SAVEPOINT outcome_subject');
         try {
           addReport(total, await this.#recompute(tx, [id]));
-          await clearOutcomeFailures(tx, [id]);
           await tx.query('RELEASE SAVEPOINT outcome_subject');
         } catch (err) {
           await tx.query('ROLLBACK TO SAVEPOINT outcome_subject');
@@ -258,6 +256,11 @@ export class OutcomeEngine {
       report.unchanged += f.outcomes;
     }
     ids.sort();
+    // A success clears the subject's recorded failure; the fingerprint read says whether it has one.
+    await clearOutcomeFailures(
+      tx,
+      fingerprints.filter((f) => f.failed).map((f) => f.researchSubjectId),
+    );
     if (ids.length === 0) return report;
     const loaded = await this.#loadInputs(tx, ids);
     const computed: Computed[] = [];
@@ -307,47 +310,23 @@ export class OutcomeEngine {
     return report;
   }
 
-  /** Every subject's ResearchSubject, trial records, Patient and medications, in four statements. */
+  /** Every subject's ResearchSubject, trial records, Patient and medications, in one statement. */
   async #loadInputs(tx: Queryable, ids: readonly string[]): Promise<Loaded[]> {
-    const subjects = new Map(
-      (
-        await readMany(
-          tx,
-          ids.map((id) => ({ resourceType: 'ResearchSubject', id })),
-        )
-      ).map((row) => [row.id, row]),
-    );
-    const records = await readByReferenceGrouped(
-      tx,
-      RECORD_TYPES,
-      'research-subject',
-      ids.map((id) => `ResearchSubject/${id}`),
-    );
-    const parsed = new Map<string, ResearchSubject>();
-    for (const [id, row] of subjects) if (row.content) parsed.set(id, JSON.parse(row.content) as ResearchSubject);
-    const patientRefs = [...parsed.values()]
-      .map((s) => s.individual?.reference ?? '')
-      .filter((ref) => ref.startsWith('Patient/'));
-    const patients = new Map(
-      (
-        await readMany(
-          tx,
-          patientRefs.map((ref) => ({ resourceType: 'Patient', id: ref.slice('Patient/'.length) })),
-        )
-      ).map((row) => [`Patient/${row.id}`, row]),
-    );
-    const meds = await readByReferenceGrouped(tx, ['MedicationRequest', 'MedicationStatement'], 'subject', patientRefs);
+    const rows = await readSubjectInputs(tx, ids, RECORD_TYPES, MEDICATION_TYPES);
     return ids.map((id) => {
-      const subject = parsed.get(id);
-      const patientRef = subject?.individual?.reference ?? '';
-      const patient = patients.get(patientRef)?.content;
+      const row = rows.subjects.get(id);
+      const subject = row ? (JSON.parse(row.content) as ResearchSubject) : undefined;
+      // The individual as the ResearchSubject states it (the index holds it normalised).
+      const ref = subject?.individual?.reference ?? '';
+      const patientRef = ref.startsWith('Patient/') ? ref : '';
+      const patient = rows.patients.get(patientRef)?.content;
       return {
         id,
         subject,
-        versionId: subjects.get(id)?.versionId ?? 1,
-        records: records.get(`ResearchSubject/${id}`) ?? [],
+        versionId: row?.versionId ?? 1,
+        records: rows.records.get(`ResearchSubject/${id}`) ?? [],
         patient: patient ? (JSON.parse(patient) as Patient) : undefined,
-        medications: (meds.get(patientRef) ?? []).map(
+        medications: (rows.medications.get(patientRef) ?? []).map(
           (m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement,
         ),
       };

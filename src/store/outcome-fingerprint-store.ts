@@ -12,6 +12,8 @@ export interface SubjectFingerprint {
   stored: string | null;
   /** Outcome resources the subject had after that recomputation. */
   outcomes: number;
+  /** A failed recomputation of the subject is recorded (outcome_failures). */
+  failed: boolean;
 }
 
 export interface FingerprintScope {
@@ -34,7 +36,13 @@ export async function readFingerprints(
   scope: FingerprintScope,
 ): Promise<SubjectFingerprint[]> {
   if (researchSubjectIds.length === 0) return [];
-  const r = await q.query<{ id: string; fingerprint: string; stored: string | null; outcomes: number | null }>(
+  const r = await q.query<{
+    id: string;
+    fingerprint: string;
+    stored: string | null;
+    outcomes: number | null;
+    failed: boolean;
+  }>(
     `WITH s AS (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u(id)),
      pt AS (SELECT s.id AS sid, x.target FROM s
               JOIN sp_reference x ON x.resource_type = 'ResearchSubject' AND x.id = s.id AND x.param = 'individual'
@@ -60,7 +68,8 @@ export async function readFingerprints(
          JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id AND NOT r.deleted
      ),
      fp AS (SELECT sid, md5($4 || string_agg(p, ',' ORDER BY p)) AS fingerprint FROM parts GROUP BY sid)
-     SELECT fp.sid AS id, fp.fingerprint, f.fingerprint AS stored, f.outcomes
+     SELECT fp.sid AS id, fp.fingerprint, f.fingerprint AS stored, f.outcomes,
+            EXISTS (SELECT 1 FROM outcome_failures o WHERE o.research_subject_id = fp.sid) AS failed
        FROM fp LEFT JOIN outcome_fingerprints f ON f.research_subject_id = fp.sid`,
     [[...researchSubjectIds], scope.recordTypes, scope.outputIdPrefixes.map((p) => `${p}%`), scope.salt],
   );
@@ -69,6 +78,7 @@ export async function readFingerprints(
     fingerprint: row.fingerprint,
     stored: row.stored,
     outcomes: row.outcomes ?? 0,
+    failed: row.failed,
   }));
 }
 

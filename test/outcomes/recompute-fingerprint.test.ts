@@ -12,13 +12,11 @@ import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
 
-/** The ResearchSubjects whose inputs a pass loaded: the targets of the statement reading their records. */
+/** The ResearchSubjects whose inputs a pass loaded (readSubjectInputs: records, Patient, doses). */
 function recordingDb(db: Db, loaded: string[]): Db {
   const wrap = (q: Queryable): Queryable => ({
     query: (text, params) => {
-      if (/s\.param = \$2 AND s\.target = ANY\(\$3::text\[\]\)/.test(text) && params?.[1] === 'research-subject') {
-        loaded.push(...(params[2] as string[]).map((t) => t.replace('ResearchSubject/', '')));
-      }
+      if (text.includes("'s' AS role")) loaded.push(...((params?.[0] ?? []) as string[]));
       return q.query(text, params);
     },
     exec: (text) => q.exec(text),
