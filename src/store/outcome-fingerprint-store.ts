@@ -51,12 +51,15 @@ export async function readFingerprints(
        SELECT s.id AS sid, 'ResearchSubject/' || coalesce(r.version_id::text || '/' || r.deleted::text, '-') AS p
          FROM s LEFT JOIN resources r ON r.resource_type = 'ResearchSubject' AND r.id = s.id
        UNION ALL
-       SELECT s.id, r.resource_type || '/' || r.id || '/' || r.version_id
-         FROM s
-         JOIN sp_reference x ON x.resource_type = ANY($2::text[]) AND x.param = 'research-subject'
-                            AND x.target = 'ResearchSubject/' || s.id
+       SELECT substr(x.target, 17), r.resource_type || '/' || r.id || '/' || r.version_id
+         FROM unnest($5::text[]) AS tg(target)
+         CROSS JOIN LATERAL (
+           SELECT y.resource_type, y.id, y.target FROM sp_reference y
+            WHERE y.resource_type = ANY($2::text[]) AND y.param = 'research-subject' AND y.target = tg.target
+              AND NOT (y.id LIKE ANY($3::text[]))
+           OFFSET 0
+         ) x
          JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id AND NOT r.deleted
-        WHERE NOT (r.id LIKE ANY($3::text[]))
        UNION ALL
        SELECT pt.sid, 'Patient/' || r.id || '/' || r.version_id
          FROM pt JOIN resources r ON r.resource_type = 'Patient' AND r.id = substr(pt.target, 9) AND NOT r.deleted
@@ -71,7 +74,17 @@ export async function readFingerprints(
      SELECT fp.sid AS id, fp.fingerprint, f.fingerprint AS stored, f.outcomes,
             EXISTS (SELECT 1 FROM outcome_failures o WHERE o.research_subject_id = fp.sid) AS failed
        FROM fp LEFT JOIN outcome_fingerprints f ON f.research_subject_id = fp.sid`,
-    [[...researchSubjectIds], scope.recordTypes, scope.outputIdPrefixes.map((p) => `${p}%`), scope.salt],
+    // One index lookup per target (LATERAL, kept from being flattened by OFFSET 0): joined with the
+    // ids, matched with = ANY, or as a flattened LATERAL, the planner
+    // (with statistics not yet updated after a bulk load) read every research-subject index row of
+    // every subject once per batch, 1.7 s a batch at 10,000 subjects.
+    [
+      [...researchSubjectIds],
+      scope.recordTypes,
+      scope.outputIdPrefixes.map((p) => `${p}%`),
+      scope.salt,
+      researchSubjectIds.map((id) => `ResearchSubject/${id}`),
+    ],
   );
   return r.rows.map((row) => ({
     researchSubjectId: row.id,

@@ -188,10 +188,14 @@ export async function readSubjectInputs(
        FROM s JOIN resources r ON r.resource_type = 'ResearchSubject' AND r.id = s.id AND NOT r.deleted
      UNION ALL
      SELECT 'r', x.target, r.resource_type, r.id, r.version_id, r.content
-       FROM sp_reference x
+       FROM unnest($4::text[]) AS tg(target)
+       CROSS JOIN LATERAL (
+         SELECT y.resource_type, y.id, y.target FROM sp_reference y
+          WHERE y.resource_type = ANY($2::text[]) AND y.param = 'research-subject' AND y.target = tg.target
+         OFFSET 0
+       ) x
        JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
-      WHERE x.resource_type = ANY($2::text[]) AND x.param = 'research-subject'
-        AND x.target IN (SELECT 'ResearchSubject/' || s.id FROM s) AND NOT r.deleted
+      WHERE NOT r.deleted
      UNION ALL
      SELECT 'p', pt.target, r.resource_type, r.id, r.version_id, r.content
        FROM pt JOIN resources r ON r.resource_type = 'Patient' AND r.id = substr(pt.target, 9) AND NOT r.deleted
@@ -201,7 +205,8 @@ export async function readSubjectInputs(
        JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
       WHERE x.resource_type = ANY($3::text[]) AND x.param = 'subject' AND x.target IN (SELECT target FROM pt)
         AND NOT r.deleted`,
-    [[...researchSubjectIds], recordTypes, medicationTypes],
+    // One index lookup per target (see readFingerprints).
+    [[...researchSubjectIds], recordTypes, medicationTypes, researchSubjectIds.map((id) => `ResearchSubject/${id}`)],
   );
   for (const row of r.rows) {
     const c = toStoredContent(row);
