@@ -21,11 +21,12 @@ import { writeNextVersions } from '../store/batch-update.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
+import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
   claimMarkedSubjects,
   lockSubjectsOutcomes,
   readAggregates,
-  readByReferenceGrouped,
+  readSubjectInputs,
   refreshAggregates,
   replaceSummaries,
   type StoredContent,
@@ -34,6 +35,7 @@ import {
 } from '../store/outcome-store.ts';
 import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
+import { definitionsFingerprint, OUTCOME_ID_PREFIXES } from './fingerprint.ts';
 import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import {
@@ -46,6 +48,7 @@ import {
 import { buildSubjectInputs } from './subject-inputs.ts';
 
 const RECORD_TYPES = ['Observation', 'QuestionnaireResponse', 'AdverseEvent', 'Flag'];
+const MEDICATION_TYPES = ['MedicationRequest', 'MedicationStatement'];
 /** Statuses in which eligibility is still being established (ResearchSubject.status, R4). */
 const SCREENING_STATUSES: ReadonlySet<string> = new Set(['candidate', 'potential-candidate', 'screening']);
 type ExtraSummary = SubjectOutcomes['summary'][number];
@@ -68,7 +71,8 @@ interface Computed extends SubjectPublication {
   /** Trial records moved to another visit by a treatment start change. */
   placed: string[];
   /** Set when the subject may still move from screening to eligible or ineligible. */
-  eligibility: { subject: ResearchSubject; versionId: number } | undefined;
+  /** The subject in screening, and the codes of the study's outcomes that decide its eligibility. */
+  eligibility: { subject: ResearchSubject; versionId: number; codes: ReadonlySet<string> } | undefined;
 }
 
 export interface RecomputeReport {
@@ -145,6 +149,8 @@ export class OutcomeEngine {
   readonly #today: () => string;
   readonly #retryBackoff: (attempts: number) => number;
   readonly #onBatchError: ((err: unknown) => void) | undefined;
+  /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
+  readonly #definitions: string;
 
   constructor(
     db: Db,
@@ -168,6 +174,7 @@ export class OutcomeEngine {
     this.#studies = new Map(studies.map((s) => [s.id, s]));
     this.#onPublished = options.onPublished;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
+    this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
   }
 
   /**
@@ -180,9 +187,7 @@ export class OutcomeEngine {
       return await this.#db.transaction(async (tx) => {
         const subjects = await claimMarkedSubjects(tx, batchMarks);
         if (subjects.length === 0) return undefined;
-        const report = await this.#recompute(tx, subjects);
-        await clearOutcomeFailures(tx, subjects);
-        return report;
+        return await this.#recompute(tx, subjects);
       });
     } catch (err) {
       this.#onBatchError?.(err);
@@ -199,7 +204,6 @@ export class OutcomeEngine {
         await tx.query('SAVEPOINT outcome_subject');
         try {
           addReport(total, await this.#recompute(tx, [id]));
-          await clearOutcomeFailures(tx, [id]);
           await tx.query('RELEASE SAVEPOINT outcome_subject');
         } catch (err) {
           await tx.query('ROLLBACK TO SAVEPOINT outcome_subject');
@@ -231,21 +235,55 @@ export class OutcomeEngine {
    */
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
-    const ids = [...new Set(subjectIds)].sort();
-    await lockSubjectsOutcomes(tx, ids);
+    const all = [...new Set(subjectIds)].sort();
+    await lockSubjectsOutcomes(tx, all);
+    // A subject whose inputs are as at its last recomputation (same record versions, definitions and
+    // day) would give the same outcomes: it is counted, not loaded. Taken after the lock, so another
+    // instance's recomputation of it has committed; a change committed after this read leaves its
+    // own mark, and the fingerprint kept is the one read here, so the next pass computes it.
+    const fingerprints = await readFingerprints(tx, all, {
+      recordTypes: RECORD_TYPES,
+      outputIdPrefixes: OUTCOME_ID_PREFIXES,
+      salt: `${this.#definitions}|${this.#today()}`,
+    });
+    const current = new Map(fingerprints.map((f) => [f.researchSubjectId, f.fingerprint]));
+    const ids: string[] = [];
+    for (const f of fingerprints) {
+      if (f.stored !== f.fingerprint) {
+        ids.push(f.researchSubjectId);
+        continue;
+      }
+      report.subjects++;
+      report.unchanged += f.outcomes;
+    }
+    ids.sort();
+    // A success clears the subject's recorded failure; the fingerprint read says whether it has one.
+    await clearOutcomeFailures(
+      tx,
+      fingerprints.filter((f) => f.failed).map((f) => f.researchSubjectId),
+    );
+    if (ids.length === 0) return report;
     const loaded = await this.#loadInputs(tx, ids);
     const computed: Computed[] = [];
     for (const l of loaded) computed.push(await this.#computeSubject(tx, l));
     const results = await publishOutcomes(tx, this.#baseUrl, computed);
     const summaries: SummaryRow[] = [];
+    const kept: { researchSubjectId: string; fingerprint: string; outcomes: number }[] = [];
     for (const [i, c] of computed.entries()) {
       const result = results[i] as PublishResult;
       result.changed.push(...c.placed);
       if (c.eligibility) {
-        const moved = await this.#applyEligibility(tx, c.eligibility.subject, c.eligibility.versionId, c.values);
+        const { subject, versionId, codes } = c.eligibility;
+        const moved = await this.#applyEligibility(tx, subject, versionId, codes, c.values);
         if (moved) result.changed.push(moved);
       }
       summaries.push(...c.summary);
+      const id = ids[i] as string;
+      kept.push({
+        researchSubjectId: id,
+        fingerprint: current.get(id) as string,
+        outcomes: result.created + result.amended + result.unchanged,
+      });
       report.subjects++;
       report.created += result.created;
       report.amended += result.amended;
@@ -253,6 +291,7 @@ export class OutcomeEngine {
       report.unchanged += result.unchanged;
       report.changed.push(...result.changed);
     }
+    await storeFingerprints(tx, kept);
     const changedGroups = await replaceSummaries(tx, ids, summaries);
     // Only the groups (arm, visit, kind) whose rows changed need recounting.
     const groupsTouched = new Map<string, SummaryKey[]>();
@@ -273,47 +312,23 @@ export class OutcomeEngine {
     return report;
   }
 
-  /** Every subject's ResearchSubject, trial records, Patient and medications, in four statements. */
+  /** Every subject's ResearchSubject, trial records, Patient and medications, in one statement. */
   async #loadInputs(tx: Queryable, ids: readonly string[]): Promise<Loaded[]> {
-    const subjects = new Map(
-      (
-        await readMany(
-          tx,
-          ids.map((id) => ({ resourceType: 'ResearchSubject', id })),
-        )
-      ).map((row) => [row.id, row]),
-    );
-    const records = await readByReferenceGrouped(
-      tx,
-      RECORD_TYPES,
-      'research-subject',
-      ids.map((id) => `ResearchSubject/${id}`),
-    );
-    const parsed = new Map<string, ResearchSubject>();
-    for (const [id, row] of subjects) if (row.content) parsed.set(id, JSON.parse(row.content) as ResearchSubject);
-    const patientRefs = [...parsed.values()]
-      .map((s) => s.individual?.reference ?? '')
-      .filter((ref) => ref.startsWith('Patient/'));
-    const patients = new Map(
-      (
-        await readMany(
-          tx,
-          patientRefs.map((ref) => ({ resourceType: 'Patient', id: ref.slice('Patient/'.length) })),
-        )
-      ).map((row) => [`Patient/${row.id}`, row]),
-    );
-    const meds = await readByReferenceGrouped(tx, ['MedicationRequest', 'MedicationStatement'], 'subject', patientRefs);
+    const rows = await readSubjectInputs(tx, ids, RECORD_TYPES, MEDICATION_TYPES);
     return ids.map((id) => {
-      const subject = parsed.get(id);
-      const patientRef = subject?.individual?.reference ?? '';
-      const patient = patients.get(patientRef)?.content;
+      const row = rows.subjects.get(id);
+      const subject = row ? (JSON.parse(row.content) as ResearchSubject) : undefined;
+      // The individual as the ResearchSubject states it (the index holds it normalised).
+      const ref = subject?.individual?.reference ?? '';
+      const patientRef = ref.startsWith('Patient/') ? ref : '';
+      const patient = rows.patients.get(patientRef)?.content;
       return {
         id,
         subject,
-        versionId: subjects.get(id)?.versionId ?? 1,
-        records: records.get(`ResearchSubject/${id}`) ?? [],
+        versionId: row?.versionId ?? 1,
+        records: rows.records.get(`ResearchSubject/${id}`) ?? [],
         patient: patient ? (JSON.parse(patient) as Patient) : undefined,
-        medications: (meds.get(patientRef) ?? []).map(
+        medications: (rows.medications.get(patientRef) ?? []).map(
           (m) => JSON.parse(m.content) as MedicationRequest | MedicationStatement,
         ),
       };
@@ -364,7 +379,11 @@ export class OutcomeEngine {
       stored: l.records,
       summary: summaryRows(study.id, l.id, arm, out.values, out.summary),
       placed,
-      eligibility: { subject: l.subject, versionId: l.versionId },
+      eligibility: {
+        subject: l.subject,
+        versionId: l.versionId,
+        codes: new Set((study.outcomes ?? []).filter((o) => o.rule === 'eligibility').map((o) => o.id)),
+      },
     };
   }
 
@@ -413,10 +432,12 @@ export class OutcomeEngine {
     tx: Queryable,
     subject: ResearchSubject,
     versionId: number,
+    codes: ReadonlySet<string>,
     values: readonly OutcomeValue[],
   ): Promise<string | undefined> {
     if (!SCREENING_STATUSES.has(subject.status)) return undefined;
-    const e = values.find((v) => v.code === 'eligibility');
+    // The study names its eligibility outcome (NCT04775173 `eligibility`, EVR-01 `eligible`).
+    const e = values.find((v) => codes.has(v.code));
     const decided = e?.result.kind === 'category' ? e.result.code : undefined;
     if (decided !== 'eligible' && decided !== 'ineligible') return undefined;
     const { meta: _m, ...rest } = subject;

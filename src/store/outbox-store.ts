@@ -5,6 +5,9 @@
  */
 import type { Queryable } from './db.ts';
 
+/** Bodies beyond this travel as one JSON array (the protocol allows 65,535 parameters). */
+const MAX_CONTENT_PARAMS = 60_000;
+
 export interface OutboxRowInput {
   resourceType: string;
   identifierSystem: string;
@@ -47,30 +50,35 @@ export interface OutboxEntry {
  */
 export async function upsertOutboxRows(q: Queryable, rows: OutboxRowInput[]): Promise<void> {
   if (rows.length === 0) return;
+  const params: unknown[] = [
+    rows.map((r) => r.resourceType),
+    rows.map((r) => r.identifierSystem),
+    rows.map((r) => r.identifierValue),
+    rows.map((r) => r.resourceId),
+    rows.map((r) => r.versionId),
+    rows.map((r) => r.operation),
+  ];
+  // Each body as its own text parameter, sent as it is (see store/batch-write.ts): a JSON document
+  // of all rows cost an escape per body in JavaScript and a jsonb parse of the whole in PostgreSQL,
+  // the largest part of queueing a recomputation's thousands of outcome versions.
+  const contents = rows.map((r) => r.content);
+  const contentRows =
+    contents.length <= MAX_CONTENT_PARAMS
+      ? `unnest(ARRAY[${contents.map((c) => `$${params.push(c)}::text`).join(', ')}])`
+      : `json_array_elements_text($${params.push(JSON.stringify(contents))}::json)`;
   await q.query(
     `INSERT INTO outbox (resource_type, identifier_system, identifier_value, resource_id, version_id, operation, content)
-     SELECT x.resource_type, x.identifier_system, x.identifier_value, x.resource_id, x.version_id, x.operation, x.content
-     FROM jsonb_to_recordset($1::jsonb) AS x(resource_type text, identifier_system text, identifier_value text,
-       resource_id text, version_id bigint, operation text, content text)
+     SELECT x.resource_type, x.identifier_system, x.identifier_value, x.resource_id, x.version_id, x.operation, c.content
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+          WITH ORDINALITY AS x(resource_type, identifier_system, identifier_value, resource_id, version_id, operation, n)
+     JOIN ${contentRows} WITH ORDINALITY AS c(content, n) ON c.n = x.n
      ON CONFLICT (resource_type, identifier_system, identifier_value) DO UPDATE SET
        resource_id = excluded.resource_id, version_id = excluded.version_id, operation = excluded.operation,
        content = excluded.content, seq = outbox.seq + 1, status = 'pending', attempts = 0,
        next_attempt_at = '-infinity', enqueued_at = now(), resolution = NULL,
        pending_since = CASE WHEN outbox.status = 'pending' THEN outbox.pending_since ELSE now() END
      WHERE outbox.version_id <= excluded.version_id`,
-    [
-      JSON.stringify(
-        rows.map((r) => ({
-          resource_type: r.resourceType,
-          identifier_system: r.identifierSystem,
-          identifier_value: r.identifierValue,
-          resource_id: r.resourceId,
-          version_id: r.versionId,
-          operation: r.operation,
-          content: r.content,
-        })),
-      ),
-    ],
+    params,
   );
 }
 

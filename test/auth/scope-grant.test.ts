@@ -46,6 +46,7 @@ describe('grantScopes (requested ∩ registered ∩ role ceiling)', () => {
       ok: true,
       scopes: [
         'system/DiagnosticReport.rs',
+        'system/Measure.rs',
         'system/MeasureReport.rs',
         'system/Observation.rs',
         'system/ResearchStudy.rs',

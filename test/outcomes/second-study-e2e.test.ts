@@ -151,6 +151,46 @@ describe('a second study declared in files only, end to end', () => {
     expect(Object.keys({ ...a, ...b }).some((k) => /km-response|volume-response|time-in-range/.test(k))).toBe(false);
   });
 
+  it('moves a screening candidate by the study’s own eligibility outcome (`eligible`, not `eligibility`)', async () => {
+    const enrollCandidate = async (child: string, platelets: number): Promise<string> => {
+      const p = await s.call(`/fhir/Patient/${child}`, {
+        method: 'PUT',
+        body: j({ resourceType: 'Patient', id: child, birthDate: '2016-02-01' }),
+      });
+      expect(p.status).toBe(201);
+      const rs = await s.call('/fhir/ResearchSubject', {
+        method: 'POST',
+        body: j({
+          resourceType: 'ResearchSubject',
+          status: 'candidate',
+          identifier: [{ system: 'urn:example:evr', value: child.toUpperCase() }],
+          study: { reference: 'ResearchStudy/example-everolimus' },
+          individual: { reference: `Patient/${child}` },
+        }),
+      });
+      expect(rs.status, await rs.clone().text()).toBe(201);
+      const lab = {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: LOINC.plt }] },
+        subject: { reference: `Patient/${child}` },
+        effectiveDateTime: '2023-04-01T08:00:00+08:00',
+        valueQuantity: { value: platelets, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
+      };
+      const res = await s.call('/fhir/Observation', { method: 'POST', role: 'ehr-feed', body: j(lab) });
+      expect(res.status, await res.clone().text()).toBe(201);
+      return ((await rs.json()) as { id: string }).id;
+    };
+    const low = await enrollCandidate('evr-c', 30);
+    const fine = await enrollCandidate('evr-d', 180);
+    await s.service.outcomes.drain();
+    const status = async (id: string) =>
+      ((await (await s.call(`/fhir/ResearchSubject/${id}`, { role: 'research' })).json()) as { status: string }).status;
+    // Platelets 30 below the declared 50 x10^9/L; 180 above it (age 7, within 2-21 years).
+    expect(await status(low)).toBe('ineligible');
+    expect(await status(fine)).toBe('eligible');
+  });
+
   it('cites the study’s own sources, not the NCT04775173 registry record', async () => {
     const b = (await (
       await s.call(`/fhir/Observation?code=${OUTCOMES}|haematological-response&_count=10`, { role: 'research' })

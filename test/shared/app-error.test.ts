@@ -18,7 +18,7 @@ const files = sources(SRC).map((path) => ({ path: relative(SRC, path), text: rea
 
 describe('the error catalogue', () => {
   it('is the only place an AppError is constructed', () => {
-    const elsewhere = files.filter((f) => f.path !== join('app', 'app-error.ts') && /new AppError\(/.test(f.text));
+    const elsewhere = files.filter((f) => f.path !== join('shared', 'app-error.ts') && /new AppError\(/.test(f.text));
     expect(elsewhere.map((f) => f.path)).toEqual([]);
   });
 

@@ -291,7 +291,8 @@ describe('Bulk Data $export', () => {
     const status = await kickoff(s, '/fhir/$export', { role: 'outcome-assessor' });
     const manifest = await waitForManifest(s, status, 'outcome-assessor');
     const byType = Object.fromEntries(manifest.output.map((o) => [o.type, o]));
-    expect(Object.keys(byType).sort()).toEqual(['Observation', 'ResearchStudy', 'ResearchSubject']);
+    // The study's Measure is a definition (outcome names, no child's arm).
+    expect(Object.keys(byType).sort()).toEqual(['Measure', 'Observation', 'ResearchStudy', 'ResearchSubject']);
     const subjects = await download(s, byType.ResearchSubject?.url as string, 'outcome-assessor');
     expect(subjects).toHaveLength(2);
     for (const l of subjects) expect(l).not.toContain('dose');

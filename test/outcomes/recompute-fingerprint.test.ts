@@ -1,0 +1,161 @@
+// SYNTHETIC COHORT, WRITTEN FOR THE TESTS. A marked subject whose inputs are as at its last
+// recomputation is recognised by its fingerprint and neither loaded nor computed (issue 20).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
+import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import type { StudyDefinition } from '../../src/mapping/study-definition.ts';
+import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
+import type { Db, Queryable } from '../../src/store/db.ts';
+import { markAllSubjects } from '../../src/store/outcome-store.ts';
+import { feedBundle, observationOf, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { startTestService, type TestService } from '../support/test-service.ts';
+
+const TODAY = '2023-06-01';
+
+/** The ResearchSubjects whose inputs a pass loaded (readSubjectInputs: records, Patient, doses). */
+function recordingDb(db: Db, loaded: string[]): Db {
+  const wrap = (q: Queryable): Queryable => ({
+    query: (text, params) => {
+      if (text.includes("'s' AS role")) loaded.push(...((params?.[0] ?? []) as string[]));
+      return q.query(text, params);
+    },
+    exec: (text) => q.exec(text),
+  });
+  return {
+    ...wrap(db),
+    backend: db.backend,
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  };
+}
+
+describe('recomputation skips subjects whose inputs did not change', () => {
+  let s: TestService;
+  let studies: StudyDefinition[];
+  let questionnaires: Awaited<ReturnType<typeof loadQuestionnaires>>;
+  const cohort = syntheticCohort(4);
+  let subjectIds: string[] = [];
+
+  /** One pass over every marked subject with a fresh engine; returns its report and whom it loaded. */
+  async function pass(options: { today?: string; studies?: StudyDefinition[] } = {}) {
+    const loaded: string[] = [];
+    const engine = new OutcomeEngine(recordingDb(s.service.db, loaded), `${s.url}/fhir`, options.studies ?? studies, {
+      today: () => options.today ?? TODAY,
+      questionnaires,
+    });
+    const report = await engine.drain();
+    return { report, loaded: [...new Set(loaded)].sort() };
+  }
+
+  async function historyRows(): Promise<number> {
+    const r = await s.service.db.query<{ n: string }>('SELECT count(*)::text AS n FROM resource_history');
+    return Number(r.rows[0]?.n);
+  }
+
+  beforeAll(async () => {
+    s = await startTestService();
+    studies = await loadStudyDefinitions('mappings/studies');
+    questionnaires = await loadQuestionnaires('mappings/questionnaires');
+    const entry = cohort.flatMap((c) => [
+      {
+        resource: {
+          resourceType: 'Patient',
+          id: c.patientId,
+          birthDate: c.birthDate,
+          identifier: [{ system: 'urn:synthetic:mrn', value: c.mrn }],
+        },
+        request: { method: 'PUT', url: `Patient/${c.patientId}` },
+      },
+      {
+        resource: {
+          resourceType: 'ResearchSubject',
+          status: 'on-study',
+          study: { reference: 'ResearchStudy/nct04775173' },
+          individual: { reference: `Patient/${c.patientId}` },
+          assignedArm: c.arm,
+          period: { start: c.start },
+        },
+        request: { method: 'POST', url: 'ResearchSubject' },
+      },
+    ]);
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }),
+    });
+    expect(r.status).toBe(200);
+    for (const c of cohort) {
+      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
+      expect(f.status).toBe(200);
+    }
+    const rows = await s.service.db.query<{ id: string }>(
+      `SELECT id FROM resources WHERE resource_type = 'ResearchSubject' ORDER BY id`,
+    );
+    subjectIds = rows.rows.map((row) => row.id);
+  }, 120_000);
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('computes every subject the first time, then loads none of them when nothing changed', async () => {
+    const first = await pass();
+    expect(first.loaded).toEqual(subjectIds);
+    expect(first.report.created).toBeGreaterThan(4 * 40);
+
+    const before = await historyRows();
+    await markAllSubjects(s.service.db);
+    const again = await pass();
+    expect(again.loaded).toEqual([]);
+    // Counted as before: every subject, every outcome resource unchanged, nothing written.
+    expect(again.report).toMatchObject({ subjects: 4, created: 0, amended: 0, retracted: 0, measureReports: 0 });
+    expect(again.report.unchanged).toBe(first.report.created);
+    expect(await historyRows()).toBe(before);
+  }, 120_000);
+
+  it('loads only the subject that got a new result, and publishes its change', async () => {
+    const c0 = cohort[0] as SyntheticSubject;
+    const trough = c0.values.find((v) => v.measure === 'sirolimus-trough') as SyntheticSubject['values'][number];
+    const late = { ...trough, id: 'SYN-FP-1', day: 364, value: 30, sent: { value: 30, unit: 'ng/mL' } };
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      role: 'ehr-feed',
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: observationOf(c0, late), request: { method: 'POST', url: 'Observation' } }],
+      }),
+    });
+    expect(r.status).toBe(200);
+    await markAllSubjects(s.service.db);
+    const { report, loaded } = await pass();
+    expect(loaded).toHaveLength(1);
+    expect(report.subjects).toBe(4);
+    expect(report.created + report.amended).toBeGreaterThan(0);
+    // The one subject's new outcome versions are all the pass wrote (besides MeasureReports).
+    const outcomeIds = report.changed.filter((k) => k.startsWith('Observation/'));
+    expect(outcomeIds.length).toBeGreaterThan(0);
+    const owners = await s.service.db.query<{ target: string }>(
+      `SELECT DISTINCT target FROM sp_reference
+        WHERE resource_type = 'Observation' AND param = 'research-subject' AND id = ANY($1::text[])`,
+      [outcomeIds.map((k) => k.slice('Observation/'.length))],
+    );
+    expect(owners.rows.map((o) => o.target)).toEqual([`ResearchSubject/${loaded[0]}`]);
+  }, 120_000);
+
+  it('computes every subject again on another day, after a change to the study definitions, and when forced', async () => {
+    await markAllSubjects(s.service.db);
+    expect((await pass({ today: '2023-06-02' })).loaded).toEqual(subjectIds);
+
+    const changed = studies.map((st) => ({ ...st, visits: st.visits.map((v) => ({ ...v })) }));
+    const visit = changed[0]?.visits.find((v) => v.id !== changed[0]?.baselineVisit);
+    if (!visit) throw new Error('the study declares no visit besides baseline');
+    visit.latestDay += 1;
+    await markAllSubjects(s.service.db);
+    expect((await pass({ today: '2023-06-02', studies: changed })).loaded).toEqual(subjectIds);
+
+    // Forced through the admin API: fingerprints forgotten, so the next pass loads everyone.
+    const forced = await s.call('/admin/outcomes/recompute?scope=all&force=true', { method: 'POST' });
+    expect(forced.status).toBe(202);
+    expect(((await forced.json()) as { forced: boolean }).forced).toBe(true);
+    expect((await pass({ today: '2023-06-02', studies: changed })).loaded).toEqual(subjectIds);
+  }, 120_000);
+});
