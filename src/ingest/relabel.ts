@@ -11,6 +11,7 @@
  * hidden from outcome assessors under an older declaration stays hidden (fail closed); lifting a
  * label is an operator's decision.
  */
+
 import type { DiagnosticReport, Resource } from '@medplum/fhirtypes';
 import { ARM_REVEALING_SECURITY_LABEL } from '../auth/masking.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
@@ -22,6 +23,7 @@ import {
   tryRelabelLock,
   writeArmLabelState,
 } from '../store/arm-label-store.ts';
+import { expireAllJobs } from '../store/bulk-export-store.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { addArmRevealingLabel, hasLabel, revealsArm } from './arm-revealing.ts';
 import type { RoutingTable } from './routing-table.ts';
@@ -126,6 +128,13 @@ export async function relabelStored(
         state?.fingerprint === fingerprint && state.nextType !== null && RELABEL_TYPES.includes(state.nextType);
       if (state?.fingerprint !== fingerprint && state !== undefined) {
         options.logger?.info('relabelling stored resources: the arm-revealing declarations changed');
+      }
+      if (state?.fingerprint !== fingerprint) {
+        // Export files were masked by the old labels (and made before any label, on the first run
+        // after an upgrade): a blinded client's file could hold what is now arm-revealing.
+        const expired = await expireAllJobs(tx);
+        if (expired > 0)
+          options.logger?.info('bulk exports expired: made under other arm-revealing labels', { expired });
       }
       const type = resume ? (state.nextType as string) : (RELABEL_TYPES[0] as string);
       const after = resume ? (state.nextSeq ?? '0') : '0';

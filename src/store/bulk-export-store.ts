@@ -97,6 +97,15 @@ export async function deleteJob(q: Queryable, jobId: string): Promise<boolean> {
   return r.rows.length > 0;
 }
 
+/**
+ * Every export still on offer expires now (status and files answer as expired): their files were
+ * masked under labels that no longer hold, so a client must export again.
+ */
+export async function expireAllJobs(q: Queryable): Promise<number> {
+  const r = await q.query('UPDATE bulk_export_jobs SET expires_at = now() WHERE expires_at > now() RETURNING job_id');
+  return r.rows.length;
+}
+
 export async function deleteExpiredJobs(q: Queryable): Promise<number> {
   const r = await q.query('DELETE FROM bulk_export_jobs WHERE expires_at <= now() RETURNING job_id');
   return r.rows.length;

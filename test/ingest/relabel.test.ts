@@ -15,6 +15,7 @@ import { loadConceptMaps } from '../../src/mapping/load-concept-maps.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { readArmLabelState } from '../../src/store/arm-label-store.ts';
+import { download, kickoff, waitForManifest } from '../fhir/bulk/bulk-helpers.ts';
 import { enroll } from '../support/enroll.ts';
 import { openTestDb, type TestDb } from '../support/test-db.ts';
 import { fetchToken, readDevClients, type TestService } from '../support/test-service.ts';
@@ -139,6 +140,11 @@ describe('relabel of stored data when the arm-revealing declarations change', ()
     // Under the old map nothing of it reveals the arm: the assessor sees the value.
     const before = await s.call('/fhir/Observation?patient=Patient/rl-1', { role: 'outcome-assessor' });
     expect(await before.text()).toContain('12.12');
+    // And the assessor's export made now holds it: after the relabel it must not be downloadable.
+    const statusUrl = await kickoff(s, '/fhir/$export?_type=Observation', { role: 'outcome-assessor' });
+    const manifest = await waitForManifest(s, statusUrl, 'outcome-assessor');
+    const file = manifest.output.find((o) => o.type === 'Observation')?.url as string;
+    expect((await download(s, file, 'outcome-assessor')).join('\n')).toContain('12.12');
 
     await service?.stop();
     writeMaps(mapsDir, true);
@@ -162,6 +168,13 @@ describe('relabel of stored data when the arm-revealing declarations change', ()
       const r = await s.call(path, { role: 'outcome-assessor' });
       expect(r.status, path).toBe(404);
       expect(await r.text(), path).not.toContain('11.11');
+    }
+    // The export made under the old labels is gone (status and file), as an expired one is.
+    for (const url of [statusUrl, file]) {
+      // The restarted service listens on another port: the same path there.
+      const r = await s.call(new URL(url).pathname, { role: 'outcome-assessor' });
+      expect(r.status, url).toBe(404);
+      expect(await r.text(), url).not.toContain('12.12');
     }
     // Kept, labelled, every version, same version number (relabelled in place).
     const admin = (await (await s.call(`/fhir/Observation/${id}`)).json()) as Resource;
