@@ -124,30 +124,6 @@ export async function readByReference(
   return r.rows.map(toStoredContent);
 }
 
-/**
- * Current resources of these types that reference one of the targets through a parameter, grouped
- * by target: one round trip for the inputs of a whole batch of subjects. A resource that references
- * two of the targets is in both groups.
- */
-export async function readByReferenceGrouped(
-  q: Queryable,
-  types: readonly string[],
-  param: string,
-  targets: readonly string[],
-): Promise<Map<string, StoredContent[]>> {
-  const grouped = new Map<string, StoredContent[]>(targets.map((t) => [t, []]));
-  if (targets.length === 0) return grouped;
-  const r = await q.query<ContentRow & { target: string }>(
-    `SELECT s.target, r.resource_type, r.id, r.version_id, r.content
-       FROM sp_reference s
-       JOIN resources r ON r.resource_type = s.resource_type AND r.id = s.id
-      WHERE s.resource_type = ANY($1::text[]) AND s.param = $2 AND s.target = ANY($3::text[]) AND NOT r.deleted`,
-    [types, param, [...new Set(targets)]],
-  );
-  for (const row of r.rows) grouped.get(row.target)?.push(toStoredContent(row));
-  return grouped;
-}
-
 /** What one recomputation reads for a batch of subjects (see readSubjectInputs). */
 export interface SubjectInputRows {
   /** Current ResearchSubjects by id. */
