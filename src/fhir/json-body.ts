@@ -34,7 +34,7 @@ export function parseJsonText(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH, w
   } catch (err) {
     fail(badRequest(`Malformed JSON: ${(err as Error).message}`));
   }
-  checkKeys(parsed, '');
+  checkKeys(parsed, text);
   return parsed;
 }
 
@@ -51,14 +51,12 @@ function scan(text: string, maxDepth: number, what: string): void {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // Skip the string: an escaped quote does not end it.
-      i++;
-      while (i < n) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) i += 2;
-        else if (d === 0x22) break;
-        else i++;
-      }
+      // Skip the string with the engine's own search (most of a FHIR body is string content): a
+      // quote preceded by an odd number of backslashes is escaped and does not end it.
+      let end = text.indexOf('"', i + 1);
+      while (end > 0 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      if (end < 0) return;
+      i = end;
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
       if (depth > maxDepth) fail(badRequest(`${what} is nested deeper than ${maxDepth} levels`));
@@ -77,6 +75,12 @@ function scan(text: string, maxDepth: number, what: string): void {
       i += token.length - 1;
     }
   }
+}
+
+function isEscaped(text: string, quote: number): boolean {
+  let backslashes = 0;
+  for (let j = quote - 1; text.charCodeAt(j) === 0x5c; j--) backslashes++;
+  return backslashes % 2 === 1;
 }
 
 /**
@@ -105,17 +109,37 @@ function decimalOf(s: string): { digits: string; exponent: number } {
   return { digits, exponent: int.length - 1 - lead + Number(m[3] ?? 0) };
 }
 
-function checkKeys(value: unknown, path: string): void {
+/**
+ * A forbidden name can only be in the parsed value if its letters are in the text, or were written
+ * with \\u escapes: the walk (which costs as much as the parse) runs only then.
+ */
+const MAY_HOLD_FORBIDDEN_KEY = /__proto__|constructor|prototype|\\u/;
+
+function checkKeys(value: unknown, text: string): void {
+  if (!MAY_HOLD_FORBIDDEN_KEY.test(text)) return;
+  const at = forbiddenKeyPath(value);
+  if (at) fail(badRequest(`The property name ${at.key} is not allowed`, at.path));
+}
+
+/** The first forbidden name and its path; the path is built only for the one found. */
+function forbiddenKeyPath(value: unknown): { key: string; path: string } | undefined {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => {
-      checkKeys(v, `${path}[${i}]`);
-    });
-    return;
+    for (let i = 0; i < value.length; i++) {
+      const found = forbiddenKeyPath(value[i]);
+      if (found)
+        return {
+          key: found.key,
+          path: `[${i}]${found.path ? (found.path.startsWith('[') ? '' : '.') + found.path : ''}`,
+        };
+    }
+    return undefined;
   }
-  if (typeof value !== 'object' || value === null) return;
+  if (typeof value !== 'object' || value === null) return undefined;
   for (const key of Object.keys(value)) {
-    const at = path ? `${path}.${key}` : key;
-    if (FORBIDDEN_KEYS.has(key)) fail(badRequest(`The property name ${key} is not allowed`, at));
-    checkKeys((value as Record<string, unknown>)[key], at);
+    if (FORBIDDEN_KEYS.has(key)) return { key, path: key };
+    const found = forbiddenKeyPath((value as Record<string, unknown>)[key]);
+    if (found)
+      return { key: found.key, path: found.path.startsWith('[') ? `${key}${found.path}` : `${key}.${found.path}` };
   }
+  return undefined;
 }
