@@ -102,7 +102,7 @@ async function scenario(kind: 'fhir-router' | 'stub', n: number): Promise<{ back
       db,
       upstream,
       logger: createLogger('warn'),
-      maxAttempts: 5,
+      maxAgeMs: 3_600_000,
       backoff: { baseMs: 1000, maxMs: 60_000 },
       batchSize: 100,
       concurrency: CONCURRENCY,

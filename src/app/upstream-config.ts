@@ -23,7 +23,8 @@ export const UpstreamConfigShape = {
   UPSTREAM_SCOPE: z.string().min(1).default('system/Observation.rs system/Patient.r system/Observation.cu'),
   UPSTREAM_BEARER_TOKEN: z.string().min(1).optional(),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
-  OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(30),
+  /** Retryable failures are retried for as long as an item has been pending up to this age, then dead-lettered. */
+  OUTBOX_MAX_AGE_HOURS: z.coerce.number().positive().max(8760).default(72),
   OUTBOX_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
   OUTBOX_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(900_000),
   OUTBOX_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),

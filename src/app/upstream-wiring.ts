@@ -110,7 +110,7 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
       db,
       upstream,
       logger: log,
-      maxAttempts: config.OUTBOX_MAX_ATTEMPTS,
+      maxAgeMs: config.OUTBOX_MAX_AGE_HOURS * 3_600_000,
       backoff: { baseMs: config.OUTBOX_BACKOFF_BASE_MS, maxMs: config.OUTBOX_BACKOFF_MAX_MS },
       batchSize: config.OUTBOX_BATCH_SIZE,
       leaseMs: config.UPSTREAM_TIMEOUT_MS * 3,

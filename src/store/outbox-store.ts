@@ -164,16 +164,18 @@ export interface OutboxFailure {
   outcome: unknown;
   /** Retry at this time; undefined: dead letter now (unless a newer version is queued). */
   retryAt: Date | undefined;
-  maxAttempts: number;
+  /** A row pending since before this is dead-lettered even when the failure is retryable. */
+  pendingSinceCutoff: Date;
 }
 
-/** A failed attempt: back off, or dead-letter when retrying cannot help or attempts are used up. */
+/** A failed attempt: back off, or dead-letter when retrying cannot help or the row is too old. */
 export async function markOutboxFailed(q: Queryable, row: ClaimedOutboxRow, f: OutboxFailure): Promise<boolean> {
   const r = await q.query<{ status: OutboxStatus }>(
     `UPDATE outbox SET lease_until = NULL, last_status = $3, last_error = $4, upstream_outcome = $5,
        next_attempt_at = CASE WHEN seq = $2::bigint THEN COALESCE($6::timestamptz, next_attempt_at) ELSE next_attempt_at END,
        status = CASE WHEN seq <> $2::bigint THEN 'pending'
-                     WHEN $6::timestamptz IS NULL OR attempts >= $7 THEN 'dead' ELSE 'pending' END
+                     WHEN $6::timestamptz IS NULL OR COALESCE(pending_since, enqueued_at) < $7::timestamptz
+                       THEN 'dead' ELSE 'pending' END
      WHERE outbox_id = $1::bigint RETURNING status`,
     [
       row.id,
@@ -182,7 +184,7 @@ export async function markOutboxFailed(q: Queryable, row: ClaimedOutboxRow, f: O
       f.error,
       f.outcome === undefined ? null : JSON.stringify(f.outcome),
       f.retryAt?.toISOString() ?? null,
-      f.maxAttempts,
+      f.pendingSinceCutoff.toISOString(),
     ],
   );
   return r.rows[0]?.status === 'dead';

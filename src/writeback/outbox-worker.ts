@@ -1,11 +1,13 @@
 /**
  * Delivers the outbox upstream. Each round claims due rows (SKIP LOCKED + lease, so instances never
  * send one resource concurrently), sends each as a conditional update by business identifier, and
- * records the result: delivered; retry later with exponential backoff and jitter (429 honouring
- * Retry-After, 5xx, timeouts, network errors); or dead letter with the upstream OperationOutcome
- * (a 4xx retrying cannot fix, at once; anything else after OUTBOX_MAX_ATTEMPTS). When upstream
- * looks down (any retryable failure) the round stops and hands back what it has not tried, so an
- * outage costs one probe per round rather than one failed request per queued resource.
+ * records the result: delivered; retry later with exponential backoff and jitter (408, 429 and
+ * 503 honouring Retry-After, 5xx, time-outs, refused connections, token endpoint failures); or
+ * dead letter with the upstream OperationOutcome: at once for a definitive answer (a 4xx retrying
+ * cannot fix, see upstream-error.ts), and for anything else only once the row has been pending for
+ * longer than the outbox's maximum age (OUTBOX_MAX_AGE_HOURS). When upstream looks down (any
+ * retryable failure) the round stops and hands back what it has not tried, so an outage costs one
+ * probe per round rather than one failed request per queued resource.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../shared/logger.ts';
@@ -26,7 +28,8 @@ export interface OutboxWorkerOptions {
   db: Db;
   upstream: UpstreamClient;
   logger: Logger;
-  maxAttempts: number;
+  /** A row pending for longer than this is dead-lettered at its next failure, retryable or not. */
+  maxAgeMs: number;
   backoff: BackoffPolicy;
   batchSize: number;
   /** Requests in flight at once (distinct resources). */
@@ -53,6 +56,19 @@ export function upstreamBody(resource: Resource): Resource {
   const { id: _id, meta, ...rest } = resource;
   const { versionId: _v, lastUpdated: _l, ...keepMeta } = meta ?? {};
   return (Object.keys(keepMeta).length > 0 ? { ...rest, meta: keepMeta } : rest) as Resource;
+}
+
+/** A row this adapter cannot send whatever upstream does: a dead letter at once. */
+class LocalFailure extends Error {
+  readonly code: string;
+  readonly status = undefined;
+  readonly retryAfterMs = undefined;
+  readonly outcome = undefined;
+  readonly retryable = false;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 export class OutboxWorker {
@@ -120,10 +136,14 @@ export class OutboxWorker {
       done.push({ row, status: await this.#send(row) });
       return 'delivered';
     } catch (err) {
+      // Anything not classified (a store read that failed, say) is retried: only a definitive
+      // answer, or a resource that is gone, makes a dead letter before the maximum age.
       const e =
-        err instanceof UpstreamError
+        err instanceof UpstreamError || err instanceof LocalFailure
           ? err
-          : new UpstreamError('UPSTREAM_HTTP', `cannot deliver: ${(err as Error).message}`, { status: 0 });
+          : new UpstreamError('UPSTREAM_NETWORK', `cannot deliver: ${(err as Error)?.message ?? String(err)}`, {
+              cause: err,
+            });
       const retryable = e.retryable;
       const delay = retryable ? backoffDelay(row.attempts, this.#o.backoff, e.retryAfterMs, this.#random) : 0;
       if (e.status === 429 && e.retryAfterMs !== undefined) this.#pausedUntil = this.#now() + e.retryAfterMs;
@@ -132,7 +152,7 @@ export class OutboxWorker {
         error: `${e.code}: ${e.message}`,
         outcome: e.outcome,
         retryAt: retryable ? new Date(this.#now() + delay) : undefined,
-        maxAttempts: this.#o.maxAttempts,
+        pendingSinceCutoff: new Date(this.#now() - this.#o.maxAgeMs),
       });
       if (dead) {
         this.#o.logger.warn('outbox item dead-lettered', {
@@ -140,6 +160,8 @@ export class OutboxWorker {
           resourceType: row.resourceType,
           status: e.status,
           code: e.code,
+          error: e.message,
+          retryable,
         });
         return 'dead';
       }
@@ -160,9 +182,7 @@ export class OutboxWorker {
   async #current(row: ClaimedOutboxRow): Promise<Resource> {
     const stored = await readCurrent(this.#o.db, row.resourceType, row.resourceId);
     if (!stored?.content) {
-      throw new UpstreamError('UPSTREAM_HTTP', `${row.resourceType}/${row.resourceId} is not in the store`, {
-        status: 0,
-      });
+      throw new LocalFailure('OUTBOX_RESOURCE_MISSING', `${row.resourceType}/${row.resourceId} is not in the store`);
     }
     return JSON.parse(stored.content) as Resource;
   }

@@ -27,6 +27,8 @@ export interface UpstreamAuthSettings {
   UPSTREAM_KEY_ALG: 'RS384' | 'ES384';
   UPSTREAM_SCOPE: string;
   UPSTREAM_BEARER_TOKEN?: string | undefined;
+  /** Time-out of a token request (default 10 s). */
+  UPSTREAM_TIMEOUT_MS?: number | undefined;
 }
 
 interface TokenResponse {
@@ -90,7 +92,7 @@ class ClientCredentials implements UpstreamTokenSource {
       {
         headers,
         maxRetries: 0,
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(s.UPSTREAM_TIMEOUT_MS ?? 10_000),
       },
     )) as TokenResponse;
     if (!body?.access_token) throw appError('UPSTREAM_TOKEN_FAILED', 'the response has no access_token');

@@ -114,7 +114,7 @@ export class UpstreamClient {
   async #call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<UpstreamResponse<T>> {
     let refreshed = false;
     for (;;) {
-      const token = await this.#tokens.token(this.client);
+      const token = await this.#accessToken();
       if (token !== undefined && (token !== this.#token || this.client.getAccessToken() !== token)) {
         this.client.setAccessToken(token);
         this.#token = token;
@@ -132,6 +132,39 @@ export class UpstreamClient {
         }
         throw e;
       }
+    }
+  }
+
+  /**
+   * The access token, its failures classified like the request's (UPSTREAM_TOKEN, retryable): a
+   * token endpoint that is down, refuses connections, times out or answers an error must not read
+   * as a definitive answer about the resource.
+   */
+  async #accessToken(): Promise<string | undefined> {
+    const seen: Seen = {};
+    try {
+      return await this.#seen.run(seen, () => this.#tokens.token(this.client));
+    } catch (err) {
+      const response = seen.response;
+      const e = err as Error & { cause?: { code?: string } };
+      let detail: string;
+      if (response && response.status >= 400) {
+        detail = `the token endpoint answered ${response.status}: ${e?.message ?? String(err)}`;
+      } else if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+        detail = 'the token endpoint did not answer in time';
+      } else if (response) {
+        detail = `the token endpoint answered ${response.status}: ${e?.message ?? String(err)}`;
+      } else {
+        detail = `the token endpoint is unreachable: ${e?.cause?.code ?? e?.message ?? String(err)}`;
+      }
+      const retryAfterMs =
+        response && response.status >= 400
+          ? parseRetryAfter(response.headers.get('retry-after'), Date.now())
+          : undefined;
+      throw new UpstreamError('UPSTREAM_TOKEN', detail, {
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        cause: err,
+      });
     }
   }
 

@@ -5,6 +5,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AppError } from '../../src/shared/app-error.ts';
 import { listOutbox, outboxStats } from '../../src/store/outbox-store.ts';
 import { enqueueOutbox } from '../../src/writeback/outbox.ts';
+import { createTokenSource } from '../../src/writeback/upstream-auth.ts';
+import { UpstreamClient } from '../../src/writeback/upstream-client.ts';
 import { openTestDb, type TestDb } from '../support/test-db.ts';
 import { bearerUpstream, OUTCOME_SYSTEM, outboxItem, worker } from './support.ts';
 
@@ -182,24 +184,26 @@ describe('outbox delivery', () => {
 
   // nock 15's replyWithError never settles a native fetch (checked: the request hangs), so refused
   // connections are tested against a real closed port below.
-  it('retries 502/503 and dead-letters after the configured attempts', async () => {
-    let now = Date.parse('2026-11-24T10:00:00Z');
+  it('retries 502/503 however often, and dead-letters only once the item is older than the maximum age', async () => {
+    let now = Date.now();
     nock(HOST).put(path('S9')).reply(502, 'Bad Gateway', { 'content-type': 'text/plain' });
-    nock(HOST).put(path('S9')).reply(503, conflict);
-    nock(HOST).put(path('S9')).reply(503, conflict);
+    nock(HOST).put(path('S9')).times(40).reply(503, conflict);
     await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S9', 1)]));
-    const w = worker(t.db, await bearerUpstream(BASE), { now: () => now, maxAttempts: 3 });
+    const w = worker(t.db, await bearerUpstream(BASE), { now: () => now, maxAgeMs: 3_600_000 });
     expect((await w.round()).retrying).toBe(1);
     let [row] = await listOutbox(t.db, 'pending');
     expect(row).toMatchObject({ lastStatus: 502, upstreamOutcome: { issue: [{ details: { text: 'Bad Gateway' } }] } });
-    now += 120_000;
-    expect((await w.round()).retrying).toBe(1);
+    // Far more failures than any attempt cap would allow, all within the hour: still pending.
+    for (let i = 0; i < 30; i++) {
+      now += 100_000;
+      expect((await w.round()).retrying).toBe(1);
+    }
     [row] = await listOutbox(t.db, 'pending');
-    expect(row).toMatchObject({ lastStatus: 503, attempts: 2 });
-    now += 120_000;
+    expect(row).toMatchObject({ lastStatus: 503, attempts: 31 });
+    now += 700_000;
     expect((await w.round()).dead).toBe(1);
     [row] = await listOutbox(t.db, 'dead');
-    expect(row).toMatchObject({ attempts: 3, lastStatus: 503 });
+    expect(row).toMatchObject({ attempts: 32, lastStatus: 503 });
     expect(row?.upstreamOutcome).toEqual(conflict);
   });
 
@@ -213,6 +217,31 @@ describe('outbox delivery', () => {
     const w = worker(t.db, await bearerUpstream(`http://127.0.0.1:${port}/fhir`));
     expect((await w.round()).retrying).toBe(1);
     expect((await listOutbox(t.db, 'pending'))[0]?.lastError).toMatch(/^UPSTREAM_NETWORK: .*ECONNREFUSED/);
+  });
+
+  it('keeps an item pending, without a status, while the token endpoint refuses connections', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer();
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S13', 1)]));
+    const up = new UpstreamClient({
+      fhirUrl: BASE,
+      timeoutMs: 2000,
+      tokens: await createTokenSource({
+        UPSTREAM_AUTH: 'client-secret',
+        UPSTREAM_TOKEN_URL: `http://127.0.0.1:${port}/token`,
+        UPSTREAM_CLIENT_ID: 'c',
+        UPSTREAM_CLIENT_SECRET: 's',
+        UPSTREAM_KEY_ALG: 'RS384',
+        UPSTREAM_SCOPE: 'system/Observation.cu',
+      }),
+    });
+    expect(await worker(t.db, up).round()).toMatchObject({ retrying: 1, dead: 0 });
+    const [row] = await listOutbox(t.db, undefined);
+    expect(row).toMatchObject({ status: 'pending', lastStatus: null });
+    expect(row?.lastError).toMatch(/^UPSTREAM_TOKEN: the token endpoint is unreachable: ECONNREFUSED/);
   });
 
   it('retracts by conditional DELETE when no final version is given; 404 counts as already gone', async () => {

@@ -49,7 +49,7 @@ describe('an upstream outage of five minutes', () => {
         return [versions.length === 1 ? 201 : 200, body];
       });
 
-    const w = worker(t.db, await bearerUpstream(`${HOST}/fhir/r4`), { maxAttempts: 50, random: Math.random });
+    const w = worker(t.db, await bearerUpstream(`${HOST}/fhir/r4`), { random: Math.random });
     await t.db.transaction((tx) =>
       enqueueOutbox(
         tx,

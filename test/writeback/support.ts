@@ -53,13 +53,13 @@ export async function bearerUpstream(fhirUrl: string, timeoutMs = 10_000): Promi
 export function worker(
   db: Db,
   upstream: UpstreamClient,
-  options: { maxAttempts?: number; now?: () => number; random?: () => number; batchSize?: number } = {},
+  options: { maxAgeMs?: number; now?: () => number; random?: () => number; batchSize?: number } = {},
 ): OutboxWorker {
   return new OutboxWorker({
     db,
     upstream,
     logger: createLogger('silent'),
-    maxAttempts: options.maxAttempts ?? 10,
+    maxAgeMs: options.maxAgeMs ?? 72 * 3_600_000,
     backoff: { baseMs: 1000, maxMs: 60_000 },
     batchSize: options.batchSize ?? 50,
     concurrency: 4,

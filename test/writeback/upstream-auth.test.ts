@@ -128,6 +128,75 @@ describe('upstream credentials', () => {
   });
 
   it.each([
+    ['answers 503 with Retry-After', () => nock(HOST).post('/oauth2/token').reply(503, 'down', { 'retry-after': '7' })],
+    [
+      'rejects the client (401 invalid_client)',
+      () => nock(HOST).post('/oauth2/token').reply(401, { error: 'invalid_client' }),
+    ],
+    ['answers 200 without a token', () => nock(HOST).post('/oauth2/token').reply(200, { token_type: 'bearer' })],
+  ])(
+    'classifies a token endpoint that %s as a retryable UPSTREAM_TOKEN failure, never a FHIR status',
+    async (_name, mock) => {
+      mock();
+      const up = new UpstreamClient({
+        fhirUrl: `${HOST}/fhir/r4`,
+        timeoutMs: 2000,
+        tokens: await createTokenSource(
+          loadConfig({
+            UPSTREAM_FHIR_URL: `${HOST}/fhir/r4`,
+            UPSTREAM_AUTH: 'client-secret',
+            UPSTREAM_TOKEN_URL: TOKEN_URL,
+            UPSTREAM_CLIENT_ID: 'c',
+            UPSTREAM_CLIENT_SECRET: 's',
+          }),
+        ),
+      });
+      const err = await up.get('Patient/p1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect(err).toMatchObject({ code: 'UPSTREAM_TOKEN', status: undefined, retryable: true });
+      if (_name.includes('Retry-After')) expect((err as UpstreamError).retryAfterMs).toBe(7000);
+      expect(nock.isDone()).toBe(true);
+    },
+  );
+
+  it('classifies a refused or hanging token endpoint as a retryable UPSTREAM_TOKEN failure', async () => {
+    const http = await import('node:http');
+    const hanging = http.createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const hangPort = (hanging.address() as { port: number }).port;
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    try {
+      for (const [port, message] of [
+        [hangPort, /did not answer in time/],
+        [closedPort, /unreachable: ECONNREFUSED/],
+      ] as const) {
+        const up = new UpstreamClient({
+          fhirUrl: `${HOST}/fhir/r4`,
+          timeoutMs: 300,
+          tokens: await createTokenSource({
+            UPSTREAM_AUTH: 'client-secret',
+            UPSTREAM_TOKEN_URL: `http://127.0.0.1:${port}/token`,
+            UPSTREAM_CLIENT_ID: 'c',
+            UPSTREAM_CLIENT_SECRET: 's',
+            UPSTREAM_KEY_ALG: 'RS384',
+            UPSTREAM_SCOPE: 's',
+            UPSTREAM_TIMEOUT_MS: 300,
+          }),
+        });
+        const err = await up.get('Patient/p1').catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'UPSTREAM_TOKEN', retryable: true });
+        expect((err as Error).message).toMatch(message);
+      }
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  });
+
+  it.each([
     [{ UPSTREAM_FHIR_URL: 'https://ehr.test/fhir' }, 'UPSTREAM_AUTH'],
     [{ UPSTREAM_FHIR_URL: 'https://ehr.test/fhir', UPSTREAM_AUTH: 'bearer' }, 'UPSTREAM_BEARER_TOKEN'],
     [{ UPSTREAM_FHIR_URL: 'https://ehr.test/fhir', UPSTREAM_AUTH: 'client-secret' }, 'UPSTREAM_TOKEN_URL'],
