@@ -25,6 +25,8 @@ export const UpstreamConfigShape = {
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** Retryable failures are retried for as long as an item has been pending up to this age, then dead-lettered. */
   OUTBOX_MAX_AGE_HOURS: z.coerce.number().positive().max(8760).default(72),
+  /** khe_outbox_alert and GET /admin/outbox raise an alert when the oldest pending item is older. */
+  OUTBOX_ALERT_AGE_MINUTES: z.coerce.number().positive().default(60),
   OUTBOX_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
   OUTBOX_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(900_000),
   OUTBOX_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),

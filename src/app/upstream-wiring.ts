@@ -77,7 +77,8 @@ const UPSTREAM_ACCESS: AccessContext = {
 export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> {
   const { config, db, jobs, logger } = deps;
   const log = logger.child({ component: 'upstream' });
-  registerOutboxMetrics(deps.metrics.registry, db);
+  const alertAgeSeconds = config.OUTBOX_ALERT_AGE_MINUTES * 60;
+  registerOutboxMetrics(deps.metrics.registry, db, alertAgeSeconds);
 
   const context = (): FhirContext => ({
     db,
@@ -204,7 +205,7 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
   router.use(
     createJobsRouter({ jobs, authenticate: deps.auth.authenticate, subscriptions: () => listSubscriptionStates(db) }),
   );
-  router.use(createOutboxRouter({ db, authenticate: deps.auth.authenticate }));
+  router.use(createOutboxRouter({ db, authenticate: deps.auth.authenticate, alertAgeSeconds }));
   router.use(
     createSubscriptionRouter({
       db,

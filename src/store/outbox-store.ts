@@ -274,13 +274,16 @@ export interface OutboxStats {
   dead: number;
   /** Seconds the oldest undelivered change has waited (0 when nothing is pending). */
   lagSeconds: number;
+  /** When the oldest pending row became pending (null when nothing is pending). */
+  oldestPendingSince: string | null;
 }
 
 export async function outboxStats(q: Queryable): Promise<OutboxStats> {
-  const r = await q.query<{ pending: string; dead: string; lag: string | null }>(
+  const r = await q.query<{ pending: string; dead: string; lag: string | null; since: string | null }>(
     `SELECT count(*) FILTER (WHERE status = 'pending')::text AS pending,
             count(*) FILTER (WHERE status = 'dead')::text AS dead,
-            (extract(epoch FROM now() - min(pending_since) FILTER (WHERE status = 'pending')))::text AS lag
+            (extract(epoch FROM now() - min(pending_since) FILTER (WHERE status = 'pending')))::text AS lag,
+            to_char(min(pending_since) FILTER (WHERE status = 'pending') AT TIME ZONE 'UTC', ${ISO}) AS since
      FROM outbox`,
   );
   const row = r.rows[0];
@@ -288,5 +291,6 @@ export async function outboxStats(q: Queryable): Promise<OutboxStats> {
     pending: Number(row?.pending ?? 0),
     dead: Number(row?.dead ?? 0),
     lagSeconds: Math.max(0, Number(row?.lag ?? 0)),
+    oldestPendingSince: row?.since ?? null,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Admin operations on write-back dead letters (JSON, not FHIR): list the outbox (dead letters by
- * default), retry dead letters (all or some), discard one with a reason.
+ * default) with its health (oldest pending age, alert), retry dead letters (all or some), discard
+ * one with a reason.
  */
 
 import express, { type RequestHandler, Router } from 'express';
@@ -8,13 +9,20 @@ import * as z from 'zod';
 import { adminOnly } from '../auth/authorize.ts';
 import { badRequest, fail, notFound } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
-import { discardOutboxDead, listOutbox, outboxStats, retryOutboxDead } from '../store/outbox-store.ts';
+import { discardOutboxDead, listOutbox, retryOutboxDead } from '../store/outbox-store.ts';
+import { outboxHealth } from './outbox-metrics.ts';
 
 const Status = z.enum(['pending', 'delivered', 'dead', 'discarded']).default('dead');
 const RetryBody = z.strictObject({ ids: z.array(z.string().regex(/^\d+$/)).min(1).optional() }).default({});
 const DiscardBody = z.strictObject({ reason: z.string().min(1).max(500) });
 
-export function createOutboxRouter(deps: { db: Db; authenticate: RequestHandler; onRetry?: () => void }): Router {
+export function createOutboxRouter(deps: {
+  db: Db;
+  authenticate: RequestHandler;
+  /** OUTBOX_ALERT_AGE_MINUTES in seconds. */
+  alertAgeSeconds: number;
+  onRetry?: () => void;
+}): Router {
   const router = Router();
   router.use(
     '/admin/outbox',
@@ -25,7 +33,8 @@ export function createOutboxRouter(deps: { db: Db; authenticate: RequestHandler;
   router.get('/admin/outbox', async (req, res) => {
     const status = Status.safeParse(req.query.status);
     if (!status.success) fail(badRequest('status must be pending, delivered, dead or discarded', 'status'));
-    res.json({ status: status.data, items: await listOutbox(deps.db, status.data), stats: await outboxStats(deps.db) });
+    const stats = await outboxHealth(deps.db, deps.alertAgeSeconds);
+    res.json({ status: status.data, items: await listOutbox(deps.db, status.data), stats });
   });
   router.post('/admin/outbox/retry', async (req, res) => {
     const body = RetryBody.safeParse(req.body ?? {});

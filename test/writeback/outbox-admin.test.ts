@@ -1,4 +1,4 @@
-// Admins list, retry and discard write-back dead letters (API and CLI); queue depth and lag in /metrics.
+// Admins list, retry and discard write-back dead letters (API and CLI); queue depth, lag and the age alert in /metrics.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,7 @@ describe('write-back dead letters, for admins', () => {
       UPSTREAM_FHIR_URL: `${HOST}/fhir/r4`,
       UPSTREAM_AUTH: 'bearer',
       UPSTREAM_BEARER_TOKEN: 'test-token',
+      OUTBOX_ALERT_AGE_MINUTES: '30',
       JOB_SCHEDULES: JSON.stringify({ 'outbox-delivery': 'off', 'upstream-pull': 'off', 'upstream-backfill': 'off' }),
     });
   });
@@ -99,5 +100,32 @@ describe('write-back dead letters, for admins', () => {
       (e: { code: number; stderr: string }) => e,
     );
     expect(usage).toMatchObject({ code: 2 });
+  });
+
+  it('shows the oldest pending age and raises the alert past OUTBOX_ALERT_AGE_MINUTES, in /metrics and the admin view', async () => {
+    type Health = { stats: { oldestPendingAgeSeconds: number; alert: boolean; alertAgeSeconds: number } };
+    const health = async () => ((await (await s.call('/admin/outbox?status=pending')).json()) as Health).stats;
+    await s.testDb.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('A3', 1)]));
+    let metrics = await (await s.call('/metrics')).text();
+    expect(metrics).toMatch(/^khe_outbox_alert 0$/m);
+    expect(await health()).toMatchObject({ alert: false, alertAgeSeconds: 1800 });
+    // Pending for 40 minutes (an EHR outage): past the 30-minute alert age.
+    await s.testDb.db.query(
+      `UPDATE outbox SET pending_since = now() - interval '40 minutes' WHERE identifier_value = 'km-response-A3'`,
+    );
+    metrics = await (await s.call('/metrics')).text();
+    expect(metrics).toMatch(/^khe_outbox_alert 1$/m);
+    const age = Number(/^khe_outbox_oldest_pending_age_seconds (\S+)$/m.exec(metrics)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(2400);
+    expect(age).toBeLessThan(2500);
+    const h = await health();
+    expect(h.alert).toBe(true);
+    expect(h.oldestPendingAgeSeconds).toBeGreaterThanOrEqual(2400);
+    nock(HOST).put(path('A3')).reply(201, {});
+    expect((await s.service.upstream.worker?.drain())?.delivered).toBe(1);
+    metrics = await (await s.call('/metrics')).text();
+    expect(metrics).toMatch(/^khe_outbox_alert 0$/m);
+    expect(metrics).toMatch(/^khe_outbox_oldest_pending_age_seconds 0$/m);
+    expect(await health()).toMatchObject({ alert: false, oldestPendingAgeSeconds: 0 });
   });
 });

@@ -60,7 +60,7 @@ describe('outbox delivery', () => {
     expect(bodies[1]?.valueQuantity?.value).toBe(152);
     const [row] = await listOutbox(t.db, undefined);
     expect(row).toMatchObject({ status: 'delivered', deliveries: 2, lastStatus: 200, versionId: 2 });
-    expect(await outboxStats(t.db)).toEqual({ pending: 0, dead: 0, lagSeconds: 0 });
+    expect(await outboxStats(t.db)).toEqual({ pending: 0, dead: 0, lagSeconds: 0, oldestPendingSince: null });
   });
 
   it('coalesces versions queued before delivery: only the latest is sent; an older one arriving late is ignored', async () => {
