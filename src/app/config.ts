@@ -8,7 +8,8 @@ import * as z from 'zod';
 import { parseSmartEhrs, parseTrialUsers } from '../auth/ehr-config.ts';
 import { parseCdsClients } from '../cds/cds-config.ts';
 import { appError } from '../shared/app-error.ts';
-import { checkUpstreamConfig, UpstreamConfigShape } from './upstream-config.ts';
+import { neededScopes } from '../writeback/upstream-scopes.ts';
+import { checkUpstreamConfig, UpstreamConfigShape, upstreamScopeNeeds } from './upstream-config.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
@@ -120,6 +121,8 @@ const ConfigSchema = z.object({
 export type RawConfig = z.infer<typeof ConfigSchema>;
 
 export interface Config extends RawConfig {
+  /** UPSTREAM_SCOPE, or the scopes what is enabled needs. */
+  UPSTREAM_SCOPE: string;
   /** Where clients reach the service, without a trailing slash. */
   publicBaseUrl: string;
   production: boolean;
@@ -169,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;
   return {
     ...c,
+    // Unused (empty) while no upstream is configured.
+    UPSTREAM_SCOPE: c.UPSTREAM_SCOPE ?? (c.UPSTREAM_FHIR_URL ? neededScopes(upstreamScopeNeeds(c)).join(' ') : ''),
     publicBaseUrl: (c.PUBLIC_BASE_URL ?? `http://${host}:${c.PORT}`).replace(/\/$/, ''),
     production: c.NODE_ENV === 'production',
   };

@@ -304,6 +304,7 @@ export async function startService(
       },
     });
     handler = app;
+    upstream.start();
     if (config.OUTCOMES_WORKER === 'on') worker.start();
     const mllpPort = mllp ? await mllp.start() : undefined;
     bulkExport?.start();
@@ -326,6 +327,7 @@ export async function startService(
         srv.closeAllConnections();
         await mllp?.stop();
         await worker.stop();
+        await upstream.stop();
         await jobs.stop();
         // Hands a running export's lease back, so another instance resumes it at once.
         await bulkExport?.stop();

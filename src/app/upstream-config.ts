@@ -5,6 +5,7 @@
 import { validate as validCron } from 'node-cron';
 import * as z from 'zod';
 import { appError } from '../shared/app-error.ts';
+import type { ScopeNeeds } from '../writeback/upstream-scopes.ts';
 
 const cronOrOff = z.string().refine((v) => v === 'off' || validCron(v), { error: 'not a cron expression (or "off")' });
 
@@ -20,7 +21,8 @@ export const UpstreamConfigShape = {
   UPSTREAM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   UPSTREAM_KEY_ID: z.string().min(1).optional(),
   UPSTREAM_KEY_ALG: z.enum(['RS384', 'ES384']).default('RS384'),
-  UPSTREAM_SCOPE: z.string().min(1).default('system/Observation.rs system/Patient.r system/Observation.cu'),
+  /** Default: derived from what is enabled (upstreamScopeNeeds). */
+  UPSTREAM_SCOPE: z.string().min(1).optional(),
   UPSTREAM_BEARER_TOKEN: z.string().min(1).optional(),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** Retryable failures are retried for as long as an item has been pending up to this age, then dead-lettered. */
@@ -91,4 +93,22 @@ export function checkUpstreamConfig(c: UpstreamSettings): void {
   if (c.UPSTREAM_AUTH === 'smart-backend' && !c.UPSTREAM_PRIVATE_KEY_FILE) {
     missing('UPSTREAM_PRIVATE_KEY_FILE', 'for smart-backend');
   }
+}
+
+interface FeatureSettings {
+  JOB_SCHEDULES?: Record<string, string> | undefined;
+  SUBSCRIPTION_SECRET?: string | undefined;
+  SUBSCRIPTION_TOPIC?: string | undefined;
+}
+
+/** What the enabled upstream features need the EHR to grant (a job turned off needs nothing). */
+export function upstreamScopeNeeds(c: FeatureSettings): ScopeNeeds {
+  const on = (job: string) => c.JOB_SCHEDULES?.[job] !== 'off';
+  return {
+    // id-only notifications read their focus resources from the EHR, as the pull does.
+    pull: on('upstream-pull') || on('upstream-backfill') || c.SUBSCRIPTION_SECRET !== undefined,
+    writeBack: on('outbox-delivery'),
+    subscriptionSetup:
+      c.SUBSCRIPTION_TOPIC !== undefined && c.SUBSCRIPTION_SECRET !== undefined && on('subscription-setup'),
+  };
 }

@@ -22,14 +22,17 @@ import type { StudyDefinition } from '../mapping/study-definition.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import { listSubscriptionStates } from '../store/subscription-store.ts';
+import { retryUntilDone } from '../writeback/backoff.ts';
 import { createOutboxRouter } from '../writeback/outbox-api.ts';
 import { registerOutboxMetrics } from '../writeback/outbox-metrics.ts';
 import { OutboxWorker } from '../writeback/outbox-worker.ts';
 import { createTokenSource } from '../writeback/upstream-auth.ts';
 import { UpstreamClient } from '../writeback/upstream-client.ts';
+import { neededScopes, ScopeCheck } from '../writeback/upstream-scopes.ts';
 import type { AuthLayer } from './auth-layer.ts';
 import type { Config } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import { upstreamScopeNeeds } from './upstream-config.ts';
 
 export interface UpstreamDeps {
   config: Config;
@@ -53,6 +56,15 @@ export interface UpstreamWiring {
   subscriptions: SubscriptionProcessor;
   /** Creates the upstream Subscription when SUBSCRIPTION_TOPIC is set; undefined otherwise. */
   ensureSubscription: (() => Promise<string>) | undefined;
+  /** Granted against needed scopes (undefined without an upstream). */
+  scopes: ScopeCheck | undefined;
+  /**
+   * Start-up work, once the service serves: a token now (checking the granted scopes) and the
+   * Subscription set-up, each retried with backoff until it succeeds (not left to a schedule).
+   */
+  start(): void;
+  /** Stops the start-up work still retrying. */
+  stop(): Promise<void>;
 }
 
 /** Default schedules (node-cron, seconds field first); JOB_SCHEDULES overrides any of them. */
@@ -101,12 +113,41 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
   let upstream: UpstreamClient | undefined;
   let worker: OutboxWorker | undefined;
   let pull: UpstreamPull | undefined;
+  let scopes: ScopeCheck | undefined;
+  const startup: { name: string; run: () => Promise<void> }[] = [];
   if (config.UPSTREAM_FHIR_URL) {
+    const needed = neededScopes(upstreamScopeNeeds(config));
+    const check = new ScopeCheck(
+      needed,
+      config.UPSTREAM_SCOPE.split(/\s+/).filter((x) => x.length > 0),
+      (missing, state) =>
+        log.warn('the EHR did not grant every scope the enabled features need; their requests will be refused', {
+          missing,
+          needed: state.needed,
+          granted: state.granted,
+        }),
+    );
+    scopes = check;
     upstream = new UpstreamClient({
       fhirUrl: config.UPSTREAM_FHIR_URL,
       timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-      tokens: await createTokenSource(config),
+      tokens: await createTokenSource(config, { onGranted: (granted) => check.record(granted) }),
     });
+    const u = upstream;
+    // A static bearer token has no token response to check.
+    if (config.UPSTREAM_AUTH !== 'bearer') {
+      startup.push({
+        name: 'upstream-token',
+        run: async () => {
+          try {
+            await u.authenticate();
+          } catch (err) {
+            check.failed((err as Error).message);
+            throw err;
+          }
+        },
+      });
+    }
     worker = new OutboxWorker({
       db,
       upstream,
@@ -203,7 +244,12 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
 
   const router = express.Router();
   router.use(
-    createJobsRouter({ jobs, authenticate: deps.auth.authenticate, subscriptions: () => listSubscriptionStates(db) }),
+    createJobsRouter({
+      jobs,
+      authenticate: deps.auth.authenticate,
+      subscriptions: () => listSubscriptionStates(db),
+      upstream: () => ({ scopes: scopes?.state() ?? null }),
+    }),
   );
   router.use(createOutboxRouter({ db, authenticate: deps.auth.authenticate, alertAgeSeconds }));
   router.use(
@@ -215,5 +261,32 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
       onQueued: () => subscriptions.kick(),
     }),
   );
-  return { router, upstream, worker, pull, subscriptions, ensureSubscription: ensure };
+  const background = new AbortController();
+  const running: Promise<boolean>[] = [];
+  const policy = {
+    baseMs: config.OUTBOX_BACKOFF_BASE_MS,
+    maxMs: Math.min(config.OUTBOX_BACKOFF_MAX_MS, 60_000),
+  };
+  return {
+    router,
+    upstream,
+    worker,
+    pull,
+    subscriptions,
+    ensureSubscription: ensure,
+    scopes,
+    start() {
+      for (const task of startup) {
+        running.push(
+          retryUntilDone(task.run, policy, background.signal, (err, attempts, delayMs) =>
+            log.warn('upstream start-up step failed; retrying', { step: task.name, attempts, delayMs, err }),
+          ),
+        );
+      }
+    },
+    async stop() {
+      background.abort();
+      await Promise.all(running);
+    },
+  };
 }

@@ -18,3 +18,36 @@ export function backoffDelay(
   const jittered = ceiling / 2 + random() * (ceiling / 2);
   return Math.round(Math.max(jittered, retryAfterMs ?? 0));
 }
+
+/**
+ * Runs `attempt` until it succeeds or `signal` aborts, waiting backoffDelay (Retry-After honoured)
+ * between failures; for start-up work that must not wait for a schedule nor give up (the token and
+ * scope check, the Subscription set-up). Resolves true once done, false when aborted first.
+ */
+export async function retryUntilDone(
+  attempt: () => Promise<void>,
+  policy: BackoffPolicy,
+  signal: AbortSignal,
+  onFailure: (err: unknown, attempts: number, delayMs: number) => void,
+): Promise<boolean> {
+  for (let n = 1; !signal.aborted; n++) {
+    try {
+      await attempt();
+      return true;
+    } catch (err) {
+      const retryAfter = (err as { retryAfterMs?: unknown })?.retryAfterMs;
+      const delay = backoffDelay(n, policy, typeof retryAfter === 'number' ? retryAfter : undefined);
+      onFailure(err, n, delay);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+  return false;
+}

@@ -34,6 +34,13 @@ export interface UpstreamAuthSettings {
 interface TokenResponse {
   access_token?: string;
   expires_in?: number;
+  /** The scopes granted, when they differ from those asked for (RFC 6749 §5.1). */
+  scope?: string;
+}
+
+export interface TokenSourceHooks {
+  /** Each token issued: the scopes its response granted (undefined when it named none: as asked). */
+  onGranted?: (granted: string[] | undefined) => void;
 }
 
 class StaticToken implements UpstreamTokenSource {
@@ -54,9 +61,11 @@ class ClientCredentials implements UpstreamTokenSource {
   #pending: Promise<string> | undefined;
   readonly #settings: UpstreamAuthSettings;
   readonly #sign: (() => Promise<string>) | undefined;
+  readonly #hooks: TokenSourceHooks;
 
-  constructor(settings: UpstreamAuthSettings, sign?: () => Promise<string>) {
+  constructor(settings: UpstreamAuthSettings, hooks: TokenSourceHooks, sign?: () => Promise<string>) {
     this.#settings = settings;
+    this.#hooks = hooks;
     this.#sign = sign;
   }
 
@@ -98,6 +107,9 @@ class ClientCredentials implements UpstreamTokenSource {
     if (!body?.access_token) throw appError('UPSTREAM_TOKEN_FAILED', 'the response has no access_token');
     const lifetime = (body.expires_in ?? 300) * 1000;
     this.#current = { token: body.access_token, renewAt: Date.now() + lifetime * 0.8 };
+    this.#hooks.onGranted?.(
+      typeof body.scope === 'string' ? body.scope.split(/\s+/).filter((x) => x.length > 0) : undefined,
+    );
     return body.access_token;
   }
 }
@@ -129,14 +141,17 @@ async function assertionSigner(s: UpstreamAuthSettings): Promise<() => Promise<s
 }
 
 /** Checks the credentials' shape at start-up (a bad key file stops the service). */
-export async function createTokenSource(s: UpstreamAuthSettings): Promise<UpstreamTokenSource> {
+export async function createTokenSource(
+  s: UpstreamAuthSettings,
+  hooks: TokenSourceHooks = {},
+): Promise<UpstreamTokenSource> {
   switch (s.UPSTREAM_AUTH) {
     case 'bearer':
       return new StaticToken(s.UPSTREAM_BEARER_TOKEN as string);
     case 'client-secret':
-      return new ClientCredentials(s);
+      return new ClientCredentials(s, hooks);
     case 'smart-backend':
-      return new ClientCredentials(s, await assertionSigner(s));
+      return new ClientCredentials(s, hooks, await assertionSigner(s));
     default:
       throw appError('CONFIG_INVALID', 'UPSTREAM_AUTH: required when UPSTREAM_FHIR_URL is set');
   }

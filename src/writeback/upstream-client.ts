@@ -62,6 +62,11 @@ export class UpstreamClient {
     });
   }
 
+  /** Gets an access token now (a start-up check of the credentials and granted scopes); throws UpstreamError. */
+  async authenticate(): Promise<void> {
+    await this.#accessToken();
+  }
+
   /** Absolute URL for a path relative to the FHIR base ("Observation?identifier=…"). */
   url(relative: string): string {
     return `${this.fhirBase}/${relative.replace(/^\/+/, '')}`;
