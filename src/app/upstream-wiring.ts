@@ -232,7 +232,17 @@ export async function wireUpstream(deps: UpstreamDeps): Promise<UpstreamWiring> 
       heartbeatSeconds: config.SUBSCRIPTION_HEARTBEAT_SECONDS,
     };
     ensure = () => ensureSubscription(u, setup);
-    // Until it exists upstream (and again should someone delete it); a conditional create, so cheap.
+    // At start-up (retried with backoff until it exists), not up to one schedule interval later;
+    // JOB_SCHEDULES turning the job off turns the set-up off.
+    if (config.JOB_SCHEDULES?.['subscription-setup'] !== 'off') {
+      startup.push({
+        name: 'subscription-setup',
+        run: async () => {
+          await ensureSubscription(u, setup);
+        },
+      });
+    }
+    // Then kept: created again should someone delete it; a conditional create, so cheap.
     jobs.scheduleJob({
       name: 'subscription-setup',
       cron: DEFAULT_SCHEDULES['subscription-setup'],
