@@ -26,22 +26,39 @@ function group(kind: string, display: string, rows: readonly AggregateRow[]): Me
     code: { coding: [{ system: OUTCOME_SYSTEM, code: kind, display }], text: kind },
     population: [{ code: POPULATION, count: subjects }],
   };
-  const categorical = rows.some((r) => r.category !== '');
-  if (categorical) {
+  // A quantity outcome's values are one row without a category (its median); a subject whose value
+  // could not be evaluated is a category row beside it ("not-evaluable").
+  const measured = rows.find((r) => r.category === '');
+  const median = measured?.median;
+  if (median !== null && median !== undefined)
+    g.measureScore = { value: Math.round(median * 1000) / 1000, unit: 'median' };
+  const categories = rows.filter((r) => r.category !== '');
+  if (categories.length > 0) {
     g.stratifier = [
       {
         code: [
           { text: kind === AE_TERM_KIND ? 'adverse event term (population: subjects; score: events)' : 'category' },
         ],
-        stratum: rows.map((r) => ({
-          value: { text: r.category },
-          population: [{ code: POPULATION, count: r.count }],
-          ...(kind === AE_TERM_KIND ? { measureScore: { value: r.sum ?? r.count, unit: 'events' } } : {}),
-        })),
+        // R4 JSON has no empty strings: the measured subjects of a mixed outcome are the stratum
+        // "measured" (with their median), never a stratum with value.text "".
+        stratum: [
+          ...(measured
+            ? [
+                {
+                  value: { text: 'measured' },
+                  population: [{ code: POPULATION, count: measured.count }],
+                  ...(g.measureScore ? { measureScore: g.measureScore } : {}),
+                },
+              ]
+            : []),
+          ...categories.map((r) => ({
+            value: { text: r.category },
+            population: [{ code: POPULATION, count: r.count }],
+            ...(kind === AE_TERM_KIND ? { measureScore: { value: r.sum ?? r.count, unit: 'events' } } : {}),
+          })),
+        ],
       },
     ];
-  } else if (rows[0]?.median !== null && rows[0]?.median !== undefined) {
-    g.measureScore = { value: Math.round(rows[0].median * 1000) / 1000, unit: 'median' };
   }
   return g;
 }
@@ -80,13 +97,18 @@ export function buildMeasureReports(
       measure: measureUrl(study),
       date,
       period: { start: study.startDate, end: date.slice(0, 10) },
-      group: kinds.map((k) =>
-        group(
-          k,
-          declared.get(k) ?? k,
-          list.filter((r) => r.kind === k),
-        ),
-      ),
+      // No empty array (R4 JSON): a report with no declared outcome left has no group.
+      ...(kinds.length > 0
+        ? {
+            group: kinds.map((k) =>
+              group(
+                k,
+                declared.get(k) ?? k,
+                list.filter((r) => r.kind === k),
+              ),
+            ),
+          }
+        : {}),
     });
   }
   return reports;
@@ -98,15 +120,20 @@ export function buildMeasureReports(
  * holding the old numbers sees them replaced rather than left standing.
  */
 export function emptiedMeasureReport(previous: MeasureReport, date: string): MeasureReport {
-  const { meta, ...rest } = previous;
+  const { meta, group: groups, ...rest } = previous;
+  const kept = { ...(meta?.tag ? { tag: meta.tag } : {}), ...(meta?.security ? { security: meta.security } : {}) };
   return {
     ...rest,
-    meta: { ...(meta?.tag ? { tag: meta.tag } : {}), ...(meta?.security ? { security: meta.security } : {}) },
+    ...(Object.keys(kept).length > 0 ? { meta: kept } : {}),
     date,
     period: { ...previous.period, end: date.slice(0, 10) },
-    group: (previous.group ?? []).map((g) => ({
-      ...(g.code ? { code: g.code } : {}),
-      population: [{ code: POPULATION, count: 0 }],
-    })),
+    ...(groups && groups.length > 0
+      ? {
+          group: groups.map((g) => ({
+            ...(g.code ? { code: g.code } : {}),
+            population: [{ code: POPULATION, count: 0 }],
+          })),
+        }
+      : {}),
   };
 }

@@ -30,6 +30,9 @@ export const APP_ERRORS = {
   MAPPING_UNIT_INCOMPATIBLE: { message: 'unit %s', status: 422 },
   MAPPING_VALUE_IMPOSSIBLE: { message: 'physiologically impossible value: %s', status: 422 },
   OUTBOX_ITEM_INVALID: { message: 'outbox item %s', status: 500 },
+  // Dead letters made by the adapter itself (never sent): the resource is not valid R4, or gone.
+  OUTBOX_RESOURCE_INVALID: { message: 'not valid R4, not sent: %s', status: 500 },
+  OUTBOX_RESOURCE_MISSING: { message: '%s is not in the store', status: 500 },
   STORE_DATA_DIR_LOCKED: { message: 'data folder %s', status: 503 },
   UPSTREAM_TOKEN_FAILED: { message: 'upstream token request: %s', status: 502 },
 } as const satisfies Record<string, ErrorDefinition>;

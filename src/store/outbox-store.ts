@@ -16,6 +16,8 @@ export interface OutboxRowInput {
   versionId: number;
   operation: 'upsert' | 'retract';
   content: string | null;
+  /** Set when the resource cannot be sent (not valid R4): queued as a dead letter with this error. */
+  deadError?: string | undefined;
 }
 
 export interface ClaimedOutboxRow extends OutboxRowInput {
@@ -57,6 +59,7 @@ export async function upsertOutboxRows(q: Queryable, rows: OutboxRowInput[]): Pr
     rows.map((r) => r.resourceId),
     rows.map((r) => r.versionId),
     rows.map((r) => r.operation),
+    rows.map((r) => r.deadError ?? null),
   ];
   // Each body as its own text parameter, sent as it is (see store/batch-write.ts): a JSON document
   // of all rows cost an escape per body in JavaScript and a jsonb parse of the whole in PostgreSQL,
@@ -66,17 +69,23 @@ export async function upsertOutboxRows(q: Queryable, rows: OutboxRowInput[]): Pr
     contents.length <= MAX_CONTENT_PARAMS
       ? `unnest(ARRAY[${contents.map((c) => `$${params.push(c)}::text`).join(', ')}])`
       : `json_array_elements_text($${params.push(JSON.stringify(contents))}::json)`;
+  // A row whose resource cannot be sent is a dead letter from the start (last_error says why).
   await q.query(
-    `INSERT INTO outbox (resource_type, identifier_system, identifier_value, resource_id, version_id, operation, content)
-     SELECT x.resource_type, x.identifier_system, x.identifier_value, x.resource_id, x.version_id, x.operation, c.content
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-          WITH ORDINALITY AS x(resource_type, identifier_system, identifier_value, resource_id, version_id, operation, n)
+    `INSERT INTO outbox (resource_type, identifier_system, identifier_value, resource_id, version_id, operation, content,
+       status, last_error, pending_since)
+     SELECT x.resource_type, x.identifier_system, x.identifier_value, x.resource_id, x.version_id, x.operation, c.content,
+       CASE WHEN x.dead_error IS NULL THEN 'pending' ELSE 'dead' END, x.dead_error,
+       CASE WHEN x.dead_error IS NULL THEN now() END
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+          WITH ORDINALITY AS x(resource_type, identifier_system, identifier_value, resource_id, version_id, operation,
+            dead_error, n)
      JOIN ${contentRows} WITH ORDINALITY AS c(content, n) ON c.n = x.n
      ON CONFLICT (resource_type, identifier_system, identifier_value) DO UPDATE SET
        resource_id = excluded.resource_id, version_id = excluded.version_id, operation = excluded.operation,
-       content = excluded.content, seq = outbox.seq + 1, status = 'pending', attempts = 0,
-       next_attempt_at = '-infinity', enqueued_at = now(), resolution = NULL,
-       pending_since = CASE WHEN outbox.status = 'pending' THEN outbox.pending_since ELSE now() END
+       content = excluded.content, seq = outbox.seq + 1, status = excluded.status, attempts = 0,
+       next_attempt_at = '-infinity', enqueued_at = now(), resolution = NULL, last_error = excluded.last_error,
+       pending_since = CASE WHEN excluded.status = 'dead' THEN NULL
+                            WHEN outbox.status = 'pending' THEN outbox.pending_since ELSE now() END
      WHERE outbox.version_id <= excluded.version_id`,
     params,
   );

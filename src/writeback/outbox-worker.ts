@@ -10,6 +10,7 @@
  * probe per round rather than one failed request per queued resource.
  */
 import type { Resource } from '@medplum/fhirtypes';
+import { AppError, appError } from '../shared/app-error.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import {
@@ -21,6 +22,7 @@ import {
 } from '../store/outbox-store.ts';
 import { readCurrent } from '../store/resource-store.ts';
 import { type BackoffPolicy, backoffDelay } from './backoff.ts';
+import { outgoingProblem } from './outgoing-resource.ts';
 import type { UpstreamClient } from './upstream-client.ts';
 import { UpstreamError } from './upstream-error.ts';
 
@@ -58,17 +60,16 @@ export function upstreamBody(resource: Resource): Resource {
   return (Object.keys(keepMeta).length > 0 ? { ...rest, meta: keepMeta } : rest) as Resource;
 }
 
-/** A row this adapter cannot send whatever upstream does: a dead letter at once. */
-class LocalFailure extends Error {
-  readonly code: string;
-  readonly status = undefined;
-  readonly retryAfterMs = undefined;
-  readonly outcome = undefined;
-  readonly retryable = false;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
+/** A failure of this adapter's own (an invalid or missing resource): a dead letter at once, never sent. */
+function definitive(err: AppError) {
+  return {
+    code: err.code,
+    message: err.message,
+    status: undefined,
+    retryAfterMs: undefined,
+    outcome: undefined,
+    retryable: false,
+  };
 }
 
 export class OutboxWorker {
@@ -139,11 +140,13 @@ export class OutboxWorker {
       // Anything not classified (a store read that failed, say) is retried: only a definitive
       // answer, or a resource that is gone, makes a dead letter before the maximum age.
       const e =
-        err instanceof UpstreamError || err instanceof LocalFailure
+        err instanceof UpstreamError
           ? err
-          : new UpstreamError('UPSTREAM_NETWORK', `cannot deliver: ${(err as Error)?.message ?? String(err)}`, {
-              cause: err,
-            });
+          : err instanceof AppError
+            ? definitive(err)
+            : new UpstreamError('UPSTREAM_NETWORK', `cannot deliver: ${(err as Error)?.message ?? String(err)}`, {
+                cause: err,
+              });
       const retryable = e.retryable;
       const delay = retryable ? backoffDelay(row.attempts, this.#o.backoff, e.retryAfterMs, this.#random) : 0;
       if (e.status === 429 && e.retryAfterMs !== undefined) this.#pausedUntil = this.#now() + e.retryAfterMs;
@@ -175,14 +178,17 @@ export class OutboxWorker {
       return up.deleteByIdentifier(row.resourceType, row.identifierSystem, row.identifierValue);
     }
     const resource = row.content !== null ? (JSON.parse(row.content) as Resource) : await this.#current(row);
-    const r = await up.putByIdentifier(upstreamBody(resource), row.identifierSystem, row.identifierValue);
+    const body = upstreamBody(resource);
+    const problem = outgoingProblem(body);
+    if (problem) throw appError('OUTBOX_RESOURCE_INVALID', problem);
+    const r = await up.putByIdentifier(body, row.identifierSystem, row.identifierValue);
     return r.status;
   }
 
   async #current(row: ClaimedOutboxRow): Promise<Resource> {
     const stored = await readCurrent(this.#o.db, row.resourceType, row.resourceId);
     if (!stored?.content) {
-      throw new LocalFailure('OUTBOX_RESOURCE_MISSING', `${row.resourceType}/${row.resourceId} is not in the store`);
+      throw appError('OUTBOX_RESOURCE_MISSING', `${row.resourceType}/${row.resourceId}`);
     }
     return JSON.parse(stored.content) as Resource;
   }

@@ -1,6 +1,8 @@
 /**
  * Queueing outcome resources for write-back. Call enqueueOutbox with the transaction that writes
  * them, so a resource is queued exactly when its change commits (and never when it rolls back).
+ * Each resource is checked as it will be sent (outgoing-resource.ts): one that is not valid R4 is
+ * queued as a dead letter (OUTBOX_RESOURCE_INVALID) rather than failing the caller's transaction.
  * Items are keyed by business identifier: queueing a newer version of a queued resource replaces it
  * (superseded versions are never sent); an older version arriving late is ignored.
  */
@@ -9,6 +11,8 @@ import * as z from 'zod';
 import { appError } from '../shared/app-error.ts';
 import type { Queryable } from '../store/db.ts';
 import { type OutboxRowInput, upsertOutboxRows } from '../store/outbox-store.ts';
+import { upstreamBody } from './outbox-worker.ts';
+import { outgoingProblem } from './outgoing-resource.ts';
 
 export interface OutboxItem {
   resourceType: string;
@@ -55,6 +59,7 @@ function toRow(item: OutboxItem, index: number): OutboxRowInput {
           item.identifier.slice(item.identifier.indexOf('|') + 1),
         ]
       : [item.identifier.system, item.identifier.value];
+  const problem = item.resource ? outgoingProblem(upstreamBody(item.resource)) : undefined;
   return {
     resourceType: item.resourceType,
     identifierSystem: system,
@@ -63,6 +68,9 @@ function toRow(item: OutboxItem, index: number): OutboxRowInput {
     versionId: Number(item.versionId),
     operation: item.operation,
     content: item.resource ? JSON.stringify(item.resource) : null,
+    ...(problem
+      ? { deadError: `OUTBOX_RESOURCE_INVALID: ${appError('OUTBOX_RESOURCE_INVALID', problem).message}` }
+      : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { buildMeasureReports, emptiedMeasureReport } from '../../src/outcomes/measure-reports.ts';
 import type { AggregateRow } from '../../src/store/outcome-store.ts';
+import { outgoingProblem } from '../../src/writeback/outgoing-resource.ts';
 
 const [study] = await loadStudyDefinitions('mappings/studies');
 if (!study) throw new Error('no study');
@@ -75,5 +76,40 @@ describe('per-arm MeasureReports', () => {
       ['ae-term', 0, undefined, undefined],
       ['ae-worst-grade', 0, undefined, undefined],
     ]);
+  });
+
+  it('reports the measured subjects of a partly evaluable quantity outcome as a stratum, never value.text ""', () => {
+    const [r] = buildMeasureReports(
+      study,
+      [
+        row('low-dose', 'month-6', 'time-in-range', '', 3, 0.6667),
+        row('low-dose', 'month-6', 'time-in-range', 'not-evaluable', 1),
+      ],
+      '2023-01-01T00:00:00.000Z',
+    ) as [MeasureReport];
+    const g = r.group?.[0];
+    expect(g?.population?.[0]?.count).toBe(4);
+    expect(g?.measureScore).toEqual({ value: 0.667, unit: 'median' });
+    expect(
+      g?.stratifier?.[0]?.stratum?.map((st) => [st.value?.text, st.population?.[0]?.count, st.measureScore?.value]),
+    ).toEqual([
+      ['measured', 3, 0.667],
+      ['not-evaluable', 1, undefined],
+    ]);
+    expect(outgoingProblem(r)).toBeUndefined();
+  });
+
+  it('leaves out an empty group list (a report with no declared outcome, emptied or built)', () => {
+    const [r] = buildMeasureReports(
+      study,
+      [row('low-dose', 'month-3', 'old-outcome', '', 2, 1)],
+      '2023-01-01T00:00:00.000Z',
+    ) as [MeasureReport];
+    expect(r.group).toBeUndefined();
+    expect(outgoingProblem(r)).toBeUndefined();
+    const emptied = emptiedMeasureReport({ ...r, meta: { versionId: '2' } }, '2023-02-01T00:00:00.000Z');
+    expect(emptied.group).toBeUndefined();
+    expect(emptied.meta).toBeUndefined();
+    expect(outgoingProblem(emptied)).toBeUndefined();
   });
 });

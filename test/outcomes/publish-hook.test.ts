@@ -99,6 +99,9 @@ describe('outcomes reach the write-back outbox', () => {
       expect(observationIds.length).toBeGreaterThan(0);
       for (const id of observationIds) expect(text).toContain(id);
       expect(text).not.toContain('Provenance');
+      // Every published outcome is valid R4 as it will be sent: none queued as a dead letter.
+      const dead = (await (await s.call('/admin/outbox?status=dead')).json()) as { items: unknown[] };
+      expect(dead.items).toEqual([]);
     } finally {
       await s.stop();
     }

@@ -3,7 +3,7 @@ import type { Observation } from '@medplum/fhirtypes';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/app-error.ts';
-import { listOutbox, outboxStats } from '../../src/store/outbox-store.ts';
+import { listOutbox, outboxStats, retryOutboxDead } from '../../src/store/outbox-store.ts';
 import { enqueueOutbox } from '../../src/writeback/outbox.ts';
 import { createTokenSource } from '../../src/writeback/upstream-auth.ts';
 import { UpstreamClient } from '../../src/writeback/upstream-client.ts';
@@ -112,6 +112,41 @@ describe('outbox delivery', () => {
     const err = await t.db.transaction((tx) => enqueueOutbox(tx, [bad])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('OUTBOX_ITEM_INVALID');
+  });
+
+  it('queues a resource that is not valid R4 as a dead letter (OUTBOX_RESOURCE_INVALID), never sending it, even on retry', async () => {
+    const empty = outboxItem('S14', 1);
+    empty.resource.code = { ...empty.resource.code, text: '' };
+    const structural = outboxItem('S15', 1);
+    structural.resource.effectiveDateTime = '10 April 2022';
+    await t.db.transaction((tx) => enqueueOutbox(tx, [empty, structural, outboxItem('S16', 1)]));
+    const dead = await listOutbox(t.db, 'dead');
+    expect(dead.map((d) => [d.identifier.split('|')[1], d.attempts, d.lastStatus])).toEqual([
+      ['km-response-S14', 0, null],
+      ['km-response-S15', 0, null],
+    ]);
+    expect(dead[0]?.lastError).toBe(
+      'OUTBOX_RESOURCE_INVALID: not valid R4, not sent: Observation.code.text: empty value',
+    );
+    expect(dead[1]?.lastError).toMatch(
+      /^OUTBOX_RESOURCE_INVALID: not valid R4, not sent: Observation\.effective\[x\]: Invalid dateTime/,
+    );
+    const scope = nock(HOST).put(path('S16')).reply(201, {});
+    const w = worker(t.db, await bearerUpstream(BASE));
+    expect(await w.drain()).toMatchObject({ claimed: 1, delivered: 1 });
+    expect(scope.isDone()).toBe(true);
+    // An admin's retry does not send it either: checked again before sending.
+    await retryOutboxDead(t.db, undefined);
+    expect(await w.drain()).toMatchObject({ claimed: 2, dead: 2, delivered: 0 });
+    expect((await listOutbox(t.db, 'dead')).map((d) => d.lastError?.split(':')[0])).toEqual([
+      'OUTBOX_RESOURCE_INVALID',
+      'OUTBOX_RESOURCE_INVALID',
+    ]);
+    // A valid newer version replaces the dead letter and is delivered.
+    const ok = nock(HOST).put(path('S14')).reply(200, {});
+    await t.db.transaction((tx) => enqueueOutbox(tx, [outboxItem('S14', 2)]));
+    expect(await w.drain()).toMatchObject({ delivered: 1 });
+    expect(ok.isDone()).toBe(true);
   });
 
   it('dead-letters a 412 (several upstream matches) at once, keeping the upstream OperationOutcome', async () => {
