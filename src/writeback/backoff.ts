@@ -38,6 +38,7 @@ export async function retryUntilDone(
       const retryAfter = (err as { retryAfterMs?: unknown })?.retryAfterMs;
       const delay = backoffDelay(n, policy, typeof retryAfter === 'number' ? retryAfter : undefined);
       onFailure(err, n, delay);
+      if (signal.aborted) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, delay);
         function done(): void {

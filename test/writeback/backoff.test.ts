@@ -1,6 +1,6 @@
 // Retry timing rules: exponential backoff with equal jitter, capped, never under Retry-After (RFC 9110 §10.2.3).
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../src/writeback/backoff.ts';
+import { backoffDelay, retryUntilDone } from '../../src/writeback/backoff.ts';
 import { parseRetryAfter, UpstreamError } from '../../src/writeback/upstream-error.ts';
 
 const policy = { baseMs: 1000, maxMs: 60_000 };
@@ -36,6 +36,7 @@ describe('backoff', () => {
   it.each([
     [undefined, 'UPSTREAM_NETWORK', true],
     [undefined, 'UPSTREAM_TIMEOUT', true],
+    [undefined, 'UPSTREAM_TOKEN', true],
     [401, 'UPSTREAM_HTTP', true],
     [408, 'UPSTREAM_HTTP', true],
     [409, 'UPSTREAM_HTTP', true],
@@ -49,5 +50,35 @@ describe('backoff', () => {
     [422, 'UPSTREAM_HTTP', false],
   ] as const)('status %s (%s) retryable: %s', (status, code, retryable) => {
     expect(new UpstreamError(code, 'x', status === undefined ? {} : { status }).retryable).toBe(retryable);
+  });
+
+  it('retries start-up work until it succeeds, honouring Retry-After, and stops when aborted', async () => {
+    let calls = 0;
+    const delays: number[] = [];
+    const done = await retryUntilDone(
+      async () => {
+        calls += 1;
+        if (calls === 1) throw new UpstreamError('UPSTREAM_TOKEN', 'down', { retryAfterMs: 30 });
+        if (calls === 2) throw new Error('refused');
+      },
+      { baseMs: 5, maxMs: 10 },
+      new AbortController().signal,
+      (_err, _n, delay) => delays.push(delay),
+    );
+    expect(done).toBe(true);
+    expect(calls).toBe(3);
+    expect(delays[0]).toBeGreaterThanOrEqual(30);
+    expect(delays[1]).toBeLessThanOrEqual(10);
+    const stop = new AbortController();
+    const never = retryUntilDone(
+      async () => {
+        throw new Error('down');
+      },
+      { baseMs: 60_000, maxMs: 60_000 },
+      stop.signal,
+      () => {},
+    );
+    stop.abort();
+    expect(await never).toBe(false);
   });
 });
