@@ -6,7 +6,7 @@
  * so a subject enrolled through another instance a moment ago never loses a result. Results that
  * the current index already keeps skip the check: the hot retained path costs no extra round trip.
  */
-import type { DiagnosticReport, Resource } from '@medplum/fhirtypes';
+import type { Coding, DiagnosticReport, Resource } from '@medplum/fhirtypes';
 import type { Counter } from 'prom-client';
 import type { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Queryable } from '../store/db.ts';
@@ -61,6 +61,11 @@ export class Intake {
 
   count(outcome: IngestOutcome, resourceType: string): void {
     this.#counter?.inc({ outcome, resource_type: resourceType });
+  }
+
+  /** Whether a study measure uses one of these codes, whoever the patient is. */
+  measures(codings: readonly Coding[] | undefined): boolean {
+    return this.#table.measuresFor(codings).length > 0;
   }
 
   /** The resource as it is stored, labelled if it reveals the arm (src/ingest/arm-revealing.ts). */

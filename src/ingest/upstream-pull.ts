@@ -4,7 +4,8 @@
  * following next links, each result fed through the push path (upstream-feed.ts). The cursor moves
  * after each page, so an interrupted pull resumes; `ge` rather than `gt` re-reads the last instant,
  * so results sharing a timestamp are never missed, and those of that instant already fed (kept with
- * the cursor, by id and version) are skipped rather than fed again.
+ * the cursor, by id and version) are skipped rather than fed again. A result that fails is
+ * dead-lettered by the feed and the page goes on, so the cursor always moves past it.
  * Backfill on enrollment: the Patient (birth date, for age-based rules) and the results of the
  * screening/baseline window before treatment start.
  */
@@ -23,8 +24,10 @@ export interface PullSummary {
   fed: number;
   /** Results at the cursor's own instant that an earlier pull fed already: read again, not fed. */
   alreadyFed: number;
-  /** Results the adapter refused (validation, units…): logged, not retried. */
+  /** Results the adapter refused (validation, units…) or could not store: logged and dead-lettered. */
   refused: number;
+  /** Dead letters those became, for an admin to replay (`/admin/dead-letters`). */
+  deadLettered: string[];
   errors: string[];
 }
 
@@ -207,15 +210,17 @@ export class UpstreamPull {
     summary.fed += 1;
     if (r.status >= 400) {
       summary.refused += 1;
+      if (r.deadLetter !== undefined) summary.deadLettered.push(r.deadLetter);
       this.#o.logger.warn('upstream resource refused by the adapter', {
         resourceType: resource.resourceType,
         status: r.status,
         error: r.error,
+        deadLetter: r.deadLetter,
       });
     }
   }
 
   #summary(): PullSummary {
-    return { subjects: 0, pages: 0, fed: 0, alreadyFed: 0, refused: 0, errors: [] };
+    return { subjects: 0, pages: 0, fed: 0, alreadyFed: 0, refused: 0, deadLettered: [], errors: [] };
   }
 }

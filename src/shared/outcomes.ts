@@ -65,7 +65,8 @@ export const methodNotAllowed = (text: string): OperationOutcome =>
   outcome('method-not-allowed', 'error', 'not-supported', text);
 export const notAcceptable = (text: string): OperationOutcome =>
   outcome('not-acceptable', 'error', 'not-supported', text);
-export const conflict = (text: string): OperationOutcome => outcome('conflict', 'error', 'conflict', text);
+export const conflict = (text: string, expression?: string | string[]): OperationOutcome =>
+  outcome('conflict', 'error', 'conflict', text, expression);
 export const gone = (text = 'Deleted'): OperationOutcome => outcome('gone', 'error', 'deleted', text);
 export const preconditionFailed = (text: string): OperationOutcome =>
   outcome('precondition-failed', 'error', 'conflict', text);

@@ -9,6 +9,9 @@ export interface DeadLetter {
   reason: string;
   status: 'open' | 'replayed' | 'discarded';
   resolution: string | null;
+  /** Replays that failed (the letter stayed open), and why the last one did. */
+  attempts: number;
+  lastError: string | null;
 }
 
 interface Row {
@@ -19,10 +22,12 @@ interface Row {
   reason: string;
   status: DeadLetter['status'];
   resolution: string | null;
+  attempts: number;
+  last_error: string | null;
 }
 
 const COLUMNS = `dead_letter_id::text AS id, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at,
-  resource_type, content, reason, status, resolution`;
+  resource_type, content, reason, status, resolution, attempts, last_error`;
 
 const toDeadLetter = (r: Row): DeadLetter => ({
   id: r.id,
@@ -32,6 +37,8 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   reason: r.reason,
   status: r.status,
   resolution: r.resolution,
+  attempts: Number(r.attempts),
+  lastError: r.last_error,
 });
 
 export async function addDeadLetter(
@@ -82,4 +89,13 @@ export async function resolveDeadLetter(
     [id, status, resolution],
   );
   return r.rows.length === 1;
+}
+
+/** A replay that failed: the letter stays open, with the failure counted and its error kept. */
+export async function recordReplayFailure(q: Queryable, id: string, error: string): Promise<void> {
+  await q.query(
+    `UPDATE dead_letters SET attempts = attempts + 1, last_error = $2, last_attempt_at = now()
+     WHERE dead_letter_id = $1::bigint AND status = 'open'`,
+    [id, error],
+  );
 }

@@ -32,3 +32,23 @@ export async function findObservationIds(q: Queryable, keys: readonly Identifier
   ]);
   return new Map(r.rows.map((row) => [`${row.system}|${row.code}`, row.id]));
 }
+
+/** The business identifiers of a resource that the unique index holds (both system and value). */
+export function identifierKeys(resource: { identifier?: { system?: string; value?: string }[] }): IdentifierKey[] {
+  const keys: IdentifierKey[] = [];
+  for (const i of resource.identifier ?? []) if (i.system && i.value) keys.push({ system: i.system, value: i.value });
+  return keys;
+}
+
+/**
+ * Serialises the writes of one business identifier until the transaction ends: the same key the
+ * create interaction's re-delivery lookup takes, so a pushed copy and a pulled one never race.
+ */
+export async function lockIdentifiers(
+  q: Queryable,
+  resourceType: string,
+  keys: readonly IdentifierKey[],
+): Promise<void> {
+  const names = [...new Set(keys.map((k) => `${resourceType}|${k.system}|${k.value}`))].sort();
+  for (const name of names) await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Bundle, Observation, OperationOutcome } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDeadLetter } from '../../src/store/dead-letter-store.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -66,7 +67,7 @@ describe('dead letters: unmapped site codes held, replayed after the mapping is 
     expect(open[0]?.reason).toMatch(/FIBR/);
 
     const notYet = await (await s.call('/admin/dead-letters/replay', { method: 'POST', body: '{}' })).json();
-    expect(notYet).toEqual({ replayed: [], discarded: [], stillOpen: [open[0]?.id] });
+    expect(notYet).toEqual({ replayed: [], discarded: [], stillOpen: [open[0]?.id], failed: [] });
 
     writeFileSync(
       join(maps, 'site-fix.json'),
@@ -125,7 +126,7 @@ describe('dead letters: unmapped site codes held, replayed after the mapping is 
     const listed = await run(node, ['src/cli/dead-letters.ts', 'list', 'discarded'], { cwd: ROOT, env });
     expect((JSON.parse(listed.stdout) as { deadLetters: unknown[] }).deadLetters).toHaveLength(1);
     const replayed = await run(node, ['src/cli/dead-letters.ts', 'replay'], { cwd: ROOT, env });
-    expect(JSON.parse(replayed.stdout)).toEqual({ replayed: [], discarded: [], stillOpen: [] });
+    expect(JSON.parse(replayed.stdout)).toEqual({ replayed: [], discarded: [], stillOpen: [], failed: [] });
     await expect(run(node, ['src/cli/dead-letters.ts'], { cwd: ROOT, env })).rejects.toMatchObject({ code: 2 });
   });
 
@@ -182,5 +183,43 @@ describe('dead letters: unmapped site codes held, replayed after the mapping is 
     expect(((await moved.json()) as OperationOutcome).id).toBe('withdrawn');
     expect(await recordsOf(22)).toEqual(['entered-in-error']);
     expect(await pending()).toBe(1);
+  });
+
+  it('keeps a letter whose replay fails open, with its error, and replays the others of the same run', async () => {
+    // Held as the upstream pull holds what it could not store: one still refused (50 g/L of
+    // fibrinogen cannot be), one that goes through now.
+    const loinc = (n: number, value: number) => ({
+      ...fibrinogen('unused', n),
+      code: { coding: [{ system: 'http://loinc.org', code: '3255-7' }] },
+      valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
+    });
+    const db = s.testDb.db;
+    const bad = await addDeadLetter(db, 'Observation', json({ ...loinc(31, 5000), id: 'dl-up-31' }), 'test');
+    const good = await addDeadLetter(db, 'Observation', json({ ...loinc(32, 150), id: 'dl-up-32' }), 'test');
+    const replay = async () =>
+      (await (
+        await s.call('/admin/dead-letters/replay', { method: 'POST', body: json({ ids: [bad, good] }) })
+      ).json()) as {
+        replayed: string[];
+        stillOpen: string[];
+        failed: { id: string; error: string }[];
+      };
+    const first = await replay();
+    expect(first.replayed).toEqual([good]);
+    expect(first.stillOpen).toEqual([bad]);
+    expect(first.failed.map((f) => f.id)).toEqual([bad]);
+    expect(first.failed[0]?.error).toMatch(/^422 /);
+    // The good one was applied although the bad one failed in the same replay.
+    expect((await s.call('/fhir/Observation/dl-up-32')).status).toBe(200);
+    expect((await s.call('/fhir/Observation/dl-up-31')).status).toBe(404);
+
+    const again = await replay();
+    expect(again).toMatchObject({ replayed: [], stillOpen: [bad] });
+    const open = (
+      (await (await s.call('/admin/dead-letters?status=open')).json()) as {
+        deadLetters: { id: string; attempts: number; lastError: string | null }[];
+      }
+    ).deadLetters.find((l) => l.id === bad);
+    expect(open).toMatchObject({ attempts: 2, lastError: expect.stringMatching(/^422 /) });
   });
 });

@@ -1,8 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { badRequest, fail, methodNotAllowed, preconditionFailed } from '../../shared/outcomes.ts';
+import { badRequest, conflict, fail, methodNotAllowed, preconditionFailed } from '../../shared/outcomes.ts';
 import { IMMUTABLE_RESOURCE_TYPES } from '../../shared/resource-types.ts';
 import { markOutcomes } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
+import { findObservationIds, identifierKeys } from '../../store/identifier-lookup.ts';
 import { readCurrent } from '../../store/resource-store.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { isValidId } from '../validate.ts';
@@ -67,6 +68,7 @@ export async function updateResource(
 
   const current = await readCurrent(q, type, id, true);
   refuseDerivedStored(ctx, type, id, current?.content);
+  await refuseHeldIdentifier(q, type, id, resource, current?.deleted ? null : current?.content);
   if (options.ifMatch !== undefined) {
     const expected = parseIfMatch(options.ifMatch);
     if (expected === undefined) fail(badRequest(`Invalid If-Match ${options.ifMatch}`, 'If-Match'));
@@ -151,6 +153,42 @@ async function changedMarks(
 ): Promise<string[]> {
   const kept = ctx.gate && decision ? ctx.gate.marks(decision) : [];
   return [...kept, ...((await ctx.pipeline?.marksOf(q, type, id, written, before)) ?? [])];
+}
+
+/**
+ * A business identifier names one Observation (the unique index of migration 0006): a PUT that
+ * would give this id an identifier another Observation holds is a conflict naming the holder, not
+ * a racing write to retry. Looked up only when the identifiers are new to this id.
+ */
+async function refuseHeldIdentifier(
+  q: Queryable,
+  type: string,
+  id: string,
+  resource: Resource,
+  stored: string | null | undefined,
+): Promise<void> {
+  if (type !== 'Observation') return;
+  const keys = identifierKeys(resource as { identifier?: { system?: string; value?: string }[] });
+  if (keys.length === 0) return;
+  const had = new Set(
+    stored
+      ? identifierKeys(JSON.parse(stored) as { identifier?: { system?: string; value?: string }[] }).map(
+          (k) => `${k.system}|${k.value}`,
+        )
+      : [],
+  );
+  const fresh = keys.filter((k) => !had.has(`${k.system}|${k.value}`));
+  if (fresh.length === 0) return;
+  for (const [key, holder] of await findObservationIds(q, fresh)) {
+    if (holder !== id) {
+      fail(
+        conflict(
+          `identifier ${key} is already held by Observation/${holder}: update that resource, or send this one without the identifier`,
+          'Observation.identifier',
+        ),
+      );
+    }
+  }
 }
 
 /** By the time the sender says it issued the version (Observation.issued). */

@@ -18,6 +18,40 @@ export interface AckHeader {
   triggerEvent: string;
 }
 
+const EMPTY_HEADER: AckHeader = {
+  sendingApplication: '',
+  sendingFacility: '',
+  receivingApplication: '',
+  receivingFacility: '',
+  controlId: '',
+  version: '',
+  triggerEvent: '',
+};
+
+/**
+ * The ACK header from whatever MSH segment the raw text holds (its first, wherever it is), for a
+ * message that cannot be parsed as a whole: MSH-10 above all, so the sender can match the refusal
+ * to what it sent. Nothing readable: an empty header, and the ACK is a minimal one.
+ */
+export function readHeader(text: string): AckHeader {
+  const line = text.split(/\r\n|\r|\n/).find((l) => l.startsWith('MSH') && l.length > 4);
+  const sep = line?.charAt(3) ?? '';
+  if (!line || /[\p{L}\p{N}\s]/u.test(sep)) return { ...EMPTY_HEADER };
+  const fields = line.split(sep);
+  const component = fields[1]?.charAt(0) || '^';
+  // fields[0] is "MSH", fields[1] MSH-2: MSH-n is fields[n - 1].
+  const f = (n: number): string => fields[n - 1] ?? '';
+  return {
+    sendingApplication: f(3),
+    sendingFacility: f(4),
+    receivingApplication: f(5),
+    receivingFacility: f(6),
+    controlId: f(10),
+    version: f(12).split(component)[0] ?? '',
+    triggerEvent: f(9).split(component)[1] ?? '',
+  };
+}
+
 const escapeHl7 = (s: string): string =>
   s
     .replaceAll('\\', '\\E\\')

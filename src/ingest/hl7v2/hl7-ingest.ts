@@ -12,9 +12,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findAppliedMessage, recordAppliedMessage } from '../../store/hl7-message-store.ts';
 import type { Intake } from '../intake.ts';
-import { type AckCode, type AckHeader, buildAck } from './hl7-ack.ts';
+import { type AckCode, type AckHeader, buildAck, readHeader } from './hl7-ack.ts';
 import type { Hl7Systems } from './hl7-systems.ts';
-import { type Hl7Problem, oruToBundle } from './oru-to-bundle.ts';
+import { type ConvertedMessage, type Hl7Problem, oruToBundle } from './oru-to-bundle.ts';
 
 const SUPPORTED_VERSIONS = /^2\.[3-8](\.\d)?$/;
 
@@ -83,30 +83,39 @@ export class Hl7Ingest {
       );
       if (message.segments[0]?.name !== 'MSH') throw new Error('the message does not start with MSH');
     } catch (err) {
-      return this.#reject(undefined, `cannot parse the message: ${(err as Error).message}`);
+      // Still answered, with whatever of its MSH can be read: an unanswered message is re-sent forever.
+      const raw = readHeader(text);
+      const h = { ...raw, receivingApplication: raw.receivingApplication || 'KHE-ADAPTER' };
+      return this.#reject(h, `cannot parse the message: ${(err as Error).message}`, 0, '102');
     }
     const h = header(message);
     const msh = message.getSegment('MSH');
     const type = `${msh?.getField(9)?.getComponent(1) ?? ''}^${msh?.getField(9)?.getComponent(2) ?? ''}`;
-    if (type !== 'ORU^R01') return this.#reject(message, `message type ${type} is not supported (ORU^R01 only)`, 9);
+    if (type !== 'ORU^R01') return this.#reject(h, `message type ${type} is not supported (ORU^R01 only)`, 9);
     if (!SUPPORTED_VERSIONS.test(h.version))
-      return this.#reject(message, `HL7 version ${h.version || '(none)'} is not supported`, 12);
+      return this.#reject(h, `HL7 version ${h.version || '(none)'} is not supported`, 12);
     const processing = msh?.getField(11)?.getComponent(1) ?? '';
     if (!['P', 'T', 'D'].includes(processing))
-      return this.#reject(message, `processing id ${processing || '(none)'} is not supported`, 11);
-    if (!h.controlId) return this.#reject(message, 'MSH-10 message control id is missing', 10);
+      return this.#reject(h, `processing id ${processing || '(none)'} is not supported`, 11);
+    if (!h.controlId) return this.#reject(h, 'MSH-10 message control id is missing', 10);
 
     const facility = h.sendingFacility.split('^')[0] || 'unknown-facility';
     const ctx = this.#deps.context();
-    const repeated = await findAppliedMessage(ctx.db, facility, h.controlId);
-    if (repeated) return { ack: repeated, code: 'AA', duplicate: true };
-
-    const converted = oruToBundle(message, this.#deps.systems, receivedAt.toISOString());
-    if (converted.problems.length > 0) {
-      // Understood, but something in it cannot be accepted: nothing of it is applied.
-      return { ack: buildAck(h, 'AE', 'message not applied', converted.problems), code: 'AE', duplicate: false };
+    let converted: ConvertedMessage;
+    try {
+      const repeated = await findAppliedMessage(ctx.db, facility, h.controlId);
+      if (repeated) return { ack: repeated, code: 'AA', duplicate: true };
+      converted = oruToBundle(message, this.#deps.systems, receivedAt.toISOString());
+      // Relevance first: only a problem in a result the trial keeps refuses the message.
+      const problems = [...this.#messageProblems(converted), ...(await this.#keptProblems(ctx, converted))];
+      if (problems.length > 0) {
+        // Understood, but something in it cannot be accepted: nothing of it is applied.
+        return { ack: buildAck(h, 'AE', 'message not applied', problems), code: 'AE', duplicate: false };
+      }
+      await this.#scopeProvenance(ctx, converted.bundle);
+    } catch (err) {
+      return this.#internalError(h, err);
     }
-    await this.#scopeProvenance(ctx, converted.bundle);
     const ackText = buildAck(h, 'AA', 'OK');
     try {
       await processBundle(ctx, converted.bundle, {
@@ -128,22 +137,7 @@ export class Hl7Ingest {
         };
       }
       const outcome = (err as { outcome?: OperationOutcome }).outcome;
-      if (!outcome) {
-        this.#deps.logger.error('HL7 message failed', { err, controlId: h.controlId });
-        return {
-          ack: buildAck(h, 'AE', 'internal error', [
-            {
-              segment: 'MSH',
-              sequence: 1,
-              field: 10,
-              code: '207',
-              message: 'the message could not be applied; send it again later',
-            },
-          ]),
-          code: 'AE',
-          duplicate: false,
-        };
-      }
+      if (!outcome) return this.#internalError(h, err);
       const entry = failedEntry(outcome);
       const obx = entry === undefined ? undefined : converted.entryObx[entry];
       const text = outcome.issue?.map((i) => i.details?.text ?? i.diagnostics ?? '').join('; ') ?? 'rejected';
@@ -182,12 +176,56 @@ export class Hl7Ingest {
     if (p.target.length === 0) bundle.entry = entries.filter((e) => e !== prov);
   }
 
-  #reject(message: Hl7Message | undefined, reason: string, field = 9): Hl7Result {
-    const h = header(message);
+  /**
+   * A message with no patient identifier cannot be applied when it carries a result a study
+   * measures (it might be an enrolled child's); otherwise nothing in it could be the trial's.
+   */
+  #messageProblems(converted: ConvertedMessage): Hl7Problem[] {
+    if (converted.patientIdentifier !== undefined) return converted.problems;
+    const results = [
+      ...(converted.bundle.entry ?? []).map((e) => e.resource),
+      ...converted.resultProblems.map((r) => r.result),
+    ];
+    const measured = results.some(
+      (r) => r?.resourceType === 'Observation' && this.#deps.intake.measures(r.code?.coding),
+    );
+    return measured ? converted.problems : [];
+  }
+
+  /**
+   * The problems of the results left out of the bundle that the trial would keep (enrolled subject,
+   * study measure): an unmapped value type or status there refuses the message; anywhere else it
+   * is none of the trial's business. Enrollment is re-read once before a problem is set aside.
+   */
+  async #keptProblems(ctx: FhirContext, converted: ConvertedMessage): Promise<Hl7Problem[]> {
+    if (converted.resultProblems.length === 0) return [];
+    const kept = () =>
+      converted.resultProblems.filter((r) => this.#deps.intake.route(r.result)?.retain).flatMap((r) => r.problems);
+    const first = kept();
+    if (first.length === converted.resultProblems.flatMap((r) => r.problems).length) return first;
+    return (await this.#deps.intake.refresh(ctx.db)) ? kept() : first;
+  }
+
+  #internalError(h: AckHeader, err: unknown): Hl7Result {
+    this.#deps.logger.error('HL7 message failed', { err, controlId: h.controlId });
     return {
-      ack: buildAck(h, 'AR', reason, [
-        { segment: 'MSH', sequence: 1, field, code: message ? '103' : '102', message: reason },
+      ack: buildAck(h, 'AE', 'internal error', [
+        {
+          segment: 'MSH',
+          sequence: 1,
+          field: 10,
+          code: '207',
+          message: 'the message could not be applied; send it again later',
+        },
       ]),
+      code: 'AE',
+      duplicate: false,
+    };
+  }
+
+  #reject(h: AckHeader, reason: string, field = 9, code: Hl7Problem['code'] = '103'): Hl7Result {
+    return {
+      ack: buildAck(h, 'AR', reason, [{ segment: 'MSH', sequence: 1, field, code, message: reason }]),
       code: 'AR',
       duplicate: false,
     };

@@ -12,7 +12,7 @@ import net, { type AddressInfo } from 'node:net';
 import { Hl7Message } from '@medplum/core';
 import type { Logger } from '../../shared/logger.ts';
 import type { Queryable } from '../../store/db.ts';
-import { type AckCode, type AckHeader, buildAck } from './hl7-ack.ts';
+import { type AckCode, type AckHeader, buildAck, readHeader } from './hl7-ack.ts';
 import type { Hl7Ingest } from './hl7-ingest.ts';
 import { MllpFramer } from './mllp-framer.ts';
 
@@ -46,6 +46,14 @@ export interface MllpAuditEntry {
   /** Undefined for a connection refused before any message. */
   message?: { facility: string; controlId: string; ack: AckCode } | undefined;
   reason?: string | undefined;
+}
+
+/** One message's answer, and what its audit record says. */
+interface Handled {
+  ack: string;
+  audit: NonNullable<MllpAuditEntry['message']>;
+  reason?: string;
+  audited?: boolean;
 }
 
 const VT = Buffer.of(0x0b);
@@ -118,7 +126,19 @@ export class MllpListener {
         for (const bytes of framed.messages) {
           const text = bytes.toString('utf8');
           enqueue(async () => {
-            const handled = await this.#handle(ingest, text, remote);
+            let handled: Handled;
+            try {
+              handled = await this.#handle(ingest, text, remote);
+            } catch (err) {
+              // Never silence: the sender would re-send it forever. AE 207: try again later.
+              this.#log.error('MLLP message handling failed', { err, remote });
+              send(
+                buildAck(readHeader(text), 'AE', 'internal error', [
+                  { segment: 'MSH', sequence: 1, field: 10, code: '207', message: 'send the message again later' },
+                ]),
+              );
+              return;
+            }
             if (this.#options.audit && !handled.audited) {
               try {
                 await this.#options.audit.record({ remote, message: handled.audit, reason: handled.reason });
@@ -160,11 +180,7 @@ export class MllpListener {
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 
-  async #handle(
-    ingest: Hl7Ingest,
-    text: string,
-    remote: string,
-  ): Promise<{ ack: string; audit: NonNullable<MllpAuditEntry['message']>; reason?: string; audited?: boolean }> {
+  async #handle(ingest: Hl7Ingest, text: string, remote: string): Promise<Handled> {
     const message = parseOrUndefined(text);
     const facility = message?.getSegment('MSH')?.getField(4)?.getComponent(1) ?? '';
     const controlId = message?.getSegment('MSH')?.getField(10)?.toString() ?? '';

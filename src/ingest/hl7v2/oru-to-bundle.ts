@@ -2,7 +2,11 @@
  * An ORU^R01 message as the FHIR transaction the same results would arrive in (HL7 v2-to-FHIR IG:
  * PID → Patient identifier, OBR → order context, OBX → Observation), so routing, mapping, lifecycle
  * and counters are those of the FHIR path. Problems the conversion itself finds (a value that is
- * not a number, an unknown result status) are returned with their segment and field for the ACK.
+ * not a number, an unknown result status) are returned with their segment and field for the ACK,
+ * each with the result it is about, so the ingest can refuse only what the trial would keep: a
+ * problem in a result it does not keep is no reason to refuse the message. An OBX that carries no
+ * result (no OBX-3, or OBX-11 I, O or N: specimen in the lab, order detail, not asked) becomes
+ * nothing.
  */
 import { createHash } from 'node:crypto';
 import type { Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
@@ -20,11 +24,21 @@ export interface Hl7Problem {
   message: string;
 }
 
+/** An OBX that cannot be converted as sent, with what could be read of it (for routing). */
+export interface ResultProblems {
+  /** The result without the parts in error (status `unknown` when OBX-11 is the problem). */
+  result: Observation;
+  problems: Hl7Problem[];
+}
+
 export interface ConvertedMessage {
   bundle: Bundle;
   /** For each transaction entry, the OBX it came from (sequence), to place errors in the ACK. */
   entryObx: number[];
+  /** Problems of the message itself (PID-3): the message cannot be applied. */
   problems: Hl7Problem[];
+  /** OBXs left out of the bundle for their problems: a refusal only if the trial keeps the result. */
+  resultProblems: ResultProblems[];
   patientIdentifier: { system: string; value: string } | undefined;
 }
 
@@ -40,6 +54,9 @@ const RESULT_STATUS: Record<string, Observation['status']> = {
   W: 'entered-in-error',
   X: 'cancelled',
 };
+
+/** OBX-11 codes of an OBX that carries no result: specimen in the lab, order detail, not asked. */
+const NO_RESULT = new Set(['I', 'O', 'N']);
 
 /** OBX-8 (HL7 table 0078) codes map one to one onto v3 ObservationInterpretation. */
 const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
@@ -180,6 +197,7 @@ function observationValue(
 
 export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt: string): ConvertedMessage {
   const problems: Hl7Problem[] = [];
+  const resultProblems: ResultProblems[] = [];
   const msh = message.getSegment('MSH');
   const facility = comp(msh?.getField(4), 1) || 'unknown-facility';
   const issued = hl7TimeToFhir(msh?.getField(7)?.toString(), systems.defaultTimezone);
@@ -203,26 +221,18 @@ export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt
     const seq = Number(seg.getField(1)?.toString()) || obxSeq;
     const code = cwe(seg.getField(3), systems);
     const statusCode = seg.getField(11)?.toString() ?? '';
+    // No test code, or no result yet: nothing a study could measure.
+    if (!code?.coding?.length || NO_RESULT.has(statusCode)) continue;
     const status = RESULT_STATUS[statusCode];
-    if (!code?.coding?.length) {
-      problems.push({
-        segment: 'OBX',
-        sequence: seq,
-        field: 3,
-        code: '101',
-        message: 'OBX-3 observation identifier is missing',
-      });
-      continue;
-    }
+    const own: Hl7Problem[] = [];
     if (!status) {
-      problems.push({
+      own.push({
         segment: 'OBX',
         sequence: seq,
         field: 11,
         code: '103',
-        message: `OBX-11 result status "${statusCode}" is not one of F P C A D W X R S`,
+        message: `OBX-11 result status "${statusCode}" is not one of F P C A D W X R S I O N`,
       });
-      continue;
     }
     const filler = comp(obr?.getField(3), 1) || comp(obr?.getField(2), 1);
     const obx21 = comp(seg.getField(21), 1);
@@ -234,7 +244,7 @@ export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt
     const effective =
       hl7TimeToFhir(seg.getField(14)?.toString(), systems.defaultTimezone) ??
       hl7TimeToFhir(obr?.getField(7)?.toString(), systems.defaultTimezone);
-    const value = observationValue(seg, seq, systems, problems);
+    const value = observationValue(seg, seq, systems, own);
     const unit = unitOf(seg.getField(6), systems);
     const range = parseReferenceRange(
       seg.getField(7)?.toString() ?? '',
@@ -257,7 +267,7 @@ export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt
             ],
           }
         : {}),
-      status,
+      status: status ?? 'unknown',
       category: [
         { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] },
       ],
@@ -272,6 +282,10 @@ export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt
       ...(range ? { referenceRange: range } : {}),
     };
     if (!observation.issued) delete observation.issued;
+    if (own.length > 0) {
+      resultProblems.push({ result: observation, problems: own });
+      continue;
+    }
     entries.push({
       fullUrl: `urn:uuid:obx-${seq}-${entries.length}`,
       resource: observation,
@@ -306,6 +320,7 @@ export function oruToBundle(message: Hl7Message, systems: Hl7Systems, receivedAt
     bundle: { resourceType: 'Bundle', type: 'transaction', entry: entries },
     entryObx,
     problems,
+    resultProblems,
     patientIdentifier: patient,
   };
 }

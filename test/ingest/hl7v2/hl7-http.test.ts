@@ -1,16 +1,16 @@
 // HL7 v2 ORU^R01 through POST /hl7v2. Messages for sirolimus, fibrinogen and platelets with local
 // codes and non-UCUM units are WRITTEN FOR THE TESTS; the NIST CBC message and the other ORU^R01
-// files are real public messages from ../shared/corpus/hl7v2/.
+// files are real public messages from test/fixtures/hl7v2/ (a copy of ../shared/corpus/hl7v2/).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle, Observation, Provenance } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CORPUS_DIR } from '../../support/corpus.ts';
 import { enroll } from '../../support/enroll.ts';
 import { FIB, oru, PLT, RAPA } from '../../support/hl7-messages.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
-const CORPUS = join(CORPUS_DIR, 'hl7v2');
+// The public corpus as copied into the repository (sources and licences in its README).
+const CORPUS = join(import.meta.dirname, '..', '..', 'fixtures', 'hl7v2');
 const TAG = 'https://khe-trial.example.org/fhir/CodeSystem/record-kind|trial-record';
 
 const HGB = 'OBX|4|NM|HGB^Hemoglobin^99WCH||10.1|g/dL^^UCUM|11-15|L|||F|||20220412074000+0800';
