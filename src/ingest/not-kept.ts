@@ -46,5 +46,6 @@ async function notKept(q: Queryable, resource: Resource, decision: NotRetained):
       outcome: { ...outcome, issue: outcome.issue.map((i) => ({ ...i, severity: 'warning' as const })) },
     };
   }
-  return { status: 202, outcome: notRetained(decision.reason) };
+  // Nothing stored, withdrawn or held: counted in the audit summary under the decision's outcome.
+  return { status: 202, outcome: notRetained(decision.reason), discarded: decision.outcome };
 }
