@@ -44,6 +44,7 @@ import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
+import { GateProbe } from '../store/gate-probe.ts';
 import { enqueueOutbox } from '../writeback/outbox.ts';
 import { AuditSummary } from './audit-summary.ts';
 import { AuditWriter, mllpAudit } from './audit-trail.ts';
@@ -175,6 +176,7 @@ export async function startService(
       fhirBase,
       metrics.ingestResults,
       new TrialRecordDeriver(studies, unitAliases, questionnaires, profiles),
+      new GateProbe(db),
     );
     // The trial's side of every FHIR write (src/ingest/trial-pipeline.ts), given to every context.
     const pipeline = trialPipeline(intake);

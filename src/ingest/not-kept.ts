@@ -27,7 +27,9 @@ export async function answerNotKept(
 ): Promise<WriteAnswer> {
   const decision = write.decision as NotRetained;
   if (!write.storedAbsent && mayWithdraw(decision)) {
-    const existing = write.id ?? (await storedByIdentifier(q, write.resource));
+    // Looked up already by the freshness check (src/store/gate-probe.ts), or now.
+    const looked = write.id === undefined ? gate.lookedUp(q, write.resource) : undefined;
+    const existing = write.id ?? (looked ? looked.stored : await storedByIdentifier(q, write.resource));
     if (existing) {
       const withdraw = (tx: Queryable) => withdrawStored(ctx, gate, tx, write.type, existing, decision);
       const withdrawn = write.id === undefined && q === ctx.db ? await ctx.db.transaction(withdraw) : await withdraw(q);
