@@ -13,6 +13,8 @@ pg="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 wt="$(mktemp -d /tmp/bench-before-XXXX)"
 git worktree add -q --detach "$wt" "$before"
 ln -s "$PWD/node_modules" "$wt/node_modules"
+# A bench newer than the earlier commit runs there too: copy in bench/ files it lacks (never replacing).
+cp -rn bench/. "$wt/bench/"
 trap 'git worktree remove --force "$wt" >/dev/null 2>&1 || true' EXIT
 name="$(basename "$bench" .ts)"
 for r in $(seq 1 "$rounds"); do

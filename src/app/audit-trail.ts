@@ -23,6 +23,7 @@ import type { Logger } from '../shared/logger.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
+import type { AuditSummary } from './audit-summary.ts';
 
 interface Pending {
   write: VersionWrite;
@@ -234,17 +235,24 @@ export interface AuditTrailOptions {
   action?: AuditAction;
   /** The resource or query touched, read when the response ends (the body is parsed by then). */
   what?: (req: Request) => AuditWhat;
+  /**
+   * Where writes turned away that touched nothing (`auditDiscarded`, answered 202) are counted
+   * instead of recorded one by one; without it they are recorded like every request.
+   */
+  summary?: AuditSummary | undefined;
 }
 
 /**
  * What a route tells the trail through res.locals beyond the request line: the entities a batch
  * read (`auditEntities`), the interaction when the path cannot say (`auditSubtype`), and a caller
- * that is not an API client (`auditExternal`, a CDS Hooks EHR).
+ * that is not an API client (`auditExternal`, a CDS Hooks EHR), and a write turned away that touched
+ * nothing (`auditDiscarded`: the reason it is counted under in the summary).
  */
 export interface AuditLocals {
   auditEntities?: readonly AuditWhat[];
   auditSubtype?: RestfulInteraction;
   auditExternal?: ExternalRequestor;
+  auditDiscarded?: string;
 }
 
 /** Why a refused request failed, from the body it is answered with (OperationOutcome or JSON error). */
@@ -282,6 +290,7 @@ export function cdsPatient(req: Request): { reference?: string; type?: string } 
 
 export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTrailOptions = {}): RequestHandler {
   const mount = options.mount ?? '/fhir';
+  const summary = options.summary;
   return (req, res, next) => {
     // The path under the mount, taken now: a refused request is answered by the app's error handler,
     // by which time Express has put the mount back into req.url (/fhir/Observation?… instead of
@@ -293,15 +302,21 @@ export function auditTrail(writer: AuditWriter, logger: Logger, options: AuditTr
       if (ended) return res;
       ended = true;
       if (res.locals.audited === true) return originalEnd(...args);
+      const locals = res.locals as AuditLocals;
+      const access = res.locals.access as AccessContext | undefined;
+      if (summary && locals.auditDiscarded !== undefined && access && res.statusCode === 202) {
+        // Nothing was stored or touched: counted in the client's next summary AuditEvent.
+        summary.count(access, locals.auditDiscarded);
+        return originalEnd(...args);
+      }
       const method = req.method.toUpperCase();
       const action = options.action ?? actionOf(method, path);
       const what = options.what ? options.what(req) : whatOf(path, res, action);
       // POST _search carries its query in the body (src/fhir/http/routes.ts keeps it here).
       const formQuery = res.locals.auditQuery as string | undefined;
-      const locals = res.locals as AuditLocals;
       const outcome = outcomeOf(res.statusCode);
       const event = buildAuditEvent({
-        access: res.locals.access as AccessContext | undefined,
+        access,
         external: locals.auditExternal,
         action,
         outcome,

@@ -70,6 +70,8 @@ const ConfigSchema = z.object({
       { error: 'must list IP addresses, CIDRs, loopback, linklocal or uniquelocal' },
     ),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** How often writes not retained are written as one summary AuditEvent per client. */
+  AUDIT_SUMMARY_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Recompute outcomes in the background as ingest marks subjects (off: only on admin request). */
   OUTCOMES_WORKER: z.enum(['on', 'off']).default('on'),
   OUTCOMES_IDLE_MS: z.coerce.number().int().min(10).default(1_000),

@@ -33,6 +33,7 @@ import type { Logger } from '../shared/logger.ts';
 import { forbidden, notFound, unauthorized } from '../shared/outcomes.ts';
 import type { Db } from '../store/db.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
+import type { AuditSummary } from './audit-summary.ts';
 import {
   type AuditWriter,
   auditFormSearch,
@@ -56,6 +57,8 @@ export interface AppDeps {
   auth: AuthLayer;
   validator: ResourceValidator;
   audit: AuditWriter;
+  /** Where writes turned away that touched nothing are counted (absent: each leaves its AuditEvent). */
+  auditSummary?: AuditSummary | undefined;
   metrics: Metrics;
   intake: Intake;
   /** The trial's write pipeline (src/ingest/trial-pipeline.ts), registered with every FHIR context. */
@@ -167,7 +170,7 @@ export function createApp(deps: AppDeps): Express {
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use(
     '/fhir',
-    auditTrail(deps.audit, logger),
+    auditTrail(deps.audit, logger, { summary: deps.auditSummary }),
     auditFormSearch(config.BODY_LIMIT),
     auth.authenticate,
     auth.rateLimit,

@@ -8,6 +8,7 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Histogram<'method' | 'route' | 'status'>;
   ingestResults: Counter<'outcome' | 'resource_type'>;
+  notRetainedWrites: Counter<'client' | 'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -26,6 +27,12 @@ export function createMetrics(): Metrics {
       name: 'khe_ingest_results_total',
       help: 'Results pushed by EHR feeds, by outcome: retained, duplicate, not-enrolled, not-relevant, rejected',
       labelNames: ['outcome', 'resource_type'],
+      registers: [registry],
+    }),
+    notRetainedWrites: new Counter({
+      name: 'khe_not_retained_writes_total',
+      help: 'Single writes answered 202 and not stored (counted in the audit summary instead of one AuditEvent each), by client and reason',
+      labelNames: ['client', 'reason'],
       registers: [registry],
     }),
   };

@@ -44,7 +44,9 @@ import { createEnrollmentRule } from '../records/enrollment-rules.ts';
 import { TrialRecordDeriver } from '../records/trial-records.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
+import { GateProbe } from '../store/gate-probe.ts';
 import { enqueueOutbox } from '../writeback/outbox.ts';
+import { AuditSummary } from './audit-summary.ts';
 import { AuditWriter, mllpAudit } from './audit-trail.ts';
 import { createAuthLayer } from './auth-wiring.ts';
 import { type Config, loadConfig } from './config.ts';
@@ -68,6 +70,8 @@ export interface RunningService {
   outcomes: OutcomeEngine;
   /** The MLLP listener's port, when HL7_MLLP_PORT is set (0: any free port). */
   mllpPort: number | undefined;
+  /** Counts of writes not retained, written as summary AuditEvents (tests flush it). */
+  auditSummary: AuditSummary;
 }
 
 /** Who HL7 v2 messages over MLLP are applied as (the connection is authorised by address and facility). */
@@ -155,6 +159,12 @@ export async function startService(
     let draining = false;
     const audit = new AuditWriter(db, fhirBase);
     const metrics = createMetrics();
+    const auditSummary = new AuditSummary({
+      record: (event) => audit.record(event),
+      logger: log,
+      counter: metrics.notRetainedWrites,
+      intervalMs: config.AUDIT_SUMMARY_INTERVAL_SECONDS * 1000,
+    });
     const routing = new RoutingTable(studies, await loadConceptMaps(config.CONCEPTMAPS_DIR));
     // Before anything is served: data stored under other arm-revealing declarations gets the label
     // these declarations give it (a no-op when they have not changed; shared by instances).
@@ -166,6 +176,7 @@ export async function startService(
       fhirBase,
       metrics.ingestResults,
       new TrialRecordDeriver(studies, unitAliases, questionnaires, profiles),
+      new GateProbe(db),
     );
     // The trial's side of every FHIR write (src/ingest/trial-pipeline.ts), given to every context.
     const pipeline = trialPipeline(intake);
@@ -262,6 +273,7 @@ export async function startService(
       bulkExport,
       db,
       audit,
+      auditSummary,
       metrics,
       intake,
       pipeline,
@@ -308,6 +320,7 @@ export async function startService(
     if (config.OUTCOMES_WORKER === 'on') worker.start();
     const mllpPort = mllp ? await mllp.start() : undefined;
     bulkExport?.start();
+    auditSummary.start();
     log.info('service listening', {
       url,
       fhirBase,
@@ -331,6 +344,8 @@ export async function startService(
         await jobs.stop();
         // Hands a running export's lease back, so another instance resumes it at once.
         await bulkExport?.stop();
+        // Every request is answered by now: what was counted since the last summary is written.
+        await auditSummary.close();
         await audit.drain();
         await auth.close?.();
         if (ownsDb) await db.close();
@@ -338,7 +353,7 @@ export async function startService(
       })();
       return stopping;
     };
-    return { server: srv, db, config, url, jobs, upstream, stop, outcomes: engine, mllpPort };
+    return { server: srv, db, config, url, jobs, upstream, stop, outcomes: engine, mllpPort, auditSummary };
   } catch (err) {
     server?.close();
     if (ownsDb) await db.close().catch(() => undefined);

@@ -230,3 +230,82 @@ export function buildAuditEvent(input: AuditInput): AuditEvent {
   if (ent.length > 0) event.entity = ent;
   return event;
 }
+
+/** The code system of the adapter's own audit subtypes (the summary of writes not retained). */
+export const AUDIT_SUBTYPE_SYSTEM = 'https://khe-trial.example.org/fhir/CodeSystem/audit-subtype';
+/** The subtype code of a summary of writes not retained (search: AuditEvent?subtype=system|code). */
+export const NOT_RETAINED_SUMMARY = 'not-retained-summary';
+
+export interface SummaryInput {
+  /** The client whose writes are counted. */
+  client: Pick<AccessContext, 'clientId' | 'clientName' | 'role'>;
+  /** Writes counted per reason (the gate's outcome: not-enrolled, not-relevant). */
+  counts: ReadonlyMap<string, number>;
+  /** The interval counted: from the first write counted to the flush. */
+  start: Date;
+  end: Date;
+  recorded: Date;
+}
+
+/**
+ * One AuditEvent for a client's writes that were turned away and touched nothing during an
+ * interval: the client as requestor, the interval as `period`, and one entity whose `detail` holds
+ * the count of each reason (R4 types a detail's value as a string). Nothing about the resources
+ * sent (patients, codes) is recorded: none of it was kept.
+ */
+export function buildSummaryAuditEvent(input: SummaryInput): AuditEvent {
+  const { client } = input;
+  let total = 0;
+  const detail: { type: string; valueString: string }[] = [];
+  for (const [reason, count] of [...input.counts].sort((a, b) => a[0].localeCompare(b[0]))) {
+    total += count;
+    detail.push({ type: reason, valueString: String(count) });
+  }
+  return {
+    resourceType: 'AuditEvent',
+    type: AUDIT_TYPE,
+    subtype: [
+      { system: RESTFUL, code: 'create' },
+      { system: AUDIT_SUBTYPE_SYSTEM, code: NOT_RETAINED_SUMMARY, display: 'Writes not retained, counted' },
+    ],
+    action: 'C',
+    period: { start: input.start.toISOString(), end: input.end.toISOString() },
+    recorded: input.recorded.toISOString(),
+    outcome: '0',
+    agent: [
+      {
+        type: { coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] },
+        who: { identifier: { system: CLIENT_ID_SYSTEM, value: client.clientId }, display: client.clientName },
+        role: [{ coding: [{ system: ACCESS_ROLE_SYSTEM, code: client.role }], text: client.role }],
+        requestor: true,
+      },
+      {
+        type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+        who: { display: AUDIT_OBSERVER_NAME },
+        requestor: false,
+      },
+    ],
+    source: {
+      observer: { display: AUDIT_OBSERVER_NAME },
+      type: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+          code: '4',
+          display: 'Application Server',
+        },
+      ],
+    },
+    entity: [
+      {
+        type: {
+          system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
+          code: '2',
+          display: 'System Object',
+        },
+        name: 'writes not retained',
+        description: `${total} write(s) answered 202 and not stored, counted by reason`,
+        detail,
+      },
+    ],
+  };
+}

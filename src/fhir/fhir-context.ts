@@ -52,4 +52,6 @@ export interface FhirResponse {
   lastUpdated?: string | undefined;
   /** A batch or transaction: the resources its entries read and the searches they ran. */
   audited?: readonly AuditedAccess[] | undefined;
+  /** A write the gate turned away that touched nothing: why (see WriteAnswer.discarded). */
+  discarded?: string | undefined;
 }

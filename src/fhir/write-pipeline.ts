@@ -29,6 +29,12 @@ export interface WriteContext {
 export interface WriteAnswer {
   status: number;
   outcome?: OperationOutcome | undefined;
+  /**
+   * Set when the write was turned away and touched nothing (nothing stored, withdrawn or held): the
+   * reason it is counted under. A single request so answered is counted in the audit trail's
+   * periodic summary instead of leaving an AuditEvent of its own.
+   */
+  discarded?: string | undefined;
 }
 
 /** What a gate decided for one write. The engine reads only whether it is kept; the rest is the gate's. */

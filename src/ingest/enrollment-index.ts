@@ -28,7 +28,11 @@ export class EnrollmentIndex {
   /** Reloads if the database's enrollment version differs from the one loaded. */
   async refresh(q: Queryable): Promise<void> {
     const r = await q.query<{ version: string }>('SELECT version::text AS version FROM enrollment_state WHERE id = 1');
-    const version = r.rows[0]?.version ?? '0';
+    await this.refreshTo(q, r.rows[0]?.version ?? '0');
+  }
+
+  /** The same with the database's version read already (src/store/gate-probe.ts). */
+  async refreshTo(q: Queryable, version: string): Promise<void> {
     if (version === this.#version) return;
     // Concurrent requests share one reload.
     this.#loading ??= this.#load(q, version).finally(() => {

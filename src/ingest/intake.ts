@@ -5,11 +5,16 @@
  * before any result is turned away, at most once per request (one tiny read per Bundle or POST),
  * so a subject enrolled through another instance a moment ago never loses a result. Results that
  * the current index already keeps skip the check: the hot retained path costs no extra round trip.
+ * Outside a transaction, the check is shared by the requests of one event-loop turn and also reads
+ * whether the result's identifiers are stored (src/store/gate-probe.ts): a result turned away costs
+ * a share of one statement instead of two round trips of its own.
  */
 import type { Coding, DiagnosticReport, Resource } from '@medplum/fhirtypes';
 import type { Counter } from 'prom-client';
 import type { TrialRecordDeriver } from '../records/trial-records.ts';
 import type { Queryable } from '../store/db.ts';
+import type { GateProbe } from '../store/gate-probe.ts';
+import type { IdentifierKey } from '../store/identifier-lookup.ts';
 import { readMany } from '../store/resource-store.ts';
 import { addArmRevealingLabel, hasLabel, reportResultRefs, withArmRevealingLabel } from './arm-revealing.ts';
 import type { EnrollmentIndex } from './enrollment-index.ts';
@@ -24,6 +29,8 @@ export class Intake {
   readonly baseUrl: string;
   readonly #counter: Counter<'outcome' | 'resource_type'> | undefined;
   readonly deriver: TrialRecordDeriver | undefined;
+  /** The shared freshness and identifier read for writes outside a transaction (on probe.db). */
+  readonly probe: GateProbe | undefined;
 
   constructor(
     index: EnrollmentIndex,
@@ -31,8 +38,10 @@ export class Intake {
     baseUrl: string,
     counter?: Counter<'outcome' | 'resource_type'>,
     deriver?: TrialRecordDeriver,
+    probe?: GateProbe,
   ) {
     this.deriver = deriver;
+    this.probe = probe;
     this.#index = index;
     this.#table = table;
     this.baseUrl = baseUrl;
@@ -52,6 +61,12 @@ export class Intake {
   refresh(q: Queryable): Promise<boolean> {
     const before = this.#index.version;
     return this.#index.refresh(q).then(() => this.#index.version !== before);
+  }
+
+  /** The same with the version the probe read. */
+  refreshTo(q: Queryable, version: string): Promise<boolean> {
+    const before = this.#index.version;
+    return this.#index.refreshTo(q, version).then(() => this.#index.version !== before);
   }
 
   route(resource: Resource): RouteDecision | undefined {
@@ -74,9 +89,21 @@ export class Intake {
   }
 }
 
+/** The identifiers of an Observation the probe can look up (system and value both given). */
+function observationKeys(resource: Resource): IdentifierKey[] {
+  if (resource.resourceType !== 'Observation') return [];
+  const keys: IdentifierKey[] = [];
+  for (const i of (resource as { identifier?: { system?: unknown; value?: unknown }[] }).identifier ?? []) {
+    if (typeof i.system === 'string' && typeof i.value === 'string') keys.push({ system: i.system, value: i.value });
+  }
+  return keys;
+}
+
 export class IntakeSession {
   readonly #intake: Intake;
   #checked = false;
+  /** What the probe found of a resource's identifiers, read with the freshness check. */
+  #looked: { resource: Resource; stored: string | undefined } | undefined;
 
   constructor(intake: Intake) {
     this.#intake = intake;
@@ -95,7 +122,7 @@ export class IntakeSession {
     let decision = this.#intake.route(resource);
     if (decision && !decision.retain && !this.#checked) {
       this.#checked = true;
-      if (await this.#intake.refresh(q)) decision = this.#intake.route(resource);
+      if (await this.#refresh(q, resource)) decision = this.#intake.route(resource);
     }
     if (decision && !decision.retain && 'reportOf' in decision && decision.reportOf) {
       const enrollments = decision.reportOf;
@@ -105,6 +132,25 @@ export class IntakeSession {
     }
     if (decision && !decision.retain) this.#intake.count(decision.outcome, resource.resourceType);
     return decision;
+  }
+
+  /** Whether the index moved; outside a transaction, through the shared probe (which looks the identifiers up too). */
+  async #refresh(q: Queryable, resource: Resource): Promise<boolean> {
+    const probe = this.#intake.probe;
+    if (!probe || q !== probe.db) return this.#intake.refresh(q);
+    const keys = observationKeys(resource);
+    const r = await probe.probe(keys);
+    if (keys.length > 0) this.#looked = { resource, stored: r.stored.values().next().value };
+    return this.#intake.refreshTo(q, r.version);
+  }
+
+  /**
+   * The stored Observation a result turned away re-delivers (same identifier), when the freshness
+   * check looked it up already on `q`; undefined: not looked up.
+   */
+  lookedUp(q: Queryable, resource: Resource): { stored: string | undefined } | undefined {
+    const looked = this.#looked;
+    return looked && looked.resource === resource && q === this.#intake.probe?.db ? looked : undefined;
   }
 
   /**

@@ -27,7 +27,9 @@ export async function answerNotKept(
 ): Promise<WriteAnswer> {
   const decision = write.decision as NotRetained;
   if (!write.storedAbsent && mayWithdraw(decision)) {
-    const existing = write.id ?? (await storedByIdentifier(q, write.resource));
+    // Looked up already by the freshness check (src/store/gate-probe.ts), or now.
+    const looked = write.id === undefined ? gate.lookedUp(q, write.resource) : undefined;
+    const existing = write.id ?? (looked ? looked.stored : await storedByIdentifier(q, write.resource));
     if (existing) {
       const withdraw = (tx: Queryable) => withdrawStored(ctx, gate, tx, write.type, existing, decision);
       const withdrawn = write.id === undefined && q === ctx.db ? await ctx.db.transaction(withdraw) : await withdraw(q);
@@ -46,5 +48,6 @@ async function notKept(q: Queryable, resource: Resource, decision: NotRetained):
       outcome: { ...outcome, issue: outcome.issue.map((i) => ({ ...i, severity: 'warning' as const })) },
     };
   }
-  return { status: 202, outcome: notRetained(decision.reason) };
+  // Nothing stored, withdrawn or held: counted in the audit summary under the decision's outcome.
+  return { status: 202, outcome: notRetained(decision.reason), discarded: decision.outcome };
 }

@@ -1,7 +1,13 @@
 import { validateResource } from '@medplum/core';
 import { describe, expect, it } from 'vitest';
 import type { AccessContext } from '../../src/auth/access-context.ts';
-import { buildAuditEvent, inferInteraction } from '../../src/auth/audit-event.ts';
+import {
+  AUDIT_SUBTYPE_SYSTEM,
+  buildAuditEvent,
+  buildSummaryAuditEvent,
+  inferInteraction,
+  NOT_RETAINED_SUMMARY,
+} from '../../src/auth/audit-event.ts';
 
 const access: AccessContext = {
   clientId: 'registry-sync',
@@ -149,5 +155,34 @@ describe('buildAuditEvent', () => {
     expect(inferInteraction({ action: 'E', path: '/fhir', httpMethod: 'POST', what: { type: 'batch' } })).toBe('batch');
     expect(inferInteraction({ action: 'E', path: '/fhir/$export' })).toBe('operation');
     expect(inferInteraction({ action: 'E', path: '/fhir/Observation?code=x' })).toBe('search-type');
+  });
+
+  it('summarises a client’s writes not retained: one entity with a count per reason, the interval as period', () => {
+    const event = buildSummaryAuditEvent({
+      client: access,
+      counts: new Map([
+        ['not-relevant', 2],
+        ['not-enrolled', 40],
+      ]),
+      start: new Date('2026-11-24T09:59:00.000Z'),
+      end: recorded,
+      recorded,
+    });
+    expect(event).toMatchObject({
+      subtype: [
+        { system: 'http://hl7.org/fhir/restful-interaction', code: 'create' },
+        { system: AUDIT_SUBTYPE_SYSTEM, code: NOT_RETAINED_SUMMARY },
+      ],
+      action: 'C',
+      outcome: '0',
+      period: { start: '2026-11-24T09:59:00.000Z', end: '2026-11-24T10:00:00.000Z' },
+      agent: [{ who: { identifier: { value: 'registry-sync' } }, requestor: true }, { requestor: false }],
+    });
+    expect(event.entity).toHaveLength(1);
+    expect(event.entity?.[0]?.detail).toEqual([
+      { type: 'not-enrolled', valueString: '40' },
+      { type: 'not-relevant', valueString: '2' },
+    ]);
+    expect(() => validateResource(event)).not.toThrow();
   });
 });

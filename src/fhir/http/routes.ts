@@ -163,6 +163,8 @@ export function createFhirRouter(options: FhirRouterOptions): Router {
         r = await ctx.db.transaction((tx) => dispatch(ctx, tx, fhirReq));
       }
     } else r = await dispatch(ctx, ctx.db, fhirReq);
+    // A write turned away that touched nothing: the audit trail counts it in its summary.
+    if (r.discarded !== undefined) res.locals.auditDiscarded = r.discarded;
     sendFhir(res, r, prefs, accessOf(res));
   });
   return router;
