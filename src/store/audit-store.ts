@@ -276,8 +276,11 @@ export async function dropAuditPartition(q: Queryable, month: string): Promise<v
   }
 }
 
-/** Arbitrary constant shared by every instance: "khe-adapter audit partitions". */
-export const AUDIT_PARTITION_LOCK_KEY = 7_477_517_322;
+/**
+ * The partitions' advisory lock: one per schema (the partitions are the schema's), so that stores
+ * sharing a server in other schemas never wait for each other.
+ */
+export const AUDIT_PARTITION_LOCK_SQL = "hashtext(current_schema() || ':audit-partitions')";
 
 /**
  * Runs fn in a transaction holding the audit partitions' advisory lock, or not at all (undefined)
@@ -288,7 +291,7 @@ export async function withAuditPartitionLock<T>(
   fn: (tx: Queryable) => Promise<T>,
 ): Promise<T | undefined> {
   return db.transaction(async (tx) => {
-    const r = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [AUDIT_PARTITION_LOCK_KEY]);
+    const r = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${AUDIT_PARTITION_LOCK_SQL}) AS ok`);
     if (!r.rows[0]?.ok) return undefined;
     return fn(tx);
   });
