@@ -77,8 +77,6 @@ export interface StoredAuditEvent {
   content: string;
 }
 
-const RECORDED_SQL = `to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 /** One key condition: the event has a key of `param` matching one of the alternatives. */
 export interface AuditKeyFilter {
   param: string;
