@@ -177,27 +177,42 @@ export async function searchAuditEvents(q: Queryable, query: AuditQuery): Promis
   return { events, total, next };
 }
 
-/** AuditEvents recorded since `since` (all when undefined), oldest first, for `$export`. */
-export async function exportAuditEvents(
+/** One batch of an AuditEvent `$export`: rows with their position (`recorded` in microseconds since 1970). */
+export interface AuditExportRow {
+  seq: string;
+  content: string;
+}
+
+const MICROS_SQL = `(extract(epoch FROM recorded) * 1000000)::bigint::text`;
+const FROM_MICROS = (param: string): string => `('epoch'::timestamptz + ${param}::bigint * interval '1 microsecond')`;
+
+/**
+ * The next batch of AuditEvents for `$export`, oldest first after `afterMicros`, recorded up to the
+ * export's transaction time and after `since`. The position is the instant alone (the job keeps one
+ * bigint), so a batch never ends inside an instant: every event of its last instant is included,
+ * and fewer than `limit` rows means the end.
+ */
+export async function readAuditExportBatch(
   q: Queryable,
-  options: {
-    since?: string | undefined;
-    until?: string | undefined;
-    after?: { recorded: string; id: string };
-    limit: number;
-  },
-): Promise<StoredAuditEvent[]> {
-  return (
-    await searchAuditEvents(q, {
-      from: options.since,
-      to: options.until,
-      keys: [],
-      newestFirst: false,
-      count: options.limit,
-      after: options.after,
-      total: false,
-    })
-  ).events;
+  b: { afterMicros: string; transactionTime: string; since: string | undefined; limit: number },
+): Promise<AuditExportRow[]> {
+  const params: unknown[] = [b.afterMicros, b.transactionTime];
+  const since = b.since ? ` AND recorded > $${params.push(b.since)}::timestamptz` : '';
+  const where = `recorded > ${FROM_MICROS('$1')} AND recorded <= $2::timestamptz${since}`;
+  const limit = Math.trunc(b.limit);
+  const rows = (
+    await q.query<AuditExportRow>(
+      `SELECT ${MICROS_SQL} AS seq, content FROM audit_events WHERE ${where} ORDER BY recorded, id LIMIT ${limit}`,
+      params,
+    )
+  ).rows;
+  const last = rows[rows.length - 1];
+  if (rows.length < limit || !last) return rows;
+  const ties = await q.query<AuditExportRow>(
+    `SELECT ${MICROS_SQL} AS seq, content FROM audit_events WHERE recorded = ${FROM_MICROS('$1')} ORDER BY id`,
+    [last.seq],
+  );
+  return [...rows.filter((r) => r.seq !== last.seq), ...ties.rows];
 }
 
 // ---------------------------------------------------------------------------------------------
