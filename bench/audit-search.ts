@@ -90,8 +90,10 @@ try {
       }
     }
   }
+  // One instant for every statement of the seed: an event's keys carry exactly its `recorded`.
+  const SEED_AT = new Date().toISOString();
   const rows = `SELECT g, 'ab-' || g AS id, 'ab-p' || (g % $3::int) AS patient, 'client-' || (g % 20) AS client,
-                       now() - ((g::bigint * 7919) % 31536000) * interval '1 second' AS ts
+                       '${SEED_AT}'::timestamptz - ((g::bigint * 7919) % 31536000) * interval '1 second' AS ts
                   FROM generate_series($1::int, $2::int) g`;
   const content = `replace(replace(replace(replace($4::text, '"ID"', to_json(s.id)::text), 'TS',
                      to_char(s.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')), 'PATIENT', s.patient), 'CLIENT', s.client)`;
