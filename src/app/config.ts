@@ -118,6 +118,9 @@ const ConfigSchema = z.object({
   BULK_EXPORT_THROTTLE_MS: z.coerce.number().int().min(0).default(0),
   BULK_EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
   BULK_EXPORT_WORKER: z.enum(['true', 'false']).default('true'),
+  /** The audit trail's monthly partitions (src/jobs/audit-retention.ts). */
+  AUDIT_RETENTION_MONTHS: z.coerce.number().int().min(1).max(1200).default(84),
+  AUDIT_PARTITIONS_AHEAD: z.coerce.number().int().min(0).max(60).default(3),
 });
 
 export type RawConfig = z.infer<typeof ConfigSchema>;

@@ -26,6 +26,7 @@ import { Intake } from '../ingest/intake.ts';
 import { relabelStored } from '../ingest/relabel.ts';
 import { RoutingTable } from '../ingest/routing-table.ts';
 import { trialPipeline } from '../ingest/trial-pipeline.ts';
+import { auditRetentionJob, runAuditRetention } from '../jobs/audit-retention.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
@@ -203,6 +204,13 @@ export async function startService(
     const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
     // A PostgreSQL server has autovacuum for this; PGlite does not.
     if (db.backend === 'pglite') jobs.scheduleJob(embeddedMaintenanceJob(db));
+    // The audit trail's partitions for this month and the next ones exist before the first request.
+    const auditRetention = {
+      retentionMonths: config.AUDIT_RETENTION_MONTHS,
+      partitionsAhead: config.AUDIT_PARTITIONS_AHEAD,
+    };
+    await runAuditRetention(db, auditRetention);
+    jobs.scheduleJob(auditRetentionJob(db, log, auditRetention));
     const upstream = await wireUpstream({
       config,
       db,

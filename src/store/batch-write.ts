@@ -2,6 +2,7 @@
  * Many first versions in one statement: used where resources are created together (the audit trail's
  * group commit, a transaction's plain creates), so N resources cost one round trip, not N.
  */
+import { AUDIT_EVENT_TYPE, addAuditRow, auditInsertCtes, emptyAuditRows } from './audit-store.ts';
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
@@ -17,12 +18,28 @@ export async function markOutcomes(q: Queryable, researchSubjectIds: readonly st
 
 const MAX_CONTENT_PARAMS = 60_000;
 
+/**
+ * AuditEvents among the writes go to the audit trail's own tables (audit-store.ts), in the same
+ * statement as the rest: a create and its audit record still commit together.
+ */
 export async function writeFirstVersions(
   q: Queryable,
-  writes: readonly VersionWrite[],
+  allWrites: readonly VersionWrite[],
   marks: readonly string[] = [],
 ): Promise<void> {
-  if (writes.length === 0) return;
+  if (allWrites.length === 0) return;
+  const audit = emptyAuditRows();
+  const writes: VersionWrite[] = [];
+  for (const w of allWrites) {
+    if (w.resourceType === AUDIT_EVENT_TYPE && w.content !== undefined)
+      addAuditRow(audit, w.id, w.lastUpdated, w.content, w.index);
+    else writes.push(w);
+  }
+  if (writes.length === 0 && marks.length === 0) {
+    const params: unknown[] = [];
+    await q.query(`WITH ${auditInsertCtes(audit, params)} SELECT 1`, params);
+    return;
+  }
   const types: string[] = [];
   const ids: string[] = [];
   const updated: string[] = [];
@@ -104,6 +121,7 @@ export async function writeFirstVersions(
                 SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::numeric[], $26::text[], $27::text[]))
      ${bump}
      ${marksParam ? `, om AS (${MARK_SQL(marksParam)})` : ''}
+     ${audit.ids.length > 0 ? `, ${auditInsertCtes(audit, params)}` : ''}
      SELECT 1`,
     params,
   );

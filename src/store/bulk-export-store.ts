@@ -4,6 +4,7 @@
  * while this worker still holds the lease, so a cancelled or taken-over job never gains lines.
  */
 import type { SearchRequest } from '../shared/search-request.ts';
+import { AUDIT_EVENT_TYPE, readAuditExportBatch } from './audit-store.ts';
 import type { Db, Queryable } from './db.ts';
 import { ParamList } from './search-conditions.ts';
 import { whereClause } from './search-store.ts';
@@ -251,6 +252,15 @@ export interface ExportRow {
  * Fewer than `limit` rows back means the type is done; the last seq is the resume point.
  */
 export async function readExportBatch(db: Db, b: ExportBatchQuery): Promise<ExportRow[]> {
+  // The audit trail has tables of its own; its export is system-level and unfiltered (export-routes.ts).
+  if (b.resourceType === AUDIT_EVENT_TYPE) {
+    return readAuditExportBatch(db, {
+      afterMicros: b.afterSeq,
+      transactionTime: b.transactionTime,
+      since: b.since,
+      limit: b.limit,
+    });
+  }
   const p = new ParamList();
   const window = `SELECT * FROM resources WHERE resource_type = ${p.add(b.resourceType)} AND NOT deleted
                   AND created_seq > ${p.add(b.afterSeq)}::bigint ORDER BY created_seq LIMIT ${Math.trunc(b.limit)}`;

@@ -5,6 +5,7 @@
  */
 
 import type { IndexRows } from '../shared/index-rows.ts';
+import { AUDIT_EVENT_TYPE } from './audit-store.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 
@@ -147,6 +148,7 @@ export async function readCurrent(
   id: string,
   forUpdate = false,
 ): Promise<StoredVersion | undefined> {
+  if (resourceType === AUDIT_EVENT_TYPE) return readAuditVersion(q, id, 1);
   const r = await q.query<VersionRow>(
     `SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
     [resourceType, id],
@@ -161,11 +163,25 @@ export async function readVersion(
   id: string,
   versionId: number,
 ): Promise<StoredVersion | undefined> {
+  if (resourceType === AUDIT_EVENT_TYPE) return readAuditVersion(q, id, versionId);
   const r = await q.query<VersionRow>(
     `SELECT ${COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3
      UNION ALL
      SELECT ${COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
     [resourceType, id, versionId],
+  );
+  const row = r.rows[0];
+  return row ? toStoredVersion(row) : undefined;
+}
+
+/** An AuditEvent (audit-store.ts): immutable, so version 1 is its only version. */
+async function readAuditVersion(q: Queryable, id: string, versionId: number): Promise<StoredVersion | undefined> {
+  if (versionId !== 1) return undefined;
+  const r = await q.query<VersionRow>(
+    `SELECT 'AuditEvent' AS resource_type, id, 1 AS version_id, content::json -> 'meta' ->> 'lastUpdated' AS last_updated,
+            false AS deleted, content
+       FROM audit_events WHERE id = $1 LIMIT 1`,
+    [id],
   );
   const row = r.rows[0];
   return row ? toStoredVersion(row) : undefined;
@@ -183,6 +199,11 @@ export async function readHistory(
   id: string,
   options: { count: number; offset: number; since?: string | undefined },
 ): Promise<HistoryPage> {
+  if (resourceType === AUDIT_EVENT_TYPE) {
+    const v = await readAuditVersion(q, id, 1);
+    const kept = v && (!options.since || v.lastUpdated >= options.since) ? [{ ...v, method: 'POST' }] : [];
+    return { total: kept.length, versions: kept.slice(options.offset, options.offset + options.count) };
+  }
   const params: unknown[] = [resourceType, id];
   let where = 'resource_type = $1 AND id = $2';
   if (options.since) {

@@ -28,9 +28,7 @@ describe('audit trail gaps', () => {
 
   /** AuditEvents whose recorded request path starts so, read straight from the store. */
   const eventsFor = async (path: string): Promise<AuditEvent[]> => {
-    const r = await s.testDb.db.query<{ content: string }>(
-      `SELECT content FROM resources WHERE resource_type = 'AuditEvent'`,
-    );
+    const r = await s.testDb.db.query<{ content: string }>(`SELECT content FROM audit_events`);
     return r.rows
       .map((row) => JSON.parse(row.content) as AuditEvent)
       .filter((e) => JSON.stringify(e).includes(path) || e.entity?.some((x) => x.what?.reference === path));
@@ -52,9 +50,9 @@ describe('audit trail gaps', () => {
   it('records /metrics, refused or not', async () => {
     expect((await s.call('/metrics')).status).toBe(200);
     expect((await s.call('/metrics', { role: 'research' })).status).toBe(403);
-    const all = (
-      await s.testDb.db.query<{ content: string }>(`SELECT content FROM resources WHERE resource_type = 'AuditEvent'`)
-    ).rows.map((row) => JSON.parse(row.content) as AuditEvent);
+    const all = (await s.testDb.db.query<{ content: string }>(`SELECT content FROM audit_events`)).rows.map(
+      (row) => JSON.parse(row.content) as AuditEvent,
+    );
     const events = all.filter((e) => queryOf(e) === '/metrics');
     expect(events.map((e) => e.outcome).sort()).toEqual(['0', '4']);
   });
@@ -67,9 +65,7 @@ describe('audit trail gaps', () => {
       body: 'code=http://loinc.org|29247-4&patient=ag-1',
     });
     expect(r.status).toBe(200);
-    const events = (
-      await s.testDb.db.query<{ content: string }>(`SELECT content FROM resources WHERE resource_type = 'AuditEvent'`)
-    ).rows
+    const events = (await s.testDb.db.query<{ content: string }>(`SELECT content FROM audit_events`)).rows
       .map((row) => JSON.parse(row.content) as AuditEvent)
       .filter((e) => e.subtype?.[0]?.code === 'search-type' && queryOf(e) !== '/metrics');
     expect(events).toHaveLength(1);
@@ -90,14 +86,14 @@ describe('audit trail gaps', () => {
       }),
     });
     expect(r.status).toBe(200);
-    const xmin = async (where: string) =>
+    const xmin = async (table: string, where: string) =>
       (
         await s.testDb.db.query<{ x: string; content: string }>(
-          `SELECT xmin::text AS x, content FROM resources WHERE ${where} ORDER BY created_seq DESC`,
+          `SELECT xmin::text AS x, content FROM ${table} WHERE ${where}`,
         )
       ).rows;
-    const [patient] = await xmin(`resource_type = 'Patient' AND id = 'ag-tx'`);
-    const audits = (await xmin(`resource_type = 'AuditEvent'`)).filter(
+    const [patient] = await xmin('resources', `resource_type = 'Patient' AND id = 'ag-tx'`);
+    const audits = (await xmin('audit_events', 'TRUE')).filter(
       (a) => (JSON.parse(a.content) as AuditEvent).subtype?.[0]?.code === 'transaction',
     );
     expect(audits).toHaveLength(1);
@@ -105,11 +101,9 @@ describe('audit trail gaps', () => {
   });
 
   const allEvents = async (): Promise<AuditEvent[]> =>
-    (
-      await s.testDb.db.query<{ content: string }>(
-        `SELECT content FROM resources WHERE resource_type = 'AuditEvent' ORDER BY created_seq`,
-      )
-    ).rows.map((row) => JSON.parse(row.content) as AuditEvent);
+    (await s.testDb.db.query<{ content: string }>(`SELECT content FROM audit_events ORDER BY recorded`)).rows.map(
+      (row) => JSON.parse(row.content) as AuditEvent,
+    );
   const byRequest = async (r: Response): Promise<AuditEvent | undefined> => {
     const id = r.headers.get('x-request-id');
     expect(id).toBeTruthy();

@@ -47,7 +47,7 @@ describe('database failures reach clients as plain OperationOutcomes', () => {
     s = await startTestService();
   });
   afterAll(async () => {
-    await s.testDb.db.query('DROP TRIGGER IF EXISTS refuse_audit ON resources');
+    await s.testDb.db.query('DROP TRIGGER IF EXISTS refuse_audit ON audit_events');
     await s.stop();
   });
 
@@ -67,8 +67,8 @@ describe('database failures reach clients as plain OperationOutcomes', () => {
     ).json()) as Patient;
     await s.testDb.db.query(`CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger AS $$
       BEGIN RAISE EXCEPTION 'audit store down' USING ERRCODE = '08006'; END $$ LANGUAGE plpgsql`);
-    await s.testDb.db.query(`CREATE TRIGGER refuse_audit BEFORE INSERT ON resources FOR EACH ROW
-      WHEN (NEW.resource_type = 'AuditEvent') EXECUTE FUNCTION refuse_audit()`);
+    await s.testDb.db.query(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW
+      EXECUTE FUNCTION refuse_audit()`);
     try {
       const r = await rawGet(`${s.fhir}/Patient/${created.id}`, await s.token('admin'));
       expect(r.status).toBe(503);
@@ -78,7 +78,7 @@ describe('database failures reach clients as plain OperationOutcomes', () => {
       expect(oo.issue?.[0]?.code).toBe('transient');
       expect(r.body.toString('utf8')).not.toContain('"Patient"');
     } finally {
-      await s.testDb.db.query('DROP TRIGGER IF EXISTS refuse_audit ON resources');
+      await s.testDb.db.query('DROP TRIGGER IF EXISTS refuse_audit ON audit_events');
     }
   });
 });

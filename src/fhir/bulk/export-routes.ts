@@ -206,6 +206,9 @@ async function kickoff(
     for (const t of params.types) ctx.authorize(t, 'search');
     types = params.types;
   } else types = defaultTypes(ctx, route.level);
+  // The audit trail (archival before retention drops a month): whole, by time, system-level only.
+  if (types.includes('AuditEvent') && (route.level !== 'system' || params.typeFilters.AuditEvent))
+    fail(badRequest('AuditEvent is exported at system level only, with _since and without _typeFilter', '_type'));
   for (const t of Object.keys(params.typeFilters)) {
     if (!types.includes(t))
       fail(badRequest(`_typeFilter names ${t}, which this export does not include`, '_typeFilter'));

@@ -23,6 +23,7 @@ import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
 import { subsetText } from '../search/subsetting.ts';
 import { isValidId } from '../validate.ts';
+import { searchAuditTrail } from './audit-search.ts';
 
 function link(relation: string, url: string): string {
   return JSON.stringify({ relation, url });
@@ -48,6 +49,8 @@ export async function searchResources(
   ctx.authorize(type, 'search');
   const pairs = [...params];
   if (ctx.access) assertQueryAllowed(type, new URLSearchParams(pairs), ctx.access);
+  // The audit trail has tables of its own (src/store/audit-store.ts).
+  if (type === 'AuditEvent') return searchAuditTrail(ctx, q, pairs, strict);
   const req = parseSearch(type, pairs, strict, ctx.searchLimits);
   if (ctx.access && isBlinded(ctx.access)) {
     const hidden = blindedSearchExclusions(type);

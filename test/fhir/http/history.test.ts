@@ -79,7 +79,8 @@ describe('type- and system-level history', () => {
     const all = summary(await history(`/fhir/_history?_since=${startedAt}&_count=100`));
     expect(all).toContain('PUT Patient/h-1 W/"1"');
     expect(all).toContain('DELETE Observation/h-b W/"2"');
-    expect(all.filter((e) => e.includes(' AuditEvent/')).length).toBeGreaterThan(0);
+    // The audit trail is kept apart from clinical data (issue 22): searched, never in _history.
+    expect(all.filter((e) => e.includes(' AuditEvent/'))).toEqual([]);
     // An outcome assessor reads no Patient and never sees a sirolimus level.
     const blinded = summary(await history(`/fhir/_history?_since=${startedAt}&_count=100`, 'outcome-assessor'));
     expect(blinded.some((e) => e.includes('Patient/'))).toBe(false);
