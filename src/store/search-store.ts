@@ -119,7 +119,9 @@ async function estimateCount(q: Queryable, where: string, params: unknown[]): Pr
     params,
   );
   const cell = Object.values(r.rows[0] ?? {})[0];
-  const plan = (typeof cell === 'string' ? JSON.parse(cell) : cell) as [{ Plan?: { 'Plan Rows'?: unknown } }] | undefined;
+  const plan = (typeof cell === 'string' ? JSON.parse(cell) : cell) as
+    | [{ Plan?: { 'Plan Rows'?: unknown } }]
+    | undefined;
   const rows = Number(plan?.[0]?.Plan?.['Plan Rows']);
   return Number.isFinite(rows) && rows >= 0 ? Math.round(rows) : 0;
 }
