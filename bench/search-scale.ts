@@ -29,7 +29,9 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   const state = { on: false, seen: [] as [string, unknown[] | undefined][] };
   const wrap = (q: Queryable): Queryable => ({
     query: <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
-      if (state.on && /^\s*(SELECT|WITH)/i.test(text) && !text.includes('set_config')) state.seen.push([text, params]);
+      // Reads only: EXPLAIN ANALYZE runs the statement again (the AuditEvent's write must not).
+      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|INSERT|UPDATE|DELETE/i.test(text))
+        state.seen.push([text, params]);
       return q.query<R>(text, params);
     },
     exec: (text: string) => q.exec(text),
