@@ -51,7 +51,12 @@ export interface SearchRequest {
   count: number;
   includes: IncludeSpec[];
   revincludes: IncludeSpec[];
-  total: 'none' | 'accurate';
+  /**
+   * `_total`: absent (undefined) and `none` count nothing beyond what the first page shows for free
+   * (a first page without a next page holds every match); `estimate` takes the planner's estimate;
+   * `accurate` counts.
+   */
+  total: 'none' | 'estimate' | 'accurate' | undefined;
   summaryCount: boolean;
   /** _elements or _summary=true|text|data: what to keep of each match. */
   subsetting?: Subsetting | undefined;

@@ -68,19 +68,30 @@ export async function readTypesHistory(
     params.push(options.since);
     conditions.push(`last_updated >= $${params.length}::timestamptz`);
   }
+  // The keyset (last_updated, resource_type, id, version_id) < cursor, per type: each type's rows
+  // come from its own index range (resource_type, last_updated, id[, version_id]: migration 0068),
+  // so the bound is (last_updated, id, version_id) < (at, id, version) for the cursor's type; for a
+  // type that sorts after it (DESC: shown before), strictly earlier than at; for one before it, at
+  // or earlier (at + 1 µs, the resolution of timestamptz). The type comparison is SQL's, so it
+  // follows the same collation as the ORDER BY.
+  let typeBounds = 'SELECT rt FROM unnest($1::text[]) AS u(rt)';
   if (options.after) {
     const a = options.after;
     params.push(a.at, a.type, a.id, a.version);
     const n = params.length;
-    conditions.push(
-      `(last_updated, resource_type, id, version_id) < ($${n - 3}::timestamptz, $${n - 2}, $${n - 1}, $${n})`,
-    );
+    const [at, type, id, version] = [`$${n - 3}::timestamptz`, `$${n - 2}::text`, `$${n - 1}::text`, `$${n}::int`];
+    typeBounds = `SELECT rt,
+        CASE WHEN rt < ${type} THEN ${at} + interval '1 microsecond' ELSE ${at} END AS b_at,
+        CASE WHEN rt = ${type} THEN ${id} ELSE '' END AS b_id,
+        CASE WHEN rt = ${type} THEN ${version} ELSE -1 END AS b_version
+      FROM unnest($1::text[]) AS u(rt)`;
+    conditions.push('(last_updated, id, version_id) < (t.b_at, t.b_id, t.b_version)');
   }
   const extra = conditions.map((c) => ` AND ${c}`).join('');
   const columns = `resource_type, id, version_id, last_updated, deleted, method, content`;
-  const order = 'ORDER BY last_updated DESC, resource_type DESC, id DESC, version_id DESC LIMIT $2';
+  const order = 'ORDER BY last_updated DESC, id DESC, version_id DESC LIMIT $2';
   const source = (table: string, where: string): string =>
-    `SELECT x.* FROM unnest($1::text[]) AS t(rt) CROSS JOIN LATERAL (
+    `SELECT x.* FROM (${typeBounds}) AS t CROSS JOIN LATERAL (
        SELECT ${columns} FROM ${table} s WHERE resource_type = t.rt AND ${where}${extra} ${order}) x`;
   const rows = await q.query<VersionRow & { method: string; at: string }>(
     // The outer ORDER BY names v's columns: the output's last_updated is text, rounded to ms.

@@ -63,9 +63,13 @@ export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: strin
   const countParams = [...p.values];
 
   let total: number | undefined;
-  if (req.total === 'accurate' || req.summaryCount) {
+  // Counting costs a pass over every match: only when asked (_total=accurate, _summary=count, or
+  // _count=0, which asks for nothing else unless _total=none says not even that).
+  if (req.total === 'accurate' || req.summaryCount || (req.count === 0 && req.total === undefined)) {
     const r = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources r WHERE ${where}`, countParams);
     total = Number(r.rows[0]?.n ?? 0);
+  } else if (req.total === 'estimate' && req.count === 0) {
+    total = await estimateCount(q, where, countParams);
   }
   if (req.summaryCount || req.count === 0) return { matches: [], included: [], total, next: undefined };
 
@@ -98,8 +102,28 @@ export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: strin
         ? { bound, after: pageRows[pageRows.length - 1]?.seq }
         : { bound, offset: (req.cursor?.offset ?? 0) + req.count };
   }
+  // A first page with no page after it holds every match: its total is free.
+  if (total === undefined && !req.cursor && !hasMore) total = matches.length;
+  else if (total === undefined && req.total === 'estimate') {
+    // Never fewer than this page shows (the planner's estimate can be far off either way).
+    total = Math.max(await estimateCount(q, where, countParams), matches.length + (hasMore ? 1 : 0));
+  }
   const included = await loadIncludes(q, req, matches);
   return { matches, included, total, next };
+}
+
+/** The planner's estimate of the rows matching `where` (_total=estimate): no row is read. */
+async function estimateCount(q: Queryable, where: string, params: unknown[]): Promise<number> {
+  const r = await q.query<Record<string, unknown>>(
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM resources r WHERE ${where}`,
+    params,
+  );
+  const cell = Object.values(r.rows[0] ?? {})[0];
+  const plan = (typeof cell === 'string' ? JSON.parse(cell) : cell) as
+    | [{ Plan?: { 'Plan Rows'?: unknown } }]
+    | undefined;
+  const rows = Number(plan?.[0]?.Plan?.['Plan Rows']);
+  return Number.isFinite(rows) && rows >= 0 ? Math.round(rows) : 0;
 }
 
 async function loadIncludes(q: Queryable, req: SearchRequest, matches: StoredVersion[]): Promise<StoredVersion[]> {

@@ -11,6 +11,18 @@ describe(`store connection after SQL errors (${testBackend()})`, () => {
     await t.drop();
   });
 
+  it('runs without JIT compilation on PostgreSQL, on every pooled connection', async () => {
+    if (testBackend() !== 'postgresql') return;
+    const seen = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        t.db.transaction(async (tx) => (await tx.query<{ jit: string }>('SHOW jit')).rows[0]?.jit),
+      ),
+    );
+    expect(seen).toEqual(['off', 'off', 'off', 'off']);
+    // The schema option still applies next to it.
+    expect((await t.db.query<{ search_path: string }>('SHOW search_path')).rows[0]?.search_path).toBe(t.schema);
+  });
+
   // PGlite's node-postgres adapter lost protocol sync after any error; the store must not.
   it('keeps working after a failed statement, a failed parameterised statement and a rolled-back transaction', async () => {
     await expect(t.db.query('INSERT INTO err_probe VALUES (1)')).rejects.toMatchObject({ code: '23505' });

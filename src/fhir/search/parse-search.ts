@@ -73,7 +73,7 @@ export function parseSearch(
     count: DEFAULT_COUNT,
     includes: [],
     revincludes: [],
-    total: 'accurate',
+    total: undefined,
     summaryCount: false,
     cursor: undefined,
     applied: [],
@@ -112,9 +112,10 @@ export function parseSearch(
         continue;
       }
       case '_total':
-        if (value === 'none') req.total = 'none';
-        else if (value !== 'accurate' && value !== 'estimate') unknown('_total', `value ${value} is not supported`);
-        req.applied.push(['_total', req.total]);
+        if (value === 'none' || value === 'estimate' || value === 'accurate') {
+          req.total = value;
+          req.applied.push(['_total', value]);
+        } else unknown('_total', `value ${value} is not supported`);
         continue;
       case '_summary': {
         const subsetting = summarySubsetting(value);

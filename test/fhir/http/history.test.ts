@@ -1,6 +1,7 @@
 // Fixtures WRITTEN FOR THE TESTS (invented results; no real patient data).
 import type { Bundle, CapabilityStatement, Observation, OperationOutcome } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedObservations } from '../../support/bulk-seed.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const json = (r: unknown) => JSON.stringify(r);
@@ -73,6 +74,25 @@ describe('type- and system-level history', () => {
     }
     expect(pages).toBe(3);
     expect(seen).toEqual(summary(await history('/fhir/Observation/_history')));
+  });
+
+  it('pages through versions sharing one timestamp without losing or repeating one, type and system level', async () => {
+    // 7 Observations written in one statement: one last_updated for all, a tie the keyset breaks by id.
+    await seedObservations(s.testDb.db, { prefix: 'tie', count: 7, patients: 1 });
+    for (const base of ['/fhir/Observation/_history', '/fhir/_history']) {
+      const seen: string[] = [];
+      let path: string | undefined = `${base}?_count=2`;
+      while (path) {
+        const b = await history(path);
+        seen.push(...summary(b));
+        const next = b.link?.find((l) => l.relation === 'next')?.url;
+        path = next ? next.slice(s.url.length) : undefined;
+      }
+      const ties = seen.filter((e) => e.includes('/tie-'));
+      expect(ties).toHaveLength(7);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(ties).toEqual([...ties].sort().reverse());
+    }
   });
 
   it('lists the system history across the types the caller may read', async () => {

@@ -344,11 +344,13 @@ describe('FHIR REST interactions over HTTP', () => {
         body: json(platelets(pid, `2021-03-${String(10 + i).padStart(2, '0')}`, 50 + i)),
       });
     }
-    const first = (await (await s.call(`/fhir/Observation?subject=Patient/${pid}&_count=3`)).json()) as Bundle;
+    const first = (await (
+      await s.call(`/fhir/Observation?subject=Patient/${pid}&_count=3&_total=accurate`)
+    ).json()) as Bundle;
     expect(first.total).toBe(7);
     expect(first.entry).toHaveLength(3);
     expect(first.link?.find((l) => l.relation === 'self')?.url).toBe(
-      `${s.fhir}/Observation?subject=${encodeURIComponent(`Patient/${pid}`)}&_count=3`,
+      `${s.fhir}/Observation?subject=${encodeURIComponent(`Patient/${pid}`)}&_count=3&_total=accurate`,
     );
     // Inserted while the client pages: must not shift or duplicate what the client sees.
     await s.call('/fhir/Observation', { method: 'POST', body: json(platelets(pid, '2021-03-01', 1)) });
