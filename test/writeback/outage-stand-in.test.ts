@@ -84,7 +84,8 @@ describe('write-back through an EHR outage longer than the token lifetime, with 
         UPSTREAM_CLIENT_SECRET: ehr.clientSecret,
         // Asked for explicitly: no AdverseEvent, so the EHR's 403 for one is a definitive answer.
         UPSTREAM_SCOPE: 'system/Observation.cu system/Flag.cu',
-        UPSTREAM_TIMEOUT_MS: '300',
+        // Long enough for an answer on a loaded CI machine, short enough to time out a hang quickly.
+        UPSTREAM_TIMEOUT_MS: '1500',
         OUTBOX_BACKOFF_BASE_MS: '100',
         OUTBOX_BACKOFF_MAX_MS: '800',
         JOB_SCHEDULES: JSON.stringify({
@@ -147,7 +148,7 @@ describe('write-back through an EHR outage longer than the token lifetime, with 
     await until(
       'every item delivered',
       async () => (await listOutbox(t.db, 'delivered')).length === items.length,
-      10_000,
+      40_000,
     );
     const rows = await listOutbox(t.db, undefined);
     expect(rows.map((r) => [r.identifier, r.status, r.deliveries])).toEqual(keys.map((k) => [k, 'delivered', 1]));
@@ -157,12 +158,12 @@ describe('write-back through an EHR outage longer than the token lifetime, with 
     expect(ehr.stored('Flag')).toHaveLength(2);
     // Tokens expired during the outage: the adapter fetched fresh ones (two processes, renewals).
     expect(ehr.tokens.filter((x) => x.status === 200).length).toBeGreaterThanOrEqual(2);
-  }, 30_000);
+  }, 90_000);
 
   it('dead-letters a definitive 4xx (the EHR refuses the type: 403) at once, and delivers the rest', async () => {
     const before = ehr.writes.length;
     await t.db.transaction((tx) => enqueueOutbox(tx, [adverseEventItem('K07'), outboxItem('K07', 1)]));
-    await until('both settled', async () => (await listOutbox(t.db, 'pending')).length === 0);
+    await until('both settled', async () => (await listOutbox(t.db, 'pending')).length === 0, 30_000);
     const [dead] = await listOutbox(t.db, 'dead');
     expect(dead).toMatchObject({ resourceType: 'AdverseEvent', lastStatus: 403, attempts: 1 });
     expect(dead?.upstreamOutcome).toMatchObject({ issue: [{ code: 'forbidden' }] });
@@ -173,5 +174,5 @@ describe('write-back through an EHR outage longer than the token lifetime, with 
       ]),
     );
     expect(ehr.writes.slice(before).filter((w) => w.resourceType === 'AdverseEvent')).toHaveLength(1);
-  }, 15_000);
+  }, 45_000);
 });
