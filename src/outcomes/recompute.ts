@@ -151,6 +151,8 @@ export class OutcomeEngine {
   readonly #onBatchError: ((err: unknown) => void) | undefined;
   /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
   readonly #definitions: string;
+  /** Batches recomputed at once, each in its own transaction (see `drain`). */
+  readonly #batchesAtOnce: number;
 
   constructor(
     db: Db,
@@ -164,6 +166,13 @@ export class OutcomeEngine {
       retryBackoff?: (attempts: number) => number;
       /** A batch failed and is retried subject by subject (logging). */
       onBatchError?: (err: unknown) => void;
+      /**
+       * Batches recomputed at once by `drain` and `recomputeSome`, each in its own transaction on its
+       * own connection (default 1). Batches share marks as instances do (SKIP LOCKED, per-subject
+       * locks), so the service computes one batch while PostgreSQL writes another and the server
+       * writes two at once. PGlite has one connection: more than 1 gains nothing there.
+       */
+      batchesAtOnce?: number;
     } = {},
   ) {
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
@@ -175,6 +184,7 @@ export class OutcomeEngine {
     this.#onPublished = options.onPublished;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
     this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
+    this.#batchesAtOnce = Math.max(1, Math.floor(options.batchesAtOnce ?? 1));
   }
 
   /**
@@ -222,11 +232,32 @@ export class OutcomeEngine {
    */
   async drain(batchMarks = 200): Promise<RecomputeReport> {
     const total = emptyReport();
-    for (;;) {
-      const r = await this.recomputeMarked(batchMarks);
-      if (!r) return total;
-      addReport(total, r);
-    }
+    // Each lane takes batches until it finds none it can claim; a lane that finds the last marks held
+    // by another stops, and the other goes on until none are left.
+    const lane = async (): Promise<void> => {
+      for (;;) {
+        const r = await this.recomputeMarked(batchMarks);
+        if (!r) return;
+        addReport(total, r);
+      }
+    };
+    await Promise.all(Array.from({ length: this.#batchesAtOnce }, lane));
+    return total;
+  }
+
+  /**
+   * Up to `batchesAtOnce` batches at once (the background worker's step); undefined when no marks
+   * were waiting.
+   */
+  async recomputeSome(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    const reports = await Promise.all(
+      Array.from({ length: this.#batchesAtOnce }, () => this.recomputeMarked(batchMarks)),
+    );
+    const done = reports.filter((r): r is RecomputeReport => r !== undefined);
+    if (done.length === 0) return undefined;
+    const total = emptyReport();
+    for (const r of done) addReport(total, r);
+    return total;
   }
 
   /**
