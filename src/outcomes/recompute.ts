@@ -193,11 +193,16 @@ export class OutcomeEngine {
    * recorded with its error and retried later, and never holds back the others (issue 17).
    */
   async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    return (await this.#recomputeMarked(batchMarks))?.report;
+  }
+
+  /** `recomputeMarked`, with the number of marks the batch took. */
+  async #recomputeMarked(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
     try {
       return await this.#db.transaction(async (tx) => {
-        const subjects = await claimMarkedSubjects(tx, batchMarks);
-        if (subjects.length === 0) return undefined;
-        return await this.#recompute(tx, subjects);
+        const claimed = await claimMarkedSubjects(tx, batchMarks);
+        if (claimed.subjects.length === 0) return undefined;
+        return { report: await this.#recompute(tx, claimed.subjects), marks: claimed.marks };
       });
     } catch (err) {
       this.#onBatchError?.(err);
@@ -205,12 +210,12 @@ export class OutcomeEngine {
     }
   }
 
-  async #recomputeIsolated(batchMarks: number): Promise<RecomputeReport | undefined> {
+  async #recomputeIsolated(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
     return this.#db.transaction(async (tx) => {
-      const subjects = await claimMarkedSubjects(tx, batchMarks);
-      if (subjects.length === 0) return undefined;
+      const claimed = await claimMarkedSubjects(tx, batchMarks);
+      if (claimed.subjects.length === 0) return undefined;
       const total = emptyReport();
-      for (const id of subjects) {
+      for (const id of claimed.subjects) {
         await tx.query('SAVEPOINT outcome_subject');
         try {
           addReport(total, await this.#recompute(tx, [id]));
@@ -222,26 +227,31 @@ export class OutcomeEngine {
           total.failed.push(id);
         }
       }
-      return total;
+      return { report: total, marks: claimed.marks };
     });
   }
 
   /**
    * Recompute until no marks are due (a full recomputation after markAllSubjects, or a test); the
-   * marks of failed subjects wait for their retry.
+   * marks of failed subjects wait for their retry. A batch that took fewer marks than it could found
+   * none left to take, so its lane stops without another claim (one subject after one result is one
+   * transaction); a batch that took a full batch opens another lane, up to `batchesAtOnce`.
    */
   async drain(batchMarks = 200): Promise<RecomputeReport> {
     const total = emptyReport();
-    // Each lane takes batches until it finds none it can claim; a lane that finds the last marks held
-    // by another stops, and the other goes on until none are left.
+    const lanes: Promise<void>[] = [];
     const lane = async (): Promise<void> => {
       for (;;) {
-        const r = await this.recomputeMarked(batchMarks);
+        const r = await this.#recomputeMarked(batchMarks);
         if (!r) return;
-        addReport(total, r);
+        addReport(total, r.report);
+        if (r.marks < batchMarks) return;
+        if (lanes.length < this.#batchesAtOnce) lanes.push(lane());
       }
     };
-    await Promise.all(Array.from({ length: this.#batchesAtOnce }, lane));
+    lanes.push(lane());
+    // Lanes are added while others run: wait until every lane started has ended.
+    for (let done = 0; done < lanes.length; done++) await lanes[done];
     return total;
   }
 
@@ -250,13 +260,16 @@ export class OutcomeEngine {
    * were waiting.
    */
   async recomputeSome(batchMarks = 200): Promise<RecomputeReport | undefined> {
-    const reports = await Promise.all(
-      Array.from({ length: this.#batchesAtOnce }, () => this.recomputeMarked(batchMarks)),
-    );
-    const done = reports.filter((r): r is RecomputeReport => r !== undefined);
-    if (done.length === 0) return undefined;
-    const total = emptyReport();
-    for (const r of done) addReport(total, r);
+    const first = await this.#recomputeMarked(batchMarks);
+    if (!first) return undefined;
+    const total = first.report;
+    // Only a full batch says more marks may be waiting: then the other lanes join in.
+    if (first.marks >= batchMarks && this.#batchesAtOnce > 1) {
+      const more = await Promise.all(
+        Array.from({ length: this.#batchesAtOnce }, () => this.#recomputeMarked(batchMarks)),
+      );
+      for (const r of more) if (r) addReport(total, r.report);
+    }
     return total;
   }
 

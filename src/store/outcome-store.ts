@@ -16,7 +16,10 @@ const LOCK_PREFIX = 'outcomes:';
  * them: if it rolls back, the marks come back. A mark written later for the same subject stays and
  * triggers another pass.
  */
-export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<string[]> {
+export async function claimMarkedSubjects(
+  q: Queryable,
+  limit: number,
+): Promise<{ subjects: string[]; marks: number }> {
   const r = await q.query<{ research_subject_id: string }>(
     `WITH picked AS (
        SELECT mark_id, research_subject_id FROM outcome_marks m
@@ -35,7 +38,8 @@ export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<
      RETURNING m.research_subject_id`,
     [limit],
   );
-  return [...new Set(r.rows.map((row) => row.research_subject_id))];
+  // `marks` below `limit`: no other mark was there to take (beyond those other instances hold).
+  return { subjects: [...new Set(r.rows.map((row) => row.research_subject_id))], marks: r.rows.length };
 }
 
 /**

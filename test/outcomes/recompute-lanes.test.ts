@@ -8,7 +8,7 @@ import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db } from '../../src/store/db.ts';
 import { clearFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
 import { countMarks, markAllSubjects } from '../../src/store/outcome-store.ts';
-import { feedBundle, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -109,5 +109,32 @@ describe('recomputation in several batches at once', () => {
     const again = await serial.drain();
     expect(again).toMatchObject({ subjects: 6, created: 0, amended: 0, retracted: 0, measureReports: 0 });
     expect(again.unchanged).toBe(first.created + first.amended);
+  }, 120_000);
+
+  it('takes one subject after one result in one transaction, without a claim that finds nothing', async () => {
+    const seen = { open: 0, max: 0, total: 0 };
+    const lanes = new OutcomeEngine(overlapDb(s.service.db, seen), `${s.url}/fhir`, studies, {
+      today: () => TODAY,
+      questionnaires,
+      batchesAtOnce: 2,
+    });
+    const c = cohort[0] as (typeof cohort)[number];
+    const trough = c.values.find((v) => v.measure === 'sirolimus-trough') as (typeof c.values)[number];
+    const late = { ...trough, id: 'SYN-LANES-1', day: 364, value: 30, sent: { value: 30, unit: 'ng/mL' } };
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      role: 'ehr-feed',
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: observationOf(c, late), request: { method: 'POST', url: 'Observation' } }],
+      }),
+    });
+    expect(r.status).toBe(200);
+    const one = await lanes.drain();
+    expect(one.subjects).toBe(1);
+    expect(one.created + one.amended).toBeGreaterThan(0);
+    expect(seen.total).toBe(1);
+    expect(await countMarks(s.service.db)).toBe(0);
   }, 120_000);
 });
