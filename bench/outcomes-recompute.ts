@@ -25,7 +25,8 @@ function profile(phase: string): void {
   if (!profiling) return;
   const p = takeStatementProfile();
   console.error(`-- ${phase}: ${p.statements} statements, ${p.ms} ms waited`);
-  for (const [kind, k] of p.kinds.slice(0, 25)) console.error(`${String(k.count).padStart(8)} ${String(k.ms).padStart(8)} ms  ${kind}`);
+  for (const [kind, k] of p.kinds.slice(0, 25))
+    console.error(`${String(k.count).padStart(8)} ${String(k.ms).padStart(8)} ms  ${kind}`);
 }
 
 const profilingServer = backend === 'postgresql';
@@ -165,10 +166,16 @@ async function run(n: number): Promise<void> {
     firstComputationSubjectsPerSecond: Math.round((n / firstMs) * 1000),
     outcomeResourcesCreated: first.created,
     // CPU seconds of this process (service and bench) and of the local PostgreSQL server.
-    firstComputationCpuSeconds: { service: round1(firstCpu.service), postgres: profilingServer ? round1(firstCpu.postgres) : undefined },
+    firstComputationCpuSeconds: {
+      service: round1(firstCpu.service),
+      postgres: profilingServer ? round1(firstCpu.postgres) : undefined,
+    },
     fullRecomputationSeconds: Math.round(fullMs / 100) / 10,
     fullRecomputationUnchanged: full.unchanged,
-    fullRecomputationCpuSeconds: { service: round1(fullCpu.service), postgres: profilingServer ? round1(fullCpu.postgres) : undefined },
+    fullRecomputationCpuSeconds: {
+      service: round1(fullCpu.service),
+      postgres: profilingServer ? round1(fullCpu.postgres) : undefined,
+    },
     oneSubjectAfterOneResultMsMedian: Math.round((samples[Math.floor(SAMPLES / 2)] as number) * 10) / 10,
     // Nearest rank: with 25 samples the 99th percentile is the largest.
     oneSubjectAfterOneResultMsP99: Math.round((samples[Math.ceil(0.99 * SAMPLES) - 1] as number) * 10) / 10,

@@ -24,7 +24,6 @@ import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-fai
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
   claimMarkedSubjects,
-  lockSubjectsOutcomes,
   readAggregates,
   readSubjectInputs,
   refreshAggregates,
@@ -279,8 +278,8 @@ export class OutcomeEngine {
    */
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
+    // Every subject here was locked for recomputation by the claim that took its marks.
     const all = [...new Set(subjectIds)].sort();
-    await lockSubjectsOutcomes(tx, all);
     // A subject whose inputs are as at its last recomputation (same record versions, definitions and
     // day) would give the same outcomes: it is counted, not loaded. Taken after the lock, so another
     // instance's recomputation of it has committed; a change committed after this read leaves its
