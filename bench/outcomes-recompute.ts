@@ -9,6 +9,8 @@ import { writeFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
 import { feedBundle, observationOf, syntheticCohort } from '../test/support/synthetic-cohort.ts';
 import { startTestService } from '../test/support/test-service.ts';
+import { startCpuMeter } from './support/cpu-meter.ts';
+import { installStatementProfile, takeStatementProfile } from './support/statement-profile.ts';
 
 const sizes = process.argv
   .slice(2)
@@ -16,6 +18,19 @@ const sizes = process.argv
   .filter((n) => n > 0);
 const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
 const results: Record<string, unknown>[] = [];
+// PROFILE_STATEMENTS=1 (PostgreSQL): statement counts and time per kind of each phase, on stderr.
+const profiling = process.env.PROFILE_STATEMENTS === '1' && backend === 'postgresql';
+if (profiling) installStatementProfile();
+function profile(phase: string): void {
+  if (!profiling) return;
+  const p = takeStatementProfile();
+  console.error(`-- ${phase}: ${p.statements} statements, ${p.ms} ms waited`);
+  for (const [kind, k] of p.kinds.slice(0, 25))
+    console.error(`${String(k.count).padStart(8)} ${String(k.ms).padStart(8)} ms  ${kind}`);
+}
+
+const profilingServer = backend === 'postgresql';
+const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 async function run(n: number): Promise<void> {
   // A long run outlives the default token lifetime; the bench client keeps one token.
@@ -80,18 +95,25 @@ async function run(n: number): Promise<void> {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
+  profile('feed');
+  const cpu1 = startCpuMeter(process.pid);
   const t1 = performance.now();
   const first = await s.service.outcomes.drain();
   const firstMs = performance.now() - t1;
+  const firstCpu = cpu1();
+  profile('first computation');
   // The service runs in this process: during a long computation the server's keep-alive timer
   // (5 s) and the client's can expire together, and a request written on a socket the server is
   // closing fails with ECONNRESET. Letting idle sockets close first avoids the race.
   await new Promise((r) => setTimeout(r, 6000));
 
   // Full recomputation on request (nothing changed: every value compared, nothing rewritten).
+  const cpu2 = startCpuMeter(process.pid);
   const t2 = performance.now();
   const all = await s.call('/admin/outcomes/recompute?scope=all&wait=true', { method: 'POST' });
   const fullMs = performance.now() - t2;
+  const fullCpu = cpu2();
+  profile('full pass, nothing changed');
   const full = (await all.json()) as { subjects: number; unchanged: number };
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -126,9 +148,12 @@ async function run(n: number): Promise<void> {
         }),
       });
     }
+    takeStatementProfile();
     const t3 = performance.now();
     const one = await s.service.outcomes.drain();
     samples.push(performance.now() - t3);
+    if (k === SAMPLES - 1) profile('one subject after one result (last of the runs)');
+    else takeStatementProfile();
     if (one.subjects !== 1) throw new Error(`expected one subject, got ${one.subjects}`);
   }
   samples.sort((a, b) => a - b);
@@ -140,8 +165,17 @@ async function run(n: number): Promise<void> {
     firstComputationSeconds: Math.round(firstMs / 100) / 10,
     firstComputationSubjectsPerSecond: Math.round((n / firstMs) * 1000),
     outcomeResourcesCreated: first.created,
+    // CPU seconds of this process (service and bench) and of the local PostgreSQL server.
+    firstComputationCpuSeconds: {
+      service: round1(firstCpu.service),
+      postgres: profilingServer ? round1(firstCpu.postgres) : undefined,
+    },
     fullRecomputationSeconds: Math.round(fullMs / 100) / 10,
     fullRecomputationUnchanged: full.unchanged,
+    fullRecomputationCpuSeconds: {
+      service: round1(fullCpu.service),
+      postgres: profilingServer ? round1(fullCpu.postgres) : undefined,
+    },
     oneSubjectAfterOneResultMsMedian: Math.round((samples[Math.floor(SAMPLES / 2)] as number) * 10) / 10,
     // Nearest rank: with 25 samples the 99th percentile is the largest.
     oneSubjectAfterOneResultMsP99: Math.round((samples[Math.ceil(0.99 * SAMPLES) - 1] as number) * 10) / 10,

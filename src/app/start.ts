@@ -186,6 +186,8 @@ export async function startService(
     registerOutcomeMetrics(metrics.registry, db);
     const engine = new OutcomeEngine(db, fhirBase, studies, {
       questionnaires,
+      // Two batches at once on a server (one computed while the other is written); PGlite has one connection.
+      batchesAtOnce: db.backend === 'postgresql' ? 2 : 1,
       onBatchError: (err) => log.warn('outcome batch failed; recomputing its subjects one by one', { err }),
       onPublished: (q, published) =>
         enqueueOutbox(

@@ -58,7 +58,7 @@ export class OutcomeWorker {
   async #tick(): Promise<void> {
     let next = this.#options.idleMs;
     try {
-      const r = await this.#engine.recomputeMarked(this.#options.batchMarks);
+      const r = await this.#engine.recomputeSome(this.#options.batchMarks);
       this.#failures = 0;
       if (r) {
         next = 0;

@@ -24,7 +24,6 @@ import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-fai
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
   claimMarkedSubjects,
-  lockSubjectsOutcomes,
   readAggregates,
   readSubjectInputs,
   refreshAggregates,
@@ -151,6 +150,8 @@ export class OutcomeEngine {
   readonly #onBatchError: ((err: unknown) => void) | undefined;
   /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
   readonly #definitions: string;
+  /** Batches recomputed at once, each in its own transaction (see `drain`). */
+  readonly #batchesAtOnce: number;
 
   constructor(
     db: Db,
@@ -164,6 +165,13 @@ export class OutcomeEngine {
       retryBackoff?: (attempts: number) => number;
       /** A batch failed and is retried subject by subject (logging). */
       onBatchError?: (err: unknown) => void;
+      /**
+       * Batches recomputed at once by `drain` and `recomputeSome`, each in its own transaction on its
+       * own connection (default 1). Batches share marks as instances do (SKIP LOCKED, per-subject
+       * locks), so the service computes one batch while PostgreSQL writes another and the server
+       * writes two at once. PGlite has one connection: more than 1 gains nothing there.
+       */
+      batchesAtOnce?: number;
     } = {},
   ) {
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
@@ -175,6 +183,7 @@ export class OutcomeEngine {
     this.#onPublished = options.onPublished;
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
     this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
+    this.#batchesAtOnce = Math.max(1, Math.floor(options.batchesAtOnce ?? 1));
   }
 
   /**
@@ -183,11 +192,16 @@ export class OutcomeEngine {
    * recorded with its error and retried later, and never holds back the others (issue 17).
    */
   async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    return (await this.#recomputeMarked(batchMarks))?.report;
+  }
+
+  /** `recomputeMarked`, with the number of marks the batch took. */
+  async #recomputeMarked(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
     try {
       return await this.#db.transaction(async (tx) => {
-        const subjects = await claimMarkedSubjects(tx, batchMarks);
-        if (subjects.length === 0) return undefined;
-        return await this.#recompute(tx, subjects);
+        const claimed = await claimMarkedSubjects(tx, batchMarks);
+        if (claimed.subjects.length === 0) return undefined;
+        return { report: await this.#recompute(tx, claimed.subjects), marks: claimed.marks };
       });
     } catch (err) {
       this.#onBatchError?.(err);
@@ -195,12 +209,12 @@ export class OutcomeEngine {
     }
   }
 
-  async #recomputeIsolated(batchMarks: number): Promise<RecomputeReport | undefined> {
+  async #recomputeIsolated(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
     return this.#db.transaction(async (tx) => {
-      const subjects = await claimMarkedSubjects(tx, batchMarks);
-      if (subjects.length === 0) return undefined;
+      const claimed = await claimMarkedSubjects(tx, batchMarks);
+      if (claimed.subjects.length === 0) return undefined;
       const total = emptyReport();
-      for (const id of subjects) {
+      for (const id of claimed.subjects) {
         await tx.query('SAVEPOINT outcome_subject');
         try {
           addReport(total, await this.#recompute(tx, [id]));
@@ -212,21 +226,50 @@ export class OutcomeEngine {
           total.failed.push(id);
         }
       }
-      return total;
+      return { report: total, marks: claimed.marks };
     });
   }
 
   /**
    * Recompute until no marks are due (a full recomputation after markAllSubjects, or a test); the
-   * marks of failed subjects wait for their retry.
+   * marks of failed subjects wait for their retry. A batch that took fewer marks than it could found
+   * none left to take, so its lane stops without another claim (one subject after one result is one
+   * transaction); a batch that took a full batch opens another lane, up to `batchesAtOnce`.
    */
   async drain(batchMarks = 200): Promise<RecomputeReport> {
     const total = emptyReport();
-    for (;;) {
-      const r = await this.recomputeMarked(batchMarks);
-      if (!r) return total;
-      addReport(total, r);
+    const lanes: Promise<void>[] = [];
+    const lane = async (): Promise<void> => {
+      for (;;) {
+        const r = await this.#recomputeMarked(batchMarks);
+        if (!r) return;
+        addReport(total, r.report);
+        if (r.marks < batchMarks) return;
+        if (lanes.length < this.#batchesAtOnce) lanes.push(lane());
+      }
+    };
+    lanes.push(lane());
+    // Lanes are added while others run: wait until every lane started has ended.
+    for (let done = 0; done < lanes.length; done++) await lanes[done];
+    return total;
+  }
+
+  /**
+   * Up to `batchesAtOnce` batches at once (the background worker's step); undefined when no marks
+   * were waiting.
+   */
+  async recomputeSome(batchMarks = 200): Promise<RecomputeReport | undefined> {
+    const first = await this.#recomputeMarked(batchMarks);
+    if (!first) return undefined;
+    const total = first.report;
+    // Only a full batch says more marks may be waiting: then the other lanes join in.
+    if (first.marks >= batchMarks && this.#batchesAtOnce > 1) {
+      const more = await Promise.all(
+        Array.from({ length: this.#batchesAtOnce }, () => this.#recomputeMarked(batchMarks)),
+      );
+      for (const r of more) if (r) addReport(total, r.report);
     }
+    return total;
   }
 
   /**
@@ -235,8 +278,8 @@ export class OutcomeEngine {
    */
   async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
     const report = emptyReport();
+    // Every subject here was locked for recomputation by the claim that took its marks.
     const all = [...new Set(subjectIds)].sort();
-    await lockSubjectsOutcomes(tx, all);
     // A subject whose inputs are as at its last recomputation (same record versions, definitions and
     // day) would give the same outcomes: it is counted, not loaded. Taken after the lock, so another
     // instance's recomputation of it has committed; a change committed after this read leaves its

@@ -12,12 +12,15 @@ const LOCK_PREFIX = 'outcomes:';
  * Takes up to `limit` marks (oldest first) that no other instance holds, and with them every other
  * mark of the same subjects visible now (one recomputation reads everything those marks stand for:
  * without this, a subject whose marks spread over several batches was recomputed once per batch),
- * deletes them, and returns their distinct subjects. Must run in the transaction that recomputes
- * them: if it rolls back, the marks come back. A mark written later for the same subject stays and
- * triggers another pass.
+ * deletes them, and returns their distinct subjects, each locked for recomputation until the
+ * transaction ends: that lock serialises the recomputation of a subject across instances, and taken
+ * in the claiming statement it costs no round trip of its own. Must run in the transaction that
+ * recomputes them: if it rolls back, the marks come back. A mark written later for the same subject
+ * stays and triggers another pass. A statement after this one reads what another instance's
+ * recomputation of these subjects committed.
  */
-export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<string[]> {
-  const r = await q.query<{ research_subject_id: string }>(
+export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<{ subjects: string[]; marks: number }> {
+  const r = await q.query<{ research_subject_id: string; marks: number }>(
     `WITH picked AS (
        SELECT mark_id, research_subject_id FROM outcome_marks m
         -- A subject whose recomputation failed waits for its retry (0055_outcome_failures.sql).
@@ -29,28 +32,20 @@ export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<
        SELECT m.mark_id FROM outcome_marks m
         WHERE m.research_subject_id IN (SELECT DISTINCT research_subject_id FROM picked)
         FOR UPDATE SKIP LOCKED
+     ), taken AS (
+       DELETE FROM outcome_marks m
+        WHERE m.mark_id IN (SELECT mark_id FROM picked UNION SELECT mark_id FROM same_subject)
+       RETURNING m.research_subject_id
      )
-     DELETE FROM outcome_marks m
-      WHERE m.mark_id IN (SELECT mark_id FROM picked UNION SELECT mark_id FROM same_subject)
-     RETURNING m.research_subject_id`,
-    [limit],
+     -- The locks in key order (the ORDER BY keeps the subquery from being flattened), so two
+     -- instances never wait on each other in a cycle.
+     SELECT s.research_subject_id, (SELECT count(*)::int FROM taken) AS marks
+       FROM (SELECT DISTINCT research_subject_id FROM taken ORDER BY 1) AS s
+      WHERE pg_advisory_xact_lock(hashtext($2 || s.research_subject_id)) IS NOT NULL`,
+    [limit, LOCK_PREFIX],
   );
-  return [...new Set(r.rows.map((row) => row.research_subject_id))];
-}
-
-/**
- * Serialises recomputation of these subjects across instances, until the transaction ends. One
- * statement for the whole set; the locks are taken in key order, so two instances never wait on
- * each other in a cycle.
- */
-export async function lockSubjectsOutcomes(q: Queryable, researchSubjectIds: readonly string[]): Promise<void> {
-  if (researchSubjectIds.length === 0) return;
-  // The ORDER BY in a subquery keeps it from being flattened: the locks follow the sorted keys.
-  await q.query(
-    `SELECT count(pg_advisory_xact_lock(hashtext(k)))
-       FROM (SELECT $2 || u.id AS k FROM unnest($1::text[]) AS u(id) ORDER BY 1) AS sorted`,
-    [[...new Set(researchSubjectIds)], LOCK_PREFIX],
-  );
+  // `marks` below `limit`: no other mark was there to take (beyond those other instances hold).
+  return { subjects: r.rows.map((row) => row.research_subject_id), marks: r.rows[0]?.marks ?? 0 };
 }
 
 export async function countMarks(q: Queryable): Promise<number> {
