@@ -38,7 +38,7 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   const wrap = (q: Queryable): Queryable => ({
     query: <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
       // Reads only: EXPLAIN ANALYZE runs the statement again (the AuditEvent's write must not).
-      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|INSERT|UPDATE|DELETE/i.test(text))
+      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|\b(INSERT|UPDATE|DELETE)\b/i.test(text))
         state.seen.push([text, params]);
       return q.query<R>(text, params);
     },
