@@ -79,10 +79,7 @@ function keyType(key: SortKey): 'timestamptz' | 'numeric' | 'text' {
 
 function keyParam(type: 'timestamptz' | 'numeric' | 'text', value: string, p: ParamList): string {
   // Checked here, so that a forged cursor is a 400, not a failed cast in the database.
-  if (
-    (type === 'timestamptz' && !TIMESTAMP_TEXT_RE.test(value)) ||
-    (type === 'numeric' && !NUMBER_TEXT_RE.test(value))
-  )
+  if ((type === 'timestamptz' && !TIMESTAMP_TEXT_RE.test(value)) || (type === 'numeric' && !NUMBER_TEXT_RE.test(value)))
     fail(badRequest('Invalid or expired paging cursor', '_cursor'));
   return `${p.add(value)}::${type}`;
 }
@@ -204,9 +201,7 @@ function sortedSql(req: SearchRequest, bound: string, p: ParamList, baseUrl: str
   }
   // The matches with their sort values, computed once each (OFFSET 0 keeps the subquery whole, so
   // the filters run before the sort values are looked up and the keyset compares the columns).
-  const order = req.sort
-    .map((k, i) => `m.s${i} ${k.descending ? 'DESC NULLS LAST' : 'ASC NULLS LAST'}`)
-    .join(', ');
+  const order = req.sort.map((k, i) => `m.s${i} ${k.descending ? 'DESC NULLS LAST' : 'ASC NULLS LAST'}`).join(', ');
   const keys = req.sort
     .map((k, i) => `${keyType(k) === 'timestamptz' ? timestampText(`m.s${i}`) : `m.s${i}::text`} AS k${i}`)
     .join(', ');

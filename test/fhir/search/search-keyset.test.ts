@@ -4,8 +4,8 @@
 // evaluation of the index rows, and nothing created after the first page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch } from '../../../src/fhir/search/parse-search.ts';
-import { runSearch } from '../../../src/store/search-store.ts';
 import { encodeCursor } from '../../../src/shared/search-request.ts';
+import { runSearch } from '../../../src/store/search-store.ts';
 import { seedObservations } from '../../support/bulk-seed.ts';
 import { openTestDb, type TestDb } from '../../support/test-db.ts';
 
@@ -120,7 +120,9 @@ describe('search pages by keyset', () => {
   it('a month of one measure (ge/lt): every match once, newest first, whatever the page size', async () => {
     const [from, to] = march;
     const expected = [...dates.entries()]
-      .filter(([id, rows]) => codeOf.get(id) === '777-3' && rows.some((r) => r.hi > from) && rows.some((r) => r.lo < to))
+      .filter(
+        ([id, rows]) => codeOf.get(id) === '777-3' && rows.some((r) => r.hi > from) && rows.some((r) => r.lo < to),
+      )
       .map(([id, rows]) => ({ id, key: Math.max(...rows.filter((r) => r.lo < to).map((r) => r.lo)) }))
       .sort((a, b) => b.key - a.key || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
       .map((e) => e.id);
