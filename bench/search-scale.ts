@@ -9,12 +9,17 @@
  *   DATABASE_URL=postgres://… node bench/search-scale.ts
  *   SCALE_BENCH_EXPLAIN=1 …  also prints EXPLAIN (ANALYZE, BUFFERS) of every statement of one
  *                            request of each search
+ *   SCALE_BENCH_SCHEMA=name … (PostgreSQL) seeds into that schema once and keeps it: a later run
+ *                            with the same name and size reuses the rows (migrations still apply);
+ *                            drop it by hand when done (DROP SCHEMA name CASCADE)
  * Prints a table and writes bench/results/search-scale-<backend>.json.
  */
 import { writeFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Db, Queryable, QueryResult } from '../src/store/db.ts';
+import { openDb } from '../src/store/open-db.ts';
 import { seedObservations } from '../test/support/bulk-seed.ts';
+import type { TestDb } from '../test/support/test-db.ts';
 import { fetchToken, readDevClients, startTestService } from '../test/support/test-service.ts';
 
 const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
@@ -23,6 +28,9 @@ const PATIENTS = Number(process.env.SCALE_BENCH_PATIENTS ?? N / 500);
 const REPS = Number(process.env.SCALE_BENCH_REPS ?? 200);
 const PAGES = Number(process.env.SCALE_BENCH_PAGES ?? 30);
 const EXPLAIN = process.env.SCALE_BENCH_EXPLAIN === '1';
+const KEEP_SCHEMA = process.env.SCALE_BENCH_SCHEMA;
+if (KEEP_SCHEMA && (!process.env.DATABASE_URL || !/^[a-z_][a-z0-9_]*$/.test(KEEP_SCHEMA)))
+  throw new Error('SCALE_BENCH_SCHEMA needs DATABASE_URL and a plain lower-case name');
 
 /** Records the SELECTs the service runs while `on`, to EXPLAIN them afterwards. */
 function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][] } {
@@ -30,7 +38,7 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   const wrap = (q: Queryable): Queryable => ({
     query: <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
       // Reads only: EXPLAIN ANALYZE runs the statement again (the AuditEvent's write must not).
-      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|INSERT|UPDATE|DELETE/i.test(text))
+      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|\b(INSERT|UPDATE|DELETE)\b/i.test(text))
         state.seen.push([text, params]);
       return q.query<R>(text, params);
     },
@@ -46,14 +54,35 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   return state;
 }
 
-const s = await startTestService({ LOG_LEVEL: 'silent', BODY_LIMIT: '20mb', RATE_LIMIT_PER_MINUTE: '100000000' });
+/** A kept schema: opened (and migrated) as is, never dropped by the bench. */
+async function keptDb(schema: string): Promise<TestDb> {
+  const db = await openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: '', schema, poolSize: 8 });
+  return { db, schema, drop: () => db.close() };
+}
+
+const s = await startTestService(
+  { LOG_LEVEL: 'silent', BODY_LIMIT: '20mb', RATE_LIMIT_PER_MINUTE: '100000000' },
+  KEEP_SCHEMA ? { testDb: await keptDb(KEEP_SCHEMA) } : {},
+);
 try {
   const db = s.testDb.db;
   const t0 = performance.now();
-  await seedObservations(db, { prefix: 'ss', count: N, patients: PATIENTS });
-  await db.exec('ANALYZE');
+  const have = KEEP_SCHEMA
+    ? Number(
+        (
+          await db.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM resources WHERE resource_type = 'Observation' AND id LIKE 'ss-%'`,
+          )
+        ).rows[0]?.n,
+      )
+    : 0;
+  if (have !== 0 && have !== N) throw new Error(`schema ${KEEP_SCHEMA} holds ${have} seeded Observations, not ${N}`);
+  const seeded = have === N;
+  if (!seeded) await seedObservations(db, { prefix: 'ss', count: N, patients: PATIENTS });
+  // As the table stands once autovacuum has been by (visibility map set: index-only scans).
+  await db.exec(seeded ? 'ANALYZE' : 'VACUUM ANALYZE');
   const seedSeconds = Math.round((performance.now() - t0) / 100) / 10;
-  console.error(`seeded ${N} in ${seedSeconds} s`);
+  console.error(`${seeded ? 'reused' : 'seeded'} ${N} in ${seedSeconds} s`);
   const patient = 'ss-p7';
   const put = await s.call(`/fhir/Patient/${patient}`, {
     method: 'PUT',
@@ -145,7 +174,12 @@ try {
         await get(p);
         rec.on = false;
         for (const [text, params] of rec.seen) {
-          const plan = await db.query<Record<string, string>>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, params);
+          // As the service runs a search (src/store/time-budget.ts): without parallel workers.
+          const plan = await db.transaction(async (tx) => {
+            if (db.backend === 'postgresql')
+              await tx.query("SELECT set_config('max_parallel_workers_per_gather', '0', true)");
+            return tx.query<Record<string, string>>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, params);
+          });
           console.log(`\n--- ${label}, ${what}\n${text}\n${JSON.stringify(params)}`);
           for (const row of plan.rows) console.log(Object.values(row)[0]);
         }

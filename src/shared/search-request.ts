@@ -36,10 +36,17 @@ export interface IncludeSpec {
 export interface SearchCursor {
   /** created_seq upper bound fixed by the first page, so later inserts never shift pages. */
   bound: string;
-  /** Keyset: last created_seq returned (default order). */
+  /** Keyset: last created_seq returned (default order; the tie-break of an explicit _sort). */
   after?: string | undefined;
-  /** Offset within the bounded result (explicit _sort). */
+  /** Offset within the bounded result (explicit _sort, cursors written before `keys`). */
   offset?: number | undefined;
+  /**
+   * Keyset: the sort values of the last entry returned, one per _sort key (null: the entry has no
+   * value), or the date that ordered a date-driven page.
+   */
+  keys?: (string | null)[] | undefined;
+  /** Keyset: id of the last entry returned (tie-break of a date-driven page). */
+  id?: string | undefined;
 }
 
 export interface SearchRequest {
@@ -75,7 +82,17 @@ export function decodeCursor(s: string): SearchCursor | undefined {
     if (typeof c.bound !== 'string' || !/^\d+$/.test(c.bound)) return undefined;
     if (c.after !== undefined && !(typeof c.after === 'string' && /^\d+$/.test(c.after))) return undefined;
     if (c.offset !== undefined && !(Number.isInteger(c.offset) && c.offset >= 0)) return undefined;
-    return { bound: c.bound, after: c.after, offset: c.offset };
+    if (
+      c.keys !== undefined &&
+      !(
+        Array.isArray(c.keys) &&
+        c.keys.length <= 16 &&
+        c.keys.every((k) => k === null || (typeof k === 'string' && k.length <= 1024))
+      )
+    )
+      return undefined;
+    if (c.id !== undefined && !(typeof c.id === 'string' && c.id.length <= 256)) return undefined;
+    return { bound: c.bound, after: c.after, offset: c.offset, keys: c.keys, id: c.id };
   } catch {
     return undefined;
   }

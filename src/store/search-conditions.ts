@@ -18,7 +18,7 @@ const TABLE: Record<string, string> = {
   quantity: 'sp_number',
 };
 
-type Prefix = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'sa' | 'eb' | 'ap';
+export type Prefix = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'sa' | 'eb' | 'ap';
 const PREFIX_RE = /^(eq|ne|lt|le|gt|ge|sa|eb|ap)/;
 
 function splitPrefix(v: string): [Prefix, string] {
@@ -68,6 +68,21 @@ function dateValue(code: string, raw: string): [Prefix, string, string] {
   const range = parseDateRange(value);
   if (!range) fail(badRequest(`Invalid date for ${code}: ${raw}`, code));
   return [prefix, range.lo, range.hi];
+}
+
+/** A date filter's value alternatives (OR) tested on one index row `alias` of sp_date. */
+export function dateRowCondition(f: SearchFilter, alias: string, p: ParamList): string {
+  const parts = f.values.map((raw) => {
+    const [prefix, lo, hi] = dateValue(f.code, raw);
+    return rangeCondition(prefix, lo, hi, `${alias}.lo`, `${alias}.hi`, p);
+  });
+  return `(${parts.join(' OR ')})`;
+}
+
+/** The prefix and range of a date filter's one value. */
+export function dateFilterRange(f: SearchFilter): [prefix: Prefix, lo: string, hi: string] | undefined {
+  const [raw] = f.values;
+  return f.values.length === 1 && raw !== undefined ? dateValue(f.code, raw) : undefined;
 }
 
 function numberCondition(code: string, raw: string, p: ParamList): string {

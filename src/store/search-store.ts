@@ -3,10 +3,17 @@
  * the resources that _include/_revinclude pull in.
  */
 
-import type { IncludeSpec, SearchCursor, SearchRequest, SortKey } from '../shared/search-request.ts';
+import { badRequest, fail } from '../shared/outcomes.ts';
+import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
-import { filterCondition, filterConditions, ParamList } from './search-conditions.ts';
+import {
+  dateFilterRange,
+  dateRowCondition,
+  filterCondition,
+  filterConditions,
+  ParamList,
+} from './search-conditions.ts';
 
 export interface SearchPage {
   matches: StoredVersion[];
@@ -56,60 +63,199 @@ export async function matchIds(q: Queryable, req: SearchRequest, baseUrl: string
   return r.rows.map((row) => row.id);
 }
 
+/** A timestamp as exact, sortable text for a cursor (microseconds, UTC). */
+function timestampText(expr: string): string {
+  return `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
+const TIMESTAMP_TEXT_RE = /^\d{4,5}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const NUMBER_TEXT_RE = /^-?\d+(\.\d+)?$/;
+
+/** The SQL type of a sort key's values, to select them as text and compare a cursor's back. */
+function keyType(key: SortKey): 'timestamptz' | 'numeric' | 'text' {
+  if (key.type === 'date' || key.type === 'lastUpdated') return 'timestamptz';
+  if (key.type === 'number' || key.type === 'quantity') return 'numeric';
+  return 'text';
+}
+
+function keyParam(type: 'timestamptz' | 'numeric' | 'text', value: string, p: ParamList): string {
+  // Checked here, so that a forged cursor is a 400, not a failed cast in the database.
+  if ((type === 'timestamptz' && !TIMESTAMP_TEXT_RE.test(value)) || (type === 'numeric' && !NUMBER_TEXT_RE.test(value)))
+    fail(badRequest('Invalid or expired paging cursor', '_cursor'));
+  return `${p.add(value)}::${type}`;
+}
+
+/**
+ * A date filter that can drive a search without _sort: the page is read in the order of that
+ * parameter's index (sp_date_lookup) from the filter's bound, instead of in created_seq order
+ * testing every resource of the type. One value, no modifier, and a bound on `lo` the index can
+ * start from: lt/le (newest first, from the bound down) or eq/ap (oldest first, from the start up).
+ */
+interface DateDriver {
+  index: number;
+  filter: SearchFilter;
+  descending: boolean;
+}
+
+function dateDriver(req: SearchRequest): DateDriver | undefined {
+  if (req.sort.length > 0) return undefined;
+  // A cursor written before date-driven pages continues in created_seq order.
+  if (req.cursor && req.cursor.keys === undefined) return undefined;
+  for (const [index, f] of req.filters.entries()) {
+    if (f.type !== 'date' || f.modifier !== undefined || f.values.length !== 1) continue;
+    // Three or more repeats of one parameter are folded into one grouped condition (filterConditions).
+    if (req.filters.filter((g) => g.code === f.code).length >= 3) continue;
+    const prefix = dateFilterRange(f)?.[0];
+    if (prefix === 'lt' || prefix === 'le') return { index, filter: f, descending: true };
+    if (prefix === 'eq' || prefix === 'ap') return { index, filter: f, descending: false };
+  }
+  return undefined;
+}
+
+const MATCH_COLUMNS = `r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.replace('last_updated', 'r.last_updated')} AS last_updated,
+                  r.deleted, r.content, r.created_seq::text AS seq`;
+
+type PageRow = VersionRow & { seq: string; dk?: string; [k: `k${number}`]: string | null };
+
 export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: string): Promise<SearchPage> {
   const bound = req.cursor?.bound ?? (await currentBound(q));
-  const p = new ParamList();
-  const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
-  const countParams = [...p.values];
+  const c = new ParamList();
+  const countWhere = `${whereClause(req, c, baseUrl)} AND r.created_seq <= ${c.add(bound)}::bigint`;
+  const countParams = c.values;
 
   let total: number | undefined;
   // Counting costs a pass over every match: only when asked (_total=accurate, _summary=count, or
   // _count=0, which asks for nothing else unless _total=none says not even that).
   if (req.total === 'accurate' || req.summaryCount || (req.count === 0 && req.total === undefined)) {
-    const r = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources r WHERE ${where}`, countParams);
+    const r = await q.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM resources r WHERE ${countWhere}`,
+      countParams,
+    );
     total = Number(r.rows[0]?.n ?? 0);
   } else if (req.total === 'estimate' && req.count === 0) {
-    total = await estimateCount(q, where, countParams);
+    total = await estimateCount(q, countWhere, countParams);
   }
   if (req.summaryCount || req.count === 0) return { matches: [], included: [], total, next: undefined };
 
-  let sql: string;
+  const p = new ParamList();
   const limit = req.count + 1;
-  if (req.sort.length === 0) {
+  const driver = dateDriver(req);
+  let sql: string;
+  if (driver) {
+    sql = dateDrivenSql(req, driver, bound, p, baseUrl, limit);
+  } else if (req.sort.length === 0) {
+    const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
     const keyset = req.cursor?.after ? ` AND r.created_seq > ${p.add(req.cursor.after)}::bigint` : '';
-    sql = `SELECT r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.replace('last_updated', 'r.last_updated')} AS last_updated,
-                  r.deleted, r.content, r.created_seq::text AS seq
+    sql = `SELECT ${MATCH_COLUMNS}
            FROM resources r WHERE ${where}${keyset}
            ORDER BY r.created_seq LIMIT ${limit}`;
   } else {
-    const order = req.sort
-      .map((k) => `${sortExpression(k, p)} ${k.descending ? 'DESC NULLS LAST' : 'ASC NULLS LAST'}`)
-      .join(', ');
-    const offset = req.cursor?.offset ?? 0;
-    sql = `SELECT r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.replace('last_updated', 'r.last_updated')} AS last_updated,
-                  r.deleted, r.content, r.created_seq::text AS seq
-           FROM resources r WHERE ${where}
-           ORDER BY ${order}, r.created_seq LIMIT ${limit} OFFSET ${offset}`;
+    sql = sortedSql(req, bound, p, baseUrl, limit);
   }
-  const rows = (await q.query<VersionRow & { seq: string }>(sql, p.values)).rows;
+  const rows = (await q.query<PageRow>(sql, p.values)).rows;
   const hasMore = rows.length > req.count;
   const pageRows = hasMore ? rows.slice(0, req.count) : rows;
   const matches = pageRows.map(toStoredVersion);
+  const last = pageRows[pageRows.length - 1];
   let next: SearchCursor | undefined;
-  if (hasMore) {
-    next =
-      req.sort.length === 0
-        ? { bound, after: pageRows[pageRows.length - 1]?.seq }
-        : { bound, offset: (req.cursor?.offset ?? 0) + req.count };
+  if (hasMore && last) {
+    if (driver) next = { bound, keys: [last.dk ?? null], id: last.id };
+    else if (req.sort.length === 0) next = { bound, after: last.seq };
+    else next = { bound, after: last.seq, keys: req.sort.map((_, i) => last[`k${i}`] ?? null) };
   }
   // A first page with no page after it holds every match: its total is free.
   if (total === undefined && !req.cursor && !hasMore) total = matches.length;
   else if (total === undefined && req.total === 'estimate') {
     // Never fewer than this page shows (the planner's estimate can be far off either way).
-    total = Math.max(await estimateCount(q, where, countParams), matches.length + (hasMore ? 1 : 0));
+    total = Math.max(await estimateCount(q, countWhere, countParams), matches.length + (hasMore ? 1 : 0));
   }
   const included = await loadIncludes(q, req, matches);
   return { matches, included, total, next };
+}
+
+/**
+ * An explicit _sort, paged by keyset: after the last entry's sort values (NULLS LAST in either
+ * direction), then created_seq. A cursor from before keysets carries an offset instead.
+ */
+function sortedSql(req: SearchRequest, bound: string, p: ParamList, baseUrl: string, limit: number): string {
+  const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
+  const exprs = req.sort.map((k) => sortExpression(k, p));
+  const cursor = req.cursor;
+  let keyset = '';
+  let offset = 0;
+  if (cursor?.keys && cursor.after && cursor.keys.length === req.sort.length) {
+    // After the cursor on keys i.. (then created_seq), built from the last key outwards.
+    let after = `m.created_seq > ${p.add(cursor.after)}::bigint`;
+    for (let i = req.sort.length - 1; i >= 0; i--) {
+      const k = req.sort[i] as SortKey;
+      const v = cursor.keys[i];
+      if (v === null || v === undefined) after = `(m.s${i} IS NULL AND ${after})`;
+      else {
+        const val = keyParam(keyType(k), v, p);
+        after = `(m.s${i} IS NULL OR m.s${i} ${k.descending ? '<' : '>'} ${val} OR (m.s${i} = ${val} AND ${after}))`;
+      }
+    }
+    keyset = `WHERE ${after}`;
+  } else if (cursor) {
+    if (cursor.keys !== undefined) fail(badRequest('Invalid or expired paging cursor', '_cursor'));
+    offset = cursor.offset ?? 0;
+  }
+  // The matches with their sort values, computed once each (OFFSET 0 keeps the subquery whole, so
+  // the filters run before the sort values are looked up and the keyset compares the columns).
+  const order = req.sort.map((k, i) => `m.s${i} ${k.descending ? 'DESC NULLS LAST' : 'ASC NULLS LAST'}`).join(', ');
+  const keys = req.sort
+    .map((k, i) => `${keyType(k) === 'timestamptz' ? timestampText(`m.s${i}`) : `m.s${i}::text`} AS k${i}`)
+    .join(', ');
+  return `SELECT m.resource_type, m.id, m.version_id, m.last_updated, m.deleted, m.content, m.seq, ${keys}
+          FROM (SELECT ${MATCH_COLUMNS}, r.created_seq, ${exprs.map((e, i) => `${e} AS s${i}`).join(', ')}
+                FROM resources r WHERE ${where} OFFSET 0) m
+          ${keyset}
+          ORDER BY ${order}, m.created_seq LIMIT ${limit}${offset ? ` OFFSET ${offset}` : ''}`;
+}
+
+/**
+ * A search without _sort driven by one of its date filters (dateDriver): each match is read once,
+ * at its latest (lt/le) or earliest (eq/ap) index row that satisfies the driving filter, in that
+ * row's (lo, id) order, so a page is an index range from the bound or the cursor. The filter's own
+ * condition holds for that row and is not tested again; other filters on the same parameter are
+ * tried on that row first. The other filters are the usual conditions, unchanged.
+ */
+function dateDrivenSql(
+  req: SearchRequest,
+  driver: DateDriver,
+  bound: string,
+  p: ParamList,
+  baseUrl: string,
+  limit: number,
+): string {
+  const f = driver.filter;
+  const rest = req.filters.filter((_, i) => i !== driver.index);
+  const sameParam = rest.filter((g) => g.type === 'date' && g.code === f.code && g.modifier === undefined);
+  const others = rest.filter((g) => !sameParam.includes(g));
+  const where = [
+    whereClause({ ...req, filters: others }, p, baseUrl),
+    `r.created_seq <= ${p.add(bound)}::bigint`,
+    `d.param = ${p.add(f.code)}`,
+    dateRowCondition(f, 'd', p),
+  ];
+  for (const g of sameParam) where.push(`(${dateRowCondition(g, 'd', p)} OR ${filterCondition(g, p, baseUrl)})`);
+  const cmp = driver.descending ? '>' : '<';
+  // The one row that orders its resource: no other row of the parameter satisfying the filter
+  // comes before it (an exact tie broken by the row's physical address).
+  where.push(`NOT EXISTS (SELECT 1 FROM sp_date y
+    WHERE y.resource_type = d.resource_type AND y.id = d.id AND y.param = d.param AND ${dateRowCondition(f, 'y', p)}
+      AND (y.lo ${cmp} d.lo OR (y.lo = d.lo AND y.ctid ${cmp} d.ctid)))`);
+  const [key] = req.cursor?.keys ?? [];
+  if (req.cursor && (typeof key !== 'string' || req.cursor.id === undefined))
+    fail(badRequest('Invalid or expired paging cursor', '_cursor'));
+  if (req.cursor && typeof key === 'string')
+    where.push(
+      `(d.lo, d.id) ${driver.descending ? '<' : '>'} (${keyParam('timestamptz', key, p)}, ${p.add(req.cursor.id)})`,
+    );
+  const dir = driver.descending ? 'DESC' : 'ASC';
+  return `SELECT ${MATCH_COLUMNS}, ${timestampText('d.lo')} AS dk
+          FROM sp_date d JOIN resources r ON r.resource_type = d.resource_type AND r.id = d.id
+          WHERE ${where.join(' AND ')}
+          ORDER BY d.lo ${dir}, d.id ${dir} LIMIT ${limit}`;
 }
 
 /** The planner's estimate of the rows matching `where` (_total=estimate): no row is read. */

@@ -47,7 +47,13 @@ export async function withTimeBudget<T>(db: Db, budget: TimeBudget, fn: (q: Quer
   const deadline = performance.now() + budget.ms;
   if (db.backend !== 'postgresql') return fn(budgeted(db, budget, deadline));
   return db.transaction(async (tx) => {
-    await tx.query("SELECT set_config('statement_timeout', $1, true)", [String(budget.ms)]);
+    // No parallel workers either: a request's statements read a page's worth of index rows, and
+    // starting workers for them cost more than it saved (on a busy 2-core host, 100 ms and more
+    // before the first row, where the statement alone took a few).
+    await tx.query(
+      "SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)",
+      [String(budget.ms)],
+    );
     return fn(budgeted(tx, budget, deadline));
   });
 }

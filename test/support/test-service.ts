@@ -46,8 +46,11 @@ export async function fetchToken(url: string, client: DevClient): Promise<string
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
-  const testDb = await openTestDb();
+export async function startTestService(
+  env: Record<string, string> = {},
+  options: { testDb?: TestDb } = {},
+): Promise<TestService> {
+  const testDb = options.testDb ?? (await openTestDb());
   const dataDir = mkdtempSync(join(tmpdir(), 'khe-test-'));
   const service = await startService(
     // The outcomes worker is off unless a test asks for it: tests that count resources, or time
