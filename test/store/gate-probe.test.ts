@@ -80,7 +80,8 @@ describe(`the ingest gate's shared probe (${testBackend()})`, () => {
       ...counted,
       query: async <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
         sent++;
-        if (sent === 1) await new Promise<void>((r) => {
+        if (sent === 1)
+          await new Promise<void>((r) => {
             held.release = r;
           });
         return t.db.query<R>(text, params);
