@@ -10,7 +10,7 @@ import { generateSigningKeys } from '../src/auth/signing-keys.ts';
 
 const N = Number(process.env.N ?? 10_000);
 
-async function time(label: string, fn: (i: number) => Promise<unknown>): Promise<number> {
+async function time(label: string, fn: (i: number) => unknown): Promise<number> {
   for (let i = 0; i < Math.min(500, N); i++) await fn(i); // warm-up
   const start = process.hrtime.bigint();
   for (let i = 0; i < N; i++) await fn(i);

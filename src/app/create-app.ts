@@ -132,7 +132,11 @@ export function createApp(deps: AppDeps): Express {
   app.get('/fhir/metadata', (_req, res) => {
     res.status(200).type(FHIR_JSON).send(capability);
   });
-  app.use(
+  // Routes that serve no /fhir path, grouped so that a FHIR request (most of the traffic: a
+  // hospital feed's results) passes them with one test instead of matching each (issue 22). The
+  // order of everything a /fhir request meets is unchanged.
+  const besidePublic = express.Router();
+  besidePublic.use(
     createHomeRouter({
       fhirBase,
       version: deps.version,
@@ -141,7 +145,7 @@ export function createApp(deps: AppDeps): Express {
   );
   // Each secret check costs tens of milliseconds of scrypt: bound token requests per address.
   const tokenLimiter = new TokenBucketLimiter({ requestsPerMinute: config.TOKEN_REQUESTS_PER_MINUTE });
-  app.post('/auth/token', (req, res, next) => {
+  besidePublic.post('/auth/token', (req, res, next) => {
     const wait = tokenLimiter.take(req.ip ?? 'unknown');
     if (wait === 0) {
       next();
@@ -150,10 +154,8 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('Retry-After', String(wait));
     res.status(429).json({ error: 'slow_down', error_description: `Too many token requests; retry after ${wait} s` });
   });
-  app.use(auth.router);
-
   // Operators' view; it names no patient but is not public (admin token, like every operation).
-  app.use(
+  besidePublic.use(
     '/metrics',
     auditTrail(deps.audit, logger, {
       mount: '/metrics',
@@ -161,11 +163,14 @@ export function createApp(deps: AppDeps): Express {
       what: () => ({ type: 'system', query: '/metrics' }),
     }),
   );
-  app.get('/metrics', auth.authenticate, async (_req, res) => {
+  besidePublic.get('/metrics', auth.authenticate, async (_req, res) => {
     const access = res.locals.access as AccessContext;
     if (access.role !== 'admin') throw new OperationOutcomeError(forbidden('Metrics are for the admin role'));
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
+
+  app.use(besideFhir(besidePublic));
+  app.use(auth.router);
 
   // Audit first, so that refused and unauthenticated requests are recorded too.
   app.use(
@@ -216,9 +221,11 @@ export function createApp(deps: AppDeps): Express {
   };
   const studyGroups = new StudyGroupSync(db, fhirBase);
   const refreshGroups = (): Promise<void> => studyGroups.refresh();
+  // Beside the FHIR API, the same way (none of these serves a /fhir path).
+  const besideApi = express.Router();
   // Admin operations carry trial data too: audited like the FHIR API.
-  app.use('/admin', auditTrail(deps.audit, logger, { mount: '/admin' }));
-  app.use(
+  besideApi.use('/admin', auditTrail(deps.audit, logger, { mount: '/admin' }));
+  besideApi.use(
     createDeadLetterRouter({
       db,
       intake: deps.intake,
@@ -235,27 +242,25 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
-  app.use(createReindexRouter({ db, baseUrl: fhirBase, authenticate: auth.authenticate }));
+  besideApi.use(createReindexRouter({ db, baseUrl: fhirBase, authenticate: auth.authenticate }));
   const outcomes = deps.outcomes;
   if (outcomes) {
-    app.use(
+    besideApi.use(
       createOutcomesRouter({ db, engine: outcomes.engine, authenticate: auth.authenticate, nudge: outcomes.nudge }),
     );
-    // A committed write may have marked subjects: let the worker look now instead of at its next poll.
-    app.use('/fhir', (req, res, next) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') res.on('finish', () => outcomes.nudge());
-      next();
-    });
   }
   // Research data off the FHIR API: audited like it.
-  app.use('/research', auditTrail(deps.audit, logger, { mount: '/research' }));
-  app.use(createFlatExportRouter({ db, studies: deps.studies ?? [], authenticate: auth.authenticate, logger }));
-  if (deps.upstreamRouter) app.use(deps.upstreamRouter);
+  besideApi.use('/research', auditTrail(deps.audit, logger, { mount: '/research' }));
+  besideApi.use(createFlatExportRouter({ db, studies: deps.studies ?? [], authenticate: auth.authenticate, logger }));
+  if (deps.upstreamRouter) besideApi.use(deps.upstreamRouter);
   // The clinician's view and CDS calls read trial data: audited like the FHIR API (issue 17).
-  app.use('/cds-services', auditTrail(deps.audit, logger, { mount: '/cds-services', action: 'E', what: cdsPatient }));
-  app.use('/app/api', auditTrail(deps.audit, logger, { mount: '/app/api', action: 'R', what: statusPatient }));
-  if (deps.cdsRouter) app.use(deps.cdsRouter);
-  app.use(
+  besideApi.use(
+    '/cds-services',
+    auditTrail(deps.audit, logger, { mount: '/cds-services', action: 'E', what: cdsPatient }),
+  );
+  besideApi.use('/app/api', auditTrail(deps.audit, logger, { mount: '/app/api', action: 'R', what: statusPatient }));
+  if (deps.cdsRouter) besideApi.use(deps.cdsRouter);
+  besideApi.use(
     createAppRouter({
       db,
       studies: deps.studies ?? [],
@@ -268,13 +273,21 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   if (deps.hl7For) {
-    app.use(
+    besideApi.use(
       createHl7Router({
         middleware: [auditTrail(deps.audit, logger), auth.authenticate, auth.rateLimit],
         bodyLimit: config.BODY_LIMIT,
         ingestFor: deps.hl7For,
       }),
     );
+  }
+  app.use(besideFhir(besideApi));
+  if (outcomes) {
+    // A committed write may have marked subjects: let the worker look now instead of at its next poll.
+    app.use('/fhir', (req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') res.on('finish', () => outcomes.nudge());
+      next();
+    });
   }
   app.use(
     '/fhir',
@@ -309,3 +322,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(createErrorHandler(logger));
   return app;
 }
+
+/**
+ * Runs `router` for every request except those under /fhir (matched as Express matches a mount:
+ * case-insensitive), which go straight on: `router` must serve no /fhir path.
+ */
+function besideFhir(router: express.Router): express.RequestHandler {
+  return (req, res, next) => {
+    if (FHIR_PATH.test(req.url)) next();
+    else router(req, res, next);
+  };
+}
+
+const FHIR_PATH = /^\/fhir(?:[/?]|$)/i;

@@ -5,15 +5,16 @@ import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from './metrics.ts';
 
 /** A low-cardinality label for the metrics: the first path segments, never ids or queries. */
-function routeFamily(path: string): string {
-  const [first = '', second = ''] =
-    path
-      .split('?')[0]
-      ?.split('/')
-      .filter((s) => s.length > 0) ?? [];
+function routeFamily(url: string): string {
+  // The first two non-empty segments of the path (without splitting it: this runs for every request).
+  const m = FIRST_SEGMENTS.exec(url);
+  const first = m?.[1] ?? '';
+  const second = m?.[2] ?? '';
   if (first !== 'fhir') return `/${first}`;
   return second === '' ? '/fhir' : `/fhir/${/^[A-Z][A-Za-z]+$/.test(second) ? second : '_other'}`;
 }
+
+const FIRST_SEGMENTS = /^\/*([^/?]*)\/*([^/?]*)/;
 
 export function requestContext(logger: Logger, metrics?: Metrics): RequestHandler {
   return (req, res, next) => {

@@ -5,7 +5,9 @@
  *
  * Cost: an ES384 signature check is about 0.5 ms of CPU, so each verified token is cached (keyed
  * by the token text, bounded, until its exp) and a client's later requests with the same token
- * cost a map lookup. bench/auth-verify.ts measures both paths.
+ * cost a map lookup, answered synchronously (no promise to wait for on the busiest path, issue 22).
+ * Only a verified token is cached; expiry and the registry (a removed, disabled or re-roled client)
+ * are checked on every request. bench/auth-verify.ts measures both paths.
  */
 import type { RequestHandler, Response } from 'express';
 import { decodeProtectedHeader, errors } from 'jose';
@@ -38,7 +40,8 @@ interface CacheEntry {
   own: boolean;
 }
 
-export type TokenVerifier = (token: string) => Promise<AccessContext>;
+/** The caller's access; synchronous when the token was verified before (cached), else a promise. */
+export type TokenVerifier = (token: string) => AccessContext | Promise<AccessContext>;
 
 export function createTokenVerifier(deps: AuthenticatorDeps): TokenVerifier {
   const urls = authUrls(deps.config);
@@ -68,13 +71,7 @@ export function createTokenVerifier(deps: AuthenticatorDeps): TokenVerifier {
     return { access: verified.access, expMs: verified.exp * 1000, own: isOwn };
   };
 
-  return async (token) => {
-    let entry = cache.get(token);
-    if (!entry) {
-      entry = await verifyUncached(token);
-      if (cache.size >= limit) cache.delete(cache.keys().next().value as string);
-      cache.set(token, entry);
-    }
+  const admit = (token: string, entry: CacheEntry): AccessContext => {
     if (entry.expMs <= Date.now()) {
       cache.delete(token);
       throw new TokenRejected('token expired');
@@ -86,6 +83,18 @@ export function createTokenVerifier(deps: AuthenticatorDeps): TokenVerifier {
       if (client.role !== entry.access.role) throw new TokenRejected('client role has changed; request a new token');
     }
     return entry.access;
+  };
+
+  const verified = async (token: string): Promise<AccessContext> => {
+    const entry = await verifyUncached(token);
+    if (cache.size >= limit) cache.delete(cache.keys().next().value as string);
+    cache.set(token, entry);
+    return admit(token, entry);
+  };
+
+  return (token) => {
+    const entry = cache.get(token);
+    return entry ? admit(token, entry) : verified(token);
   };
 }
 
@@ -115,7 +124,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): RequestHandler {
       return;
     }
     try {
-      res.locals.access = await verify(m[1] as string);
+      const access = verify(m[1] as string);
+      res.locals.access = access instanceof Promise ? await access : access;
     } catch (err) {
       if (!(err instanceof TokenRejected)) {
         next(err);

@@ -4,9 +4,9 @@
  * put on the dead-letter list first, in the same transaction as nothing else. A re-delivery of a
  * stored result that now leaves the trial withdraws it instead (withdraw.ts).
  */
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { NotKeptWrite, WriteAnswer, WriteContext } from '../fhir/write-pipeline.ts';
-import { notRetained } from '../shared/outcomes.ts';
+import { constantOutcome, notRetained } from '../shared/outcomes.ts';
 import type { Queryable } from '../store/db.ts';
 import { addDeadLetter } from '../store/dead-letter-store.ts';
 import type { IntakeSession } from './intake.ts';
@@ -49,5 +49,18 @@ async function notKept(q: Queryable, resource: Resource, decision: NotRetained):
     };
   }
   // Nothing stored, withdrawn or held: counted in the audit summary under the decision's outcome.
-  return { status: 202, outcome: notRetained(decision.reason), discarded: decision.outcome };
+  return { status: 202, outcome: notRetainedOutcome(decision.reason), discarded: decision.outcome };
+}
+
+/** The answers a feed gets most: one frozen, pre-serialised outcome per reason (a few; bounded). */
+const ANSWERS = new Map<string, OperationOutcome>();
+const MAX_ANSWERS = 64;
+
+function notRetainedOutcome(reason: string): OperationOutcome {
+  let answer = ANSWERS.get(reason);
+  if (!answer) {
+    answer = constantOutcome(notRetained(reason));
+    if (ANSWERS.size < MAX_ANSWERS) ANSWERS.set(reason, answer);
+  }
+  return answer;
 }

@@ -99,3 +99,28 @@ export function fail(o: OperationOutcome): never {
 }
 
 export { OperationOutcomeError };
+
+const SERIALISED = new WeakMap<OperationOutcome, string>();
+
+/**
+ * An outcome answered over and over (a result turned away, issue 22): frozen, so that no one can
+ * change what later answers send, and serialised once; `outcomeText` hands the text back.
+ */
+export function constantOutcome(o: OperationOutcome): OperationOutcome {
+  const frozen = deepFreeze(o);
+  SERIALISED.set(frozen, JSON.stringify(frozen));
+  return frozen;
+}
+
+/** The outcome as JSON text: the constant's own, or serialised now. */
+export function outcomeText(o: OperationOutcome): string {
+  return SERIALISED.get(o) ?? JSON.stringify(o);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

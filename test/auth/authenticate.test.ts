@@ -191,6 +191,25 @@ describe('createAuthenticator', () => {
     await expect401(await get(`Bearer ${unknownKid.accessToken}`), /invalid_token/, /Invalid access token/);
   });
 
+  it('never lets a refused token or a tampered copy of a cached one through the cache', async () => {
+    const tok = await token('reader');
+    // Cached now (answered synchronously from here on).
+    expect((await get(`Bearer ${tok}`)).status).toBe(200);
+    expect((await get(`Bearer ${tok}`)).status).toBe(200);
+    // Same header and claims, another signature: a different text, verified anew and refused.
+    const [h, p, sig] = tok.split('.') as [string, string, string];
+    const flipped = `${sig.slice(0, -2)}${sig.slice(-2, -1) === 'A' ? 'B' : 'A'}${sig.slice(-1)}`;
+    for (let i = 0; i < 2; i++) await expect401(await get(`Bearer ${h}.${p}.${flipped}`), /invalid_token/, /signature/);
+    // Same signature on other claims (a role raised to admin): refused each time.
+    const raised = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), role: 'admin' }),
+    ).toString('base64url');
+    for (let i = 0; i < 2; i++)
+      await expect401(await get(`Bearer ${h}.${raised}.${sig}`), /invalid_token/, /signature/);
+    // The genuine token still works.
+    expect((await get(`Bearer ${tok}`)).status).toBe(200);
+  });
+
   it('rejects our own key used for another audience or issuer', async () => {
     const wrongAud = await issueAccessToken(
       keys,

@@ -72,4 +72,41 @@ describe(`the ingest gate's shared probe (${testBackend()})`, () => {
     await t.db.query('UPDATE enrollment_state SET version = version + 1 WHERE id = 1');
     expect(Number((await probe.probe([])).version)).toBe(Number(before) + 1);
   });
+
+  it('holds the requests that arrive while a statement runs for the next, which they share and which reads after them', async () => {
+    const held: { release?: () => void } = {};
+    let sent = 0;
+    const slow: Db = {
+      ...counted,
+      query: async <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+        sent++;
+        if (sent === 1)
+          await new Promise<void>((r) => {
+            held.release = r;
+          });
+        return t.db.query<R>(text, params);
+      },
+    };
+    const probe = new GateProbe(slow);
+    const first = probe.probe([]);
+    while (!held.release) await new Promise((r) => setImmediate(r));
+    // Three requests in three turns while the first statement is unanswered, and a version move.
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      later.push(probe.probe([{ system: SYSTEM, value: 'GP-1' }]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(sent).toBe(1);
+    const before = (await t.db.query<{ v: string }>('SELECT version::text AS v FROM enrollment_state WHERE id = 1'))
+      .rows[0]?.v;
+    await t.db.query('UPDATE enrollment_state SET version = version + 1 WHERE id = 1');
+    held.release();
+    await first;
+    const answers = (await Promise.all(later)) as { version: string; stored: Map<string, string> }[];
+    expect(sent).toBe(2);
+    for (const a of answers) {
+      expect(Number(a.version)).toBe(Number(before) + 1);
+      expect(a.stored.get(`${SYSTEM}|GP-1`)).toBe('gp-1');
+    }
+  });
 });

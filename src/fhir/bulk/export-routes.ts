@@ -69,6 +69,9 @@ function segmentsOf(req: Request): string[] {
     });
 }
 
+/** What every export path has in its text (or a percent-encoding that might spell it). */
+const MAY_BE_BULK = /\$export|bulkstatus|bulkfiles|%/;
+
 function match(seg: string[]): Route | undefined {
   if (seg.length === 1 && seg[0] === '$export') return { kind: 'kickoff', level: 'system' };
   if (seg.length === 2 && seg[0] === 'Patient' && seg[1] === '$export') return { kind: 'kickoff', level: 'patient' };
@@ -94,9 +97,11 @@ export function createBulkExportRouter(options: BulkExportRouterOptions): Router
   const router = Router();
   const raw = express.raw({ type: () => true, limit: options.bodyLimit });
   router.use((req, res, next) => {
-    const route = match(segmentsOf(req));
+    // Not an export path (most requests: a feed's writes): out of this router at once, without
+    // splitting the path or entering the handler below (issue 22).
+    const route = MAY_BE_BULK.test(req.url) ? match(segmentsOf(req)) : undefined;
     if (!route) {
-      next();
+      next('router');
       return;
     }
     res.locals.bulkRoute = route;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { maskForAccess } from '../../auth/masking.ts';
-import { badRequest, fail, multipleMatches, serverError, statusOf } from '../../shared/outcomes.ts';
+import { badRequest, fail, multipleMatches, outcomeText, serverError, statusOf } from '../../shared/outcomes.ts';
 import { writeFirstVersions } from '../../store/batch-write.ts';
 import type { Queryable } from '../../store/db.ts';
 import { findObservationIds, type IdentifierKey } from '../../store/identifier-lookup.ts';
@@ -77,7 +77,7 @@ function responseEntry(r: FhirResponse, returnMinimal: boolean): string {
   if (r.location) parts.push(`"location":${JSON.stringify(r.location)}`);
   if (r.versionId !== undefined) parts.push(`"etag":"W/\\"${r.versionId}\\""`);
   if (r.lastUpdated) parts.push(`"lastModified":"${r.lastUpdated}"`);
-  if (r.outcome) parts.push(`"outcome":${JSON.stringify(r.outcome)}`);
+  if (r.outcome) parts.push(`"outcome":${outcomeText(r.outcome)}`);
   const resource = r.body && !(returnMinimal && r.status !== 200) ? `"resource":${r.body},` : '';
   return `{${resource}"response":{${parts.join(',')}}}`;
 }

@@ -6,7 +6,7 @@ import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { Response } from 'express';
 import type { AccessContext } from '../../auth/access-context.ts';
 import { maskBundle, maskForAccess } from '../../auth/masking.ts';
-import { createdOutcome, notFound, ok } from '../../shared/outcomes.ts';
+import { createdOutcome, notFound, ok, outcomeText } from '../../shared/outcomes.ts';
 import type { FhirResponse } from '../fhir-context.ts';
 import type { Preferences } from './prefer.ts';
 
@@ -21,7 +21,7 @@ export function maskedText(text: string, access: AccessContext | undefined): str
 }
 
 export function sendOutcome(res: Response, status: number, outcome: OperationOutcome): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+  res.status(status).type(FHIR_JSON).send(outcomeText(outcome));
 }
 
 export function sendFhir(res: Response, r: FhirResponse, prefs: Preferences, access: AccessContext | undefined): void {
