@@ -7,7 +7,13 @@ import type { StudyDefinition } from '../../src/mapping/study-definition.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
 import { markAllSubjects } from '../../src/store/outcome-store.ts';
-import { feedBundle, observationOf, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
+import {
+  enrollmentBundle,
+  feedBundle,
+  observationOf,
+  type SyntheticSubject,
+  syntheticCohort,
+} from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -56,32 +62,7 @@ describe('recomputation skips subjects whose inputs did not change', () => {
     s = await startTestService();
     studies = await loadStudyDefinitions('mappings/studies');
     questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const entry = cohort.flatMap((c) => [
-      {
-        resource: {
-          resourceType: 'Patient',
-          id: c.patientId,
-          birthDate: c.birthDate,
-          identifier: [{ system: 'urn:synthetic:mrn', value: c.mrn }],
-        },
-        request: { method: 'PUT', url: `Patient/${c.patientId}` },
-      },
-      {
-        resource: {
-          resourceType: 'ResearchSubject',
-          status: 'on-study',
-          study: { reference: 'ResearchStudy/nct04775173' },
-          individual: { reference: `Patient/${c.patientId}` },
-          assignedArm: c.arm,
-          period: { start: c.start },
-        },
-        request: { method: 'POST', url: 'ResearchSubject' },
-      },
-    ]);
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }),
-    });
+    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
     expect(r.status).toBe(200);
     for (const c of cohort) {
       const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });

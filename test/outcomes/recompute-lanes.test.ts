@@ -8,7 +8,7 @@ import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db } from '../../src/store/db.ts';
 import { clearFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
 import { countMarks, markAllSubjects } from '../../src/store/outcome-store.ts';
-import { feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { enrollmentBundle, feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -46,32 +46,7 @@ describe('recomputation in several batches at once', () => {
     s = await startTestService();
     studies = await loadStudyDefinitions('mappings/studies');
     questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const entry = cohort.flatMap((c) => [
-      {
-        resource: {
-          resourceType: 'Patient',
-          id: c.patientId,
-          birthDate: c.birthDate,
-          identifier: [{ system: 'urn:synthetic:mrn', value: c.mrn }],
-        },
-        request: { method: 'PUT', url: `Patient/${c.patientId}` },
-      },
-      {
-        resource: {
-          resourceType: 'ResearchSubject',
-          status: 'on-study',
-          study: { reference: 'ResearchStudy/nct04775173' },
-          individual: { reference: `Patient/${c.patientId}` },
-          assignedArm: c.arm,
-          period: { start: c.start },
-        },
-        request: { method: 'POST', url: 'ResearchSubject' },
-      },
-    ]);
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }),
-    });
+    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
     expect(r.status).toBe(200);
     for (const c of cohort) {
       const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });

@@ -5,7 +5,13 @@ import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine, type RecomputeReport } from '../../src/outcomes/recompute.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
-import { feedBundle, observationOf, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
+import {
+  enrollmentBundle,
+  feedBundle,
+  observationOf,
+  type SyntheticSubject,
+  syntheticCohort,
+} from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -141,32 +147,7 @@ describe('recomputation in sets', () => {
   }
 
   async function enrolAndFeed(subjects: readonly SyntheticSubject[]): Promise<void> {
-    const entry = subjects.flatMap((c) => [
-      {
-        resource: {
-          resourceType: 'Patient',
-          id: c.patientId,
-          birthDate: c.birthDate,
-          identifier: [{ system: 'urn:synthetic:mrn', value: c.mrn }],
-        },
-        request: { method: 'PUT', url: `Patient/${c.patientId}` },
-      },
-      {
-        resource: {
-          resourceType: 'ResearchSubject',
-          status: 'on-study',
-          study: { reference: 'ResearchStudy/nct04775173' },
-          individual: { reference: `Patient/${c.patientId}` },
-          assignedArm: c.arm,
-          period: { start: c.start },
-        },
-        request: { method: 'POST', url: 'ResearchSubject' },
-      },
-    ]);
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }),
-    });
+    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(subjects)) });
     expect(r.status).toBe(200);
     for (const c of subjects) {
       const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
