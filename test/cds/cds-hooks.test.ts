@@ -5,13 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRIAL_ROLE_SYSTEM } from '../../src/auth/ehr-config.ts';
 import { addDays } from '../../src/cds/dates.ts';
 import { countCdsFeedback } from '../../src/store/cds-feedback-store.ts';
+import { utcTodayClearOfMidnight } from '../support/calendar-day.ts';
 import { enroll } from '../support/enroll.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const ISS = 'https://ehr.test.example';
 const MRN = 'urn:oid:1.2.36.146.595.217.0.1';
 const SANDBOX = 'https://sandbox.cds-hooks.org';
-const today = new Date().toISOString().slice(0, 10);
+// Not within minutes of midnight UTC: the expected "N days ago" must be the service's too.
+const today = await utcTodayClearOfMidnight();
 
 interface Card {
   summary: string;

@@ -10,11 +10,13 @@ import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'j
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/cds/dates.ts';
 import type { TrialStatus } from '../../src/cds/trial-status.ts';
+import { utcTodayClearOfMidnight } from '../support/calendar-day.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ISS = 'https://ehr.two.example';
-const today = new Date().toISOString().slice(0, 10);
+// Not within minutes of midnight UTC: the expected "N days ago" must be the service's too.
+const today = await utcTodayClearOfMidnight();
 
 interface Card {
   summary: string;

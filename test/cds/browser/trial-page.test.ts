@@ -9,6 +9,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRIAL_ROLE_SYSTEM } from '../../../src/auth/ehr-config.ts';
 import { addDays } from '../../../src/cds/dates.ts';
+import { utcTodayClearOfMidnight } from '../../support/calendar-day.ts';
 import { enroll } from '../../support/enroll.ts';
 import {
   INTROSPECTION_CLIENT,
@@ -21,7 +22,8 @@ import { startTestService, type TestService } from '../../support/test-service.t
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'test-artifacts';
 const MRN = 'urn:oid:2.16.840.1.113883.3.7418.1';
-const today = new Date().toISOString().slice(0, 10);
+// Not within minutes of midnight UTC: the expected "N days ago" must be the service's too.
+const today = await utcTodayClearOfMidnight();
 
 describe('SMART on FHIR trial page in headless Chromium, launched as real EHRs launch', () => {
   let s: TestService;
