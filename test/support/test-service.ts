@@ -46,6 +46,15 @@ export async function fetchToken(url: string, client: DevClient): Promise<string
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
+/** The token's own lifetime (its `exp` less its `iat`), read without verifying: the service issued it. */
+function tokenLifetimeMs(jwt: string): number {
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+    exp?: number;
+    iat?: number;
+  };
+  return claims.exp !== undefined && claims.iat !== undefined ? (claims.exp - claims.iat) * 1000 : 5 * 60_000;
+}
+
 export async function startTestService(
   env: Record<string, string> = {},
   options: { testDb?: TestDb } = {},
@@ -67,15 +76,15 @@ export async function startTestService(
     { db: testDb.db, logger: createLogger('silent') },
   );
   const url = service.url;
-  const tokens = new Map<Role, string>();
+  // A token is fetched again before it expires: a bench that seeds for an hour outlives one.
+  const tokens = new Map<Role, { token: string; until: number }>();
   const token = async (role: Role): Promise<string> => {
-    let t = tokens.get(role);
-    if (!t) {
-      const client = readDevClients(dataDir).find((c) => c.role === role);
-      if (!client) throw new Error(`no dev client for ${role}`);
-      t = await fetchToken(url, client);
-      tokens.set(role, t);
-    }
+    const held = tokens.get(role);
+    if (held && Date.now() < held.until) return held.token;
+    const client = readDevClients(dataDir).find((c) => c.role === role);
+    if (!client) throw new Error(`no dev client for ${role}`);
+    const t = await fetchToken(url, client);
+    tokens.set(role, { token: t, until: Date.now() + tokenLifetimeMs(t) - 60_000 });
     return t;
   };
   return {
