@@ -199,6 +199,8 @@ export async function startService(
             identifier: p.identifier,
             operation: p.operation,
             resource: p.resource,
+            // The version just written: the outbox reads it back when it sends it (no second copy).
+            stored: true,
           })),
         ),
     });

@@ -62,7 +62,7 @@ export class OutcomeWorker {
       this.#failures = 0;
       if (r) {
         next = 0;
-        this.#log.debug('outcomes recomputed', { subjects: r.subjects, changed: r.changed.length });
+        this.#log.debug('outcomes recomputed', { subjects: r.subjects, changed: r.changedCount });
       }
     } catch (err) {
       this.#failures++;

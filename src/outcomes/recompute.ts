@@ -81,7 +81,12 @@ export interface RecomputeReport {
   retracted: number;
   unchanged: number;
   measureReports: number;
-  /** "Type/id" of every resource given a new version. */
+  /** How many resources were given a new version. */
+  changedCount: number;
+  /**
+   * "Type/id" of the first CHANGED_SAMPLE of them: a sample, so that a drain's report stays the same
+   * size however many subjects it recomputes (issue 20: memory flat in the number of subjects).
+   */
   changed: string[];
   /** ResearchSubjects whose recomputation failed (recorded, retried later). */
   failed: string[];
@@ -117,6 +122,7 @@ function emptyReport(): RecomputeReport {
     retracted: 0,
     unchanged: 0,
     measureReports: 0,
+    changedCount: 0,
     changed: [],
     failed: [],
   };
@@ -129,8 +135,24 @@ function addReport(total: RecomputeReport, r: RecomputeReport): void {
   total.retracted += r.retracted;
   total.unchanged += r.unchanged;
   total.measureReports += r.measureReports;
-  total.changed.push(...r.changed);
+  total.changedCount += r.changedCount;
+  sampleChanged(total, r.changed);
   total.failed.push(...r.failed);
+}
+
+/** Resources whose "Type/id" a report lists at most (changedCount counts them all). */
+const CHANGED_SAMPLE = 1_000;
+
+/** Keeps the first CHANGED_SAMPLE of `keys` in the report's sample (not counted: callers count). */
+function sampleChanged(report: RecomputeReport, keys: readonly string[]): void {
+  const room = CHANGED_SAMPLE - report.changed.length;
+  if (room > 0) report.changed.push(...(keys.length > room ? keys.slice(0, room) : keys));
+}
+
+/** Counts `keys` as changed and keeps them in the sample while it has room. */
+function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
+  report.changedCount += keys.length;
+  sampleChanged(report, keys);
 }
 
 /** Retry after a failed recomputation: 5 s doubling per attempt, at most an hour. */
@@ -332,7 +354,7 @@ export class OutcomeEngine {
       report.amended += result.amended;
       report.retracted += result.retracted;
       report.unchanged += result.unchanged;
-      report.changed.push(...result.changed);
+      noteChanged(report, result.changed);
     }
     await storeFingerprints(tx, kept);
     const changedGroups = await replaceSummaries(tx, ids, summaries);
@@ -348,7 +370,10 @@ export class OutcomeEngine {
       if (groups.length === 0) continue;
       const reports = await this.#refreshMeasureReports(tx, studyId, groups);
       report.measureReports += reports.length;
-      report.changed.push(...reports.map((r) => `MeasureReport/${r.id}`));
+      noteChanged(
+        report,
+        reports.map((r) => `MeasureReport/${r.id}`),
+      );
       published.push(...reports);
     }
     if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);

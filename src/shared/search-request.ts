@@ -17,6 +17,21 @@ export interface SearchFilter {
   values: string[];
   /** Allowed target types, for reference parameters. */
   targets: readonly string[];
+  /** A reference parameter kept in another parameter's index rows (see StoredAs). */
+  storedAs?: StoredAs | undefined;
+}
+
+/**
+ * A reference parameter whose index rows would be exactly another parameter's rows to some target
+ * types, so it has none of its own and is answered from those (src/store/stored-as.ts): R4's
+ * `patient` is `subject.where(resolve() is Patient)` on Observation and most clinical types, so its
+ * rows would repeat every `subject` row naming a Patient.
+ */
+export interface StoredAs {
+  /** The parameter whose rows are read. */
+  param: string;
+  /** Target types kept (a reference with no type, an absolute URL, is kept as indexing keeps it). */
+  targets: readonly string[];
 }
 
 export interface SortKey {
@@ -31,6 +46,8 @@ export interface IncludeSpec {
   param: string;
   targetType: string | undefined;
   iterate: boolean;
+  /** The parameter is kept in another's index rows (see StoredAs). */
+  storedAs?: StoredAs | undefined;
 }
 
 export interface SearchCursor {

@@ -7,6 +7,7 @@ import { parseDateRange } from '../shared/date-range.ts';
 import { normaliseReference, normaliseString } from '../shared/index-rows.ts';
 import { badRequest, fail } from '../shared/outcomes.ts';
 import type { SearchFilter } from '../shared/search-request.ts';
+import { indexParamCondition } from './stored-as.ts';
 
 const TABLE: Record<string, string> = {
   token: 'sp_token',
@@ -157,7 +158,7 @@ export function filterCondition(f: SearchFilter, p: ParamList, baseUrl: string):
     return `(${parts.join(' OR ')})`;
   }
   const table = TABLE[f.type];
-  const owner = `x.resource_type = r.resource_type AND x.id = r.id AND x.param = ${p.add(f.code)}`;
+  const owner = `x.resource_type = r.resource_type AND x.id = r.id AND ${indexParamCondition('x', f.code, f.storedAs, (v) => p.add(v))}`;
   if (f.modifier === 'missing') {
     const exists = `EXISTS (SELECT 1 FROM ${table} x WHERE ${owner})`;
     return f.values[0] === 'true' ? `NOT ${exists}` : exists;
@@ -216,7 +217,7 @@ export function filterConditions(
     const table = TABLE[first.type];
     const each = item.map((f) => `(${f.values.map((v) => valueCondition(f, v, p, baseUrl)).join(' OR ')})`);
     return `r.id IN (SELECT x.id FROM ${table} x
-      WHERE x.resource_type = ${p.add(resourceType)} AND x.param = ${p.add(first.code)} AND (${each.join(' OR ')})
+      WHERE x.resource_type = ${p.add(resourceType)} AND ${indexParamCondition('x', first.code, first.storedAs, (v) => p.add(v))} AND (${each.join(' OR ')})
       GROUP BY x.id HAVING ${each.map((c) => `bool_or(${c})`).join(' AND ')})`;
   });
 }

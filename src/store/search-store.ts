@@ -14,6 +14,7 @@ import {
   filterConditions,
   ParamList,
 } from './search-conditions.ts';
+import { indexParamCondition } from './stored-as.ts';
 
 export interface SearchPage {
   matches: StoredVersion[];
@@ -305,25 +306,29 @@ const INCLUDE_COLUMNS = `t.resource_type, t.id, t.version_id, ${LAST_UPDATED_SQL
 async function forwardInclude(q: Queryable, inc: IncludeSpec, from: StoredVersion[]): Promise<StoredVersion[]> {
   const ids = from.filter((m) => m.resourceType === inc.sourceType).map((m) => m.id);
   if (ids.length === 0) return [];
+  const p = new ParamList();
   const r = await q.query<VersionRow>(
     `SELECT DISTINCT ${INCLUDE_COLUMNS}
      FROM sp_reference x
      JOIN resources t ON t.resource_type = split_part(x.target, '/', 1) AND t.id = split_part(x.target, '/', 2)
-     WHERE x.resource_type = $1 AND x.param = $2 AND x.id = ANY($3::text[]) AND NOT t.deleted
-       AND ($4::text IS NULL OR t.resource_type = $4)`,
-    [inc.sourceType, inc.param, ids, inc.targetType ?? null],
+     WHERE x.resource_type = ${p.add(inc.sourceType)} AND ${indexParamCondition('x', inc.param, inc.storedAs, (v) => p.add(v))}
+       AND x.id = ANY(${p.add(ids)}::text[]) AND NOT t.deleted
+       AND (${p.add(inc.targetType ?? null)}::text IS NULL OR t.resource_type = ${p.add(inc.targetType ?? null)})`,
+    p.values,
   );
   return r.rows.map(toStoredVersion);
 }
 
 async function reverseInclude(q: Queryable, inc: IncludeSpec, from: StoredVersion[]): Promise<StoredVersion[]> {
   const targets = from.map((m) => `${m.resourceType}/${m.id}`);
+  const p = new ParamList();
   const r = await q.query<VersionRow>(
     `SELECT DISTINCT ${INCLUDE_COLUMNS}
      FROM sp_reference x
      JOIN resources t ON t.resource_type = x.resource_type AND t.id = x.id
-     WHERE x.resource_type = $1 AND x.param = $2 AND x.target = ANY($3::text[]) AND NOT t.deleted`,
-    [inc.sourceType, inc.param, targets],
+     WHERE x.resource_type = ${p.add(inc.sourceType)} AND ${indexParamCondition('x', inc.param, inc.storedAs, (v) => p.add(v))}
+       AND x.target = ANY(${p.add(targets)}::text[]) AND NOT t.deleted`,
+    p.values,
   );
   return r.rows.map(toStoredVersion);
 }

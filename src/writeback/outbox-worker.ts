@@ -20,7 +20,7 @@ import {
   markOutboxFailed,
   releaseOutboxRow,
 } from '../store/outbox-store.ts';
-import { readCurrent } from '../store/resource-store.ts';
+import { readVersion } from '../store/resource-store.ts';
 import { type BackoffPolicy, backoffDelay } from './backoff.ts';
 import { outgoingProblem } from './outgoing-resource.ts';
 import type { UpstreamClient } from './upstream-client.ts';
@@ -177,7 +177,7 @@ export class OutboxWorker {
     if (row.operation === 'retract' && row.content === null) {
       return up.deleteByIdentifier(row.resourceType, row.identifierSystem, row.identifierValue);
     }
-    const resource = row.content !== null ? (JSON.parse(row.content) as Resource) : await this.#current(row);
+    const resource = row.content !== null ? (JSON.parse(row.content) as Resource) : await this.#stored(row);
     const body = upstreamBody(resource);
     const problem = outgoingProblem(body);
     if (problem) throw appError('OUTBOX_RESOURCE_INVALID', problem);
@@ -185,8 +185,9 @@ export class OutboxWorker {
     return r.status;
   }
 
-  async #current(row: ClaimedOutboxRow): Promise<Resource> {
-    const stored = await readCurrent(this.#o.db, row.resourceType, row.resourceId);
+  /** The version the row names, as the store holds it (the row keeps no copy: OutboxItem.stored). */
+  async #stored(row: ClaimedOutboxRow): Promise<Resource> {
+    const stored = await readVersion(this.#o.db, row.resourceType, row.resourceId, row.versionId);
     if (!stored?.content) {
       throw appError('OUTBOX_RESOURCE_MISSING', `${row.resourceType}/${row.resourceId}`);
     }

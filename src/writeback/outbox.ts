@@ -25,11 +25,18 @@ export interface OutboxItem {
   /** upsert: create or update upstream; retract: withdraw it (see the worker). */
   operation: 'upsert' | 'retract';
   /**
-   * The resource as it should appear upstream. Optional: the worker reads the current version from
-   * the store when it is absent. For a retract, a resource here is sent as the final version
+   * The resource as it should appear upstream. Optional: the worker reads version `versionId` from
+   * the store when the row holds none. For a retract, a resource here is sent as the final version
    * (e.g. status entered-in-error); without one the upstream copy is deleted.
    */
   resource?: Resource | undefined;
+  /**
+   * An upsert whose `resource` is exactly the store's version `versionId` (an outcome version written
+   * in the same transaction): it is checked now as it will be sent, but the row keeps no copy of it,
+   * and the worker reads that version when it sends it (issue 20: a recomputation wrote every outcome
+   * body twice). A resource that fails the check is kept with its dead letter, as before.
+   */
+  stored?: boolean | undefined;
 }
 
 const ItemSchema = z.object({
@@ -42,6 +49,7 @@ const ItemSchema = z.object({
   ]),
   operation: z.enum(['upsert', 'retract']),
   resource: z.looseObject({ resourceType: z.string() }).optional(),
+  stored: z.boolean().optional(),
 });
 
 function toRow(item: OutboxItem, index: number): OutboxRowInput {
@@ -67,7 +75,8 @@ function toRow(item: OutboxItem, index: number): OutboxRowInput {
     resourceId: item.id,
     versionId: Number(item.versionId),
     operation: item.operation,
-    content: item.resource ? JSON.stringify(item.resource) : null,
+    content:
+      item.resource && !(item.stored && item.operation === 'upsert' && !problem) ? JSON.stringify(item.resource) : null,
     ...(problem
       ? { deadError: `OUTBOX_RESOURCE_INVALID: ${appError('OUTBOX_RESOURCE_INVALID', problem).message}` }
       : {}),

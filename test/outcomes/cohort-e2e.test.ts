@@ -147,7 +147,12 @@ describe('outcomes end to end: a synthetic cohort of 30 children in both arms', 
       const res = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: j(feedBundle(c)) });
       expect(res.status, await res.clone().text()).toBe(200);
     }
-    await s.service.outcomes.drain();
+    const first = await s.service.outcomes.drain();
+    // The report counts every change and lists a bounded sample (issue 20: memory flat in subjects).
+    expect(first.changedCount).toBeGreaterThan(1_000);
+    expect(first.changedCount).toBeGreaterThanOrEqual(first.created + first.measureReports);
+    expect(first.changed).toHaveLength(1_000);
+    expect(new Set(first.changed).size).toBe(1_000);
   }, 120_000);
   afterAll(async () => {
     await s.stop();

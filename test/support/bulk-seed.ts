@@ -76,8 +76,7 @@ export async function seedObservations(q: Queryable, o: SeedOptions): Promise<vo
     );
     await q.query(
       `INSERT INTO sp_reference (resource_type, id, param, target)
-       SELECT 'Observation', s.id, p.param, 'Patient/' || s.patient FROM (${rows}) s
-       CROSS JOIN (VALUES ('subject'), ('patient')) p(param)`,
+       SELECT 'Observation', s.id, 'subject', 'Patient/' || s.patient FROM (${rows}) s`,
       params,
     );
     await q.query(

@@ -3,7 +3,9 @@ import type { Observation } from '@medplum/fhirtypes';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/app-error.ts';
+import { writeFirstVersions } from '../../src/store/batch-write.ts';
 import { listOutbox, outboxStats, retryOutboxDead } from '../../src/store/outbox-store.ts';
+import { writeVersion } from '../../src/store/resource-store.ts';
 import { enqueueOutbox } from '../../src/writeback/outbox.ts';
 import { createTokenSource } from '../../src/writeback/upstream-auth.ts';
 import { UpstreamClient } from '../../src/writeback/upstream-client.ts';
@@ -105,6 +107,59 @@ describe('outbox delivery', () => {
       }),
     ).rejects.toThrow('outcome write failed');
     expect(await listOutbox(t.db, undefined)).toEqual([]);
+  });
+
+  it('keeps no copy of a stored version (an outcome just written) and sends that version as the store holds it', async () => {
+    const bodies: Observation[] = [];
+    nock(HOST)
+      .put(path('S20'))
+      .times(2)
+      .reply(async (req: Request) => {
+        bodies.push((await req.json()) as Observation);
+        return [201, {}];
+      });
+    const v1 = outboxItem('S20', 1, 301);
+    const v2 = outboxItem('S20', 2, 302);
+    const version = (item: typeof v1) => ({
+      resourceType: 'Observation',
+      id: item.id,
+      versionId: item.versionId,
+      lastUpdated: new Date().toISOString(),
+      method: 'PUT' as const,
+      content: JSON.stringify(item.resource),
+      index: undefined,
+    });
+    await t.db.query(`DELETE FROM resources WHERE resource_type = 'Observation' AND id = $1`, [v1.id]);
+    await t.db.transaction(async (tx) => {
+      await writeFirstVersions(tx, [version(v1)]);
+      await enqueueOutbox(tx, [{ ...v1, stored: true }]);
+    });
+    const rows = await t.db.query<{ content: string | null }>('SELECT content FROM outbox');
+    expect(rows.rows).toEqual([{ content: null }]);
+    const w = worker(t.db, await bearerUpstream(BASE));
+    // Version 2 written but not yet queued: the row still sends the version it names.
+    await t.db.transaction((tx) => writeVersion(tx, version(v2), false));
+    expect((await w.drain()).delivered).toBe(1);
+    await t.db.transaction((tx) => enqueueOutbox(tx, [{ ...v2, stored: true }]));
+    expect((await w.drain()).delivered).toBe(1);
+    expect(bodies.map((b) => b.valueQuantity?.value)).toEqual([301, 302]);
+    expect(bodies[0]?.id).toBeUndefined();
+    expect(bodies[0]?.identifier).toEqual([{ system: OUTCOME_SYSTEM, value: 'km-response-S20' }]);
+    // A stored version that is not valid R4 is kept with its dead letter, as any other.
+    const bad = outboxItem('S21', 1);
+    bad.resource.code = { ...bad.resource.code, text: '' };
+    await t.db.transaction((tx) => enqueueOutbox(tx, [{ ...bad, stored: true }]));
+    const dead = await t.db.query<{ status: string; content: string | null }>(
+      `SELECT status, content FROM outbox WHERE identifier_value = 'km-response-S21'`,
+    );
+    expect(dead.rows[0]?.status).toBe('dead');
+    expect(dead.rows[0]?.content).toContain('"text":""');
+    // A version the store does not hold is a dead letter, never sent.
+    await t.db.transaction((tx) => enqueueOutbox(tx, [{ ...outboxItem('S22', 7), stored: true }]));
+    expect(await w.drain()).toMatchObject({ claimed: 1, dead: 1, delivered: 0 });
+    expect((await listOutbox(t.db, 'dead')).find((d) => d.identifier.endsWith('S22'))?.lastError).toMatch(
+      /^OUTBOX_RESOURCE_MISSING/,
+    );
   });
 
   it('rejects a malformed item with OUTBOX_ITEM_INVALID', async () => {

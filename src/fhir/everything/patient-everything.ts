@@ -80,6 +80,8 @@ export async function everything(
       .filter(
         (d) =>
           d.type === 'reference' &&
+          // Its rows are another parameter's (storedAs), which this list holds.
+          !d.storedAs &&
           (d.targets.length === 0 || d.targets.includes('Patient') || d.targets.includes('ResearchSubject')),
       )
       .map((d): [string, string] => [t, d.code]),

@@ -68,6 +68,8 @@ function addNumber(rows: IndexRows, param: string, value: unknown): void {
 export function extractIndexRows(resource: Resource, baseUrl: string): IndexRows {
   const rows: IndexRows = { tokens: [], references: [], dates: [], strings: [], numbers: [] };
   for (const def of searchParamsFor(resource.resourceType).values()) {
+    // Kept in another parameter's rows (search-params.ts, storedAsFor).
+    if (def.storedAs) continue;
     let values: unknown[];
     try {
       values = def.evaluate(resource);

@@ -9,6 +9,7 @@ import {
   type SearchFilter,
   type SearchRequest,
   type SortKey,
+  type StoredAs,
 } from '../../shared/search-request.ts';
 import { searchParamsFor } from './search-params.ts';
 import { elementsOrFail, summarySubsetting } from './subsetting.ts';
@@ -175,7 +176,7 @@ export function parseSearch(
       unknown(rawName, `uses modifier :${mod}, which is not supported`);
       continue;
     }
-    req.filters.push(filter(name, def.type, mod, value, targets));
+    req.filters.push(filter(name, def.type, mod, value, targets, def.storedAs));
     req.applied.push([rawName, value]);
   }
   return req;
@@ -184,7 +185,7 @@ export function parseSearch(
 /** A filter built by the server itself (not from the query), e.g. a masking exclusion. */
 export function serverFilter(resourceType: string, code: string, value: string): SearchFilter | undefined {
   const def = searchParamsFor(resourceType).get(code);
-  return def ? filter(code, def.type, undefined, value, def.targets) : undefined;
+  return def ? filter(code, def.type, undefined, value, def.targets, def.storedAs) : undefined;
 }
 
 function filter(
@@ -193,13 +194,14 @@ function filter(
   modifier: string | undefined,
   value: string,
   targets: readonly string[],
+  storedAs?: StoredAs,
 ): SearchFilter {
   // FHIR escapes a literal comma as "\,".
   const values = value.split(/(?<!\\),/).map((v) => v.replace(/\\,/g, ','));
   if (modifier === 'missing' && value !== 'true' && value !== 'false') {
     fail(badRequest(`${code}:missing must be true or false`, code));
   }
-  return { code, type, modifier, values, targets };
+  return storedAs ? { code, type, modifier, values, targets, storedAs } : { code, type, modifier, values, targets };
 }
 
 function sortKeyFor(resourceType: string, code: string, descending: boolean): SortKey | undefined {
@@ -216,5 +218,7 @@ function parseInclude(value: string, iterate: boolean): IncludeSpec | undefined 
   const def = searchParamsFor(sourceType).get(param);
   if (def?.type !== 'reference') return undefined;
   if (targetType && def.targets.length > 0 && !def.targets.includes(targetType)) return undefined;
-  return { sourceType, param, targetType: targetType || undefined, iterate };
+  const spec: IncludeSpec = { sourceType, param, targetType: targetType || undefined, iterate };
+  if (def.storedAs) spec.storedAs = def.storedAs;
+  return spec;
 }

