@@ -7,6 +7,7 @@
  */
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type pg from 'pg';
+import { SoleWriter } from './sole-writer.ts';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -16,6 +17,11 @@ export interface Queryable {
   query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
   /** Several statements in one text, without parameters (migrations). */
   exec(text: string): Promise<void>;
+  /**
+   * Present when this process is the store's only writer (src/store/sole-writer.ts), on the store
+   * and on its transactions: the store functions that write resources record there what they wrote.
+   */
+  readonly soleWriter?: SoleWriter | undefined;
 }
 
 export interface Db extends Queryable {
@@ -74,8 +80,9 @@ export class PoolDb implements Db {
   }
 }
 
-function pgliteQueryable(db: PGlite | Transaction): Queryable {
+function pgliteQueryable(db: PGlite | Transaction, soleWriter: SoleWriter): Queryable {
   return {
+    soleWriter,
     query: async <R extends object>(text: string, params?: unknown[]) => {
       const r = await db.query<R>(text, params);
       return { rows: r.rows };
@@ -86,16 +93,21 @@ function pgliteQueryable(db: PGlite | Transaction): Queryable {
   };
 }
 
-/** Embedded PGlite: one connection, statements serialised by PGlite itself. */
+/**
+ * Embedded PGlite: one connection, statements serialised by PGlite itself (a statement outside a
+ * transaction waits for an open one to end). Its data folder is locked to this process, or it lives
+ * in memory: this process is its only writer.
+ */
 export class PGliteDb implements Db {
   readonly backend = 'pglite' as const;
+  readonly soleWriter = new SoleWriter();
   readonly #db: PGlite;
   readonly #q: Queryable;
   readonly #onClose: () => Promise<void>;
 
   constructor(db: PGlite, onClose: () => Promise<void>) {
     this.#db = db;
-    this.#q = pgliteQueryable(db);
+    this.#q = pgliteQueryable(db, this.soleWriter);
     this.#onClose = onClose;
   }
 
@@ -107,8 +119,17 @@ export class PGliteDb implements Db {
     return this.#q.exec(text);
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#db.transaction((tx) => fn(pgliteQueryable(tx)));
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const sole = this.soleWriter;
+    let before: string | undefined;
+    try {
+      return await this.#db.transaction((tx) => {
+        before = sole.enrollmentVersion;
+        return fn(pgliteQueryable(tx, sole));
+      });
+    } finally {
+      if (before !== undefined) sole.transactionEnded(before);
+    }
   }
 
   async close(): Promise<void> {
