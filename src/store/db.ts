@@ -14,7 +14,16 @@ export interface QueryResult<R> {
 }
 
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /**
+   * `name`: a statement run very often (the ingest gate's probe), prepared once per connection on
+   * PostgreSQL so later runs skip its parse and plan and send less; one name per text. PGlite
+   * ignores it.
+   */
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>>;
   /** Several statements in one text, without parameters (migrations). */
   exec(text: string): Promise<void>;
   /**
@@ -34,8 +43,10 @@ export interface Db extends Queryable {
 
 function pgQueryable(client: pg.Pool | pg.PoolClient): Queryable {
   return {
-    query: <R extends object>(text: string, params?: unknown[]) =>
-      client.query(text, params) as unknown as Promise<QueryResult<R>>,
+    query: <R extends object>(text: string, params?: unknown[], name?: string) =>
+      (name === undefined
+        ? client.query(text, params)
+        : client.query({ name, text, values: params })) as unknown as Promise<QueryResult<R>>,
     exec: async (text: string) => {
       await client.query(text);
     },
@@ -52,8 +63,12 @@ export class PoolDb implements Db {
     this.#q = pgQueryable(pool);
   }
 
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
-    return this.#q.query<R>(text, params);
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params, name);
   }
 
   exec(text: string): Promise<void> {
@@ -111,8 +126,12 @@ export class PGliteDb implements Db {
     this.#onClose = onClose;
   }
 
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
-    return this.#q.query<R>(text, params);
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params, name);
   }
 
   exec(text: string): Promise<void> {

@@ -116,7 +116,7 @@ export class GateProbe {
     }
     let rows: { n: number; v: string }[];
     try {
-      rows = (await this.db.query<{ n: number; v: string }>(PROBE_SQL, [systems, codes])).rows;
+      rows = (await this.db.query<{ n: number; v: string }>(PROBE_SQL, [systems, codes], 'khe_gate_probe')).rows;
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;
