@@ -98,4 +98,5 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
      SELECT 1`,
     params,
   );
+  q.soleWriter?.settled(types);
 }

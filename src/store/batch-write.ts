@@ -126,4 +126,5 @@ export async function writeFirstVersions(
      SELECT 1`,
     params,
   );
+  q.soleWriter?.settled(types);
 }

@@ -117,6 +117,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
      SELECT 1`,
     [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
   );
+  q.soleWriter?.settled([w.resourceType]);
 }
 
 /**
@@ -127,6 +128,7 @@ export async function replaceIndexRows(q: Queryable, resourceType: string, id: s
   await deleteIndexRows(q, resourceType, id);
   q.soleWriter?.written(resourceType, idx);
   await q.query(`WITH ${indexInsertCtes(3)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+  q.soleWriter?.settled([resourceType]);
 }
 
 /** One keyset window of current versions of a type, locked until the caller's transaction ends. */

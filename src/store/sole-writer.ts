@@ -5,9 +5,9 @@
  * changes it goes through the store functions that record it here:
  *
  * - the enrollment version: every write of a ResearchSubject or a Patient (the types whose writes
- *   bump enrollment_state, migration 0003) and every rewrite of their index rows moves it, when the
- *   statement runs and again when its transaction ends (committed or rolled back), so an index
- *   loaded inside the transaction, or while it was open, is reloaded after it;
+ *   bump enrollment_state, migration 0003) and every rewrite of their index rows moves it, before
+ *   the statement is sent, once it is answered, and again when its transaction ends (committed or
+ *   rolled back), so an index loaded meanwhile, or inside the transaction, is reloaded after it;
  * - which Observation identifiers may be stored: a set of hashes of `system|value`, loaded once from
  *   the store and added to by every write of Observation identifier index rows. It can say "maybe"
  *   for one never stored (a hash collision, a rolled-back write, a deleted result): the caller then
@@ -55,6 +55,18 @@ export class SoleWriter {
       for (const [param, system, code] of index.tokens)
         if (param === 'identifier' && system) this.#identifiers.add(hashKey(system, code));
     }
+  }
+
+  /**
+   * The statement of those writes was answered: an enrollment read between `written` and now (it may
+   * have run before the write did) is stale.
+   */
+  settled(resourceTypes: Iterable<string>): void {
+    for (const t of resourceTypes)
+      if (ENROLLMENT_TYPES.has(t)) {
+        this.#enrollment++;
+        return;
+      }
   }
 
   /** A transaction ended: if it changed enrollment, what was read while it was open is stale. */

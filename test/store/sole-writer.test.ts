@@ -45,7 +45,13 @@ describe(`what a sole writer knows in process (${testBackend()})`, () => {
     const v1 = sole.enrollmentVersion;
     expect(v1).not.toBe(v0);
     sole.written('Patient', write('Patient', 'p').index);
-    expect(sole.enrollmentVersion).not.toBe(v1);
+    const v2 = sole.enrollmentVersion;
+    expect(v2).not.toBe(v1);
+    // Once the statement is answered: again (a reload that ran before the write did is stale).
+    sole.settled(['Observation', 'AuditEvent']);
+    expect(sole.enrollmentVersion).toBe(v2);
+    sole.settled(['Observation', 'Patient']);
+    expect(sole.enrollmentVersion).not.toBe(v2);
   });
 
   it('never says an identifier stored before it loaded, or written since, is absent', async () => {
@@ -106,6 +112,10 @@ describe(`what a sole writer knows in process (${testBackend()})`, () => {
     };
     walk(dir);
     expect(writers.sort()).toEqual(['store/batch-update.ts', 'store/batch-write.ts', 'store/resource-store.ts']);
-    for (const f of writers) expect(readFileSync(join(dir, f), 'utf8')).toContain('q.soleWriter?.written(');
+    for (const f of writers) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(text).toContain('q.soleWriter?.written(');
+      expect(text).toContain('q.soleWriter?.settled(');
+    }
   });
 });
