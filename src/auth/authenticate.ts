@@ -4,8 +4,10 @@
  * challenge and an OperationOutcome.
  *
  * Cost: an ES384 signature check is about 0.5 ms of CPU, so each verified token is cached (keyed
- * by the token text, bounded, until its exp) and a client's later requests with the same token
- * cost a map lookup, answered synchronously (no promise to wait for on the busiest path, issue 22).
+ * by the token text, until its exp) and a client's later requests with the same token cost a map
+ * lookup, answered synchronously (no promise to wait for on the busiest path, issue 22). The cache
+ * is bounded and least recently used goes first: a feed's long-lived token stays however many
+ * one-off tokens pass through.
  * Only a verified token is cached; expiry and the registry (a removed, disabled or re-roled client)
  * are checked on every request. bench/auth-verify.ts measures both paths.
  */
@@ -26,7 +28,7 @@ export interface AuthenticatorDeps {
   /** When given, tokens of clients since removed from the registry (or moved to another role) stop working at once. */
   registry?: ClientRegistry;
   logger?: AuthLogger;
-  /** Verified tokens kept in memory (default 10,000). */
+  /** Verified tokens kept in memory, least recently used evicted first (default 10,000). */
   cacheSize?: number;
 }
 
@@ -87,14 +89,18 @@ export function createTokenVerifier(deps: AuthenticatorDeps): TokenVerifier {
 
   const verified = async (token: string): Promise<AccessContext> => {
     const entry = await verifyUncached(token);
-    if (cache.size >= limit) cache.delete(cache.keys().next().value as string);
+    if (!cache.has(token) && cache.size >= limit) cache.delete(cache.keys().next().value as string);
     cache.set(token, entry);
     return admit(token, entry);
   };
 
   return (token) => {
     const entry = cache.get(token);
-    return entry ? admit(token, entry) : verified(token);
+    if (!entry) return verified(token);
+    // Most recently used last (a Map iterates in insertion order: the first key is the least recent).
+    cache.delete(token);
+    cache.set(token, entry);
+    return admit(token, entry);
   };
 }
 

@@ -2,6 +2,8 @@
  * Who is in a trial, held in memory so that routing a hospital-wide feed is a lookup, not a query.
  * It is never trusted stale: before each routing decision the caller passes the database's
  * enrollment version (one tiny read per request or Bundle), and the index reloads when it moved.
+ * On a store only this process writes (src/store/sole-writer.ts) the version is the one kept in
+ * process, which every enrollment write moves: no read at all.
  */
 import { COLLECTING_STATUSES, type Enrollment } from '../records/enrollment.ts';
 import type { Queryable } from '../store/db.ts';
@@ -27,6 +29,7 @@ export class EnrollmentIndex {
 
   /** Reloads if the database's enrollment version differs from the one loaded. */
   async refresh(q: Queryable): Promise<void> {
+    if (q.soleWriter) return this.refreshTo(q, q.soleWriter.enrollmentVersion);
     const r = await q.query<{ version: string }>('SELECT version::text AS version FROM enrollment_state WHERE id = 1');
     await this.refreshTo(q, r.rows[0]?.version ?? '0');
   }

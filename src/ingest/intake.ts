@@ -5,6 +5,8 @@
  * before any result is turned away, at most once per request (one tiny read per Bundle or POST),
  * so a subject enrolled through another instance a moment ago never loses a result. Results that
  * the current index already keeps skip the check: the hot retained path costs no extra round trip.
+ * On a store only this process writes (PGlite, src/store/sole-writer.ts) the version is known in
+ * process and checked before every decision, without a read.
  * Outside a transaction, the check is shared by the requests of one event-loop turn and also reads
  * whether the result's identifiers are stored (src/store/gate-probe.ts): a result turned away costs
  * a share of one statement instead of two round trips of its own.
@@ -63,6 +65,11 @@ export class Intake {
     return this.#index.refresh(q).then(() => this.#index.version !== before);
   }
 
+  /** The version of the enrollments the index holds. */
+  get indexVersion(): string {
+    return this.#index.version;
+  }
+
   /** The same with the version the probe read. */
   refreshTo(q: Queryable, version: string): Promise<boolean> {
     const before = this.#index.version;
@@ -119,6 +126,10 @@ export class IntakeSession {
     resource: Resource,
     retainedRefs?: ReadonlySet<string>,
   ): Promise<RouteDecision | undefined> {
+    // A store only this process writes knows its enrollment version in process: checked before
+    // every decision, kept or not, at no cost (src/store/sole-writer.ts).
+    const local = q.soleWriter?.enrollmentVersion;
+    if (local !== undefined && this.#intake.indexVersion !== local) await this.#intake.refreshTo(q, local);
     let decision = this.#intake.route(resource);
     if (decision && !decision.retain && !this.#checked) {
       this.#checked = true;

@@ -40,6 +40,7 @@ function indexColumns(writes: readonly VersionWrite[]): unknown[][] {
  */
 export async function writeNextVersions(q: Queryable, writes: readonly VersionWrite[]): Promise<void> {
   if (writes.length === 0) return;
+  for (const w of writes) q.soleWriter?.written(w.resourceType, w.index);
   const types = writes.map((w) => w.resourceType);
   const ids = writes.map((w) => w.id);
   // Old index rows go first, in their own statement: sub-statements of one WITH run in no defined
@@ -97,4 +98,5 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
      SELECT 1`,
     params,
   );
+  q.soleWriter?.settled(types);
 }

@@ -50,6 +50,7 @@ export async function writeFirstVersions(
   const str: [string[], string[], string[], string[]] = [[], [], [], []];
   const num: [string[], string[], string[], number[], (string | null)[], (string | null)[]] = [[], [], [], [], [], []];
   for (const w of writes) {
+    q.soleWriter?.written(w.resourceType, w.index);
     types.push(w.resourceType);
     ids.push(w.id);
     updated.push(w.lastUpdated);
@@ -125,4 +126,5 @@ export async function writeFirstVersions(
      SELECT 1`,
     params,
   );
+  q.soleWriter?.settled(types);
 }

@@ -7,15 +7,30 @@
  */
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type pg from 'pg';
+import { SoleWriter } from './sole-writer.ts';
 
 export interface QueryResult<R> {
   rows: R[];
 }
 
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /**
+   * `name`: a statement run very often (the ingest gate's probe), prepared once per connection on
+   * PostgreSQL so later runs skip its parse and plan and send less; one name per text. PGlite
+   * ignores it.
+   */
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>>;
   /** Several statements in one text, without parameters (migrations). */
   exec(text: string): Promise<void>;
+  /**
+   * Present when this process is the store's only writer (src/store/sole-writer.ts), on the store
+   * and on its transactions: the store functions that write resources record there what they wrote.
+   */
+  readonly soleWriter?: SoleWriter | undefined;
 }
 
 export interface Db extends Queryable {
@@ -28,8 +43,10 @@ export interface Db extends Queryable {
 
 function pgQueryable(client: pg.Pool | pg.PoolClient): Queryable {
   return {
-    query: <R extends object>(text: string, params?: unknown[]) =>
-      client.query(text, params) as unknown as Promise<QueryResult<R>>,
+    query: <R extends object>(text: string, params?: unknown[], name?: string) =>
+      (name === undefined
+        ? client.query(text, params)
+        : client.query({ name, text, values: params })) as unknown as Promise<QueryResult<R>>,
     exec: async (text: string) => {
       await client.query(text);
     },
@@ -46,8 +63,12 @@ export class PoolDb implements Db {
     this.#q = pgQueryable(pool);
   }
 
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
-    return this.#q.query<R>(text, params);
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params, name);
   }
 
   exec(text: string): Promise<void> {
@@ -74,8 +95,9 @@ export class PoolDb implements Db {
   }
 }
 
-function pgliteQueryable(db: PGlite | Transaction): Queryable {
+function pgliteQueryable(db: PGlite | Transaction, soleWriter: SoleWriter): Queryable {
   return {
+    soleWriter,
     query: async <R extends object>(text: string, params?: unknown[]) => {
       const r = await db.query<R>(text, params);
       return { rows: r.rows };
@@ -86,29 +108,47 @@ function pgliteQueryable(db: PGlite | Transaction): Queryable {
   };
 }
 
-/** Embedded PGlite: one connection, statements serialised by PGlite itself. */
+/**
+ * Embedded PGlite: one connection, statements serialised by PGlite itself (a statement outside a
+ * transaction waits for an open one to end). Its data folder is locked to this process, or it lives
+ * in memory: this process is its only writer.
+ */
 export class PGliteDb implements Db {
   readonly backend = 'pglite' as const;
+  readonly soleWriter = new SoleWriter();
   readonly #db: PGlite;
   readonly #q: Queryable;
   readonly #onClose: () => Promise<void>;
 
   constructor(db: PGlite, onClose: () => Promise<void>) {
     this.#db = db;
-    this.#q = pgliteQueryable(db);
+    this.#q = pgliteQueryable(db, this.soleWriter);
     this.#onClose = onClose;
   }
 
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
-    return this.#q.query<R>(text, params);
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>> {
+    return this.#q.query<R>(text, params, name);
   }
 
   exec(text: string): Promise<void> {
     return this.#q.exec(text);
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#db.transaction((tx) => fn(pgliteQueryable(tx)));
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const sole = this.soleWriter;
+    let before: string | undefined;
+    try {
+      return await this.#db.transaction((tx) => {
+        before = sole.enrollmentVersion;
+        return fn(pgliteQueryable(tx, sole));
+      });
+    } finally {
+      if (before !== undefined) sole.transactionEnded(before);
+    }
   }
 
   async close(): Promise<void> {

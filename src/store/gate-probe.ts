@@ -13,9 +13,12 @@
  * requests instead of two or three (issue 22: the probe was most of a result turned away's cost on
  * PGlite, whose statements run one after another anyway), at the price of waiting at most one
  * round trip more.
+ *
+ * On a store only this process writes (Db.soleWriter, src/store/sole-writer.ts) both answers are
+ * known in process: no statement, unless an identifier may be stored (then one lookup of those).
  */
 import type { Db } from './db.ts';
-import type { IdentifierKey } from './identifier-lookup.ts';
+import { findObservationIds, type IdentifierKey } from './identifier-lookup.ts';
 
 export interface ProbeResult {
   /** enrollment_state.version as text. */
@@ -60,10 +63,22 @@ export class GateProbe {
 
   /** The enrollment version and which of `keys` (Observation identifiers) are stored. */
   probe(keys: readonly IdentifierKey[]): Promise<ProbeResult> {
+    const sole = this.db.soleWriter;
+    if (sole) return this.#inProcess(keys);
     return new Promise<ProbeResult>((resolve, reject) => {
       this.#waiting.push({ keys, resolve, reject });
       this.#schedule();
     });
+  }
+
+  async #inProcess(keys: readonly IdentifierKey[]): Promise<ProbeResult> {
+    const sole = this.db.soleWriter;
+    if (!sole) throw new Error('not a sole-writer store');
+    if (keys.length > 0 && !sole.identifiersReady) await sole.loadIdentifiers(this.db);
+    const maybe = keys.filter((k) => sole.mayBeStored(k));
+    const stored = maybe.length > 0 ? await findObservationIds(this.db, maybe) : new Map<string, string>();
+    // Read after the lookup: a write the lookup waited for is then part of the version.
+    return { version: sole.enrollmentVersion, stored };
   }
 
   #schedule(): void {
@@ -101,7 +116,7 @@ export class GateProbe {
     }
     let rows: { n: number; v: string }[];
     try {
-      rows = (await this.db.query<{ n: number; v: string }>(PROBE_SQL, [systems, codes])).rows;
+      rows = (await this.db.query<{ n: number; v: string }>(PROBE_SQL, [systems, codes], 'khe_gate_probe')).rows;
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;

@@ -8,6 +8,7 @@ import type { IndexRows } from '../shared/index-rows.ts';
 import { AUDIT_EVENT_TYPE } from './audit-store.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
+import { ENROLLMENT_TYPES } from './sole-writer.ts';
 
 export interface VersionWrite {
   resourceType: string;
@@ -21,7 +22,7 @@ export interface VersionWrite {
 }
 
 /** Writes of these types change who is enrolled (see src/ingest/enrollment-index.ts). */
-export const ENROLLMENT_TYPES: ReadonlySet<string> = new Set(['ResearchSubject', 'Patient']);
+export { ENROLLMENT_TYPES } from './sole-writer.ts';
 
 const COLUMNS = `resource_type, id, version_id, ${LAST_UPDATED_SQL} AS last_updated, deleted, content`;
 
@@ -104,6 +105,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
      , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
              WHERE resource_type = $1 AND id = $2)`;
   if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
+  q.soleWriter?.written(w.resourceType, w.index);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
@@ -115,6 +117,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
      SELECT 1`,
     [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
   );
+  q.soleWriter?.settled([w.resourceType]);
 }
 
 /**
@@ -123,7 +126,9 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
  */
 export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
   await deleteIndexRows(q, resourceType, id);
+  q.soleWriter?.written(resourceType, idx);
   await q.query(`WITH ${indexInsertCtes(3)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+  q.soleWriter?.settled([resourceType]);
 }
 
 /** One keyset window of current versions of a type, locked until the caller's transaction ends. */
