@@ -7,6 +7,7 @@ import { badRequest, fail } from '../shared/outcomes.ts';
 import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
+import { comboPlan, comboSql } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -149,7 +150,22 @@ export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: strin
            FROM resources r WHERE ${where}${keyset}
            ORDER BY r.created_seq LIMIT ${limit}`;
   } else {
-    sql = sortedSql(req, bound, p, baseUrl, limit);
+    const combo = comboPlan(req, baseUrl);
+    sql = combo
+      ? comboSql(
+          req,
+          combo,
+          bound,
+          p,
+          {
+            where: (r) => whereClause(r, p, baseUrl),
+            columns: MATCH_COLUMNS,
+            keyParam: (v) => keyParam('timestamptz', v, p),
+            timestampText,
+          },
+          limit,
+        )
+      : sortedSql(req, bound, p, baseUrl, limit);
   }
   const rows = (await q.query<PageRow>(sql, p.values)).rows;
   const hasMore = rows.length > req.count;
