@@ -35,12 +35,42 @@ function oneTarget(f: SearchFilter, baseUrl: string): string | undefined {
   return f.targets.length === 1 && type ? `${type}/${ref}` : undefined;
 }
 
+/** A search sorted by date with one subject and one code: pages read from sp_combo_lookup in order. */
 export function comboPlan(req: SearchRequest, baseUrl: string): ComboPlan | undefined {
   const [key] = req.sort;
-  if (req.resourceType !== COMBO.resourceType || req.sort.length !== 1 || !key) return undefined;
-  if (key.type !== 'date' || key.code !== COMBO.date) return undefined;
+  if (req.sort.length !== 1 || !key || key.type !== 'date' || key.code !== COMBO.date) return undefined;
   // A cursor from before keysets (an offset) continues as it began.
   if (req.cursor && req.cursor.keys === undefined) return undefined;
+  return comboMatch(req, baseUrl, key.descending);
+}
+
+/**
+ * Any other search with one subject and one code (no _sort, a date filter, a count): both filters
+ * as one probe of sp_combo, so the planner can start from the subject's rows of that code instead
+ * of every row of the subject. The same matches: a combo row exists exactly when both index rows do.
+ */
+export function comboCondition(
+  req: SearchRequest,
+  p: ParamList,
+  baseUrl: string,
+): { answered: readonly SearchFilter[]; sql: string } | undefined {
+  const plan = comboMatch(req, baseUrl, true);
+  if (!plan) return undefined;
+  const system =
+    plan.system === ''
+      ? ' AND c.system IS NULL'
+      : plan.system !== undefined
+        ? ` AND c.system = ${p.add(plan.system)}`
+        : '';
+  return {
+    answered: plan.answered,
+    sql: `EXISTS (SELECT 1 FROM sp_combo c WHERE c.resource_type = r.resource_type AND c.id = r.id
+            AND c.subject = ${p.add(plan.subject)} AND c.code = ${p.add(plan.code)}${system})`,
+  };
+}
+
+function comboMatch(req: SearchRequest, baseUrl: string, descending: boolean): ComboPlan | undefined {
+  if (req.resourceType !== COMBO.resourceType) return undefined;
   const refs = req.filters.filter((f) => f.code === COMBO.subject || f.code === 'patient');
   const codes = req.filters.filter((f) => f.code === COMBO.code);
   const [ref] = refs;
@@ -56,7 +86,7 @@ export function comboPlan(req: SearchRequest, baseUrl: string): ComboPlan | unde
   const system = bar < 0 ? undefined : raw.slice(0, bar);
   const value = bar < 0 ? raw : raw.slice(bar + 1);
   if (value === '') return undefined;
-  return { subject, system, code: value, descending: key.descending, answered: [ref, code] };
+  return { subject, system, code: value, descending, answered: [ref, code] };
 }
 
 export interface ComboSqlParts {

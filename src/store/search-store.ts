@@ -7,7 +7,7 @@ import { badRequest, fail } from '../shared/outcomes.ts';
 import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
-import { comboPlan, comboSql } from './search-combo.ts';
+import { comboCondition, comboPlan, comboSql } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -51,7 +51,10 @@ async function currentBound(q: Queryable): Promise<string> {
 
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
   const conditions = [`r.resource_type = ${p.add(req.resourceType)}`, 'NOT r.deleted'];
-  conditions.push(...filterConditions(req.resourceType, req.filters, p, baseUrl));
+  const combo = comboCondition(req, p, baseUrl);
+  const filters = combo ? req.filters.filter((f) => !combo.answered.includes(f)) : req.filters;
+  conditions.push(...filterConditions(req.resourceType, filters, p, baseUrl));
+  if (combo) conditions.push(combo.sql);
   for (const f of req.exclusions) conditions.push(`NOT ${filterCondition(f, p, baseUrl)}`);
   return conditions.join(' AND ');
 }

@@ -7,8 +7,11 @@
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractIndexRows } from '../../../src/fhir/search/index-values.ts';
+import { parseSearch } from '../../../src/fhir/search/parse-search.ts';
 import { writeNextVersions } from '../../../src/store/batch-update.ts';
 import { replaceIndexRows } from '../../../src/store/resource-store.ts';
+import { ParamList } from '../../../src/store/search-conditions.ts';
+import { whereClause } from '../../../src/store/search-store.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const LOINC = 'http://loinc.org';
@@ -191,6 +194,37 @@ describe('one subject’s measure in date order (sp_combo)', () => {
     );
     expect(withDate.length).toBeGreaterThan(5);
     expect(withDate).toEqual(plainDate);
+  });
+
+  it('answers the subject and code of searches without _sort from sp_combo too: same pages, same counts', async () => {
+    const queries = [
+      'patient=c1&code=A',
+      `subject=Patient/c1&code=${LOINC}|A&date=ge2022-03-04`,
+      'patient=c1&code=A&date=lt2022-03-05',
+      'patient=c1&code=|A&date=2022-03',
+      `patient=c1&code=${LOCAL}|A&date=le2022-04-30&date=ge2022-03-02`,
+      'subject=Group/c1&code=A&date=lt2023',
+    ];
+    for (const q of queries) {
+      for (const count of [3, 100]) {
+        const [combo, plain] = await walkBoth(`${q}&_count=${count}`, general(`${q}&_count=${count}`));
+        expect(combo, q).toEqual(plain);
+        if (q.startsWith('patient=c1&code=A')) expect(combo.length).toBeGreaterThan(10);
+      }
+      const total = async (query: string) => {
+        const res = await s.call(`/fhir/Observation?${query}&_summary=count`);
+        return ((await res.json()) as Bundle).total;
+      };
+      expect(await total(q)).toBe(await total(general(q)));
+    }
+    // The probe is in the statement: the subject and code filters become one EXISTS on sp_combo.
+    const where = whereClause(
+      parseSearch('Observation', new URLSearchParams('patient=c1&code=A&date=lt2023'), true),
+      new ParamList(),
+      'http://test/fhir',
+    );
+    expect(where).toMatch(/FROM sp_combo c/);
+    expect(where).not.toMatch(/sp_reference/);
   });
 
   it('pages stay those of the general search when results change between pages', async () => {
