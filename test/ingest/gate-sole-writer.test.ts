@@ -1,15 +1,7 @@
-// Fixtures WRITTEN FOR THE TESTS.
-// The ingest gate on a store only this process writes (PGlite) decides a result turned away without
-// any statement, and still sees every enrollment change at the very next request; on PostgreSQL it
-// reads the store (src/store/gate-probe.ts), so an enrollment made by another instance is seen.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningService, startService } from '../../src/app/start.ts';
-import { createLogger } from '../../src/shared/logger.ts';
+import type { RunningService } from '../../src/app/start.ts';
 import type { Db } from '../../src/store/db.ts';
-import { openDb } from '../../src/store/open-db.ts';
+import { type SecondInstance, startSecondInstance } from '../support/second-instance.ts';
 import { openTestDb, testBackend } from '../support/test-db.ts';
 import { fetchToken, readDevClients, startTestService, type TestService } from '../support/test-service.ts';
 
@@ -169,28 +161,16 @@ describe(`the gate on a store this process alone writes, or not (${testBackend()
 
 describe(`two instances on one store: an enrollment through one is seen by the other (${testBackend()})`, () => {
   let a: TestService;
+  let second: SecondInstance;
   let b: RunningService;
-  let bDb: Db;
-  let bDir: string;
   beforeAll(async () => {
     a = await startTestService();
-    // PostgreSQL: a second pool on the same schema, as a second process would open. PGlite has one
-    // owner per data directory, so there the two instances share the one handle.
-    bDb =
-      a.testDb.schema && process.env.DATABASE_URL
-        ? await openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: '', schema: a.testDb.schema, poolSize: 4 })
-        : a.testDb.db;
-    bDir = mkdtempSync(join(tmpdir(), 'khe-test-b-'));
-    b = await startService(
-      { PORT: '0', HOST: '127.0.0.1', DATA_DIR: bDir, LOG_LEVEL: 'silent', OUTCOMES_WORKER: 'off' },
-      { db: bDb, logger: createLogger('silent') },
-    );
+    second = await startSecondInstance(a, { OUTCOMES_WORKER: 'off' });
+    b = second.service;
   });
   afterAll(async () => {
-    await b.stop();
-    if (bDb !== a.testDb.db) await bDb.close();
+    await second.stop();
     await a.stop();
-    rmSync(bDir, { recursive: true, force: true });
   });
 
   it('routes the next result on A for a subject enrolled through B', async () => {
@@ -198,7 +178,7 @@ describe(`two instances on one store: an enrollment through one is seen by the o
       (await a.call('/fhir/Observation', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(result('p-b')) }))
         .status;
     expect(await push()).toBe(202);
-    const admin = readDevClients(bDir).find((c) => c.role === 'admin');
+    const admin = readDevClients(second.dataDir).find((c) => c.role === 'admin');
     if (!admin) throw new Error('no admin client on B');
     const token = await fetchToken(b.url, admin);
     const res = await fetch(`${b.url}/fhir/ResearchSubject`, {

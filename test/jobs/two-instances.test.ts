@@ -1,41 +1,23 @@
-// Two service instances on one database: each scheduled run executes once, on one of them.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningService, startService } from '../../src/app/start.ts';
-import { createLogger } from '../../src/shared/logger.ts';
-import type { Db } from '../../src/store/db.ts';
+import type { RunningService } from '../../src/app/start.ts';
 import { listJobRuns } from '../../src/store/job-run-store.ts';
-import { openDb } from '../../src/store/open-db.ts';
+import { type SecondInstance, startSecondInstance } from '../support/second-instance.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('two instances on one database', () => {
   let a: TestService;
+  let second: SecondInstance;
   let b: RunningService;
-  let bDb: Db;
-  let bDir: string;
   beforeAll(async () => {
     a = await startTestService({ LOG_LEVEL: 'silent' });
-    // PostgreSQL: a second pool on the same schema, as a second process would open. PGlite has one
-    // owner per data directory, so there the two instances share the one handle.
-    bDb =
-      a.testDb.schema && process.env.DATABASE_URL
-        ? await openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: '', schema: a.testDb.schema, poolSize: 4 })
-        : a.testDb.db;
-    bDir = mkdtempSync(join(tmpdir(), 'khe-test-b-'));
-    b = await startService(
-      { PORT: '0', HOST: '127.0.0.1', DATA_DIR: bDir, LOG_LEVEL: 'silent' },
-      { db: bDb, logger: createLogger('silent') },
-    );
+    second = await startSecondInstance(a);
+    b = second.service;
   });
   afterAll(async () => {
-    await b.stop();
-    if (bDb !== a.testDb.db) await bDb.close();
+    await second.stop();
     await a.stop();
-    rmSync(bDir, { recursive: true, force: true });
   });
 
   it('runs each slot of a job registered on both exactly once', async () => {
