@@ -4,12 +4,21 @@
  * the per-arm MeasureReports). The cohort is pushed through the feed over HTTP first, as an EHR
  * would; recomputation runs in process with the background worker off, so it is timed alone.
  *   node bench/outcomes-recompute.ts 30 10000     DATABASE_URL=postgres://… node bench/outcomes-recompute.ts 30 10000
+ * PROFILE_STATEMENTS=1 (PostgreSQL): statements per kind of each phase, on stderr.
+ * PG_STATS=1 (PostgreSQL): checkpoints, WAL and full-page images, block reads and hits, and the
+ *   schema's table and index sizes before and after the first computation, and its progress every
+ *   15 s (bench/support/pg-server-stats.ts).
+ * CPU_PROFILE=<file.cpuprofile>: a V8 CPU profile of this process during the first computation.
+ * Run node with --expose-gc to report the heap used after a full collection at the end of each
+ * phase (the service's need, apart from what the bench's own HTTP feed left to collect).
  */
 import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { Bundle } from '@medplum/fhirtypes';
 import { feedBundle, observationOf, syntheticCohort } from '../test/support/synthetic-cohort.ts';
 import { startTestService } from '../test/support/test-service.ts';
 import { startCpuMeter } from './support/cpu-meter.ts';
+import { progressSampler, serverStats, statsDelta } from './support/pg-server-stats.ts';
 import { installStatementProfile, takeStatementProfile } from './support/statement-profile.ts';
 
 const sizes = process.argv
@@ -31,6 +40,17 @@ function profile(phase: string): void {
 
 const profilingServer = backend === 'postgresql';
 const round1 = (x: number): number => Math.round(x * 10) / 10;
+const pgStats = process.env.PG_STATS === '1' && backend === 'postgresql';
+const cpuProfile = process.env.CPU_PROFILE;
+
+/** Heap used after a full collection (MB), when node runs with --expose-gc. */
+function heapAfterGc(): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  gc();
+  gc();
+  return Math.round(process.memoryUsage().heapUsed / 1048576);
+}
 
 async function run(n: number): Promise<void> {
   // A long run outlives the default token lifetime; the bench client keeps one token.
@@ -96,12 +116,33 @@ async function run(n: number): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   profile('feed');
+  const heapAfterFeed = heapAfterGc();
+  const databaseUrl = process.env.DATABASE_URL as string;
+  const schema = s.testDb.schema as string;
+  const stats0 = pgStats ? await serverStats(databaseUrl, schema) : undefined;
+  const progress = pgStats ? progressSampler(databaseUrl, schema) : undefined;
+  const session = cpuProfile ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+    await session.post('Profiler.start');
+  }
   const cpu1 = startCpuMeter(process.pid);
   const t1 = performance.now();
   const first = await s.service.outcomes.drain();
   const firstMs = performance.now() - t1;
   const firstCpu = cpu1();
+  if (session && cpuProfile) {
+    const { profile: p } = await session.post('Profiler.stop');
+    writeFileSync(cpuProfile, JSON.stringify(p));
+    session.disconnect();
+  }
+  const progressLines = progress ? await progress() : undefined;
+  const firstStats = stats0 ? statsDelta(stats0, await serverStats(databaseUrl, schema)) : undefined;
+  if (firstStats) console.error(`-- server, first computation: ${JSON.stringify(firstStats)}`);
   profile('first computation');
+  const heapAfterFirst = heapAfterGc();
   // The service runs in this process: during a long computation the server's keep-alive timer
   // (5 s) and the client's can expire together, and a request written on a socket the server is
   // closing fails with ECONNRESET. Letting idle sockets close first avoids the race.
@@ -114,6 +155,7 @@ async function run(n: number): Promise<void> {
   const fullMs = performance.now() - t2;
   const fullCpu = cpu2();
   profile('full pass, nothing changed');
+  const heapAfterFull = heapAfterGc();
   const full = (await all.json()) as { subjects: number; unchanged: number };
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -180,6 +222,13 @@ async function run(n: number): Promise<void> {
     // Nearest rank: with 25 samples the 99th percentile is the largest.
     oneSubjectAfterOneResultMsP99: Math.round((samples[Math.ceil(0.99 * SAMPLES) - 1] as number) * 10) / 10,
     peakRssMbDuringCompute: Math.round(peakRss / 1048576),
+    // With --expose-gc: heap used after a full collection at the end of each phase (MB).
+    heapAfterGcMb:
+      heapAfterFeed === undefined
+        ? undefined
+        : { feed: heapAfterFeed, firstComputation: heapAfterFirst, fullPass: heapAfterFull, oneSubject: heapAfterGc() },
+    firstComputationServer: firstStats,
+    firstComputationProgress: progressLines,
   };
   console.log(JSON.stringify(row));
   results.push(row);
