@@ -37,7 +37,9 @@ export async function serverStats(databaseUrl: string, schema: string): Promise<
       `SELECT checkpoints_timed, checkpoints_req, checkpoint_write_time, buffers_checkpoint, buffers_clean,
               buffers_backend, buffers_backend_fsync, buffers_alloc FROM pg_stat_bgwriter`,
     );
-    const wal = await c.query('SELECT wal_records, wal_fpi, wal_bytes, wal_buffers_full, wal_write, wal_sync FROM pg_stat_wal');
+    const wal = await c.query(
+      'SELECT wal_records, wal_fpi, wal_bytes, wal_buffers_full, wal_write, wal_sync FROM pg_stat_wal',
+    );
     const db = await c.query(
       `SELECT blks_read, blks_hit, tup_inserted, tup_updated, tup_deleted, temp_files, temp_bytes
          FROM pg_stat_database WHERE datname = current_database()`,
