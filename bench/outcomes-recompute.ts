@@ -9,6 +9,7 @@
  *   schema's table and index sizes before and after the first computation, and its progress every
  *   15 s (bench/support/pg-server-stats.ts).
  * CPU_PROFILE=<file.cpuprofile>: a V8 CPU profile of this process during the first computation.
+ * KEEP_SCHEMA=1 (PostgreSQL): the schema is kept at the end (for EXPLAIN), its name on stderr.
  * Run node with --expose-gc to report the heap used after a full collection at the end of each
  * phase (the service's need, apart from what the bench's own HTTP feed left to collect).
  */
@@ -42,6 +43,7 @@ const profilingServer = backend === 'postgresql';
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const pgStats = process.env.PG_STATS === '1' && backend === 'postgresql';
 const cpuProfile = process.env.CPU_PROFILE;
+const keepSchema = process.env.KEEP_SCHEMA === '1' && backend === 'postgresql';
 
 /** Heap used after a full collection (MB), when node runs with --expose-gc. */
 function heapAfterGc(): number | undefined {
@@ -232,7 +234,12 @@ async function run(n: number): Promise<void> {
   };
   console.log(JSON.stringify(row));
   results.push(row);
-  await s.stop();
+  if (keepSchema) {
+    // For EXPLAIN of the drain's statements at this size; drop it by hand afterwards.
+    await s.service.stop();
+    await s.testDb.db.close();
+    console.error(`-- kept schema ${s.testDb.schema}: DROP SCHEMA ${s.testDb.schema} CASCADE when done`);
+  } else await s.stop();
 }
 
 for (const n of sizes.length ? sizes : [30]) await run(n);
