@@ -20,6 +20,7 @@ import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
 import { writeNextVersions } from '../store/batch-update.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
+import { deferAggregates, studiesWithPendingAggregates } from '../store/outcome-aggregate-pending.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
@@ -174,6 +175,15 @@ export class OutcomeEngine {
   readonly #definitions: string;
   /** Batches recomputed at once, each in its own transaction (see `drain`). */
   readonly #batchesAtOnce: number;
+  /** How long a bulk recomputation may leave the MeasureReports behind (see `drain`). */
+  readonly #reportLagMs: number;
+  /** When this instance last recounted MeasureReports, or decided to (ms since the epoch). */
+  #reportsRefreshedAt = 0;
+  /**
+   * Some MeasureReport groups may be waiting for their recount: this instance left some, or it has
+   * just started (another one, or its previous run, may have left some).
+   */
+  #pendingReports = true;
 
   constructor(
     db: Db,
@@ -194,6 +204,15 @@ export class OutcomeEngine {
        * writes two at once. PGlite has one connection: more than 1 gains nothing there.
        */
       batchesAtOnce?: number;
+      /**
+       * How long `drain` and `recomputeSome` may leave the MeasureReports behind while whole batches
+       * of marks keep coming (default 30 s): such a batch leaves its groups' recount to a later one
+       * (outcome_aggregate_pending) instead of recounting every summary row of its groups, which
+       * made a bulk recomputation quadratic in the subjects. A batch that took fewer marks than it
+       * could (the last of a drain, one subject after one result) recounts at once, as does the
+       * end of every drain; 0 recounts in every batch.
+       */
+      measureReportLagMs?: number;
     } = {},
   ) {
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
@@ -206,6 +225,7 @@ export class OutcomeEngine {
     this.#today = options.today ?? (() => new Date().toISOString().slice(0, 10));
     this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
     this.#batchesAtOnce = Math.max(1, Math.floor(options.batchesAtOnce ?? 1));
+    this.#reportLagMs = Math.max(0, options.measureReportLagMs ?? 30_000);
   }
 
   /**
@@ -214,21 +234,65 @@ export class OutcomeEngine {
    * recorded with its error and retried later, and never holds back the others (issue 17).
    */
   async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
-    return (await this.#recomputeMarked(batchMarks))?.report;
+    return (await this.#recomputeMarked(batchMarks, false))?.report;
   }
 
-  /** `recomputeMarked`, with the number of marks the batch took. */
-  async #recomputeMarked(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
+  /**
+   * `recomputeMarked`, with the number of marks the batch took. `mayDefer`: a batch that took a
+   * full batch of marks (more are probably waiting) leaves its MeasureReport groups' recount to a
+   * later batch, unless the reports have not been recounted for `measureReportLagMs`.
+   */
+  async #recomputeMarked(
+    batchMarks: number,
+    mayDefer: boolean,
+  ): Promise<{ report: RecomputeReport; marks: number } | undefined> {
+    let deferred = false;
     try {
-      return await this.#db.transaction(async (tx) => {
+      const r = await this.#db.transaction(async (tx) => {
         const claimed = await claimMarkedSubjects(tx, batchMarks);
         if (claimed.subjects.length === 0) return undefined;
-        return { report: await this.#recompute(tx, claimed.subjects), marks: claimed.marks };
+        deferred = mayDefer && claimed.marks >= batchMarks && this.#mayDeferReports();
+        return { report: await this.#recompute(tx, claimed.subjects, deferred), marks: claimed.marks };
       });
+      // Only once committed: a flush that started earlier did not see these groups.
+      if (deferred) this.#pendingReports = true;
+      return r;
     } catch (err) {
       this.#onBatchError?.(err);
       return this.#recomputeIsolated(batchMarks);
     }
+  }
+
+  /** Whether a batch may leave its MeasureReports' recount to a later one; if not, it is the one. */
+  #mayDeferReports(): boolean {
+    const now = Date.now();
+    if (now - this.#reportsRefreshedAt < this.#reportLagMs) return true;
+    // Taken now, so that the other lanes keep deferring while this batch recounts.
+    this.#reportsRefreshedAt = now;
+    return false;
+  }
+
+  /**
+   * Recounts every MeasureReport group left waiting (by this instance or another), in one
+   * transaction; its new MeasureReport versions are published like a batch's.
+   */
+  async #flushPendingReports(total: RecomputeReport): Promise<void> {
+    this.#pendingReports = false;
+    // Usually none (another lane, or the last batch, took them): one statement, no transaction.
+    if ((await studiesWithPendingAggregates(this.#db)).length === 0) return;
+    await this.#db.transaction(async (tx) => {
+      const published: PublishedVersion[] = [];
+      // A study whose groups another flush took meanwhile recounts nothing (read after its lock).
+      for (const studyId of (await studiesWithPendingAggregates(tx)).sort()) {
+        published.push(...(await this.#refreshMeasureReports(tx, studyId, [])));
+      }
+      total.measureReports += published.length;
+      noteChanged(
+        total,
+        published.map((r) => `MeasureReport/${r.id}`),
+      );
+      if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
+    });
   }
 
   async #recomputeIsolated(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
@@ -239,7 +303,7 @@ export class OutcomeEngine {
       for (const id of claimed.subjects) {
         await tx.query('SAVEPOINT outcome_subject');
         try {
-          addReport(total, await this.#recompute(tx, [id]));
+          addReport(total, await this.#recompute(tx, [id], false));
           await tx.query('RELEASE SAVEPOINT outcome_subject');
         } catch (err) {
           await tx.query('ROLLBACK TO SAVEPOINT outcome_subject');
@@ -263,7 +327,7 @@ export class OutcomeEngine {
     const lanes: Promise<void>[] = [];
     const lane = async (): Promise<void> => {
       for (;;) {
-        const r = await this.#recomputeMarked(batchMarks);
+        const r = await this.#recomputeMarked(batchMarks, true);
         if (!r) return;
         addReport(total, r.report);
         if (r.marks < batchMarks) return;
@@ -273,6 +337,8 @@ export class OutcomeEngine {
     lanes.push(lane());
     // Lanes are added while others run: wait until every lane started has ended.
     for (let done = 0; done < lanes.length; done++) await lanes[done];
+    // No marks left: MeasureReport groups left by whole batches are recounted now.
+    if (this.#pendingReports) await this.#flushPendingReports(total);
     return total;
   }
 
@@ -281,13 +347,17 @@ export class OutcomeEngine {
    * were waiting.
    */
   async recomputeSome(batchMarks = 200): Promise<RecomputeReport | undefined> {
-    const first = await this.#recomputeMarked(batchMarks);
-    if (!first) return undefined;
+    const first = await this.#recomputeMarked(batchMarks, true);
+    if (!first) {
+      // Nothing to recompute: MeasureReport groups left by whole batches are recounted now.
+      if (this.#pendingReports) await this.#flushPendingReports(emptyReport());
+      return undefined;
+    }
     const total = first.report;
     // Only a full batch says more marks may be waiting: then the other lanes join in.
     if (first.marks >= batchMarks && this.#batchesAtOnce > 1) {
       const more = await Promise.all(
-        Array.from({ length: this.#batchesAtOnce }, () => this.#recomputeMarked(batchMarks)),
+        Array.from({ length: this.#batchesAtOnce }, () => this.#recomputeMarked(batchMarks, true)),
       );
       for (const r of more) if (r) addReport(total, r.report);
     }
@@ -298,7 +368,7 @@ export class OutcomeEngine {
    * One batch in sets: the inputs of every subject are read in a few statements, each subject is
    * computed on its own (a pure function of its inputs), and all outcomes are written together.
    */
-  async #recompute(tx: Queryable, subjectIds: readonly string[]): Promise<RecomputeReport> {
+  async #recompute(tx: Queryable, subjectIds: readonly string[], deferReports: boolean): Promise<RecomputeReport> {
     const report = emptyReport();
     // Every subject here was locked for recomputation by the claim that took its marks.
     const all = [...new Set(subjectIds)].sort();
@@ -368,6 +438,10 @@ export class OutcomeEngine {
     const published = results.flatMap((r) => r.published);
     for (const [studyId, groups] of groupsTouched) {
       if (groups.length === 0) continue;
+      if (deferReports) {
+        await deferAggregates(tx, studyId, groups);
+        continue;
+      }
       const reports = await this.#refreshMeasureReports(tx, studyId, groups);
       report.measureReports += reports.length;
       noteChanged(
@@ -526,8 +600,11 @@ export class OutcomeEngine {
     const study = this.#studies.get(studyId);
     if (!study) return [];
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
-    await refreshAggregates(tx, studyId, groups);
-    const pairs = [...new Map(groups.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];
+    this.#reportsRefreshedAt = Date.now();
+    // The groups recounted: these, and those earlier batches of the study left waiting.
+    const recounted = await refreshAggregates(tx, studyId, groups);
+    if (recounted.length === 0) return [];
+    const pairs = [...new Map(recounted.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];
     const date = new Date().toISOString();
     const built = buildMeasureReports(study, await readAggregates(tx, studyId, pairs), date);
     const existing = await readMany(

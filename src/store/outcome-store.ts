@@ -309,27 +309,46 @@ export async function replaceSummaries(
 }
 
 /**
- * Recounts the given groups from the summary rows (after the caller's lock on the study's
- * MeasureReports, so a concurrent recomputation's committed rows are included).
+ * Recounts the given groups, and every group of the study left pending by an earlier batch
+ * (deferAggregates), from the summary rows (after the caller's lock on the study's MeasureReports,
+ * so a concurrent recomputation's committed rows are included). Returns every group recounted.
+ * Taking the pending groups costs no statement of its own: they are deleted in the statement that
+ * deletes the old counts.
  */
-export async function refreshAggregates(q: Queryable, studyId: string, keys: readonly SummaryKey[]): Promise<void> {
-  if (keys.length === 0) return;
-  const params = [studyId, keys.map((k) => k.arm), keys.map((k) => k.visit), keys.map((k) => k.kind)];
-  const groups = 'SELECT DISTINCT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)';
-  await q.query(
-    `DELETE FROM outcome_aggregate a USING (${groups}) k
-      WHERE a.study_id = $1 AND a.arm = k.arm AND a.visit = k.visit AND a.kind = k.kind`,
-    params,
+export async function refreshAggregates(
+  q: Queryable,
+  studyId: string,
+  keys: readonly SummaryKey[],
+): Promise<SummaryKey[]> {
+  const taken = await q.query<SummaryKey>(
+    `WITH pending AS (
+       DELETE FROM outcome_aggregate_pending p WHERE p.study_id = $1 RETURNING p.arm, p.visit, p.kind
+     ), k AS (
+       SELECT DISTINCT * FROM (
+         SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
+         UNION ALL SELECT arm, visit, kind FROM pending
+       ) u
+     ), gone AS (
+       DELETE FROM outcome_aggregate a USING k
+        WHERE a.study_id = $1 AND a.arm = k.arm AND a.visit = k.visit AND a.kind = k.kind
+     )
+     SELECT arm, visit, kind FROM k ORDER BY arm, visit, kind`,
+    [studyId, keys.map((k) => k.arm), keys.map((k) => k.visit), keys.map((k) => k.kind)],
   );
+  const all = taken.rows;
+  if (all.length === 0) return [];
   await q.query(
     `INSERT INTO outcome_aggregate (study_id, arm, visit, kind, category, subjects, median, total)
      SELECT s.study_id, s.arm, s.visit, s.kind, s.category, count(*),
             percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value), sum(s.value)
-       FROM outcome_summary s JOIN (${groups}) k ON s.arm = k.arm AND s.visit = k.visit AND s.kind = k.kind
+       FROM outcome_summary s
+       JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
+         ON s.arm = k.arm AND s.visit = k.visit AND s.kind = k.kind
       WHERE s.study_id = $1
       GROUP BY s.study_id, s.arm, s.visit, s.kind, s.category`,
-    params,
+    [studyId, all.map((k) => k.arm), all.map((k) => k.visit), all.map((k) => k.kind)],
   );
+  return all.map((k) => ({ arm: k.arm, visit: k.visit, kind: k.kind }));
 }
 
 export interface AggregateRow {

@@ -1,5 +1,6 @@
 // Fixtures WRITTEN FOR THE TESTS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deferAggregates, studiesWithPendingAggregates } from '../../src/store/outcome-aggregate-pending.ts';
 import { readAggregates, refreshAggregates, replaceSummary, type SummaryRow } from '../../src/store/outcome-store.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
@@ -60,5 +61,30 @@ describe(`per-group outcome aggregates (${testBackend()})`, () => {
     expect(rows.find((r) => r.kind === 'time-in-range')).toMatchObject({ count: 3, median: 20, sum: 120 });
     // Not refreshed: still the count made before d's change.
     expect(rows.find((r) => r.kind === 'msk-score')).toMatchObject({ count: 3, median: 2, sum: 6 });
+  });
+
+  it('recounts the groups left pending with its own, once, and leaves other studies’ pending groups', async () => {
+    await replaceSummary(t.db, 'e', [row('e', 'time-in-range', '', 50, 'overall'), row('e', 'msk-score', '', 6)]);
+    // Two batches left the same group (the table has no key: kept twice, recounted once), another
+    // study left one of its own.
+    const msk = { arm: 'low-dose', visit: 'month-3', kind: 'msk-score' };
+    await deferAggregates(t.db, 's1', [msk]);
+    await deferAggregates(t.db, 's1', [msk, msk]);
+    await deferAggregates(t.db, 's2', [{ arm: 'a', visit: 'overall', kind: 'x' }]);
+    expect((await studiesWithPendingAggregates(t.db)).sort()).toEqual(['s1', 's2']);
+    const recounted = await refreshAggregates(t.db, 's1', [
+      { arm: 'low-dose', visit: 'overall', kind: 'time-in-range' },
+    ]);
+    expect(recounted).toEqual([msk, { arm: 'low-dose', visit: 'overall', kind: 'time-in-range' }]);
+    const rows = await readAggregates(t.db, 's1', [
+      { arm: 'low-dose', visit: 'overall' },
+      { arm: 'low-dose', visit: 'month-3' },
+    ]);
+    // b, c, d (changed to 4 above) and e: the pending group is counted again, with e.
+    expect(rows.find((r) => r.kind === 'msk-score')).toMatchObject({ count: 4, median: 3, sum: 14 });
+    expect(rows.find((r) => r.kind === 'time-in-range')).toMatchObject({ count: 4, median: 35, sum: 170 });
+    expect(await studiesWithPendingAggregates(t.db)).toEqual(['s2']);
+    // Nothing given and nothing pending: nothing recounted.
+    expect(await refreshAggregates(t.db, 's1', [])).toEqual([]);
   });
 });
