@@ -153,8 +153,12 @@ export async function readSubjectInputs(
   const r = await q.query<ContentRow & { role: 's' | 'r' | 'p' | 'm'; k: string }>(
     `WITH s AS (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u(id)),
      pt AS (SELECT DISTINCT x.target FROM s
-              JOIN sp_reference x ON x.resource_type = 'ResearchSubject' AND x.id = s.id AND x.param = 'individual'
-             WHERE x.target LIKE 'Patient/%')
+              CROSS JOIN LATERAL (
+                SELECT y.target FROM sp_reference y
+                 WHERE y.resource_type = 'ResearchSubject' AND y.id = s.id AND y.param = 'individual'
+                   AND y.target LIKE 'Patient/%'
+                OFFSET 0
+              ) x)
      SELECT 's' AS role, r.id AS k, r.resource_type, r.id, r.version_id, r.content
        FROM s JOIN resources r ON r.resource_type = 'ResearchSubject' AND r.id = s.id AND NOT r.deleted
      UNION ALL
@@ -172,11 +176,15 @@ export async function readSubjectInputs(
        FROM pt JOIN resources r ON r.resource_type = 'Patient' AND r.id = substr(pt.target, 9) AND NOT r.deleted
      UNION ALL
      SELECT 'm', x.target, r.resource_type, r.id, r.version_id, r.content
-       FROM sp_reference x
+       FROM pt
+       CROSS JOIN LATERAL (
+         SELECT y.resource_type, y.id, y.target FROM sp_reference y
+          WHERE y.resource_type = ANY($3::text[]) AND y.param = 'subject' AND y.target = pt.target
+         OFFSET 0
+       ) x
        JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
-      WHERE x.resource_type = ANY($3::text[]) AND x.param = 'subject' AND x.target IN (SELECT target FROM pt)
-        AND NOT r.deleted`,
-    // One index lookup per target (see readFingerprints).
+      WHERE NOT r.deleted`,
+    // One index lookup per subject, target and Patient (see readFingerprints).
     [[...researchSubjectIds], recordTypes, medicationTypes, researchSubjectIds.map((id) => `ResearchSubject/${id}`)],
   );
   for (const row of r.rows) {
