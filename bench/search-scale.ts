@@ -57,8 +57,8 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   Object.assign(db, {
     query: <R extends object>(text: string, params?: unknown[]) =>
       wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params),
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions) =>
-      transaction((tx) => fn(wrap(tx)), options),
+    transaction: <T>(fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
+      transaction((tx, first) => fn(wrap(tx), first), options),
   });
   return state;
 }

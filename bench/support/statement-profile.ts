@@ -6,7 +6,7 @@
  * first words with whitespace folded and parameter lists collapsed.
  */
 import pg from 'pg';
-import type { Db, Queryable, QueryResult } from '../../src/store/db.ts';
+import type { Db, Queryable, QueryResult, TransactionOptions } from '../../src/store/db.ts';
 
 interface Kind {
   count: number;
@@ -87,7 +87,7 @@ export function profileDb(db: Db): void {
   Object.assign(db, {
     query: <R extends object>(text: string, params?: unknown[], name?: string) =>
       wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params, name),
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>, ...rest: unknown[]) =>
-      (transaction as (f: (tx: Queryable) => Promise<T>, ...r: unknown[]) => Promise<T>)((tx) => fn(wrap(tx)), ...rest),
+    transaction: <T>(fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
+      transaction((tx, first) => fn(wrap(tx), first), options),
   });
 }

@@ -46,6 +46,17 @@ export interface TransactionOptions {
    * the connection goes back to the pool once the COMMIT is answered.
    */
   readOnly?: boolean | undefined;
+  /**
+   * A read without parameters sent with the BEGIN, in the same round trip on PostgreSQL; its rows
+   * are handed to fn as `first`.
+   */
+  firstRead?: string | undefined;
+}
+
+/** The rows of the last statement of a simple query that may have held several (node-postgres). */
+function lastRows(r: pg.QueryResult | pg.QueryResult[]): Record<string, unknown>[] {
+  const last = Array.isArray(r) ? r[r.length - 1] : r;
+  return (last?.rows ?? []) as Record<string, unknown>[];
 }
 
 const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
@@ -64,7 +75,10 @@ export function setLocalSql(settings: Readonly<Record<string, string | number>>)
 
 export interface Db extends Queryable {
   /** Runs fn inside BEGIN … COMMIT on one connection; rolls back when fn throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /** Human-readable backend name, for logs and /readyz. */
   readonly backend: 'postgresql' | 'pglite';
   close(): Promise<void>;
@@ -104,14 +118,22 @@ export class PoolDb implements Db {
     return this.#q.exec(text);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const client = await this.#pool.connect();
     let released = false;
     try {
-      // One round trip for BEGIN and its settings (a simple query may hold several statements).
-      const settings = options.settings ? setLocalSql(options.settings) : '';
-      await client.query(`BEGIN${options.readOnly ? ' READ ONLY' : ''}${settings ? `; ${settings}` : ''}`);
-      const result = await fn(pgQueryable(client));
+      // One round trip for BEGIN, its settings and its first read (a simple query may hold several
+      // statements).
+      const begin = [
+        `BEGIN${options.readOnly ? ' READ ONLY' : ''}`,
+        ...(options.settings ? [setLocalSql(options.settings)] : []),
+        ...(options.firstRead ? [options.firstRead] : []),
+      ].join('; ');
+      const started = (await client.query(begin)) as unknown as pg.QueryResult | pg.QueryResult[];
+      const result = await fn(pgQueryable(client), options.firstRead ? lastRows(started) : undefined);
       if (options.readOnly) {
         // Nothing to make durable: answer now, hand the connection back once the COMMIT is done
         // (a connection whose COMMIT failed is closed rather than reused).
@@ -180,18 +202,23 @@ export class PGliteDb implements Db {
     return this.#q.exec(text);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const sole = this.soleWriter;
     let before: string | undefined;
     const start = [
       ...(options.readOnly ? ['SET TRANSACTION READ ONLY'] : []),
       ...(options.settings ? [setLocalSql(options.settings)] : []),
+      ...(options.firstRead ? [options.firstRead] : []),
     ].join('; ');
     try {
       return await this.#db.transaction(async (tx) => {
         before = sole.enrollmentVersion;
-        if (start) await tx.exec(start);
-        return fn(pgliteQueryable(tx, sole));
+        const results = start ? await tx.exec(start) : [];
+        const first = options.firstRead ? ((results[results.length - 1]?.rows ?? []) as Record<string, unknown>[]) : undefined;
+        return fn(pgliteQueryable(tx, sole), first);
       });
     } finally {
       if (before !== undefined) sole.transactionEnded(before);

@@ -81,6 +81,15 @@ describe('time budget of a request', () => {
       await t.drop();
     });
 
+    it('hands fn the rows of its first read (PGlite too, when a transaction is asked for)', async () => {
+      const first = await t.db.transaction(async (_tx, rows) => rows, {
+        readOnly: true,
+        firstRead: "SELECT current_setting('transaction_read_only') AS ro",
+      });
+      expect(first).toEqual([{ ro: 'on' }]);
+      expect(await t.db.transaction(async (_tx, rows) => rows)).toBeUndefined();
+    });
+
     it('applies them inside the transaction only', async () => {
       const inside = await t.db.transaction(
         async (tx) =>
@@ -124,6 +133,14 @@ describe('time budget of a request', () => {
         const r = await t.db.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
         expect(r.rows[0]?.t).toBe('0');
       }
+    });
+
+    it('sends its first read with the BEGIN, inside the transaction and after its settings', async () => {
+      const first = await withTimeBudget(t.db, { ms: 4_321 }, async (_q, rows) => rows, {
+        firstRead:
+          "SELECT 1 AS one; SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS t",
+      });
+      expect(first).toEqual([{ ro: 'on', t: '4321ms' }]);
     });
 
     it('runs what it budgets read-only (a write in it fails)', async () => {
