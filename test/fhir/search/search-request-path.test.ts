@@ -70,6 +70,33 @@ describe('a search request around its statement', () => {
     }
   });
 
+  it('pages from the bound read with the first page: what was created before it is in, what came after is not', async () => {
+    const put = (id: string, date: string) =>
+      s.call(`/fhir/Observation/${id}`, { method: 'PUT', body: JSON.stringify(obs(id, date)) });
+    expect((await put('srp-b1', '2023-06-01')).status).toBe(201);
+    const search = '/fhir/Observation?code=http://example.org/codes|srp&date=lt2023-12-31&_count=1';
+    const first = (await (await s.call(search, { role: 'research' })).json()) as Bundle;
+    expect(first.entry?.map((e) => e.resource?.id)).toEqual(['srp-b1']);
+    expect((await put('srp-b0', '2023-05-01')).status).toBe(201);
+    expect((await put('srp-b2', '2023-04-01')).status).toBe(201);
+    // Nothing else matched when the first page was read: no page after it would show the later two.
+    expect(first.link?.find((l) => l.relation === 'next')).toBeUndefined();
+    const again = (await (await s.call(search.replace('_count=1', '_count=10'), { role: 'research' })).json()) as Bundle;
+    expect(again.entry?.map((e) => e.resource?.id)).toEqual(['srp-b1', 'srp-b0', 'srp-b2']);
+    const paged = (await (await s.call(search, { role: 'research' })).json()) as Bundle;
+    const next = paged.link?.find((l) => l.relation === 'next')?.url;
+    expect(next).toBeDefined();
+    expect((await put('srp-b3', '2023-03-01')).status).toBe(201);
+    const ids: (string | undefined)[] = paged.entry?.map((e) => e.resource?.id) ?? [];
+    let url = next;
+    while (url) {
+      const page = (await (await s.call(url.slice(s.url.length), { role: 'research' })).json()) as Bundle;
+      ids.push(...(page.entry?.map((e) => e.resource?.id) ?? []));
+      url = page.link?.find((l) => l.relation === 'next')?.url;
+    }
+    expect(ids).toEqual(['srp-b1', 'srp-b0', 'srp-b2']);
+  });
+
   it('still answers searches after many, the pool not left inside transactions', async () => {
     const token = await s.token('research');
     const all = await Promise.all(
