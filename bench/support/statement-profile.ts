@@ -87,7 +87,9 @@ export function profileDb(db: Db): void {
   Object.assign(db, {
     query: <R extends object>(text: string, params?: unknown[], name?: string) =>
       wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params, name),
-    transaction: <T>(fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
-      transaction((tx, first) => fn(wrap(tx), first), options),
+    transaction: <T>(
+      fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+      options?: TransactionOptions,
+    ) => transaction((tx, first) => fn(wrap(tx), first), options),
   });
 }

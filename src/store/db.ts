@@ -217,7 +217,9 @@ export class PGliteDb implements Db {
       return await this.#db.transaction(async (tx) => {
         before = sole.enrollmentVersion;
         const results = start ? await tx.exec(start) : [];
-        const first = options.firstRead ? ((results[results.length - 1]?.rows ?? []) as Record<string, unknown>[]) : undefined;
+        const first = options.firstRead
+          ? ((results[results.length - 1]?.rows ?? []) as Record<string, unknown>[])
+          : undefined;
         return fn(pgliteQueryable(tx, sole), first);
       });
     } finally {

@@ -43,7 +43,8 @@ function sortExpression(key: SortKey, p: ParamList): string {
 }
 
 /** The newest created_seq handed out: a first page's bound, kept in its cursor for the pages after it. */
-export const CURRENT_BOUND_SQL = 'SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS bound FROM resource_seq';
+export const CURRENT_BOUND_SQL =
+  'SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS bound FROM resource_seq';
 
 /** The bound from CURRENT_BOUND_SQL's rows. */
 export function boundFromRows(rows: readonly Record<string, unknown>[]): string {

@@ -81,7 +81,9 @@ describe('a search request around its statement', () => {
     expect((await put('srp-b2', '2023-04-01')).status).toBe(201);
     // Nothing else matched when the first page was read: no page after it would show the later two.
     expect(first.link?.find((l) => l.relation === 'next')).toBeUndefined();
-    const again = (await (await s.call(search.replace('_count=1', '_count=10'), { role: 'research' })).json()) as Bundle;
+    const again = (await (
+      await s.call(search.replace('_count=1', '_count=10'), { role: 'research' })
+    ).json()) as Bundle;
     expect(again.entry?.map((e) => e.resource?.id)).toEqual(['srp-b1', 'srp-b0', 'srp-b2']);
     const paged = (await (await s.call(search, { role: 'research' })).json()) as Bundle;
     const next = paged.link?.find((l) => l.relation === 'next')?.url;
@@ -108,7 +110,10 @@ describe('a search request around its statement', () => {
     );
     expect(new Set(all)).toEqual(new Set([200]));
     // A write after them is durable and seen: no connection was handed back mid-transaction.
-    const put = await s.call('/fhir/Observation/srp-9', { method: 'PUT', body: JSON.stringify(obs('srp-9', '2024-02-01')) });
+    const put = await s.call('/fhir/Observation/srp-9', {
+      method: 'PUT',
+      body: JSON.stringify(obs('srp-9', '2024-02-01')),
+    });
     expect(put.status).toBe(201);
     const found = (await (await s.call('/fhir/Observation?_id=srp-9', { role: 'research' })).json()) as Bundle;
     expect(found.entry?.map((e) => e.resource?.id)).toEqual(['srp-9']);
@@ -144,14 +149,18 @@ describe('a search stopped by its time budget', () => {
 
   // One statement and nothing after it (_count=0 only counts): only statement_timeout can stop it
   // (PGlite cannot stop a running statement; it checks the budget between statements).
-  it.runIf(testBackend() === 'postgresql')('stops a single long statement on PostgreSQL (statement_timeout)', async () => {
-    const res = await s.call('/fhir/Observation?code:not=zz&_total=accurate&_count=0', { role: 'research' });
-    expect(res.status).toBe(503);
-    expect(((await res.json()) as OperationOutcome).issue?.[0]?.details?.text).toMatch(/time budget of 5 ms/);
-    // The cancelled statement's connection is usable: reads on every pooled connection work.
-    const after = await Promise.all(
-      Array.from({ length: 10 }, () => s.call('/fhir/Observation/srt-1', { role: 'research' }).then((r) => r.status)),
-    );
-    expect(new Set(after)).toEqual(new Set([200]));
-  }, 60_000);
+  it.runIf(testBackend() === 'postgresql')(
+    'stops a single long statement on PostgreSQL (statement_timeout)',
+    async () => {
+      const res = await s.call('/fhir/Observation?code:not=zz&_total=accurate&_count=0', { role: 'research' });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as OperationOutcome).issue?.[0]?.details?.text).toMatch(/time budget of 5 ms/);
+      // The cancelled statement's connection is usable: reads on every pooled connection work.
+      const after = await Promise.all(
+        Array.from({ length: 10 }, () => s.call('/fhir/Observation/srt-1', { role: 'research' }).then((r) => r.status)),
+      );
+      expect(new Set(after)).toEqual(new Set([200]));
+    },
+    60_000,
+  );
 });
