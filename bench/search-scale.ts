@@ -12,15 +12,20 @@
  *   SCALE_BENCH_SCHEMA=name … (PostgreSQL) seeds into that schema once and keeps it: a later run
  *                            with the same name and size reuses the rows (migrations still apply);
  *                            drop it by hand when done (DROP SCHEMA name CASCADE)
+ *   SCALE_BENCH_ONLY=0,2 …   runs only those searches (indexes into the list below; 0 is /healthz)
+ *   PROFILE_STATEMENTS=1 …   prints, per search, the statements one first-page request runs (on
+ *                            PostgreSQL each a round trip; on PGlite BEGIN/COMMIT are not seen) and
+ *                            the time waited for each kind, on stderr
  * Prints a table and writes bench/results/search-scale-<backend>.json.
  */
 import { writeFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
-import type { Db, Queryable, QueryResult } from '../src/store/db.ts';
+import type { Db, Queryable, QueryResult, TransactionOptions } from '../src/store/db.ts';
 import { openDb } from '../src/store/open-db.ts';
 import { seedObservations } from '../test/support/bulk-seed.ts';
 import type { TestDb } from '../test/support/test-db.ts';
 import { fetchToken, readDevClients, startTestService } from '../test/support/test-service.ts';
+import { installStatementProfile, profileDb, takeStatementProfile } from './support/statement-profile.ts';
 
 const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
 const N = Number(process.env.SCALE_BENCH_RESOURCES ?? (backend === 'postgresql' ? 1_000_000 : 200_000));
@@ -29,6 +34,9 @@ const REPS = Number(process.env.SCALE_BENCH_REPS ?? 200);
 const PAGES = Number(process.env.SCALE_BENCH_PAGES ?? 30);
 const EXPLAIN = process.env.SCALE_BENCH_EXPLAIN === '1';
 const KEEP_SCHEMA = process.env.SCALE_BENCH_SCHEMA;
+const ONLY = process.env.SCALE_BENCH_ONLY?.split(',').map(Number);
+const PROFILING = process.env.PROFILE_STATEMENTS === '1';
+if (PROFILING && backend === 'postgresql') installStatementProfile();
 if (KEEP_SCHEMA && (!process.env.DATABASE_URL || !/^[a-z_][a-z0-9_]*$/.test(KEEP_SCHEMA)))
   throw new Error('SCALE_BENCH_SCHEMA needs DATABASE_URL and a plain lower-case name');
 
@@ -49,7 +57,10 @@ function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][
   Object.assign(db, {
     query: <R extends object>(text: string, params?: unknown[]) =>
       wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params),
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => transaction((tx) => fn(wrap(tx))),
+    transaction: <T>(
+      fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+      options?: TransactionOptions,
+    ) => transaction((tx, first) => fn(wrap(tx), first), options),
   });
   return state;
 }
@@ -93,6 +104,7 @@ try {
   // reusing pooled connections (else the first request races a closing socket).
   await new Promise((r) => setTimeout(r, 500));
   const rec = EXPLAIN ? recorder(db) : undefined;
+  if (PROFILING && backend === 'pglite') profileDb(db);
 
   // A fresh token every minute: a slow run outlives the service's token lifetime.
   const research = readDevClients(s.dataDir).find((c) => c.role === 'research');
@@ -130,13 +142,17 @@ try {
     ['Patient/$everything (500 resources, 100 a page)', `/fhir/Patient/${patient}/$everything`],
     ['Observation/_history, 100 a page', '/fhir/Observation/_history?_count=100'],
     ['_history (system), 100 a page', '/fhir/_history?_count=100'],
+    // A statement that costs next to nothing: what is left is the request around it.
+    ['one Patient by _id (the request around a search)', `/fhir/Patient?_id=${patient}`],
   ];
   const cells = [];
-  for (const [label, path] of searches) {
+  for (const [index, [label, path]] of searches.entries()) {
+    if (ONLY && !ONLY.includes(index)) continue;
     for (let i = 0; i < 10; i++) await get(path);
     const first: number[] = [];
     let entries = 0;
     let total: number | undefined;
+    if (PROFILING) takeStatementProfile();
     for (let i = 0; i < REPS; i++) {
       const r = await get(path);
       first.push(r.ms);
@@ -144,6 +160,17 @@ try {
         entries = r.bundle?.entry?.length ?? 0;
         total = r.bundle?.total;
       }
+    }
+    if (PROFILING) {
+      // Per request: the audit write of the last requests may still be on its way (a few more).
+      const p = takeStatementProfile();
+      console.error(
+        `-- ${label}: ${(p.statements / REPS).toFixed(2)} statements a request, ${(p.ms / REPS).toFixed(2)} ms waited`,
+      );
+      for (const [kind, k] of p.kinds)
+        console.error(
+          `${(k.count / REPS).toFixed(2).padStart(7)} ${(k.ms / k.count).toFixed(3).padStart(8)} ms each  ${kind}`,
+        );
     }
     // The pages after the first, by following next links; walked again until PAGES pages are read
     // (or the search's pages twice over when it has fewer), so short searches get enough samples.

@@ -6,6 +6,7 @@
  * first words with whitespace folded and parameter lists collapsed.
  */
 import pg from 'pg';
+import type { Db, Queryable, QueryResult, TransactionOptions } from '../../src/store/db.ts';
 
 interface Kind {
   count: number;
@@ -67,4 +68,28 @@ export function takeStatementProfile(): { statements: number; ms: number; kinds:
     ms: Math.round(list.reduce((a, [, k]) => a + k.ms, 0)),
     kinds: list.map(([t, k]) => [t, { count: k.count, ms: Math.round(k.ms) }]),
   };
+}
+
+/**
+ * The same for a store that is not node-postgres (PGlite): times every query made through the Db
+ * and its transactions (BEGIN and COMMIT, issued inside PGlite's own transaction(), are not seen).
+ */
+export function profileDb(db: Db): void {
+  const wrap = (q: Queryable): Queryable => ({
+    ...q,
+    query: <R extends object>(text: string, params?: unknown[], name?: string): Promise<QueryResult<R>> => {
+      const started = performance.now();
+      return q.query<R>(text, params, name).finally(() => record(text, started));
+    },
+  });
+  const query = db.query.bind(db);
+  const transaction = db.transaction.bind(db);
+  Object.assign(db, {
+    query: <R extends object>(text: string, params?: unknown[], name?: string) =>
+      wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params, name),
+    transaction: <T>(
+      fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+      options?: TransactionOptions,
+    ) => transaction((tx, first) => fn(wrap(tx), first), options),
+  });
 }

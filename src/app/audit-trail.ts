@@ -20,13 +20,17 @@ import { stamp } from '../fhir/interactions/write-version.ts';
 import { extractIndexRows } from '../fhir/search/index-values.ts';
 import type { MllpAudit, MllpAuditEntry } from '../ingest/hl7v2/mllp-listener.ts';
 import type { Logger } from '../shared/logger.ts';
+import { insertAuditEvents } from '../store/audit-store.ts';
 import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db } from '../store/db.ts';
 import type { VersionWrite } from '../store/resource-store.ts';
 import type { AuditSummary } from './audit-summary.ts';
 
+/** An AuditEvent as a store write: always a body. */
+type AuditWrite = VersionWrite & { content: string };
+
 interface Pending {
-  write: VersionWrite;
+  write: AuditWrite;
   done: (err?: unknown) => void;
 }
 
@@ -45,7 +49,7 @@ export class AuditWriter {
 
   /** Resolves once the event is committed. */
   /** The event as a store write, for callers that commit it together with their own write. */
-  toWrite(event: AuditEvent): VersionWrite {
+  toWrite(event: AuditEvent): AuditWrite {
     const id = randomUUID();
     const lastUpdated = new Date().toISOString();
     const stamped = stamp(event, id, 1, lastUpdated);
@@ -76,7 +80,7 @@ export class AuditWriter {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#maxBatch);
         try {
-          await writeFirstVersions(
+          await insertAuditEvents(
             this.#db,
             batch.map((p) => p.write),
           );

@@ -1,8 +1,8 @@
 /**
  * The audit trail's own tables (migration 0063): AuditEvents and their search keys, partitioned by
  * month of `recorded`, out of the clinical resource and search index tables. Writes arrive through
- * batch-write.ts (the audit trail's group commit and the inline audits of creates and transactions
- * share its one statement); reads, searches, `$export` and the retention job read and manage them here.
+ * batch-write.ts (the inline audits of creates and transactions share its one statement) and, for
+ * the audit trail's group commit of AuditEvents alone, insertAuditEvents below; reads, searches, `$export` and the retention job read and manage them here.
  */
 import type { IndexRows } from '../shared/index-rows.ts';
 import type { Queryable } from './db.ts';
@@ -68,6 +68,28 @@ export function auditInsertCtes(rows: AuditRows, params: unknown[]): string {
      , ak AS (INSERT INTO audit_event_keys (recorded, id, param, system, value)
                 SELECT * FROM unnest(${$(rows.keys[0])}::timestamptz[], ${$(rows.keys[1])}::text[], ${$(rows.keys[2])}::text[],
                                      ${$(rows.keys[3])}::text[], ${$(rows.keys[4])}::text[]))`;
+}
+
+/** The largest group commit sent as a prepared statement (one per batch size and connection). */
+const PREPARED_UP_TO = 8;
+
+/**
+ * Inserts AuditEvents and nothing else (the audit trail's group commit): one statement, the same
+ * as batch-write.ts sends for them. A batch of up to PREPARED_UP_TO events goes as a statement
+ * prepared once per connection and size (its text depends only on the size): PostgreSQL then
+ * skips parsing and planning the two partitioned inserts, about 0.3 ms of the 1.2 ms a single
+ * durable audit write took (2026-12-06). PGlite ignores the name.
+ */
+export async function insertAuditEvents(
+  q: Queryable,
+  events: readonly { id: string; lastUpdated: string; content: string; index: IndexRows | undefined }[],
+): Promise<void> {
+  if (events.length === 0) return;
+  const rows = emptyAuditRows();
+  for (const e of events) addAuditRow(rows, e.id, e.lastUpdated, e.content, e.index);
+  const params: unknown[] = [];
+  const text = `WITH ${auditInsertCtes(rows, params)} SELECT 1`;
+  await q.query(text, params, events.length <= PREPARED_UP_TO ? `audit_insert_${events.length}` : undefined);
 }
 
 export interface StoredAuditEvent {

@@ -33,9 +33,52 @@ export interface Queryable {
   readonly soleWriter?: SoleWriter | undefined;
 }
 
+/** How a transaction starts (Db.transaction). */
+export interface TransactionOptions {
+  /**
+   * Transaction-local settings (SET LOCAL name = value): names are plain identifiers, values
+   * numbers or plain words. On PostgreSQL they go with the BEGIN, in one round trip.
+   */
+  settings?: Readonly<Record<string, string | number>> | undefined;
+  /**
+   * The transaction only reads (BEGIN READ ONLY: a write in it fails). Its result is returned as
+   * soon as fn has it, without waiting for the COMMIT, which then changes nothing: on PostgreSQL
+   * the connection goes back to the pool once the COMMIT is answered.
+   */
+  readOnly?: boolean | undefined;
+  /**
+   * A read without parameters sent with the BEGIN, in the same round trip on PostgreSQL; its rows
+   * are handed to fn as `first`.
+   */
+  firstRead?: string | undefined;
+}
+
+/** The rows of the last statement of a simple query that may have held several (node-postgres). */
+function lastRows(r: pg.QueryResult | pg.QueryResult[]): Record<string, unknown>[] {
+  const last = Array.isArray(r) ? r[r.length - 1] : r;
+  return (last?.rows ?? []) as Record<string, unknown>[];
+}
+
+const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
+const SETTING_VALUE = /^[A-Za-z0-9_.-]+$/;
+
+/** `SET LOCAL …` statements for these settings, each checked before it goes into the SQL text. */
+export function setLocalSql(settings: Readonly<Record<string, string | number>>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      const v = String(value);
+      if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(v)) throw new Error(`unsafe setting ${name} = ${v}`);
+      return `SET LOCAL ${name} = '${v}'`;
+    })
+    .join('; ');
+}
+
 export interface Db extends Queryable {
   /** Runs fn inside BEGIN … COMMIT on one connection; rolls back when fn throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /** Human-readable backend name, for logs and /readyz. */
   readonly backend: 'postgresql' | 'pglite';
   close(): Promise<void>;
@@ -75,18 +118,39 @@ export class PoolDb implements Db {
     return this.#q.exec(text);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const client = await this.#pool.connect();
+    let released = false;
     try {
-      await client.query('BEGIN');
-      const result = await fn(pgQueryable(client));
+      // One round trip for BEGIN, its settings and its first read (a simple query may hold several
+      // statements).
+      const begin = [
+        `BEGIN${options.readOnly ? ' READ ONLY' : ''}`,
+        ...(options.settings ? [setLocalSql(options.settings)] : []),
+        ...(options.firstRead ? [options.firstRead] : []),
+      ].join('; ');
+      const started = (await client.query(begin)) as unknown as pg.QueryResult | pg.QueryResult[];
+      const result = await fn(pgQueryable(client), options.firstRead ? lastRows(started) : undefined);
+      if (options.readOnly) {
+        // Nothing to make durable: answer now, hand the connection back once the COMMIT is done
+        // (a connection whose COMMIT failed is closed rather than reused).
+        released = true;
+        client.query('COMMIT').then(
+          () => client.release(),
+          (err: Error) => client.release(err),
+        );
+        return result;
+      }
       await client.query('COMMIT');
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      if (!released) client.release();
     }
   }
 
@@ -138,13 +202,25 @@ export class PGliteDb implements Db {
     return this.#q.exec(text);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const sole = this.soleWriter;
     let before: string | undefined;
+    const start = [
+      ...(options.readOnly ? ['SET TRANSACTION READ ONLY'] : []),
+      ...(options.settings ? [setLocalSql(options.settings)] : []),
+      ...(options.firstRead ? [options.firstRead] : []),
+    ].join('; ');
     try {
-      return await this.#db.transaction((tx) => {
+      return await this.#db.transaction(async (tx) => {
         before = sole.enrollmentVersion;
-        return fn(pgliteQueryable(tx, sole));
+        const results = start ? await tx.exec(start) : [];
+        const first = options.firstRead
+          ? ((results[results.length - 1]?.rows ?? []) as Record<string, unknown>[])
+          : undefined;
+        return fn(pgliteQueryable(tx, sole), first);
       });
     } finally {
       if (before !== undefined) sole.transactionEnded(before);

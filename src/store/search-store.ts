@@ -42,11 +42,18 @@ function sortExpression(key: SortKey, p: ParamList): string {
            WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.param = ${p.add(key.code)})`;
 }
 
+/** The newest created_seq handed out: a first page's bound, kept in its cursor for the pages after it. */
+export const CURRENT_BOUND_SQL =
+  'SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS bound FROM resource_seq';
+
+/** The bound from CURRENT_BOUND_SQL's rows. */
+export function boundFromRows(rows: readonly Record<string, unknown>[]): string {
+  const bound = rows[0]?.bound;
+  return typeof bound === 'string' ? bound : '0';
+}
+
 async function currentBound(q: Queryable): Promise<string> {
-  const r = await q.query<{ bound: string }>(
-    'SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS bound FROM resource_seq',
-  );
-  return r.rows[0]?.bound ?? '0';
+  return boundFromRows((await q.query<{ bound: string }>(CURRENT_BOUND_SQL)).rows);
 }
 
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
@@ -117,8 +124,14 @@ const MATCH_COLUMNS = `r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.r
 
 type PageRow = VersionRow & { seq: string; dk?: string; [k: `k${number}`]: string | null };
 
-export async function runSearch(q: Queryable, req: SearchRequest, baseUrl: string): Promise<SearchPage> {
-  const bound = req.cursor?.bound ?? (await currentBound(q));
+/** `knownBound`: CURRENT_BOUND_SQL read by the caller just before (with its transaction's BEGIN). */
+export async function runSearch(
+  q: Queryable,
+  req: SearchRequest,
+  baseUrl: string,
+  knownBound?: string,
+): Promise<SearchPage> {
+  const bound = req.cursor?.bound ?? knownBound ?? (await currentBound(q));
   const c = new ParamList();
   const countWhere = `${whereClause(req, c, baseUrl)} AND r.created_seq <= ${c.add(bound)}::bigint`;
   const countParams = c.values;

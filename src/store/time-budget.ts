@@ -42,18 +42,27 @@ function budgeted(q: Queryable, budget: TimeBudget, deadline: number): Queryable
   };
 }
 
-/** Runs fn's queries within the budget: a 503 OperationOutcome (timeout) when it runs out. */
-export async function withTimeBudget<T>(db: Db, budget: TimeBudget, fn: (q: Queryable) => Promise<T>): Promise<T> {
+/**
+ * Runs fn's queries, which only read, within the budget: a 503 OperationOutcome (timeout) when it
+ * runs out. `firstRead` (a read without parameters): on PostgreSQL sent with the transaction's
+ * BEGIN, in one round trip, and its rows handed to fn; elsewhere fn gets undefined and reads itself.
+ */
+export async function withTimeBudget<T>(
+  db: Db,
+  budget: TimeBudget,
+  fn: (q: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+  options: { firstRead?: string | undefined } = {},
+): Promise<T> {
   const deadline = performance.now() + budget.ms;
   if (db.backend !== 'postgresql') return fn(budgeted(db, budget, deadline));
-  return db.transaction(async (tx) => {
-    // No parallel workers either: a request's statements read a page's worth of index rows, and
-    // starting workers for them cost more than it saved (on a busy 2-core host, 100 ms and more
-    // before the first row, where the statement alone took a few).
-    await tx.query(
-      "SELECT set_config('statement_timeout', $1, true), set_config('max_parallel_workers_per_gather', '0', true)",
-      [String(budget.ms)],
-    );
-    return fn(budgeted(tx, budget, deadline));
+  // Settings local to the transaction, sent with its BEGIN (one round trip), so a pooled connection
+  // never keeps them. No parallel workers either: a request's statements read a page's worth of
+  // index rows, and starting workers for them cost more than it saved (on a busy 2-core host,
+  // 100 ms and more before the first row, where the statement alone took a few). Read only: the
+  // answer does not wait for the COMMIT (the request's AuditEvent is written by the audit trail).
+  return db.transaction((tx, first) => fn(budgeted(tx, budget, deadline), first), {
+    readOnly: true,
+    firstRead: options.firstRead,
+    settings: { statement_timeout: Math.max(1, Math.ceil(budget.ms)), max_parallel_workers_per_gather: 0 },
   });
 }

@@ -1,7 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../src/shared/outcomes.ts';
-import type { Db, Queryable } from '../../src/store/db.ts';
+import { type Db, type Queryable, setLocalSql } from '../../src/store/db.ts';
+import { openDb } from '../../src/store/open-db.ts';
 import { withTimeBudget } from '../../src/store/time-budget.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
@@ -63,6 +64,57 @@ describe('time budget of a request', () => {
     expect(await withTimeBudget(db, { ms: 10_000 }, async (q) => (await q.query('SELECT 1')).rows)).toEqual([]);
   });
 
+  it('refuses a setting whose name or value is not a plain word (they go into the SQL text)', () => {
+    expect(setLocalSql({ statement_timeout: 250, max_parallel_workers_per_gather: 0 })).toBe(
+      "SET LOCAL statement_timeout = '250'; SET LOCAL max_parallel_workers_per_gather = '0'",
+    );
+    expect(() => setLocalSql({ statement_timeout: "1'; DROP TABLE resources; --" })).toThrow(/unsafe setting/);
+    expect(() => setLocalSql({ 'statement_timeout = 0; --': 1 })).toThrow(/unsafe setting/);
+  });
+
+  describe(`a transaction's settings and READ ONLY (${testBackend()})`, () => {
+    let t: TestDb;
+    beforeAll(async () => {
+      t = await openTestDb();
+    });
+    afterAll(async () => {
+      await t.drop();
+    });
+
+    it('hands fn the rows of its first read (PGlite too, when a transaction is asked for)', async () => {
+      const first = await t.db.transaction(async (_tx, rows) => rows, {
+        readOnly: true,
+        firstRead: "SELECT current_setting('transaction_read_only') AS ro",
+      });
+      expect(first).toEqual([{ ro: 'on' }]);
+      expect(await t.db.transaction(async (_tx, rows) => rows)).toBeUndefined();
+    });
+
+    it('applies them inside the transaction only', async () => {
+      const inside = await t.db.transaction(
+        async (tx) =>
+          (
+            await tx.query<{ ro: string; w: string }>(
+              "SELECT current_setting('transaction_read_only') AS ro, current_setting('max_parallel_workers_per_gather') AS w",
+            )
+          ).rows[0],
+        { readOnly: true, settings: { max_parallel_workers_per_gather: 0 } },
+      );
+      expect(inside).toEqual({ ro: 'on', w: '0' });
+      const after = await t.db.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
+      expect(after.rows[0]?.ro).toBe('off');
+    });
+
+    it('refuses a write inside a read-only transaction, and rolls it back', async () => {
+      await t.db.exec('CREATE TABLE IF NOT EXISTS ro_probe (a int)');
+      await expect(
+        t.db.transaction((tx) => tx.query('INSERT INTO ro_probe VALUES (1)'), { readOnly: true }),
+      ).rejects.toMatchObject({ code: '25006' });
+      expect((await t.db.query('SELECT * FROM ro_probe')).rows).toEqual([]);
+      expect((await t.db.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+    });
+  });
+
   describe.runIf(testBackend() === 'postgresql')('on PostgreSQL', () => {
     let t: TestDb;
     beforeAll(async () => {
@@ -80,6 +132,44 @@ describe('time budget of a request', () => {
       for (let i = 0; i < 10; i++) {
         const r = await t.db.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
         expect(r.rows[0]?.t).toBe('0');
+      }
+    });
+
+    it('sends its first read with the BEGIN, inside the transaction and after its settings', async () => {
+      const first = await withTimeBudget(t.db, { ms: 4_321 }, async (_q, rows) => rows, {
+        firstRead:
+          "SELECT 1 AS one; SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS t",
+      });
+      expect(first).toEqual([{ ro: 'on', t: '4321ms' }]);
+    });
+
+    it('runs what it budgets read-only (a write in it fails)', async () => {
+      await t.db.exec('CREATE TABLE IF NOT EXISTS ro_probe2 (a int)');
+      await expect(
+        withTimeBudget(t.db, { ms: 10_000 }, (q) => q.query('INSERT INTO ro_probe2 VALUES (2)')),
+      ).rejects.toMatchObject({ code: '25006' });
+    });
+
+    it('hands a connection back only once its read-only COMMIT is done (one pooled connection)', async () => {
+      // The answer does not wait for the COMMIT; the next user of the connection must still find
+      // it out of the transaction, without the budget's settings.
+      const one = await openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: '', schema: t.schema, poolSize: 1 });
+      try {
+        for (let i = 0; i < 20; i++) {
+          const inside = await withTimeBudget(one, { ms: 1_234 }, async (q) => {
+            return (await q.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t")).rows[0]?.t;
+          });
+          expect(inside).toBe('1234ms');
+          const after = await one.query<{ t: string; ro: string; w: string; x: string }>(
+            `SELECT current_setting('statement_timeout') AS t, current_setting('transaction_read_only') AS ro,
+                    current_setting('max_parallel_workers_per_gather') AS w, now() = statement_timestamp() AS x`,
+          );
+          // now() = statement_timestamp(): a statement outside any transaction block.
+          expect(after.rows[0]).toMatchObject({ t: '0', ro: 'off', x: true });
+          expect(after.rows[0]?.w).not.toBe('0');
+        }
+      } finally {
+        await one.close();
       }
     });
   });

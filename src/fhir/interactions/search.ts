@@ -17,7 +17,7 @@ import type { Queryable } from '../../store/db.ts';
 import { everLabelled, type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
-import { runSearch } from '../../store/search-store.ts';
+import { boundFromRows, CURRENT_BOUND_SQL, runSearch } from '../../store/search-store.ts';
 import { withTimeBudget } from '../../store/time-budget.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
@@ -63,8 +63,14 @@ export async function searchResources(
   for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
   // A search of its own (not a Bundle entry inside a transaction) runs within the request's time budget.
   const budget = q === ctx.db ? ctx.searchBudget : undefined;
+  // A first page's paging bound is read with the transaction's BEGIN (one round trip fewer).
   const page = budget
-    ? await withTimeBudget(ctx.db, budget, (bq) => runSearch(bq, req, ctx.baseUrl))
+    ? await withTimeBudget(
+        ctx.db,
+        budget,
+        (bq, first) => runSearch(bq, req, ctx.baseUrl, first && boundFromRows(first)),
+        { firstRead: req.cursor?.bound === undefined ? CURRENT_BOUND_SQL : undefined },
+      )
     : await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');
   const self = `${ctx.baseUrl}/${type}${req.applied.length ? `?${queryString(req.applied)}` : ''}`;
