@@ -3,6 +3,7 @@
  * rewrites thousands of resources in one recomputation, and one `writeVersion` per resource costs
  * two round trips each.
  */
+import { COMBO, comboInsertCte } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
@@ -50,7 +51,7 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
     `DELETE FROM ${table} x USING (${owners}) k WHERE x.resource_type = k.t AND x.id = k.i`;
   await q.query(
     `WITH dt AS (${del('sp_token')}), dr AS (${del('sp_reference')}), dd AS (${del('sp_date')})
-        , ds AS (${del('sp_string')}), dn AS (${del('sp_number')})
+        , ds AS (${del('sp_string')}), dn AS (${del('sp_number')}), dc AS (${del('sp_combo')})
      SELECT 1`,
     [types, ids],
   );
@@ -72,6 +73,14 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
+  const combo = types.includes(COMBO.resourceType)
+    ? `, ${comboInsertCte({
+        tokens: 'SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])',
+        references: 'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[])',
+        dates: 'SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[])',
+        seqs: 'SELECT resource_type, id, created_seq FROM r',
+      })}`
+    : '';
   // Superseded versions move to history in the same statement (CTEs all read the snapshot from
   // before the statement, so `h` copies the old rows while `r` overwrites them).
   await q.query(
@@ -83,7 +92,8 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
              SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.method, r.content
                FROM resources r JOIN x ON r.resource_type = x.t AND r.id = x.i)
      , r AS (UPDATE resources r SET version_id = x.v, last_updated = x.u, deleted = x.d, content = x.c, method = x.m
-               FROM x WHERE r.resource_type = x.t AND r.id = x.i)
+               FROM x WHERE r.resource_type = x.t AND r.id = x.i
+             RETURNING r.resource_type, r.id, r.created_seq)
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
                 SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[]))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -94,6 +104,7 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
                 SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
                 SELECT * FROM unnest($25::text[], $26::text[], $27::text[], $28::numeric[], $29::text[], $30::text[]))
+     ${combo}
      ${bump}
      SELECT 1`,
     params,

@@ -3,6 +3,7 @@
  * group commit, a transaction's plain creates), so N resources cost one round trip, not N.
  */
 import { AUDIT_EVENT_TYPE, addAuditRow, auditInsertCtes, emptyAuditRows } from './audit-store.ts';
+import { COMBO, comboInsertCte } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
@@ -95,6 +96,14 @@ export async function writeFirstVersions(
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
+  const combo = types.includes(COMBO.resourceType)
+    ? `, ${comboInsertCte({
+        tokens: 'SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[])',
+        references: 'SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])',
+        dates: 'SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[])',
+        seqs: 'SELECT resource_type, id, created_seq FROM r',
+      })}`
+    : '';
   const params: unknown[] = [types, ids, updated, ...tok, ...ref, ...dat, ...str, ...num];
   const marksParam = marks.length > 0 ? `$${params.push([...new Set(marks)])}` : '';
   // Each body travels as its own text parameter, sent as it is: node-postgres escapes a text[]
@@ -109,7 +118,8 @@ export async function writeFirstVersions(
     `WITH r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
                 SELECT x.t, x.i, 1, x.u, false, y.c, 'POST'
                   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS x(t, i, u, n)
-                  JOIN ${contentRows} WITH ORDINALITY AS y(c, n) ON y.n = x.n)
+                  JOIN ${contentRows} WITH ORDINALITY AS y(c, n) ON y.n = x.n
+                RETURNING resource_type, id, created_seq)
      , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
                 SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -120,6 +130,7 @@ export async function writeFirstVersions(
                 SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[]))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
                 SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::numeric[], $26::text[], $27::text[]))
+     ${combo}
      ${bump}
      ${marksParam ? `, om AS (${MARK_SQL(marksParam)})` : ''}
      ${audit.ids.length > 0 ? `, ${auditInsertCtes(audit, params)}` : ''}

@@ -6,6 +6,7 @@
 
 import type { IndexRows } from '../shared/index-rows.ts';
 import { AUDIT_EVENT_TYPE } from './audit-store.ts';
+import { COMBO, comboInsertCte } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { ENROLLMENT_TYPES } from './sole-writer.ts';
@@ -61,9 +62,20 @@ function indexParams(idx: IndexRows | undefined): unknown[][] {
   ];
 }
 
-/** CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base. */
-function indexInsertCtes(base: number): string {
+/**
+ * CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base.
+ * With `seqs` (rows (resource_type, id, created_seq) of the resource), its combo rows too.
+ */
+function indexInsertCtes(base: number, seqs?: string): string {
   const $ = (k: number): string => `$${base + k}`;
+  const combo = seqs
+    ? `, ${comboInsertCte({
+        tokens: `SELECT $1::text, $2::text, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c)`,
+        references: `SELECT $1::text, $2::text, x.p, x.t FROM unnest(${$(3)}::text[], ${$(4)}::text[]) AS x(p, t)`,
+        dates: `SELECT $1::text, $2::text, x.p, x.l, x.h FROM unnest(${$(5)}::text[], ${$(6)}::timestamptz[], ${$(7)}::timestamptz[]) AS x(p, l, h)`,
+        seqs,
+      })}`
+    : '';
   return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -73,7 +85,8 @@ function indexInsertCtes(base: number): string {
      , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
               SELECT $1, $2, x.p, x.v FROM unnest(${$(8)}::text[], ${$(9)}::text[]) AS x(p, v))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
-              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))`;
+              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))
+     ${combo}`;
 }
 
 /**
@@ -87,6 +100,7 @@ async function deleteIndexRows(q: Queryable, resourceType: string, id: string): 
      , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
      , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
      , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)
+     , dc AS (DELETE FROM sp_combo WHERE resource_type = $1 AND id = $2)
      SELECT 1`,
     [resourceType, id],
   );
@@ -98,12 +112,12 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   // before the statement, so `h` copies the old row while `r` overwrites it).
   const writeCurrent = firstVersion
     ? `r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
-             VALUES ($1, $2, $3, $4, $5, $6, $7))`
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING resource_type, id, created_seq)`
     : `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
              SELECT resource_type, id, version_id, last_updated, deleted, method, content
              FROM resources WHERE resource_type = $1 AND id = $2)
      , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
-             WHERE resource_type = $1 AND id = $2)`;
+             WHERE resource_type = $1 AND id = $2 RETURNING resource_type, id, created_seq)`;
   if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
   q.soleWriter?.written(w.resourceType, w.index);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
@@ -113,7 +127,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   await q.query(
     `WITH ${writeCurrent}
      ${bumpEnrollment}
-     , ${indexInsertCtes(8)}
+     , ${indexInsertCtes(8, hasCombo(w.resourceType, w.index) ? 'SELECT resource_type, id, created_seq FROM r' : undefined)}
      SELECT 1`,
     [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
   );
@@ -127,8 +141,16 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
 export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
   await deleteIndexRows(q, resourceType, id);
   q.soleWriter?.written(resourceType, idx);
-  await q.query(`WITH ${indexInsertCtes(3)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+  const seqs = hasCombo(resourceType, idx)
+    ? 'SELECT resource_type, id, created_seq FROM resources WHERE resource_type = $1 AND id = $2'
+    : undefined;
+  await q.query(`WITH ${indexInsertCtes(3, seqs)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
   q.soleWriter?.settled([resourceType]);
+}
+
+/** Whether a write can have combo rows (src/store/combo-rows.ts): else the statement stays as it was. */
+function hasCombo(resourceType: string, idx: IndexRows | undefined): boolean {
+  return resourceType === COMBO.resourceType && idx !== undefined && idx.references.length > 0;
 }
 
 /** One keyset window of current versions of a type, locked until the caller's transaction ends. */

@@ -1,7 +1,8 @@
 /**
  * Seeds many resources straight into the store with set-based SQL (written for tests and benches):
  * 100,000 Observations in seconds instead of 100,000 HTTP calls. The rows have the shape the write
- * path gives them (current row, meta, index rows for subject, patient, code and date), so search
+ * path gives them (current row, meta, index rows for subject, patient, code and date, and
+ * the subject x code combo rows), so search
  * and export see them as they see any other Observation.
  */
 import type { Queryable } from '../../src/store/db.ts';
@@ -91,5 +92,30 @@ export async function seedObservations(q: Queryable, o: SeedOptions): Promise<vo
        FROM (SELECT s.*, timestamptz '2022-01-01T00:00:00Z' + (s.g % 365) * interval '1 day' AS d FROM (${rows}) s) s`,
       params,
     );
+    await q.query(
+      `INSERT INTO sp_combo (resource_type, id, subject, system, code, date_lo, date_hi, created_seq)
+       SELECT 'Observation', r.id, 'Patient/' || s.patient, 'http://loinc.org', s.code, s.d, s.d + interval '1 second', r.created_seq
+       FROM (SELECT s.*, timestamptz '2022-01-01T00:00:00Z' + (s.g % 365) * interval '1 day' AS d FROM (${rows}) s) s
+       JOIN resources r ON r.resource_type = 'Observation' AND r.id = s.id`,
+      params,
+    );
   }
+}
+
+/**
+ * Rewrites every Observation's combo rows (migration 0072) from its index rows, as the migration's
+ * backfill does: for tests that edit index rows by hand.
+ */
+export async function rebuildComboRows(q: Queryable): Promise<void> {
+  await q.query(`DELETE FROM sp_combo WHERE resource_type = 'Observation'`);
+  await q.query(
+    `INSERT INTO sp_combo (resource_type, id, subject, system, code, date_lo, date_hi, created_seq)
+     SELECT g.resource_type, g.id, g.target, k.system, k.code, coalesce(d.lo, 'infinity'), coalesce(d.hi, '-infinity'), r.created_seq
+     FROM sp_reference g
+     JOIN sp_token k ON k.resource_type = g.resource_type AND k.id = g.id AND k.param = 'code' AND k.code IS NOT NULL
+     JOIN resources r ON r.resource_type = g.resource_type AND r.id = g.id AND NOT r.deleted
+     LEFT JOIN (SELECT x.id, min(x.lo) AS lo, max(x.hi) AS hi FROM sp_date x
+                WHERE x.resource_type = 'Observation' AND x.param = 'date' GROUP BY x.id) d ON d.id = g.id
+     WHERE g.resource_type = 'Observation' AND g.param = 'subject'`,
+  );
 }
