@@ -3,7 +3,7 @@
  * rewrites thousands of resources in one recomputation, and one `writeVersion` per resource costs
  * two round trips each.
  */
-import { COMBO, comboInsertCte } from './combo-rows.ts';
+import { comboBatchCte, comboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
@@ -73,14 +73,8 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
-  const combo = types.includes(COMBO.resourceType)
-    ? `, ${comboInsertCte({
-        tokens: 'SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])',
-        references: 'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[])',
-        dates: 'SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[])',
-        seqs: 'SELECT resource_type, id, created_seq FROM r',
-      })}`
-    : '';
+  const comboRows = comboColumns(writes);
+  const combo = comboRows.count > 0 ? `, ${comboBatchCte(params.push(...comboRows.columns) - 5)}` : '';
   // Superseded versions move to history in the same statement (CTEs all read the snapshot from
   // before the statement, so `h` copies the old rows while `r` overwrites them).
   await q.query(

@@ -3,7 +3,7 @@
  * group commit, a transaction's plain creates), so N resources cost one round trip, not N.
  */
 import { AUDIT_EVENT_TYPE, addAuditRow, auditInsertCtes, emptyAuditRows } from './audit-store.ts';
-import { COMBO, comboInsertCte } from './combo-rows.ts';
+import { comboBatchCte, comboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
@@ -96,15 +96,9 @@ export async function writeFirstVersions(
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
-  const combo = types.includes(COMBO.resourceType)
-    ? `, ${comboInsertCte({
-        tokens: 'SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[])',
-        references: 'SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])',
-        dates: 'SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[])',
-        seqs: 'SELECT resource_type, id, created_seq FROM r',
-      })}`
-    : '';
   const params: unknown[] = [types, ids, updated, ...tok, ...ref, ...dat, ...str, ...num];
+  const comboRows = comboColumns(writes);
+  const combo = comboRows.count > 0 ? `, ${comboBatchCte(params.push(...comboRows.columns) - 5)}` : '';
   const marksParam = marks.length > 0 ? `$${params.push([...new Set(marks)])}` : '';
   // Each body travels as its own text parameter, sent as it is: node-postgres escapes a text[]
   // element character by character in JavaScript, and a JSON array costs an escape in JavaScript

@@ -6,7 +6,7 @@
 
 import type { IndexRows } from '../shared/index-rows.ts';
 import { AUDIT_EVENT_TYPE } from './audit-store.ts';
-import { COMBO, comboInsertCte } from './combo-rows.ts';
+import { type ComboRows, comboOneCte, comboOneParams, comboRows } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { ENROLLMENT_TYPES } from './sole-writer.ts';
@@ -64,18 +64,12 @@ function indexParams(idx: IndexRows | undefined): unknown[][] {
 
 /**
  * CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base.
- * With `seqs` (rows (resource_type, id, created_seq) of the resource), its combo rows too.
+ * With `combo` (its combo rows, whose 5 parameters follow the 14, and `seqs`, a query giving its
+ * created_seq), its combo rows too.
  */
-function indexInsertCtes(base: number, seqs?: string): string {
+function indexInsertCtes(base: number, combo?: { seqs: string }): string {
   const $ = (k: number): string => `$${base + k}`;
-  const combo = seqs
-    ? `, ${comboInsertCte({
-        tokens: `SELECT $1::text, $2::text, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c)`,
-        references: `SELECT $1::text, $2::text, x.p, x.t FROM unnest(${$(3)}::text[], ${$(4)}::text[]) AS x(p, t)`,
-        dates: `SELECT $1::text, $2::text, x.p, x.l, x.h FROM unnest(${$(5)}::text[], ${$(6)}::timestamptz[], ${$(7)}::timestamptz[]) AS x(p, l, h)`,
-        seqs,
-      })}`
-    : '';
+  const comboCte = combo ? `, ${comboOneCte(base + 14, combo.seqs)}` : '';
   return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
@@ -86,7 +80,7 @@ function indexInsertCtes(base: number, seqs?: string): string {
               SELECT $1, $2, x.p, x.v FROM unnest(${$(8)}::text[], ${$(9)}::text[]) AS x(p, v))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
               SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))
-     ${combo}`;
+     ${comboCte}`;
 }
 
 /**
@@ -120,6 +114,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
              WHERE resource_type = $1 AND id = $2 RETURNING resource_type, id, created_seq)`;
   if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
   q.soleWriter?.written(w.resourceType, w.index);
+  const combo = comboRows(w.resourceType, w.index);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
@@ -127,9 +122,19 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   await q.query(
     `WITH ${writeCurrent}
      ${bumpEnrollment}
-     , ${indexInsertCtes(8, hasCombo(w.resourceType, w.index) ? 'SELECT resource_type, id, created_seq FROM r' : undefined)}
+     , ${indexInsertCtes(8, combo && { seqs: 'SELECT created_seq FROM r' })}
      SELECT 1`,
-    [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
+    [
+      w.resourceType,
+      w.id,
+      w.versionId,
+      w.lastUpdated,
+      deleted,
+      w.content ?? null,
+      w.method,
+      ...indexParams(w.index),
+      ...(combo ? comboOneParams(combo) : []),
+    ],
   );
   q.soleWriter?.settled([w.resourceType]);
 }
@@ -141,16 +146,15 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
 export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
   await deleteIndexRows(q, resourceType, id);
   q.soleWriter?.written(resourceType, idx);
-  const seqs = hasCombo(resourceType, idx)
-    ? 'SELECT resource_type, id, created_seq FROM resources WHERE resource_type = $1 AND id = $2'
-    : undefined;
-  await q.query(`WITH ${indexInsertCtes(3, seqs)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+  const combo: ComboRows | undefined = comboRows(resourceType, idx);
+  const seqs = 'SELECT created_seq FROM resources WHERE resource_type = $1 AND id = $2';
+  await q.query(`WITH ${indexInsertCtes(3, combo && { seqs })} SELECT 1`, [
+    resourceType,
+    id,
+    ...indexParams(idx),
+    ...(combo ? comboOneParams(combo) : []),
+  ]);
   q.soleWriter?.settled([resourceType]);
-}
-
-/** Whether a write can have combo rows (src/store/combo-rows.ts): else the statement stays as it was. */
-function hasCombo(resourceType: string, idx: IndexRows | undefined): boolean {
-  return resourceType === COMBO.resourceType && idx !== undefined && idx.references.length > 0;
 }
 
 /** One keyset window of current versions of a type, locked until the caller's transaction ends. */

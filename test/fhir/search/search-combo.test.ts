@@ -277,6 +277,15 @@ describe('one subject’s measure in date order (sp_combo)', () => {
       ),
     );
     expect(await stored()).toEqual(await derived());
+    // Open periods: a start only (hi is infinity), an end only (lo is -infinity).
+    await put({ ...obs('c-15', 'Patient/c1', [[LOINC, 'A']]), effectivePeriod: { start: '2022-03-05' } });
+    await put({ ...obs('c-16', 'Patient/c1', [[LOINC, 'A']]), effectivePeriod: { end: '2022-03-05' } });
+    const open = (await stored()).filter((r) => ['c-15', 'c-16'].includes((r as { id: string }).id));
+    expect(open.map((r) => [(r as { lo: string }).lo.startsWith('-'), (r as { hi: string }).hi])).toEqual([
+      [false, 'infinity'],
+      [true, expect.any(String)],
+    ]);
+    expect(await stored()).toEqual(await derived());
     // Many next versions in one statement (src/store/batch-update.ts), one of them a deletion.
     const moved = obs('c-12', 'Patient/c2', [[LOCAL, 'D']], '2024-01-01');
     await db.transaction((tx) =>
