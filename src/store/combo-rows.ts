@@ -1,25 +1,23 @@
 /**
- * Rows of the combined search index sp_combo (migration 0072): one per subject reference x code
- * coding of an Observation, with the resource's date range, built here from the index rows the
- * write already carries and inserted as plain arrays like the other index rows (no join in SQL: that
- * cost each write about a third more). Only created_seq comes from the statement (the row `r` it
- * writes). src/store/search-combo.ts reads them.
+ * The combined search index (migration 0072): the `code` token rows of an Observation also carry
+ * its subject and date range, indexed by sp_token_combo. Built here from the index rows the write
+ * already carries and sent as three more arrays beside the token rows: nothing is derived in SQL
+ * (a join over the statement's own rows, a table of its own, or created_seq read back from the
+ * statement's insert each cost the write more). src/store/search-combo.ts reads them.
  */
 
 import type { IndexRows } from '../shared/index-rows.ts';
 
-/** The resource type and parameters the combo rows are built from. */
+/** The resource type and parameters the combo columns are built from. */
 export const COMBO = { resourceType: 'Observation', subject: 'subject', code: 'code', date: 'date' } as const;
 
-/** The combo rows of one resource: subject x coding, all with the same date range. */
-export interface ComboRows {
-  subjects: string[];
-  systems: (string | null)[];
-  codes: string[];
+/** The combo columns of a resource's token rows, one entry per token row (NULL off the code rows). */
+export interface ComboColumns {
+  subject: (string | null)[];
   /** Earliest lo of the resource's `date` rows (what _sort=date orders by), 'infinity' without. */
-  lo: string;
+  lo: (string | null)[];
   /** Latest hi of them (what _sort=-date orders by), '-infinity' without: both sort last, as NULLS LAST. */
-  hi: string;
+  hi: (string | null)[];
 }
 
 /** A date bound as a number, for comparing: the rows hold ISO instants (ms) or ±infinity. */
@@ -29,12 +27,18 @@ function instant(v: string): number {
   return Date.parse(v);
 }
 
-/** The combo rows of a write, undefined when it has none (not an Observation, no subject or no code). */
-export function comboRows(resourceType: string, idx: IndexRows | undefined): ComboRows | undefined {
+/**
+ * The subject and date range of an Observation's code rows, undefined when it has no subject or
+ * no code (then no token row is in the combined index). R4 allows one subject; several (invalid,
+ * refused by validation before any write) would keep the first.
+ */
+export function comboKey(
+  resourceType: string,
+  idx: IndexRows | undefined,
+): { subject: string; lo: string; hi: string } | undefined {
   if (resourceType !== COMBO.resourceType || !idx) return undefined;
-  const targets = idx.references.filter(([p]) => p === COMBO.subject).map(([, t]) => t);
-  const codings = idx.tokens.filter(([p]) => p === COMBO.code);
-  if (targets.length === 0 || codings.length === 0) return undefined;
+  const subject = idx.references.find(([p]) => p === COMBO.subject)?.[1];
+  if (subject === undefined || !idx.tokens.some(([p]) => p === COMBO.code)) return undefined;
   let lo = 'infinity';
   let hi = '-infinity';
   for (const [p, l, h] of idx.dates) {
@@ -42,61 +46,23 @@ export function comboRows(resourceType: string, idx: IndexRows | undefined): Com
     if (instant(l) < instant(lo)) lo = l;
     if (instant(h) > instant(hi)) hi = h;
   }
-  const rows: ComboRows = { subjects: [], systems: [], codes: [], lo, hi };
-  for (const t of targets)
-    for (const [, system, code] of codings) {
-      rows.subjects.push(t);
-      rows.systems.push(system);
-      rows.codes.push(code);
-    }
-  return rows;
+  return { subject, lo, hi };
 }
 
-/** The combo rows of many writes as column arrays (id, subject, system, code, lo, hi). */
-export function comboColumns(writes: readonly { resourceType: string; id: string; index: IndexRows | undefined }[]): {
-  count: number;
-  columns: unknown[][];
-} {
-  const cols: [string[], string[], (string | null)[], string[], string[], string[]] = [[], [], [], [], [], []];
-  for (const w of writes) {
-    const c = comboRows(w.resourceType, w.index);
-    if (!c) continue;
-    for (let i = 0; i < c.codes.length; i++) {
-      cols[0].push(w.id);
-      cols[1].push(c.subjects[i] as string);
-      cols[2].push(c.systems[i] ?? null);
-      cols[3].push(c.codes[i] as string);
-      cols[4].push(c.lo);
-      cols[5].push(c.hi);
-    }
+/** Appends the combo columns of one resource's token rows (in idx.tokens order) to `cols`. */
+export function addComboColumns(
+  cols: ComboColumns,
+  key: ReturnType<typeof comboKey>,
+  tokens: IndexRows['tokens'],
+): void {
+  for (const [p] of tokens) {
+    const on = key !== undefined && p === COMBO.code;
+    cols.subject.push(on ? key.subject : null);
+    cols.lo.push(on ? key.lo : null);
+    cols.hi.push(on ? key.hi : null);
   }
-  return { count: cols[0].length, columns: cols };
 }
 
-/**
- * A data-modifying CTE `ic` inserting the combo rows of many Observations written by the CTE `r`
- * (which returns resource_type, id, created_seq); `$n` are the six arrays of comboColumns.
- */
-export function comboBatchCte(first: number): string {
-  const $ = (k: number): string => `$${first + k}`;
-  return `ic AS (INSERT INTO sp_combo (resource_type, id, subject, system, code, date_lo, date_hi, created_seq)
-       SELECT r.resource_type, x.i, x.s, x.y, x.c, x.l, x.h, r.created_seq
-       FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[], ${$(3)}::text[], ${$(4)}::timestamptz[], ${$(5)}::timestamptz[]) AS x(i, s, y, c, l, h)
-       JOIN r ON r.resource_type = '${COMBO.resourceType}' AND r.id = x.i)`;
-}
-
-/**
- * A data-modifying CTE `ic` inserting one resource's combo rows ($1/$2 its type and id, the arrays
- * and bounds of ComboRows from $first), created_seq from `seqs` (one row).
- */
-export function comboOneCte(first: number, seqs: string): string {
-  const $ = (k: number): string => `$${first + k}`;
-  return `ic AS (INSERT INTO sp_combo (resource_type, id, subject, system, code, date_lo, date_hi, created_seq)
-       SELECT $1, $2, x.s, x.y, x.c, ${$(3)}::timestamptz, ${$(4)}::timestamptz, (${seqs})
-       FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(s, y, c))`;
-}
-
-/** The parameters comboOneCte reads, in order. */
-export function comboOneParams(c: ComboRows): unknown[] {
-  return [c.subjects, c.systems, c.codes, c.lo, c.hi];
+export function emptyComboColumns(): ComboColumns {
+  return { subject: [], lo: [], hi: [] };
 }

@@ -6,7 +6,7 @@
 
 import type { IndexRows } from '../shared/index-rows.ts';
 import { AUDIT_EVENT_TYPE } from './audit-store.ts';
-import { type ComboRows, comboOneCte, comboOneParams, comboRows } from './combo-rows.ts';
+import { addComboColumns, comboKey, emptyComboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { ENROLLMENT_TYPES } from './sole-writer.ts';
@@ -64,14 +64,19 @@ function indexParams(idx: IndexRows | undefined): unknown[][] {
 
 /**
  * CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base.
- * With `combo` (its combo rows, whose 5 parameters follow the 14, and `seqs`, a query giving its
- * created_seq), its combo rows too.
+ * With `combo`, its token rows carry the combined index's columns (combo-rows.ts), whose 3 arrays
+ * follow the 14.
  */
-function indexInsertCtes(base: number, combo?: { seqs: string }): string {
+function indexInsertCtes(base: number, combo: boolean): string {
   const $ = (k: number): string => `$${base + k}`;
-  const comboCte = combo ? `, ${comboOneCte(base + 14, combo.seqs)}` : '';
-  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-              SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))
+  const tokens = combo
+    ? `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+              SELECT $1, $2, x.p, x.s, x.c, x.g, x.l, x.h
+              FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[], ${$(14)}::text[], ${$(15)}::timestamptz[], ${$(16)}::timestamptz[])
+                AS x(p, s, c, g, l, h))`
+    : `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
+              SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))`;
+  return `${tokens}
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
               SELECT $1, $2, x.p, x.t FROM unnest(${$(3)}::text[], ${$(4)}::text[]) AS x(p, t))
      , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
@@ -79,8 +84,29 @@ function indexInsertCtes(base: number, combo?: { seqs: string }): string {
      , iss AS (INSERT INTO sp_string (resource_type, id, param, value)
               SELECT $1, $2, x.p, x.v FROM unnest(${$(8)}::text[], ${$(9)}::text[]) AS x(p, v))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
-              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))
-     ${comboCte}`;
+              SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))`;
+}
+
+/**
+ * The CTE `it` inserting the token rows of many resources, the five column arrays from $first;
+ * with `comboFirst`, their combo columns' three arrays (combo-rows.ts) from there.
+ */
+export function batchTokenCte(first: number, comboFirst?: number): string {
+  const cols = [0, 1, 2, 3, 4].map((k) => `$${first + k}::text[]`);
+  if (comboFirst === undefined)
+    return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code) SELECT * FROM unnest(${cols.join(', ')}))`;
+  cols.push(`$${comboFirst}::text[]`, `$${comboFirst + 1}::timestamptz[]`, `$${comboFirst + 2}::timestamptz[]`);
+  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+       SELECT * FROM unnest(${cols.join(', ')}))`;
+}
+
+/** The combo columns of a write's token rows as parameters, undefined when it has none. */
+function comboParams(resourceType: string, idx: IndexRows | undefined): unknown[] | undefined {
+  const key = comboKey(resourceType, idx);
+  if (!key || !idx) return undefined;
+  const cols = emptyComboColumns();
+  addComboColumns(cols, key, idx.tokens);
+  return [cols.subject, cols.lo, cols.hi];
 }
 
 /**
@@ -94,7 +120,6 @@ async function deleteIndexRows(q: Queryable, resourceType: string, id: string): 
      , dd AS (DELETE FROM sp_date WHERE resource_type = $1 AND id = $2)
      , ds AS (DELETE FROM sp_string WHERE resource_type = $1 AND id = $2)
      , dn AS (DELETE FROM sp_number WHERE resource_type = $1 AND id = $2)
-     , dc AS (DELETE FROM sp_combo WHERE resource_type = $1 AND id = $2)
      SELECT 1`,
     [resourceType, id],
   );
@@ -106,15 +131,15 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   // before the statement, so `h` copies the old row while `r` overwrites it).
   const writeCurrent = firstVersion
     ? `r AS (INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, method)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING resource_type, id, created_seq)`
+             VALUES ($1, $2, $3, $4, $5, $6, $7))`
     : `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
              SELECT resource_type, id, version_id, last_updated, deleted, method, content
              FROM resources WHERE resource_type = $1 AND id = $2)
      , r AS (UPDATE resources SET version_id = $3, last_updated = $4, deleted = $5, content = $6, method = $7
-             WHERE resource_type = $1 AND id = $2 RETURNING resource_type, id, created_seq)`;
+             WHERE resource_type = $1 AND id = $2)`;
   if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
   q.soleWriter?.written(w.resourceType, w.index);
-  const combo = comboRows(w.resourceType, w.index);
+  const combo = comboParams(w.resourceType, w.index);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
@@ -122,7 +147,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   await q.query(
     `WITH ${writeCurrent}
      ${bumpEnrollment}
-     , ${indexInsertCtes(8, combo && { seqs: 'SELECT created_seq FROM r' })}
+     , ${indexInsertCtes(8, combo !== undefined)}
      SELECT 1`,
     [
       w.resourceType,
@@ -133,7 +158,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
       w.content ?? null,
       w.method,
       ...indexParams(w.index),
-      ...(combo ? comboOneParams(combo) : []),
+      ...(combo ?? []),
     ],
   );
   q.soleWriter?.settled([w.resourceType]);
@@ -146,13 +171,12 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
 export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
   await deleteIndexRows(q, resourceType, id);
   q.soleWriter?.written(resourceType, idx);
-  const combo: ComboRows | undefined = comboRows(resourceType, idx);
-  const seqs = 'SELECT created_seq FROM resources WHERE resource_type = $1 AND id = $2';
-  await q.query(`WITH ${indexInsertCtes(3, combo && { seqs })} SELECT 1`, [
+  const combo = comboParams(resourceType, idx);
+  await q.query(`WITH ${indexInsertCtes(3, combo !== undefined)} SELECT 1`, [
     resourceType,
     id,
     ...indexParams(idx),
-    ...(combo ? comboOneParams(combo) : []),
+    ...(combo ?? []),
   ]);
   q.soleWriter?.settled([resourceType]);
 }

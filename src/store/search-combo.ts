@@ -1,12 +1,13 @@
 /**
- * Searches served by the combined index sp_combo (migration 0072, src/store/combo-rows.ts): one
- * subject (or patient) and one code, sorted by date, e.g.
+ * Searches served by the combined index (migration 0072, src/store/combo-rows.ts): one subject (or
+ * patient) and one code, sorted by date, e.g.
  * `Observation?patient=X&code=http://loinc.org|777-3&_sort=-date`. The page is one ordered range
- * of sp_combo_lookup from the cursor, instead of every result of the subject tested for the code
- * and sorted. Same order, same cursor as the general sorted search (search-store.ts sortedSql):
+ * of sp_token_combo (the code token rows carrying subject and dates) from the cursor, instead of
+ * every result of the subject tested for the code and sorted. Same order, same cursor as the general sorted search (search-store.ts sortedSql):
  * date_hi is max(hi) of the resource's date rows ('-infinity' for none, which sorts last newest
- * first), date_lo min(lo) ('infinity' for none, last oldest first), ties by created_seq. Any other
- * filter is the usual condition, unchanged.
+ * first), date_lo min(lo) ('infinity' for none, last oldest first), ties by the resource's
+ * created_seq (read from `resources`, not kept on the index row: an incremental sort of the ties).
+ * Any other filter is the usual condition, unchanged.
  */
 
 import { normaliseReference } from '../shared/index-rows.ts';
@@ -35,7 +36,7 @@ function oneTarget(f: SearchFilter, baseUrl: string): string | undefined {
   return f.targets.length === 1 && type ? `${type}/${ref}` : undefined;
 }
 
-/** A search sorted by date with one subject and one code: pages read from sp_combo_lookup in order. */
+/** A search sorted by date with one subject and one code: pages read from sp_token_combo in order. */
 export function comboPlan(req: SearchRequest, baseUrl: string): ComboPlan | undefined {
   const [key] = req.sort;
   if (req.sort.length !== 1 || !key || key.type !== 'date' || key.code !== COMBO.date) return undefined;
@@ -46,8 +47,9 @@ export function comboPlan(req: SearchRequest, baseUrl: string): ComboPlan | unde
 
 /**
  * Any other search with one subject and one code (no _sort, a date filter, a count): both filters
- * as one probe of sp_combo, so the planner can start from the subject's rows of that code instead
- * of every row of the subject. The same matches: a combo row exists exactly when both index rows do.
+ * as one probe of sp_token_combo, so the planner can start from the subject's rows of that code
+ * instead of every row of the subject. The same matches: a code row carries the subject exactly
+ * when the resource has both index rows.
  */
 export function comboCondition(
   req: SearchRequest,
@@ -64,7 +66,7 @@ export function comboCondition(
         : '';
   return {
     answered: plan.answered,
-    sql: `EXISTS (SELECT 1 FROM sp_combo c WHERE c.resource_type = r.resource_type AND c.id = r.id
+    sql: `EXISTS (SELECT 1 FROM sp_token c WHERE c.resource_type = r.resource_type AND c.id = r.id
             AND c.subject = ${p.add(plan.subject)} AND c.code = ${p.add(plan.code)}${system})`,
   };
 }
@@ -113,7 +115,7 @@ export function comboSql(
     `c.resource_type = ${p.add(req.resourceType)}`,
     `c.subject = ${p.add(plan.subject)}`,
     `c.code = ${p.add(plan.code)}`,
-    `c.created_seq <= ${p.add(bound)}::bigint`,
+    `r.created_seq <= ${p.add(bound)}::bigint`,
   ];
   if (plan.system === '') where.push('c.system IS NULL');
   else if (plan.system !== undefined) where.push(`c.system = ${p.add(plan.system)}`);
@@ -122,7 +124,7 @@ export function comboSql(
     const [k] = cursor.keys ?? [];
     if (cursor.keys?.length !== 1 || !cursor.after || k === undefined)
       fail(badRequest('Invalid or expired paging cursor', '_cursor'));
-    const after = `c.created_seq > ${p.add(cursor.after)}::bigint`;
+    const after = `r.created_seq > ${p.add(cursor.after)}::bigint`;
     if (k === null) where.push(`${col} = ${none}`, after);
     else {
       const v = parts.keyParam(k);
@@ -134,10 +136,11 @@ export function comboSql(
     }
   }
   // A resource with several matching codings has several rows, with the same (date, created_seq).
+  // c.subject = … also selects the partial index (its rows are those with a subject).
   const dir = plan.descending ? 'DESC' : 'ASC';
-  return `SELECT DISTINCT ON (${col}, c.created_seq) ${parts.columns},
+  return `SELECT DISTINCT ON (${col}, r.created_seq) ${parts.columns},
                  CASE WHEN ${col} = ${none} THEN NULL ELSE ${parts.timestampText(col)} END AS k0
-          FROM sp_combo c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
+          FROM sp_token c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
           WHERE ${where.join(' AND ')}
-          ORDER BY ${col} ${dir}, c.created_seq LIMIT ${limit}`;
+          ORDER BY ${col} ${dir}, r.created_seq LIMIT ${limit}`;
 }

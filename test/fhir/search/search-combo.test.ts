@@ -1,8 +1,8 @@
 // Fixtures WRITTEN FOR THE TESTS (invented results; no real patient data).
-// One subject's results of one code in date order, served by the combined index sp_combo (migration
+// One subject's results of one code in date order, served by the combined index sp_token_combo (migration
 // 0072): the same pages as the general sorted search and as a brute-force evaluation of the index
 // rows, with ties, several codings, codes without a system, results without a date, paging by next
-// links, and resources updated, deleted and created between pages; sp_combo kept equal to what
+// links, and resources updated, deleted and created between pages; the code rows' combo columns kept equal to what
 // the index rows give, whichever path wrote them.
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,10 +17,10 @@ import { startTestService, type TestService } from '../../support/test-service.t
 const LOINC = 'http://loinc.org';
 const LOCAL = 'urn:oid:1.2.3.local';
 
-/** What the migration's backfill gives from the index rows: what sp_combo must always hold. */
+/** What the migration's backfill gives from the index rows: what the code rows must always carry. */
 const FROM_INDEX_ROWS = `
   SELECT g.id, g.target AS subject, k.system, k.code,
-         coalesce(d.lo, 'infinity')::text AS lo, coalesce(d.hi, '-infinity')::text AS hi, r.created_seq::text AS seq
+         coalesce(d.lo, 'infinity')::text AS lo, coalesce(d.hi, '-infinity')::text AS hi
   FROM sp_reference g
   JOIN sp_token k ON k.resource_type = g.resource_type AND k.id = g.id AND k.param = 'code' AND k.code IS NOT NULL
   JOIN resources r ON r.resource_type = g.resource_type AND r.id = g.id AND NOT r.deleted
@@ -28,8 +28,12 @@ const FROM_INDEX_ROWS = `
              WHERE x.resource_type = 'Observation' AND x.param = 'date' GROUP BY x.id) d ON d.id = g.id
   WHERE g.resource_type = 'Observation' AND g.param = 'subject'
   ORDER BY 1, 2, 3, 4`;
-const STORED = `SELECT id, subject, system, code, date_lo::text AS lo, date_hi::text AS hi, created_seq::text AS seq
-  FROM sp_combo WHERE resource_type = 'Observation' ORDER BY 1, 2, 3, 4`;
+const STORED = `SELECT id, subject, system, code, date_lo::text AS lo, date_hi::text AS hi
+  FROM sp_token WHERE resource_type = 'Observation' AND subject IS NOT NULL ORDER BY 1, 2, 3, 4`;
+/** Token rows carrying a subject that is not a code row of a current Observation: must be none. */
+const STRAY = `SELECT resource_type, id, param FROM sp_token
+  WHERE (subject IS NOT NULL OR date_lo IS NOT NULL OR date_hi IS NOT NULL)
+    AND (resource_type <> 'Observation' OR param <> 'code' OR subject IS NULL)`;
 
 type Coding = [system: string | undefined, code: string];
 const obs = (id: string, subject: string, codings: Coding[], date?: string | [string, string]): Observation => ({
@@ -42,7 +46,7 @@ const obs = (id: string, subject: string, codings: Coding[], date?: string | [st
   ...(Array.isArray(date) ? { effectivePeriod: { start: date[0], end: date[1] } } : {}),
 });
 
-describe('one subject’s measure in date order (sp_combo)', () => {
+describe('one subject’s measure in date order (sp_token_combo)', () => {
   let s: TestService;
   const put = async (o: Observation) => {
     const res = await s.call(`/fhir/Observation/${o.id}`, { method: 'PUT', body: JSON.stringify(o) });
@@ -158,10 +162,10 @@ describe('one subject’s measure in date order (sp_combo)', () => {
 
   it('the combined index is the plan for one subject, one code, sorted by date', async () => {
     const plan = await s.testDb.db.query<Record<string, string>>(
-      `EXPLAIN SELECT 1 FROM sp_combo c WHERE c.resource_type = 'Observation' AND c.subject = 'Patient/c1' AND c.code = 'A'
-       ORDER BY c.date_hi DESC, c.created_seq LIMIT 5`,
+      `EXPLAIN SELECT 1 FROM sp_token c WHERE c.resource_type = 'Observation' AND c.subject = 'Patient/c1' AND c.code = 'A'
+       ORDER BY c.date_hi DESC LIMIT 5`,
     );
-    expect(plan.rows.map((r) => Object.values(r)[0]).join('\n')).toMatch(/sp_combo_lookup/);
+    expect(plan.rows.map((r) => Object.values(r)[0]).join('\n')).toMatch(/sp_token_combo/);
   });
 
   it('gives the pages of the general search and of brute force, every form of subject and code', async () => {
@@ -196,7 +200,7 @@ describe('one subject’s measure in date order (sp_combo)', () => {
     expect(withDate).toEqual(plainDate);
   });
 
-  it('answers the subject and code of searches without _sort from sp_combo too: same pages, same counts', async () => {
+  it('answers the subject and code of searches without _sort from sp_token_combo too: same pages, same counts', async () => {
     const queries = [
       'patient=c1&code=A',
       `subject=Patient/c1&code=${LOINC}|A&date=ge2022-03-04`,
@@ -217,13 +221,13 @@ describe('one subject’s measure in date order (sp_combo)', () => {
       };
       expect(await total(q)).toBe(await total(general(q)));
     }
-    // The probe is in the statement: the subject and code filters become one EXISTS on sp_combo.
+    // The probe is in the statement: the subject and code filters become one EXISTS on the code rows.
     const where = whereClause(
       parseSearch('Observation', new URLSearchParams('patient=c1&code=A&date=lt2023'), true),
       new ParamList(),
       'http://test/fhir',
     );
-    expect(where).toMatch(/FROM sp_combo c/);
+    expect(where).toMatch(/FROM sp_token c WHERE .*c\.subject = /s);
     expect(where).not.toMatch(/sp_reference/);
   });
 
@@ -256,10 +260,11 @@ describe('one subject’s measure in date order (sp_combo)', () => {
     expect(fresh[0][0]).toBe('c-3');
   });
 
-  it('keeps sp_combo equal to what the index rows give: create, update, delete, batch update, reindex', async () => {
+  it('keeps the combo columns equal to what the index rows give: create, update, delete, batch update, reindex', async () => {
     const db = s.testDb.db;
     const stored = async () => (await db.query(STORED)).rows;
     const derived = async () => (await db.query(FROM_INDEX_ROWS)).rows;
+    const stray = async () => (await db.query(STRAY)).rows;
     expect((await stored()).length).toBeGreaterThan(70);
     expect(await stored()).toEqual(await derived());
     // Deleted and re-created, a subject changed.
@@ -323,6 +328,7 @@ describe('one subject’s measure in date order (sp_combo)', () => {
     );
     const after = await stored();
     expect(after).toEqual(await derived());
+    expect(await stray()).toEqual([]);
     expect(after.filter((r) => (r as { id: string }).id === 'c-14')).toMatchObject([
       { subject: 'Patient/c3', code: 'E' },
     ]);

@@ -108,7 +108,7 @@ describe('search pages by keyset', () => {
       `UPDATE sp_date SET lo = '2022-05-05T00:00:00Z', hi = '2022-05-05T00:00:01Z'
        WHERE resource_type = 'Observation' AND id IN ('k-25', 'k-37')`,
     );
-    // The combined index (sp_combo) as the write path would give it from these rows.
+    // The combined index's columns of the code rows as the write path would give them from these rows.
     await rebuildComboRows(db);
     await db.exec('ANALYZE');
     await load();
