@@ -3,8 +3,9 @@
  * rewrites thousands of resources in one recomputation, and one `writeVersion` per resource costs
  * two round trips each.
  */
+import { addComboColumns, comboKey, emptyComboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
-import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
+import { batchTokenCte, ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
 /** Bodies beyond this travel as one JSON array (the protocol allows 65,535 parameters). */
 const MAX_CONTENT_PARAMS = 60_000;
@@ -72,6 +73,14 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
   const bump = types.some((t) => ENROLLMENT_TYPES.has(t))
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
+  const combo = emptyComboColumns();
+  let anyCombo = false;
+  for (const w of writes) {
+    const key = comboKey(w.resourceType, w.index);
+    anyCombo ||= key !== undefined;
+    addComboColumns(combo, key, w.index?.tokens ?? []);
+  }
+  const tokens = batchTokenCte(7, anyCombo ? params.push(combo.subject, combo.lo, combo.hi) - 2 : undefined);
   // Superseded versions move to history in the same statement (CTEs all read the snapshot from
   // before the statement, so `h` copies the old rows while `r` overwrites them).
   await q.query(
@@ -84,8 +93,7 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
                FROM resources r JOIN x ON r.resource_type = x.t AND r.id = x.i)
      , r AS (UPDATE resources r SET version_id = x.v, last_updated = x.u, deleted = x.d, content = x.c, method = x.m
                FROM x WHERE r.resource_type = x.t AND r.id = x.i)
-     , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-                SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[]))
+     , ${tokens}
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
                 SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]))
      , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)

@@ -3,8 +3,9 @@
  * group commit, a transaction's plain creates), so N resources cost one round trip, not N.
  */
 import { AUDIT_EVENT_TYPE, addAuditRow, auditInsertCtes, emptyAuditRows } from './audit-store.ts';
+import { addComboColumns, comboKey, emptyComboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
-import { ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
+import { batchTokenCte, ENROLLMENT_TYPES, type VersionWrite } from './resource-store.ts';
 
 /** `marks`: ResearchSubject ids whose outcomes these writes make stale (see 0005 migration). */
 const MARK_SQL = (param: string): string =>
@@ -49,6 +50,8 @@ export async function writeFirstVersions(
   const dat: [string[], string[], string[], string[], string[]] = [[], [], [], [], []];
   const str: [string[], string[], string[], string[]] = [[], [], [], []];
   const num: [string[], string[], string[], number[], (string | null)[], (string | null)[]] = [[], [], [], [], [], []];
+  const combo = emptyComboColumns();
+  let anyCombo = false;
   for (const w of writes) {
     q.soleWriter?.written(w.resourceType, w.index);
     types.push(w.resourceType);
@@ -64,6 +67,9 @@ export async function writeFirstVersions(
       tok[3].push(s);
       tok[4].push(c);
     }
+    const key = comboKey(w.resourceType, idx);
+    anyCombo ||= key !== undefined;
+    addComboColumns(combo, key, idx.tokens);
     for (const [p, t] of idx.references) {
       ref[0].push(w.resourceType);
       ref[1].push(w.id);
@@ -96,6 +102,7 @@ export async function writeFirstVersions(
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
   const params: unknown[] = [types, ids, updated, ...tok, ...ref, ...dat, ...str, ...num];
+  const tokens = batchTokenCte(4, anyCombo ? params.push(combo.subject, combo.lo, combo.hi) - 2 : undefined);
   const marksParam = marks.length > 0 ? `$${params.push([...new Set(marks)])}` : '';
   // Each body travels as its own text parameter, sent as it is: node-postgres escapes a text[]
   // element character by character in JavaScript, and a JSON array costs an escape in JavaScript
@@ -110,8 +117,7 @@ export async function writeFirstVersions(
                 SELECT x.t, x.i, 1, x.u, false, y.c, 'POST'
                   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS x(t, i, u, n)
                   JOIN ${contentRows} WITH ORDINALITY AS y(c, n) ON y.n = x.n)
-     , it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-                SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]))
+     , ${tokens}
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
                 SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[]))
      , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)

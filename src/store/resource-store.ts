@@ -6,6 +6,7 @@
 
 import type { IndexRows } from '../shared/index-rows.ts';
 import { AUDIT_EVENT_TYPE } from './audit-store.ts';
+import { addComboColumns, comboKey, emptyComboColumns } from './combo-rows.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { ENROLLMENT_TYPES } from './sole-writer.ts';
@@ -61,11 +62,21 @@ function indexParams(idx: IndexRows | undefined): unknown[][] {
   ];
 }
 
-/** CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base. */
-function indexInsertCtes(base: number): string {
+/**
+ * CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base.
+ * With `combo`, its token rows carry the combined index's columns (combo-rows.ts), whose 3 arrays
+ * follow the 14.
+ */
+function indexInsertCtes(base: number, combo: boolean): string {
   const $ = (k: number): string => `$${base + k}`;
-  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
-              SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))
+  const tokens = combo
+    ? `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+              SELECT $1, $2, x.p, x.s, x.c, x.g, x.l, x.h
+              FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[], ${$(14)}::text[], ${$(15)}::timestamptz[], ${$(16)}::timestamptz[])
+                AS x(p, s, c, g, l, h))`
+    : `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
+              SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))`;
+  return `${tokens}
      , ir AS (INSERT INTO sp_reference (resource_type, id, param, target)
               SELECT $1, $2, x.p, x.t FROM unnest(${$(3)}::text[], ${$(4)}::text[]) AS x(p, t))
      , idt AS (INSERT INTO sp_date (resource_type, id, param, lo, hi)
@@ -74,6 +85,28 @@ function indexInsertCtes(base: number): string {
               SELECT $1, $2, x.p, x.v FROM unnest(${$(8)}::text[], ${$(9)}::text[]) AS x(p, v))
      , inn AS (INSERT INTO sp_number (resource_type, id, param, value, system, code)
               SELECT $1, $2, x.p, x.v, x.s, x.c FROM unnest(${$(10)}::text[], ${$(11)}::numeric[], ${$(12)}::text[], ${$(13)}::text[]) AS x(p, v, s, c))`;
+}
+
+/**
+ * The CTE `it` inserting the token rows of many resources, the five column arrays from $first;
+ * with `comboFirst`, their combo columns' three arrays (combo-rows.ts) from there.
+ */
+export function batchTokenCte(first: number, comboFirst?: number): string {
+  const cols = [0, 1, 2, 3, 4].map((k) => `$${first + k}::text[]`);
+  if (comboFirst === undefined)
+    return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code) SELECT * FROM unnest(${cols.join(', ')}))`;
+  cols.push(`$${comboFirst}::text[]`, `$${comboFirst + 1}::timestamptz[]`, `$${comboFirst + 2}::timestamptz[]`);
+  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+       SELECT * FROM unnest(${cols.join(', ')}))`;
+}
+
+/** The combo columns of a write's token rows as parameters, undefined when it has none. */
+function comboParams(resourceType: string, idx: IndexRows | undefined): unknown[] | undefined {
+  const key = comboKey(resourceType, idx);
+  if (!key || !idx) return undefined;
+  const cols = emptyComboColumns();
+  addComboColumns(cols, key, idx.tokens);
+  return [cols.subject, cols.lo, cols.hi];
 }
 
 /**
@@ -106,6 +139,7 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
              WHERE resource_type = $1 AND id = $2)`;
   if (!firstVersion) await deleteIndexRows(q, w.resourceType, w.id);
   q.soleWriter?.written(w.resourceType, w.index);
+  const combo = comboParams(w.resourceType, w.index);
   // Enrollment-relevant writes bump the shared version, in this same statement (see 0003 migration).
   const bumpEnrollment = ENROLLMENT_TYPES.has(w.resourceType)
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
@@ -113,9 +147,19 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
   await q.query(
     `WITH ${writeCurrent}
      ${bumpEnrollment}
-     , ${indexInsertCtes(8)}
+     , ${indexInsertCtes(8, combo !== undefined)}
      SELECT 1`,
-    [w.resourceType, w.id, w.versionId, w.lastUpdated, deleted, w.content ?? null, w.method, ...indexParams(w.index)],
+    [
+      w.resourceType,
+      w.id,
+      w.versionId,
+      w.lastUpdated,
+      deleted,
+      w.content ?? null,
+      w.method,
+      ...indexParams(w.index),
+      ...(combo ?? []),
+    ],
   );
   q.soleWriter?.settled([w.resourceType]);
 }
@@ -127,7 +171,13 @@ export async function writeVersion(q: Queryable, w: VersionWrite, firstVersion: 
 export async function replaceIndexRows(q: Queryable, resourceType: string, id: string, idx: IndexRows): Promise<void> {
   await deleteIndexRows(q, resourceType, id);
   q.soleWriter?.written(resourceType, idx);
-  await q.query(`WITH ${indexInsertCtes(3)} SELECT 1`, [resourceType, id, ...indexParams(idx)]);
+  const combo = comboParams(resourceType, idx);
+  await q.query(`WITH ${indexInsertCtes(3, combo !== undefined)} SELECT 1`, [
+    resourceType,
+    id,
+    ...indexParams(idx),
+    ...(combo ?? []),
+  ]);
   q.soleWriter?.settled([resourceType]);
 }
 

@@ -7,6 +7,7 @@ import { badRequest, fail } from '../shared/outcomes.ts';
 import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
+import { comboCondition, comboPlan, comboSql } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -58,7 +59,10 @@ async function currentBound(q: Queryable): Promise<string> {
 
 export function whereClause(req: SearchRequest, p: ParamList, baseUrl: string): string {
   const conditions = [`r.resource_type = ${p.add(req.resourceType)}`, 'NOT r.deleted'];
-  conditions.push(...filterConditions(req.resourceType, req.filters, p, baseUrl));
+  const combo = comboCondition(req, p, baseUrl);
+  const filters = combo ? req.filters.filter((f) => !combo.answered.includes(f)) : req.filters;
+  conditions.push(...filterConditions(req.resourceType, filters, p, baseUrl));
+  if (combo) conditions.push(combo.sql);
   for (const f of req.exclusions) conditions.push(`NOT ${filterCondition(f, p, baseUrl)}`);
   return conditions.join(' AND ');
 }
@@ -163,7 +167,22 @@ export async function runSearch(
            FROM resources r WHERE ${where}${keyset}
            ORDER BY r.created_seq LIMIT ${limit}`;
   } else {
-    sql = sortedSql(req, bound, p, baseUrl, limit);
+    const combo = comboPlan(req, baseUrl);
+    sql = combo
+      ? comboSql(
+          req,
+          combo,
+          bound,
+          p,
+          {
+            where: (r) => whereClause(r, p, baseUrl),
+            columns: MATCH_COLUMNS,
+            keyParam: (v) => keyParam('timestamptz', v, p),
+            timestampText,
+          },
+          limit,
+        )
+      : sortedSql(req, bound, p, baseUrl, limit);
   }
   const rows = (await q.query<PageRow>(sql, p.values)).rows;
   const hasMore = rows.length > req.count;

@@ -1,8 +1,9 @@
 /**
  * Seeds many resources straight into the store with set-based SQL (written for tests and benches):
  * 100,000 Observations in seconds instead of 100,000 HTTP calls. The rows have the shape the write
- * path gives them (current row, meta, index rows for subject, patient, code and date), so search
- * and export see them as they see any other Observation.
+ * path gives them (current row, meta, index rows for subject, patient, code and date, the code
+ * rows carrying the combined index's columns), so search and export see them as they see any other
+ * Observation.
  */
 import type { Queryable } from '../../src/store/db.ts';
 
@@ -81,8 +82,14 @@ export async function seedObservations(q: Queryable, o: SeedOptions): Promise<vo
     );
     await q.query(
       `INSERT INTO sp_token (resource_type, id, param, system, code)
-       SELECT 'Observation', s.id, 'code', 'http://loinc.org', s.code FROM (${rows}) s
-       UNION ALL SELECT 'Observation', s.id, 'status', NULL, 'final' FROM (${rows}) s`,
+       SELECT 'Observation', s.id, 'status', NULL, 'final' FROM (${rows}) s`,
+      params,
+    );
+    // The code rows carry the combined index's columns (migration 0072), as the write path gives them.
+    await q.query(
+      `INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+       SELECT 'Observation', s.id, 'code', 'http://loinc.org', s.code, 'Patient/' || s.patient, s.d, s.d + interval '1 second'
+       FROM (SELECT s.*, timestamptz '2022-01-01T00:00:00Z' + (s.g % 365) * interval '1 day' AS d FROM (${rows}) s) s`,
       params,
     );
     await q.query(
@@ -92,4 +99,25 @@ export async function seedObservations(q: Queryable, o: SeedOptions): Promise<vo
       params,
     );
   }
+}
+
+/**
+ * Rewrites the combined index's columns of every Observation's code rows (migration 0072) from its
+ * index rows, as the migration's backfill does: for tests that edit index rows by hand.
+ */
+export async function rebuildComboRows(q: Queryable): Promise<void> {
+  await q.query(
+    `UPDATE sp_token SET subject = NULL, date_lo = NULL, date_hi = NULL
+     WHERE resource_type = 'Observation' AND subject IS NOT NULL`,
+  );
+  await q.query(
+    `UPDATE sp_token k
+        SET subject = g.target, date_lo = coalesce(d.lo, 'infinity'), date_hi = coalesce(d.hi, '-infinity')
+       FROM sp_reference g
+       JOIN resources r ON r.resource_type = g.resource_type AND r.id = g.id AND NOT r.deleted
+       LEFT JOIN (SELECT x.id, min(x.lo) AS lo, max(x.hi) AS hi FROM sp_date x
+                  WHERE x.resource_type = 'Observation' AND x.param = 'date' GROUP BY x.id) d ON d.id = g.id
+      WHERE k.resource_type = 'Observation' AND k.param = 'code'
+        AND g.resource_type = 'Observation' AND g.id = k.id AND g.param = 'subject'`,
+  );
 }

@@ -1,0 +1,146 @@
+/**
+ * Searches served by the combined index (migration 0072, src/store/combo-rows.ts): one subject (or
+ * patient) and one code, sorted by date, e.g.
+ * `Observation?patient=X&code=http://loinc.org|777-3&_sort=-date`. The page is one ordered range
+ * of sp_token_combo (the code token rows carrying subject and dates) from the cursor, instead of
+ * every result of the subject tested for the code and sorted. Same order, same cursor as the general sorted search (search-store.ts sortedSql):
+ * date_hi is max(hi) of the resource's date rows ('-infinity' for none, which sorts last newest
+ * first), date_lo min(lo) ('infinity' for none, last oldest first), ties by the resource's
+ * created_seq (read from `resources`, not kept on the index row: an incremental sort of the ties).
+ * Any other filter is the usual condition, unchanged.
+ */
+
+import { normaliseReference } from '../shared/index-rows.ts';
+import { badRequest, fail } from '../shared/outcomes.ts';
+import type { SearchFilter, SearchRequest } from '../shared/search-request.ts';
+import { COMBO } from './combo-rows.ts';
+import type { ParamList } from './search-conditions.ts';
+
+export interface ComboPlan {
+  /** The reference target the subject filter names, exactly as indexed. */
+  subject: string;
+  system: string | undefined;
+  code: string;
+  descending: boolean;
+  /** The filters the combo row answers (left out of the other conditions). */
+  answered: readonly SearchFilter[];
+}
+
+/** The one exact target of a reference filter, when it names one. */
+function oneTarget(f: SearchFilter, baseUrl: string): string | undefined {
+  const [raw] = f.values;
+  if (f.modifier !== undefined || f.values.length !== 1 || raw === undefined) return undefined;
+  const ref = normaliseReference(raw, baseUrl);
+  if (ref.includes('/')) return ref;
+  const [type] = f.targets;
+  return f.targets.length === 1 && type ? `${type}/${ref}` : undefined;
+}
+
+/** A search sorted by date with one subject and one code: pages read from sp_token_combo in order. */
+export function comboPlan(req: SearchRequest, baseUrl: string): ComboPlan | undefined {
+  const [key] = req.sort;
+  if (req.sort.length !== 1 || !key || key.type !== 'date' || key.code !== COMBO.date) return undefined;
+  // A cursor from before keysets (an offset) continues as it began.
+  if (req.cursor && req.cursor.keys === undefined) return undefined;
+  return comboMatch(req, baseUrl, key.descending);
+}
+
+/**
+ * Any other search with one subject and one code (no _sort, a date filter, a count): both filters
+ * as one probe of sp_token_combo, so the planner can start from the subject's rows of that code
+ * instead of every row of the subject. The same matches: a code row carries the subject exactly
+ * when the resource has both index rows.
+ */
+export function comboCondition(
+  req: SearchRequest,
+  p: ParamList,
+  baseUrl: string,
+): { answered: readonly SearchFilter[]; sql: string } | undefined {
+  const plan = comboMatch(req, baseUrl, true);
+  if (!plan) return undefined;
+  const system =
+    plan.system === ''
+      ? ' AND c.system IS NULL'
+      : plan.system !== undefined
+        ? ` AND c.system = ${p.add(plan.system)}`
+        : '';
+  return {
+    answered: plan.answered,
+    sql: `EXISTS (SELECT 1 FROM sp_token c WHERE c.resource_type = r.resource_type AND c.id = r.id
+            AND c.subject = ${p.add(plan.subject)} AND c.code = ${p.add(plan.code)}${system})`,
+  };
+}
+
+function comboMatch(req: SearchRequest, baseUrl: string, descending: boolean): ComboPlan | undefined {
+  if (req.resourceType !== COMBO.resourceType) return undefined;
+  const refs = req.filters.filter((f) => f.code === COMBO.subject || f.code === 'patient');
+  const codes = req.filters.filter((f) => f.code === COMBO.code);
+  const [ref] = refs;
+  const [code] = codes;
+  if (refs.length !== 1 || codes.length !== 1 || !ref || !code) return undefined;
+  if (ref.type !== 'reference' || code.type !== 'token' || code.modifier !== undefined || code.values.length !== 1)
+    return undefined;
+  const subject = oneTarget(ref, baseUrl);
+  // patient= is subject= restricted to Patient targets: the same rows, for a Patient/<id> target.
+  if (!subject || (ref.code === 'patient' && !/^Patient\/[^/]+$/.test(subject))) return undefined;
+  const raw = code.values[0] ?? '';
+  const bar = raw.indexOf('|');
+  const system = bar < 0 ? undefined : raw.slice(0, bar);
+  const value = bar < 0 ? raw : raw.slice(bar + 1);
+  if (value === '') return undefined;
+  return { subject, system, code: value, descending, answered: [ref, code] };
+}
+
+export interface ComboSqlParts {
+  /** The conditions on `r` of the request (type, not deleted, its filters). */
+  where: (req: SearchRequest) => string;
+  columns: string;
+  /** A cursor key as a typed parameter (a forged one is a 400). */
+  keyParam: (value: string) => string;
+  timestampText: (expr: string) => string;
+}
+
+export function comboSql(
+  req: SearchRequest,
+  plan: ComboPlan,
+  bound: string,
+  p: ParamList,
+  parts: ComboSqlParts,
+  limit: number,
+): string {
+  const col = plan.descending ? 'c.date_hi' : 'c.date_lo';
+  const none = plan.descending ? "'-infinity'" : "'infinity'";
+  const where = [
+    parts.where({ ...req, filters: req.filters.filter((f) => !plan.answered.includes(f)) }),
+    `c.resource_type = ${p.add(req.resourceType)}`,
+    `c.subject = ${p.add(plan.subject)}`,
+    `c.code = ${p.add(plan.code)}`,
+    `r.created_seq <= ${p.add(bound)}::bigint`,
+  ];
+  if (plan.system === '') where.push('c.system IS NULL');
+  else if (plan.system !== undefined) where.push(`c.system = ${p.add(plan.system)}`);
+  const cursor = req.cursor;
+  if (cursor) {
+    const [k] = cursor.keys ?? [];
+    if (cursor.keys?.length !== 1 || !cursor.after || k === undefined)
+      fail(badRequest('Invalid or expired paging cursor', '_cursor'));
+    const after = `r.created_seq > ${p.add(cursor.after)}::bigint`;
+    if (k === null) where.push(`${col} = ${none}`, after);
+    else {
+      const v = parts.keyParam(k);
+      where.push(
+        plan.descending
+          ? `${col} <= ${v} AND (${col} < ${v} OR ${after})`
+          : `${col} >= ${v} AND (${col} > ${v} OR ${after})`,
+      );
+    }
+  }
+  // A resource with several matching codings has several rows, with the same (date, created_seq).
+  // c.subject = … also selects the partial index (its rows are those with a subject).
+  const dir = plan.descending ? 'DESC' : 'ASC';
+  return `SELECT DISTINCT ON (${col}, r.created_seq) ${parts.columns},
+                 CASE WHEN ${col} = ${none} THEN NULL ELSE ${parts.timestampText(col)} END AS k0
+          FROM sp_token c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
+          WHERE ${where.join(' AND ')}
+          ORDER BY ${col} ${dir}, r.created_seq LIMIT ${limit}`;
+}
