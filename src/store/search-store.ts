@@ -274,7 +274,13 @@ function dateDrivenSql(
   ];
   const driving = drivingRowCondition(f, driver.descending, typeof key === 'string' ? key : undefined, p);
   if (driving) where.push(driving);
-  for (const g of sameParam) where.push(`(${dateRowCondition(g, 'd', p)} OR ${filterCondition(g, p, baseUrl)})`);
+  // Tested on the walked row and its resource's other rows of the parameter, all by d: checked as
+  // the index is walked, before the row costs its other probes (a walk past the other filter's bound,
+  // as the last page of a month walks the rest of the index, skips each row for one probe).
+  for (const g of sameParam)
+    where.push(`(${dateRowCondition(g, 'd', p)} OR EXISTS (SELECT 1 FROM sp_date z
+      WHERE z.resource_type = d.resource_type AND z.id = d.id
+        AND ${indexParamCondition('z', g.code, g.storedAs, (v) => p.add(v))} AND ${dateRowCondition(g, 'z', p)}))`);
   const cmp = driver.descending ? '>' : '<';
   // The one row that orders its resource: no other row of the parameter satisfying the filter
   // comes before it (an exact tie broken by the row's physical address).
