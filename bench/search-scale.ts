@@ -40,13 +40,13 @@ if (PROFILING && backend === 'postgresql') installStatementProfile();
 if (KEEP_SCHEMA && (!process.env.DATABASE_URL || !/^[a-z_][a-z0-9_]*$/.test(KEEP_SCHEMA)))
   throw new Error('SCALE_BENCH_SCHEMA needs DATABASE_URL and a plain lower-case name');
 
-/** Records the SELECTs the service runs while `on`, to EXPLAIN them afterwards. */
+/** Records the reads (SELECT, or WITH … SELECT) the service runs while `on`, to EXPLAIN them afterwards. */
 function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][] } {
   const state = { on: false, seen: [] as [string, unknown[] | undefined][] };
   const wrap = (q: Queryable): Queryable => ({
     query: <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
       // Reads only: EXPLAIN ANALYZE runs the statement again (the AuditEvent's write must not).
-      if (state.on && /^\s*SELECT/i.test(text) && !/set_config|\b(INSERT|UPDATE|DELETE)\b/i.test(text))
+      if (state.on && /^\s*(SELECT|WITH)\b/i.test(text) && !/set_config|\b(INSERT|UPDATE|DELETE)\b/i.test(text))
         state.seen.push([text, params]);
       return q.query<R>(text, params);
     },

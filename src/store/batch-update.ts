@@ -80,7 +80,10 @@ export async function writeNextVersions(q: Queryable, writes: readonly VersionWr
     anyCombo ||= key !== undefined;
     addComboColumns(combo, key, w.index?.tokens ?? []);
   }
-  const tokens = batchTokenCte(7, anyCombo ? params.push(combo.subject, combo.lo, combo.hi) - 2 : undefined);
+  const tokens = batchTokenCte(
+    7,
+    anyCombo ? params.push(combo.subject, combo.lo, combo.hi, combo.many) - 3 : undefined,
+  );
   // Superseded versions move to history in the same statement (CTEs all read the snapshot from
   // before the statement, so `h` copies the old rows while `r` overwrites them).
   await q.query(

@@ -102,7 +102,10 @@ export async function writeFirstVersions(
     ? ', ev AS (UPDATE enrollment_state SET version = version + 1 WHERE id = 1)'
     : '';
   const params: unknown[] = [types, ids, updated, ...tok, ...ref, ...dat, ...str, ...num];
-  const tokens = batchTokenCte(4, anyCombo ? params.push(combo.subject, combo.lo, combo.hi) - 2 : undefined);
+  const tokens = batchTokenCte(
+    4,
+    anyCombo ? params.push(combo.subject, combo.lo, combo.hi, combo.many) - 3 : undefined,
+  );
   const marksParam = marks.length > 0 ? `$${params.push([...new Set(marks)])}` : '';
   // Each body travels as its own text parameter, sent as it is: node-postgres escapes a text[]
   // element character by character in JavaScript, and a JSON array costs an escape in JavaScript

@@ -13,11 +13,17 @@ export const COMBO = { resourceType: 'Observation', subject: 'subject', code: 'c
 
 /** The combo columns of a resource's token rows, one entry per token row (NULL off the code rows). */
 export interface ComboColumns {
+  /** NULL without a subject, which keeps the row out of sp_token_combo (the dates stay, for sp_token_code_date). */
   subject: (string | null)[];
   /** Earliest lo of the resource's `date` rows (what _sort=date orders by), 'infinity' without. */
   lo: (string | null)[];
   /** Latest hi of them (what _sort=-date orders by), '-infinity' without: both sort last, as NULLS LAST. */
   hi: (string | null)[];
+  /**
+   * True when the resource has several `date` rows (Timing.event), NULL otherwise: lo..hi is then
+   * not one of its values, and sp_token_code_date (migration 0074) leaves the row out.
+   */
+  many: (boolean | null)[];
 }
 
 /** A date bound as a number, for comparing: the rows hold ISO instants (ms) or ±infinity. */
@@ -28,25 +34,27 @@ function instant(v: string): number {
 }
 
 /**
- * The subject and date range of an Observation's code rows, undefined when it has no subject or
- * no code (then no token row is in the combined index). R4 allows one subject; several (invalid,
- * refused by validation before any write) would keep the first.
+ * The subject (null without one) and date range of an Observation's code rows, undefined when it
+ * has no code (then it has no code row). R4 allows one subject; several (invalid, refused by
+ * validation before any write) would keep the first.
  */
 export function comboKey(
   resourceType: string,
   idx: IndexRows | undefined,
-): { subject: string; lo: string; hi: string } | undefined {
+): { subject: string | null; lo: string; hi: string; many: boolean } | undefined {
   if (resourceType !== COMBO.resourceType || !idx) return undefined;
-  const subject = idx.references.find(([p]) => p === COMBO.subject)?.[1];
-  if (subject === undefined || !idx.tokens.some(([p]) => p === COMBO.code)) return undefined;
+  if (!idx.tokens.some(([p]) => p === COMBO.code)) return undefined;
+  const subject = idx.references.find(([p]) => p === COMBO.subject)?.[1] ?? null;
   let lo = 'infinity';
   let hi = '-infinity';
+  let n = 0;
   for (const [p, l, h] of idx.dates) {
     if (p !== COMBO.date) continue;
+    n++;
     if (instant(l) < instant(lo)) lo = l;
     if (instant(h) > instant(hi)) hi = h;
   }
-  return { subject, lo, hi };
+  return { subject, lo, hi, many: n > 1 };
 }
 
 /** Appends the combo columns of one resource's token rows (in idx.tokens order) to `cols`. */
@@ -60,9 +68,10 @@ export function addComboColumns(
     cols.subject.push(on ? key.subject : null);
     cols.lo.push(on ? key.lo : null);
     cols.hi.push(on ? key.hi : null);
+    cols.many.push(on && key.many ? true : null);
   }
 }
 
 export function emptyComboColumns(): ComboColumns {
-  return { subject: [], lo: [], hi: [] };
+  return { subject: [], lo: [], hi: [], many: [] };
 }

@@ -64,16 +64,16 @@ function indexParams(idx: IndexRows | undefined): unknown[][] {
 
 /**
  * CTEs inserting a resource's index rows; $1/$2 are its type and id, the 14 arrays start at $base.
- * With `combo`, its token rows carry the combined index's columns (combo-rows.ts), whose 3 arrays
+ * With `combo`, its token rows carry the combined index's columns (combo-rows.ts), whose 4 arrays
  * follow the 14.
  */
 function indexInsertCtes(base: number, combo: boolean): string {
   const $ = (k: number): string => `$${base + k}`;
   const tokens = combo
-    ? `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
-              SELECT $1, $2, x.p, x.s, x.c, x.g, x.l, x.h
-              FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[], ${$(14)}::text[], ${$(15)}::timestamptz[], ${$(16)}::timestamptz[])
-                AS x(p, s, c, g, l, h))`
+    ? `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi, date_many)
+              SELECT $1, $2, x.p, x.s, x.c, x.g, x.l, x.h, x.m
+              FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[], ${$(14)}::text[], ${$(15)}::timestamptz[], ${$(16)}::timestamptz[], ${$(17)}::boolean[])
+                AS x(p, s, c, g, l, h, m))`
     : `it AS (INSERT INTO sp_token (resource_type, id, param, system, code)
               SELECT $1, $2, x.p, x.s, x.c FROM unnest(${$(0)}::text[], ${$(1)}::text[], ${$(2)}::text[]) AS x(p, s, c))`;
   return `${tokens}
@@ -89,14 +89,19 @@ function indexInsertCtes(base: number, combo: boolean): string {
 
 /**
  * The CTE `it` inserting the token rows of many resources, the five column arrays from $first;
- * with `comboFirst`, their combo columns' three arrays (combo-rows.ts) from there.
+ * with `comboFirst`, their combo columns' four arrays (combo-rows.ts) from there.
  */
 export function batchTokenCte(first: number, comboFirst?: number): string {
   const cols = [0, 1, 2, 3, 4].map((k) => `$${first + k}::text[]`);
   if (comboFirst === undefined)
     return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code) SELECT * FROM unnest(${cols.join(', ')}))`;
-  cols.push(`$${comboFirst}::text[]`, `$${comboFirst + 1}::timestamptz[]`, `$${comboFirst + 2}::timestamptz[]`);
-  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi)
+  cols.push(
+    `$${comboFirst}::text[]`,
+    `$${comboFirst + 1}::timestamptz[]`,
+    `$${comboFirst + 2}::timestamptz[]`,
+    `$${comboFirst + 3}::boolean[]`,
+  );
+  return `it AS (INSERT INTO sp_token (resource_type, id, param, system, code, subject, date_lo, date_hi, date_many)
        SELECT * FROM unnest(${cols.join(', ')}))`;
 }
 
@@ -106,7 +111,7 @@ function comboParams(resourceType: string, idx: IndexRows | undefined): unknown[
   if (!key || !idx) return undefined;
   const cols = emptyComboColumns();
   addComboColumns(cols, key, idx.tokens);
-  return [cols.subject, cols.lo, cols.hi];
+  return [cols.subject, cols.lo, cols.hi, cols.many];
 }
 
 /**

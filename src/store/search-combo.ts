@@ -83,12 +83,17 @@ function comboMatch(req: SearchRequest, baseUrl: string, descending: boolean): C
   const subject = oneTarget(ref, baseUrl);
   // patient= is subject= restricted to Patient targets: the same rows, for a Patient/<id> target.
   if (!subject || (ref.code === 'patient' && !/^Patient\/[^/]+$/.test(subject))) return undefined;
-  const raw = code.values[0] ?? '';
+  const one = oneCode(code);
+  return one && { subject, ...one, descending, answered: [ref, code] };
+}
+
+/** The system ('' for none, undefined for any) and code of a token filter's one value, when it names one. */
+export function oneCode(f: SearchFilter): { system: string | undefined; code: string } | undefined {
+  const raw = f.values[0] ?? '';
   const bar = raw.indexOf('|');
   const system = bar < 0 ? undefined : raw.slice(0, bar);
   const value = bar < 0 ? raw : raw.slice(bar + 1);
-  if (value === '') return undefined;
-  return { subject, system, code: value, descending, answered: [ref, code] };
+  return value === '' ? undefined : { system, code: value };
 }
 
 export interface ComboSqlParts {

@@ -73,9 +73,14 @@ function dateValue(code: string, raw: string): [Prefix, string, string] {
 
 /** A date filter's value alternatives (OR) tested on one index row `alias` of sp_date. */
 export function dateRowCondition(f: SearchFilter, alias: string, p: ParamList): string {
+  return dateRangeCondition(f, `${alias}.lo`, `${alias}.hi`, p);
+}
+
+/** A date filter's condition on one range held in the columns `lo` and `hi`. */
+export function dateRangeCondition(f: SearchFilter, lo: string, hi: string, p: ParamList): string {
   const parts = f.values.map((raw) => {
-    const [prefix, lo, hi] = dateValue(f.code, raw);
-    return rangeCondition(prefix, lo, hi, `${alias}.lo`, `${alias}.hi`, p);
+    const [prefix, l, h] = dateValue(f.code, raw);
+    return rangeCondition(prefix, l, h, lo, hi, p);
   });
   return `(${parts.join(' OR ')})`;
 }

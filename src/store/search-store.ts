@@ -7,7 +7,8 @@ import { badRequest, fail } from '../shared/outcomes.ts';
 import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } from '../shared/search-request.ts';
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
-import { comboCondition, comboPlan, comboSql } from './search-combo.ts';
+import { codeDatePlan, codeDateSql } from './search-code-date.ts';
+import { type ComboSqlParts, comboCondition, comboPlan, comboSql } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -128,6 +129,15 @@ const MATCH_COLUMNS = `r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.r
 
 type PageRow = VersionRow & { seq: string; dk?: string; [k: `k${number}`]: string | null };
 
+function comboParts(p: ParamList, baseUrl: string): ComboSqlParts {
+  return {
+    where: (r) => whereClause(r, p, baseUrl),
+    columns: MATCH_COLUMNS,
+    keyParam: (v) => keyParam('timestamptz', v, p),
+    timestampText,
+  };
+}
+
 /** `knownBound`: CURRENT_BOUND_SQL read by the caller just before (with its transaction's BEGIN). */
 export async function runSearch(
   q: Queryable,
@@ -158,7 +168,10 @@ export async function runSearch(
   const limit = req.count + 1;
   const driver = dateDriver(req);
   let sql: string;
-  if (driver) {
+  const codeDate = driver && codeDatePlan(req, driver);
+  if (codeDate) {
+    sql = codeDateSql(req, codeDate, bound, p, comboParts(p, baseUrl), limit);
+  } else if (driver) {
     sql = dateDrivenSql(req, driver, bound, p, baseUrl, limit);
   } else if (req.sort.length === 0) {
     const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
@@ -169,19 +182,7 @@ export async function runSearch(
   } else {
     const combo = comboPlan(req, baseUrl);
     sql = combo
-      ? comboSql(
-          req,
-          combo,
-          bound,
-          p,
-          {
-            where: (r) => whereClause(r, p, baseUrl),
-            columns: MATCH_COLUMNS,
-            keyParam: (v) => keyParam('timestamptz', v, p),
-            timestampText,
-          },
-          limit,
-        )
+      ? comboSql(req, combo, bound, p, comboParts(p, baseUrl), limit)
       : sortedSql(req, bound, p, baseUrl, limit);
   }
   const rows = (await q.query<PageRow>(sql, p.values)).rows;

@@ -102,22 +102,25 @@ export async function seedObservations(q: Queryable, o: SeedOptions): Promise<vo
 }
 
 /**
- * Rewrites the combined index's columns of every Observation's code rows (migration 0072) from its
+ * Rewrites the combined index's columns of every Observation's code rows (migrations 0072, 0074) from its
  * index rows, as the migration's backfill does: for tests that edit index rows by hand.
  */
 export async function rebuildComboRows(q: Queryable): Promise<void> {
   await q.query(
-    `UPDATE sp_token SET subject = NULL, date_lo = NULL, date_hi = NULL
-     WHERE resource_type = 'Observation' AND subject IS NOT NULL`,
+    `UPDATE sp_token SET subject = NULL, date_lo = NULL, date_hi = NULL, date_many = NULL
+     WHERE resource_type = 'Observation' AND date_lo IS NOT NULL`,
   );
+  // Every code row of a current Observation carries its date envelope and whether it has several
+  // dates (migration 0074), the subject where it has one.
   await q.query(
     `UPDATE sp_token k
-        SET subject = g.target, date_lo = coalesce(d.lo, 'infinity'), date_hi = coalesce(d.hi, '-infinity')
-       FROM sp_reference g
-       JOIN resources r ON r.resource_type = g.resource_type AND r.id = g.id AND NOT r.deleted
-       LEFT JOIN (SELECT x.id, min(x.lo) AS lo, max(x.hi) AS hi FROM sp_date x
-                  WHERE x.resource_type = 'Observation' AND x.param = 'date' GROUP BY x.id) d ON d.id = g.id
+        SET subject = g.target, date_lo = coalesce(d.lo, 'infinity'), date_hi = coalesce(d.hi, '-infinity'),
+            date_many = CASE WHEN d.n > 1 THEN true END
+       FROM resources r
+       LEFT JOIN sp_reference g ON g.resource_type = r.resource_type AND g.id = r.id AND g.param = 'subject'
+       LEFT JOIN (SELECT x.id, min(x.lo) AS lo, max(x.hi) AS hi, count(*) AS n FROM sp_date x
+                  WHERE x.resource_type = 'Observation' AND x.param = 'date' GROUP BY x.id) d ON d.id = r.id
       WHERE k.resource_type = 'Observation' AND k.param = 'code'
-        AND g.resource_type = 'Observation' AND g.id = k.id AND g.param = 'subject'`,
+        AND r.resource_type = k.resource_type AND r.id = k.id AND NOT r.deleted`,
   );
 }

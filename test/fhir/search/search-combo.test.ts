@@ -30,10 +30,10 @@ const FROM_INDEX_ROWS = `
   ORDER BY 1, 2, 3, 4`;
 const STORED = `SELECT id, subject, system, code, date_lo::text AS lo, date_hi::text AS hi
   FROM sp_token WHERE resource_type = 'Observation' AND subject IS NOT NULL ORDER BY 1, 2, 3, 4`;
-/** Token rows carrying a subject that is not a code row of a current Observation: must be none. */
+/** Token rows carrying combo columns that are not a code row of an Observation: must be none. */
 const STRAY = `SELECT resource_type, id, param FROM sp_token
-  WHERE (subject IS NOT NULL OR date_lo IS NOT NULL OR date_hi IS NOT NULL)
-    AND (resource_type <> 'Observation' OR param <> 'code' OR subject IS NULL)`;
+  WHERE (subject IS NOT NULL OR date_lo IS NOT NULL OR date_hi IS NOT NULL OR date_many IS NOT NULL)
+    AND (resource_type <> 'Observation' OR param <> 'code')`;
 
 type Coding = [system: string | undefined, code: string];
 const obs = (id: string, subject: string, codings: Coding[], date?: string | [string, string]): Observation => ({
