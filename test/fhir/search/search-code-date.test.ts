@@ -8,6 +8,7 @@ import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch } from '../../../src/fhir/search/parse-search.ts';
 import { codeDatePlan } from '../../../src/store/search-code-date.ts';
+import { searchPage, walkBoth as walkBothSearches } from '../../support/search-pages.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const LOINC = 'http://loinc.org';
@@ -97,28 +98,8 @@ describe('one code over a date range (sp_token_code_date)', () => {
     await s.stop();
   });
 
-  const page = async (path: string): Promise<{ ids: string[]; next: string | undefined }> => {
-    const res = await s.call(path);
-    const body = (await res.json()) as Bundle;
-    expect(res.status, JSON.stringify(body)).toBe(200);
-    const next = body.link?.find((l) => l.relation === 'next')?.url;
-    return { ids: (body.entry ?? []).map((e) => e.resource?.id ?? ''), next: next?.slice(next.indexOf('/fhir/')) };
-  };
-  const walkBoth = async (a: string, b: string, between?: () => Promise<void>): Promise<[string[], string[]]> => {
-    const out: [string[], string[]] = [[], []];
-    const next: [string | undefined, string | undefined] = [`/fhir/Observation?${a}`, `/fhir/Observation?${b}`];
-    for (let n = 0; (next[0] || next[1]) && n < 300; n++) {
-      for (const k of [0, 1] as const) {
-        const path = next[k];
-        if (!path) continue;
-        const p = await page(path);
-        out[k].push(...p.ids);
-        next[k] = p.next;
-      }
-      if (n === 0 && between) await between();
-    }
-    return out;
-  };
+  const page = (path: string) => searchPage(s, path);
+  const walkBoth = (a: string, b: string, between?: () => Promise<void>) => walkBothSearches(s, a, b, between, 300);
   /** The same search by the general date-driven path: a second code filter the plan does not take. */
   const general = (q: string) => `${q}&code:missing=false`;
 

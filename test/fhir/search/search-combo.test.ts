@@ -12,6 +12,7 @@ import { writeNextVersions } from '../../../src/store/batch-update.ts';
 import { replaceIndexRows } from '../../../src/store/resource-store.ts';
 import { ParamList } from '../../../src/store/search-conditions.ts';
 import { whereClause } from '../../../src/store/search-store.ts';
+import { searchPage, walkBoth as walkBothSearches } from '../../support/search-pages.ts';
 import { startTestService, type TestService } from '../../support/test-service.ts';
 
 const LOINC = 'http://loinc.org';
@@ -106,29 +107,8 @@ describe('one subject’s measure in date order (sp_token_combo)', () => {
     await s.stop();
   });
 
-  const page = async (path: string): Promise<{ ids: string[]; next: string | undefined }> => {
-    const res = await s.call(path);
-    const body = (await res.json()) as Bundle;
-    expect(res.status, JSON.stringify(body)).toBe(200);
-    const next = body.link?.find((l) => l.relation === 'next')?.url;
-    return { ids: (body.entry ?? []).map((e) => e.resource?.id ?? ''), next: next?.slice(next.indexOf('/fhir/')) };
-  };
-  /** Walks two searches page by page together, running `between` after the first pages. */
-  const walkBoth = async (a: string, b: string, between?: () => Promise<void>): Promise<[string[], string[]]> => {
-    const out: [string[], string[]] = [[], []];
-    const next: [string | undefined, string | undefined] = [`/fhir/Observation?${a}`, `/fhir/Observation?${b}`];
-    for (let n = 0; (next[0] || next[1]) && n < 200; n++) {
-      for (const k of [0, 1] as const) {
-        const path = next[k];
-        if (!path) continue;
-        const p = await page(path);
-        out[k].push(...p.ids);
-        next[k] = p.next;
-      }
-      if (n === 0 && between) await between();
-    }
-    return out;
-  };
+  const page = (path: string) => searchPage(s, path);
+  const walkBoth = (a: string, b: string, between?: () => Promise<void>) => walkBothSearches(s, a, b, between);
   /** The same search without the combined index: a second subject filter the combo does not take. */
   const general = (q: string) => `${q}&subject:missing=false`;
 
