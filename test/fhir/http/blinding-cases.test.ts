@@ -64,6 +64,20 @@ describe('blinding by meaning: what the ingest maps to the trough is hidden from
     expect((await asAssessor(`/fhir/Observation/${id}`)).status).toBe(404);
   });
 
+  it("hides it from the one-code plans too: a measure over a month, a patient's measure newest first", async () => {
+    const rapa = encodeURIComponent('urn:oid:1.2.156.112606.1.1.1|RAPA');
+    await post('Observation', level({ coding: [{ system: 'urn:oid:1.2.156.112606.1.1.1', code: 'RAPA' }] }, 12.77));
+    // One code with a date range (search-code-date.ts) and one subject's code by date (search-combo.ts).
+    const month = `/fhir/Observation?code=${rapa}&date=ge2022-02-01&date=lt2022-03-01`;
+    const newest = `/fhir/Observation?subject=Patient/bc-1&code=${rapa}&_sort=-date`;
+    for (const path of [month, newest]) {
+      expect(await (await s.call(path, { role: 'admin' })).text()).toContain('12.77');
+      const b = JSON.parse(await assessorSees(path)) as Bundle;
+      expect(JSON.stringify(b)).not.toContain('12.77');
+      expect(b.entry ?? []).toHaveLength(0);
+    }
+  });
+
   it('hides a trough sent as an HL7 v2 OBX with a local code', async () => {
     const r = await s.call('/hl7v2', {
       method: 'POST',
