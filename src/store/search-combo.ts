@@ -8,13 +8,22 @@
  * first), date_lo min(lo) ('infinity' for none, last oldest first), ties by the resource's
  * created_seq (read from `resources`, not kept on the index row: an incremental sort of the ties).
  * Any other filter is the usual condition, unchanged.
+ *
+ * A resource with several code rows matching (two codings of the code) is one match. Removing
+ * those repeats in the statement (DISTINCT ON) cost every page a read of all the subject's rows of
+ * the code: PostgreSQL 15 sorts a DISTINCT's input in full (an incremental sort there came with 16),
+ * so newest first fetched and sorted all 125 resources of a patient's measure for a page of 20
+ * (issue 22). So the statement is first run without it, which PostgreSQL answers walking the index
+ * and sorting only each date's ties; when that page holds a resource twice, which only a resource
+ * with repeated codings gives, the same page is read again with DISTINCT ON (comboPageRows).
  */
 
 import { normaliseReference } from '../shared/index-rows.ts';
 import { badRequest, fail } from '../shared/outcomes.ts';
 import type { SearchFilter, SearchRequest } from '../shared/search-request.ts';
 import { COMBO } from './combo-rows.ts';
-import type { ParamList } from './search-conditions.ts';
+import type { Queryable } from './db.ts';
+import { ParamList } from './search-conditions.ts';
 
 export interface ComboPlan {
   /** The reference target the subject filter names, exactly as indexed. */
@@ -105,6 +114,28 @@ export interface ComboSqlParts {
   timestampText: (expr: string) => string;
 }
 
+/**
+ * The page's rows: the statement without DISTINCT ON, and only when its rows hold a resource twice
+ * the statement with it. The same rows either way: the repeats of a resource share its sort values
+ * and so come together; without a repeat among the first `limit` rows, they are the first `limit`
+ * rows with repeats removed.
+ */
+export async function comboPageRows<R extends { id: string }>(
+  q: Queryable,
+  req: SearchRequest,
+  plan: ComboPlan,
+  bound: string,
+  parts: (p: ParamList) => ComboSqlParts,
+  limit: number,
+): Promise<R[]> {
+  const read = async (distinct: boolean): Promise<R[]> => {
+    const p = new ParamList();
+    return (await q.query<R>(comboSql(req, plan, bound, p, parts(p), limit, distinct), p.values)).rows;
+  };
+  const rows = await read(false);
+  return new Set(rows.map((r) => r.id)).size === rows.length ? rows : read(true);
+}
+
 export function comboSql(
   req: SearchRequest,
   plan: ComboPlan,
@@ -112,6 +143,7 @@ export function comboSql(
   p: ParamList,
   parts: ComboSqlParts,
   limit: number,
+  distinct: boolean,
 ): string {
   const col = plan.descending ? 'c.date_hi' : 'c.date_lo';
   const none = plan.descending ? "'-infinity'" : "'infinity'";
@@ -143,7 +175,7 @@ export function comboSql(
   // A resource with several matching codings has several rows, with the same (date, created_seq).
   // c.subject = … also selects the partial index (its rows are those with a subject).
   const dir = plan.descending ? 'DESC' : 'ASC';
-  return `SELECT DISTINCT ON (${col}, r.created_seq) ${parts.columns},
+  return `SELECT ${distinct ? `DISTINCT ON (${col}, r.created_seq) ` : ''}${parts.columns},
                  CASE WHEN ${col} = ${none} THEN NULL ELSE ${parts.timestampText(col)} END AS k0
           FROM sp_token c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
           WHERE ${where.join(' AND ')}

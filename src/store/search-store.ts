@@ -8,7 +8,7 @@ import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } 
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { codeDatePlan, codeDateSql } from './search-code-date.ts';
-import { type ComboSqlParts, comboCondition, comboPlan, comboSql } from './search-combo.ts';
+import { type ComboSqlParts, comboCondition, comboPageRows, comboPlan } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -164,28 +164,33 @@ export async function runSearch(
   }
   if (req.summaryCount || req.count === 0) return { matches: [], included: [], total, next: undefined };
 
-  const p = new ParamList();
   const limit = req.count + 1;
   const driver = dateDriver(req);
-  let sql: string;
   const codeDate = driver && codeDatePlan(req, driver);
+  const combo = !driver && req.sort.length > 0 ? comboPlan(req, baseUrl) : undefined;
+  const read = async (sql: (p: ParamList) => string): Promise<PageRow[]> => {
+    const p = new ParamList();
+    const text = sql(p);
+    return (await q.query<PageRow>(text, p.values)).rows;
+  };
+  let rows: PageRow[];
   if (codeDate) {
-    sql = codeDateSql(req, codeDate, bound, p, comboParts(p, baseUrl), limit);
+    rows = await read((p) => codeDateSql(req, codeDate, bound, p, comboParts(p, baseUrl), limit));
   } else if (driver) {
-    sql = dateDrivenSql(req, driver, bound, p, baseUrl, limit);
+    rows = await read((p) => dateDrivenSql(req, driver, bound, p, baseUrl, limit));
   } else if (req.sort.length === 0) {
-    const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
-    const keyset = req.cursor?.after ? ` AND r.created_seq > ${p.add(req.cursor.after)}::bigint` : '';
-    sql = `SELECT ${MATCH_COLUMNS}
+    rows = await read((p) => {
+      const where = `${whereClause(req, p, baseUrl)} AND r.created_seq <= ${p.add(bound)}::bigint`;
+      const keyset = req.cursor?.after ? ` AND r.created_seq > ${p.add(req.cursor.after)}::bigint` : '';
+      return `SELECT ${MATCH_COLUMNS}
            FROM resources r WHERE ${where}${keyset}
            ORDER BY r.created_seq LIMIT ${limit}`;
+    });
+  } else if (combo) {
+    rows = await comboPageRows<PageRow>(q, req, combo, bound, (p) => comboParts(p, baseUrl), limit);
   } else {
-    const combo = comboPlan(req, baseUrl);
-    sql = combo
-      ? comboSql(req, combo, bound, p, comboParts(p, baseUrl), limit)
-      : sortedSql(req, bound, p, baseUrl, limit);
+    rows = await read((p) => sortedSql(req, bound, p, baseUrl, limit));
   }
-  const rows = (await q.query<PageRow>(sql, p.values)).rows;
   const hasMore = rows.length > req.count;
   const pageRows = hasMore ? rows.slice(0, req.count) : rows;
   const matches = pageRows.map(toStoredVersion);

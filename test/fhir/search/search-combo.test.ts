@@ -84,6 +84,18 @@ describe('one subject’s measure in date order (sp_token_combo)', () => {
             : `2022-03-${day}`;
       writes.push(obs(`c-${i}`, 'Patient/c1', codings, date));
     }
+    // The same coding twice in one result: two identical code rows, one match.
+    writes.push(
+      obs(
+        'c-twice',
+        'Patient/c1',
+        [
+          [LOINC, 'A'],
+          [LOINC, 'A'],
+        ],
+        '2022-03-04',
+      ),
+    );
     // Another patient and a Group subject with the same codes.
     for (let i = 0; i < 10; i++) writes.push(obs(`c2-${i}`, 'Patient/c2', [[LOINC, 'A']], '2022-03-03'));
     writes.push(obs('cg-1', 'Group/c1', [[LOINC, 'A']], '2022-03-03'));
