@@ -8,7 +8,7 @@ import type { IncludeSpec, SearchCursor, SearchFilter, SearchRequest, SortKey } 
 import type { Queryable } from './db.ts';
 import { LAST_UPDATED_SQL, type StoredVersion, toStoredVersion, type VersionRow } from './resource-rows.ts';
 import { codeDatePlan, codeDateSql } from './search-code-date.ts';
-import { type ComboSqlParts, comboCondition, comboPageRows, comboPlan } from './search-combo.ts';
+import { type ComboSqlParts, comboCondition, comboPageRows, comboPlan, comboPrepared } from './search-combo.ts';
 import {
   dateFilterRange,
   dateRowCondition,
@@ -136,6 +136,19 @@ function comboParts(p: ParamList, baseUrl: string): ComboSqlParts {
     keyParam: (v) => keyParam('timestamptz', v, p),
     timestampText,
   };
+}
+
+/**
+ * Transaction-local settings a search's transaction should start with (beside its time budget's):
+ * generic plans, when every statement the search runs is a prepared statement of the combined
+ * index (search-combo.ts comboPrepared). Only then: an unprepared statement's plan depends on its
+ * values (a date bound's selectivity, say), and a generic plan would ignore them.
+ */
+export function searchSettings(req: SearchRequest, baseUrl: string): Record<string, string> | undefined {
+  const counted = req.total === 'accurate' || req.total === 'estimate' || req.summaryCount || req.count === 0;
+  if (counted || req.includes.length > 0 || req.revincludes.length > 0 || dateDriver(req)) return undefined;
+  const combo = req.sort.length > 0 ? comboPlan(req, baseUrl) : undefined;
+  return combo && comboPrepared(req, combo) ? { plan_cache_mode: 'force_generic_plan' } : undefined;
 }
 
 /** `knownBound`: CURRENT_BOUND_SQL read by the caller just before (with its transaction's BEGIN). */

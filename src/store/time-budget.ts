@@ -26,10 +26,10 @@ function budgeted(q: Queryable, budget: TimeBudget, deadline: number): Queryable
     if (budget.signal?.aborted || performance.now() > deadline) spent(budget.ms);
   };
   return {
-    query: async <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    query: async <R extends object>(text: string, params?: unknown[], name?: string): Promise<QueryResult<R>> => {
       check();
       try {
-        return await q.query<R>(text, params);
+        return await q.query<R>(text, params, name);
       } catch (err) {
         if ((err as { code?: unknown }).code === QUERY_CANCELED) spent(budget.ms);
         throw err;
@@ -51,7 +51,11 @@ export async function withTimeBudget<T>(
   db: Db,
   budget: TimeBudget,
   fn: (q: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
-  options: { firstRead?: string | undefined } = {},
+  options: {
+    firstRead?: string | undefined;
+    /** More transaction-local settings (PostgreSQL), sent with the BEGIN as the others. */
+    settings?: Readonly<Record<string, string | number>> | undefined;
+  } = {},
 ): Promise<T> {
   const deadline = performance.now() + budget.ms;
   if (db.backend !== 'postgresql') return fn(budgeted(db, budget, deadline));
@@ -63,6 +67,10 @@ export async function withTimeBudget<T>(
   return db.transaction((tx, first) => fn(budgeted(tx, budget, deadline), first), {
     readOnly: true,
     firstRead: options.firstRead,
-    settings: { statement_timeout: Math.max(1, Math.ceil(budget.ms)), max_parallel_workers_per_gather: 0 },
+    settings: {
+      ...options.settings,
+      statement_timeout: Math.max(1, Math.ceil(budget.ms)),
+      max_parallel_workers_per_gather: 0,
+    },
   });
 }

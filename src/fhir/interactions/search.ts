@@ -17,7 +17,7 @@ import type { Queryable } from '../../store/db.ts';
 import { everLabelled, type HistoryCursor, readTypesHistory } from '../../store/history-store.ts';
 import type { StoredVersion } from '../../store/resource-rows.ts';
 import { readHistory } from '../../store/resource-store.ts';
-import { boundFromRows, CURRENT_BOUND_SQL, runSearch } from '../../store/search-store.ts';
+import { boundFromRows, CURRENT_BOUND_SQL, runSearch, searchSettings } from '../../store/search-store.ts';
 import { withTimeBudget } from '../../store/time-budget.ts';
 import type { FhirContext, FhirResponse } from '../fhir-context.ts';
 import { DEFAULT_COUNT, MAX_COUNT, parseSearch, type SearchParamsInput, serverFilter } from '../search/parse-search.ts';
@@ -69,7 +69,10 @@ export async function searchResources(
         ctx.db,
         budget,
         (bq, first) => runSearch(bq, req, ctx.baseUrl, first && boundFromRows(first)),
-        { firstRead: req.cursor?.bound === undefined ? CURRENT_BOUND_SQL : undefined },
+        {
+          firstRead: req.cursor?.bound === undefined ? CURRENT_BOUND_SQL : undefined,
+          settings: searchSettings(req, ctx.baseUrl),
+        },
       )
     : await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');

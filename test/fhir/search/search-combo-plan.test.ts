@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch } from '../../../src/fhir/search/parse-search.ts';
 import { encodeCursor, type SearchCursor } from '../../../src/shared/search-request.ts';
 import type { Queryable } from '../../../src/store/db.ts';
-import { runSearch } from '../../../src/store/search-store.ts';
+import { runSearch, searchSettings } from '../../../src/store/search-store.ts';
 import { seedObservations } from '../../support/bulk-seed.ts';
-import { openTestDb, type TestDb } from '../../support/test-db.ts';
+import { openTestDb, type TestDb, testBackend } from '../../support/test-db.ts';
 
 const BASE = 'http://test/fhir';
 const SEARCH = 'subject=Patient/cp-p7&code=http://loinc.org|777-3&_sort=-date';
@@ -81,4 +81,56 @@ describe('one patient’s measure newest first: the plan', () => {
     expect(pages).toBe(7);
     expect(all.size).toBe(125);
   });
+
+  it('prepares the statement and plans it once (generic plan) only when the combined index answers every filter', () => {
+    const settings = (query: string) =>
+      searchSettings(parseSearch('Observation', new URLSearchParams(query), true), BASE);
+    const generic = { plan_cache_mode: 'force_generic_plan' };
+    expect(settings(SEARCH)).toEqual(generic);
+    expect(settings(`${SEARCH}&_count=5`)).toEqual(generic);
+    expect(settings('patient=cp-p7&code=777-3&_sort=date')).toEqual(generic);
+    expect(settings(`${SEARCH}&_total=none`)).toEqual(generic);
+    // Any other statement in the transaction would get a generic plan too, blind to its values.
+    for (const other of ['&date=ge2022-03-01', '&status=final', '&_total=accurate', '&_total=estimate', '&_count=0'])
+      expect(settings(`${SEARCH}${other}`), other).toBeUndefined();
+    expect(settings(`${SEARCH}&_include=Observation:subject`)).toBeUndefined();
+    expect(settings('subject=Patient/cp-p7&code=http://loinc.org|777-3')).toBeUndefined();
+    expect(settings('code=http://loinc.org|777-3&date=lt2022-04-01')).toBeUndefined();
+  });
+
+  it.runIf(testBackend() === 'postgresql')(
+    'runs the prepared statement with its generic plan, reading about a page (PostgreSQL)',
+    async () => {
+      const req = parseSearch('Observation', new URLSearchParams(SEARCH), true);
+      const options = { readOnly: true, settings: searchSettings(req, BASE) };
+      await t.db.transaction(async (tx) => {
+        const named: [string, unknown[]][] = [];
+        const spy: Queryable = {
+          query: (text, values, name) => {
+            if (name) named.push([name, values ?? []]);
+            return tx.query(text, values, name);
+          },
+          exec: (text) => tx.exec(text),
+        };
+        const first = await runSearch(spy, req, BASE);
+        const again = await runSearch(spy, req, BASE);
+        expect(again.matches.map((m) => m.id)).toEqual(first.matches.map((m) => m.id));
+        const [[name, values] = ['', []]] = named;
+        expect(name).toMatch(/^combo_/);
+        expect(named.map(([n]) => n)).toEqual([name, name]);
+        const stats = await tx.query<{ generic: string; custom: string }>(
+          `SELECT generic_plans::text AS generic, custom_plans::text AS custom FROM pg_prepared_statements WHERE name = $1`,
+          [name],
+        );
+        expect(stats.rows).toEqual([{ generic: '2', custom: '0' }]);
+        const literal = (v: unknown) => `'${String(v).replaceAll("'", "''")}'`;
+        const plan = await tx.query<Record<string, unknown>>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(', ')})`,
+        );
+        const cell = Object.values(plan.rows[0] ?? {})[0];
+        const [top] = (typeof cell === 'string' ? JSON.parse(cell) : cell) as [{ Plan: PlanNode }];
+        expect(resourcesRead(top.Plan)).toBeLessThanOrEqual(25);
+      }, options);
+    },
+  );
 });
