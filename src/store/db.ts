@@ -73,7 +73,24 @@ export function setLocalSql(settings: Readonly<Record<string, string | number>>)
     .join('; ');
 }
 
+/** `-c name=value` startup options for these settings, each checked before it goes into the options. */
+export function startupOptions(settings: Readonly<Record<string, string | number>>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      const v = String(value);
+      if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(v)) throw new Error(`unsafe setting ${name} = ${v}`);
+      return ` -c ${name}=${v}`;
+    })
+    .join('');
+}
+
 export interface Db extends Queryable {
+  /**
+   * PostgreSQL: statements run each on its own, outside any transaction (no BEGIN and no COMMIT to
+   * send), on connections opened with these settings: a pool of its own per set of settings, so
+   * no connection of the main pool ever carries them. Absent on PGlite.
+   */
+  readonly withSettings?: (settings: Readonly<Record<string, string | number>>) => Queryable;
   /** Runs fn inside BEGIN … COMMIT on one connection; rolls back when fn throws. */
   transaction<T>(
     fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
@@ -100,11 +117,27 @@ export class PoolDb implements Db {
   readonly backend = 'postgresql' as const;
   readonly #pool: pg.Pool;
   readonly #q: Queryable;
+  readonly #settingsPools = new Map<string, { pool: pg.Pool; q: Queryable }>();
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, openPool?: (options: string) => pg.Pool) {
     this.#pool = pool;
     this.#q = pgQueryable(pool);
+    // openPool: a pool whose connections start with these `-c` options (besides the main pool's).
+    if (openPool) {
+      this.withSettings = (settings) => {
+        const options = startupOptions(settings);
+        let held = this.#settingsPools.get(options);
+        if (!held) {
+          const p = openPool(options);
+          held = { pool: p, q: pgQueryable(p) };
+          this.#settingsPools.set(options, held);
+        }
+        return held.q;
+      };
+    }
   }
+
+  readonly withSettings?: (settings: Readonly<Record<string, string | number>>) => Queryable;
 
   query<R extends object = Record<string, unknown>>(
     text: string,
@@ -155,6 +188,7 @@ export class PoolDb implements Db {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.#settingsPools.values()].map((h) => h.pool.end()));
     await this.#pool.end();
   }
 }

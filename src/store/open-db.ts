@@ -24,20 +24,26 @@ export interface OpenDbOptions {
 export async function openDb(options: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolSize ?? 16,
-      // No JIT: it compiles for plans the planner costs high (a count over a million rows) and
-      // adds tens of milliseconds to statements that run in a few.
-      options: `-c jit=off${options.schema ? ` -c search_path=${options.schema}` : ''}`,
-    });
-    pool.on('error', () => {
-      // An idle client losing its connection must not crash the process; the next query reconnects.
-    });
+    const max = options.poolSize ?? 16;
+    const openPool = (more: string, size: number): pg.Pool => {
+      const pool = new pg.Pool({
+        connectionString: options.databaseUrl,
+        max: size,
+        // No JIT: it compiles for plans the planner costs high (a count over a million rows) and
+        // adds tens of milliseconds to statements that run in a few.
+        options: `-c jit=off${options.schema ? ` -c search_path=${options.schema}` : ''}${more}`,
+      });
+      pool.on('error', () => {
+        // An idle client losing its connection must not crash the process; the next query reconnects.
+      });
+      return pool;
+    };
+    const pool = openPool('', max);
     if (options.schema) {
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
     }
-    db = new PoolDb(pool);
+    // Pools with settings of their own (Db.withSettings) serve single reads: half as many connections.
+    db = new PoolDb(pool, (more) => openPool(more, Math.max(2, Math.ceil(max / 2))));
   } else {
     const lock = options.pgliteInMemory ? undefined : lockDataDir(options.dataDir);
     try {

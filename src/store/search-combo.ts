@@ -126,6 +126,8 @@ export interface ComboSqlParts {
   /** A cursor key as a typed parameter (a forged one is a 400). */
   keyParam: (value: string) => string;
   timestampText: (expr: string) => string;
+  /** A subquery giving the newest created_seq handed out (column `bound`), for a first page that reads its own. */
+  currentBound: string;
 }
 
 /**
@@ -134,29 +136,37 @@ export interface ComboSqlParts {
  * and so come together; without a repeat among the first `limit` rows, they are the first `limit`
  * rows with repeats removed.
  */
-export async function comboPageRows<R extends { id: string }>(
+export async function comboPageRows<R extends { id: string; bound?: string | undefined }>(
   q: Queryable,
   req: SearchRequest,
   plan: ComboPlan,
-  bound: string,
+  bound: string | undefined,
   parts: (p: ParamList) => ComboSqlParts,
   limit: number,
 ): Promise<R[]> {
   const prepared = comboPrepared(req, plan);
-  const read = async (distinct: boolean): Promise<R[]> => {
+  const read = async (distinct: boolean, b: string | undefined): Promise<R[]> => {
     const p = new ParamList();
-    const text = comboSql(req, plan, bound, p, parts(p), limit, distinct);
+    const text = comboSql(req, plan, b, p, parts(p), limit, distinct);
     const name = prepared ? `combo_${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
     return (await q.query<R>(text, p.values, name)).rows;
   };
-  const rows = await read(false);
-  return new Set(rows.map((r) => r.id)).size === rows.length ? rows : read(true);
+  const rows = await read(false, bound);
+  if (new Set(rows.map((r) => r.id)).size === rows.length) return rows;
+  // Again with the bound the first statement read: the same rows, whatever was created since.
+  const again = await read(true, bound ?? rows[0]?.bound);
+  return bound === undefined ? again.map((r) => ({ ...r, bound: rows[0]?.bound })) : again;
 }
 
+/**
+ * `bound` undefined: a first page run as one statement on its own reads the bound itself (column
+ * `bound`) and needs no condition on it: every row its snapshot sees was numbered before the
+ * statement began, so at or below the sequence's value read while it runs.
+ */
 export function comboSql(
   req: SearchRequest,
   plan: ComboPlan,
-  bound: string,
+  bound: string | undefined,
   p: ParamList,
   parts: ComboSqlParts,
   limit: number,
@@ -169,8 +179,8 @@ export function comboSql(
     `c.resource_type = ${p.add(req.resourceType)}`,
     `c.subject = ${p.add(plan.subject)}`,
     `c.code = ${p.add(plan.code)}`,
-    `r.created_seq <= ${p.add(bound)}::bigint`,
   ];
+  if (bound !== undefined) where.push(`r.created_seq <= ${p.add(bound)}::bigint`);
   if (plan.system === '') where.push('c.system IS NULL');
   else if (plan.system !== undefined) where.push(`c.system = ${p.add(plan.system)}`);
   const cursor = req.cursor;
@@ -193,7 +203,7 @@ export function comboSql(
   // c.subject = … also selects the partial index (its rows are those with a subject).
   const dir = plan.descending ? 'DESC' : 'ASC';
   return `SELECT ${distinct ? `DISTINCT ON (${col}, r.created_seq) ` : ''}${parts.columns},
-                 CASE WHEN ${col} = ${none} THEN NULL ELSE ${parts.timestampText(col)} END AS k0
+                 CASE WHEN ${col} = ${none} THEN NULL ELSE ${parts.timestampText(col)} END AS k0${bound === undefined ? `, ${parts.currentBound} AS bound` : ''}
           FROM sp_token c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
           WHERE ${where.join(' AND ')}
           ORDER BY ${col} ${dir}, r.created_seq LIMIT ${p.add(limit)}::int`;

@@ -127,7 +127,8 @@ function dateDriver(req: SearchRequest): DateDriver | undefined {
 const MATCH_COLUMNS = `r.resource_type, r.id, r.version_id, ${LAST_UPDATED_SQL.replace('last_updated', 'r.last_updated')} AS last_updated,
                   r.deleted, r.content, r.created_seq::text AS seq`;
 
-type PageRow = VersionRow & { seq: string; dk?: string; [k: `k${number}`]: string | null };
+/** `bound`: a first page's bound, when its statement reads it (search-combo.ts comboSql). */
+type PageRow = VersionRow & { seq: string; dk?: string; bound?: string; [k: `k${number}`]: string | null };
 
 function comboParts(p: ParamList, baseUrl: string): ComboSqlParts {
   return {
@@ -135,14 +136,16 @@ function comboParts(p: ParamList, baseUrl: string): ComboSqlParts {
     columns: MATCH_COLUMNS,
     keyParam: (v) => keyParam('timestamptz', v, p),
     timestampText,
+    currentBound: `(${CURRENT_BOUND_SQL})`,
   };
 }
 
 /**
- * Transaction-local settings a search's transaction should start with (beside its time budget's):
- * generic plans, when every statement the search runs is a prepared statement of the combined
- * index (search-combo.ts comboPrepared). Only then: an unprepared statement's plan depends on its
- * values (a date bound's selectivity, say), and a generic plan would ignore them.
+ * Settings a search's statements should run with (beside its time budget's): generic plans, when
+ * the search is one prepared statement of the combined index (search-combo.ts comboPrepared), and
+ * then it runs alone (runSearch's `alone`: outside a transaction, its bound read in the statement).
+ * Only then: an unprepared statement's plan depends on its values (a date bound's selectivity,
+ * say), and a generic plan would ignore them.
  */
 export function searchSettings(req: SearchRequest, baseUrl: string): Record<string, string> | undefined {
   const counted = req.total === 'accurate' || req.total === 'estimate' || req.summaryCount || req.count === 0;
@@ -151,13 +154,24 @@ export function searchSettings(req: SearchRequest, baseUrl: string): Record<stri
   return combo && comboPrepared(req, combo) ? { plan_cache_mode: 'force_generic_plan' } : undefined;
 }
 
-/** `knownBound`: CURRENT_BOUND_SQL read by the caller just before (with its transaction's BEGIN). */
+/**
+ * `knownBound`: CURRENT_BOUND_SQL read by the caller just before (with its transaction's BEGIN).
+ * `alone`: the caller runs each statement on its own (search.ts, when searchSettings applies): a
+ * first page then reads its bound in its one statement, not in a statement of its own.
+ */
 export async function runSearch(
   q: Queryable,
   req: SearchRequest,
   baseUrl: string,
   knownBound?: string,
+  alone = false,
 ): Promise<SearchPage> {
+  const first = req.cursor?.bound === undefined && knownBound === undefined;
+  const combo = alone && first && searchSettings(req, baseUrl) ? comboPlan(req, baseUrl) : undefined;
+  if (combo) {
+    const rows = await comboPageRows<PageRow>(q, req, combo, undefined, (p) => comboParts(p, baseUrl), req.count + 1);
+    return pageOf(req, rows, rows[0]?.bound ?? '0', undefined, undefined);
+  }
   const bound = req.cursor?.bound ?? knownBound ?? (await currentBound(q));
   const c = new ParamList();
   const countWhere = `${whereClause(req, c, baseUrl)} AND r.created_seq <= ${c.add(bound)}::bigint`;
@@ -180,7 +194,7 @@ export async function runSearch(
   const limit = req.count + 1;
   const driver = dateDriver(req);
   const codeDate = driver && codeDatePlan(req, driver);
-  const combo = !driver && req.sort.length > 0 ? comboPlan(req, baseUrl) : undefined;
+  const sortedCombo = !driver && req.sort.length > 0 ? comboPlan(req, baseUrl) : undefined;
   const read = async (sql: (p: ParamList) => string): Promise<PageRow[]> => {
     const p = new ParamList();
     const text = sql(p);
@@ -199,11 +213,29 @@ export async function runSearch(
            FROM resources r WHERE ${where}${keyset}
            ORDER BY r.created_seq LIMIT ${limit}`;
     });
-  } else if (combo) {
-    rows = await comboPageRows<PageRow>(q, req, combo, bound, (p) => comboParts(p, baseUrl), limit);
+  } else if (sortedCombo) {
+    rows = await comboPageRows<PageRow>(q, req, sortedCombo, bound, (p) => comboParts(p, baseUrl), limit);
   } else {
     rows = await read((p) => sortedSql(req, bound, p, baseUrl, limit));
   }
+  const page = pageOf(req, rows, bound, driver, total);
+  if (page.total === undefined && req.total === 'estimate') {
+    // Never fewer than this page shows (the planner's estimate can be far off either way).
+    const shown = page.matches.length + (page.next ? 1 : 0);
+    page.total = Math.max(await estimateCount(q, countWhere, countParams), shown);
+  }
+  page.included = await loadIncludes(q, req, page.matches);
+  return page;
+}
+
+/** The page of `limit` rows read (one more than the page: whether another follows), its cursor and free total. */
+function pageOf(
+  req: SearchRequest,
+  rows: PageRow[],
+  bound: string,
+  driver: DateDriver | undefined,
+  total: number | undefined,
+): SearchPage {
   const hasMore = rows.length > req.count;
   const pageRows = hasMore ? rows.slice(0, req.count) : rows;
   const matches = pageRows.map(toStoredVersion);
@@ -216,12 +248,7 @@ export async function runSearch(
   }
   // A first page with no page after it holds every match: its total is free.
   if (total === undefined && !req.cursor && !hasMore) total = matches.length;
-  else if (total === undefined && req.total === 'estimate') {
-    // Never fewer than this page shows (the planner's estimate can be far off either way).
-    total = Math.max(await estimateCount(q, countWhere, countParams), matches.length + (hasMore ? 1 : 0));
-  }
-  const included = await loadIncludes(q, req, matches);
-  return { matches, included, total, next };
+  return { matches, included: [], total, next };
 }
 
 /**

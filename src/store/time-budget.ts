@@ -55,6 +55,13 @@ export async function withTimeBudget<T>(
     firstRead?: string | undefined;
     /** More transaction-local settings (PostgreSQL), sent with the BEGIN as the others. */
     settings?: Readonly<Record<string, string | number>> | undefined;
+    /**
+     * fn's statements each stand alone (none needs another's snapshot or firstRead): on PostgreSQL
+     * they then run outside a transaction, on connections that start with the settings
+     * (Db.withSettings and default_transaction_read_only), which saves the round trip of the
+     * BEGIN and the COMMIT sent after the answer.
+     */
+    alone?: boolean | undefined;
   } = {},
 ): Promise<T> {
   const deadline = performance.now() + budget.ms;
@@ -64,13 +71,16 @@ export async function withTimeBudget<T>(
   // index rows, and starting workers for them cost more than it saved (on a busy 2-core host,
   // 100 ms and more before the first row, where the statement alone took a few). Read only: the
   // answer does not wait for the COMMIT (the request's AuditEvent is written by the audit trail).
+  const settings = {
+    ...options.settings,
+    statement_timeout: Math.max(1, Math.ceil(budget.ms)),
+    max_parallel_workers_per_gather: 0,
+  };
+  if (options.alone && db.withSettings)
+    return fn(budgeted(db.withSettings({ ...settings, default_transaction_read_only: 'on' }), budget, deadline));
   return db.transaction((tx, first) => fn(budgeted(tx, budget, deadline), first), {
     readOnly: true,
     firstRead: options.firstRead,
-    settings: {
-      ...options.settings,
-      statement_timeout: Math.max(1, Math.ceil(budget.ms)),
-      max_parallel_workers_per_gather: 0,
-    },
+    settings,
   });
 }

@@ -63,16 +63,17 @@ export async function searchResources(
   for (const inc of [...req.includes, ...req.revincludes]) ctx.authorize(inc.targetType ?? inc.sourceType, 'search');
   // A search of its own (not a Bundle entry inside a transaction) runs within the request's time budget.
   const budget = q === ctx.db ? ctx.searchBudget : undefined;
-  // A first page's paging bound is read with the transaction's BEGIN (one round trip fewer).
+  // A first page's paging bound is read with the transaction's BEGIN (one round trip fewer). A
+  // search of one prepared statement (searchSettings) runs it on its own, outside a transaction,
+  // and a first page reads its bound in that statement.
+  const settings = searchSettings(req, ctx.baseUrl);
+  const alone = settings !== undefined;
   const page = budget
     ? await withTimeBudget(
         ctx.db,
         budget,
-        (bq, first) => runSearch(bq, req, ctx.baseUrl, first && boundFromRows(first)),
-        {
-          firstRead: req.cursor?.bound === undefined ? CURRENT_BOUND_SQL : undefined,
-          settings: searchSettings(req, ctx.baseUrl),
-        },
+        (bq, first) => runSearch(bq, req, ctx.baseUrl, first && boundFromRows(first), alone),
+        { firstRead: req.cursor?.bound === undefined && !alone ? CURRENT_BOUND_SQL : undefined, settings, alone },
       )
     : await runSearch(q, req, ctx.baseUrl);
   for (const v of page.included) ctx.authorize(v.resourceType, 'read');

@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch } from '../../../src/fhir/search/parse-search.ts';
 import { encodeCursor, type SearchCursor } from '../../../src/shared/search-request.ts';
-import type { Queryable } from '../../../src/store/db.ts';
+import type { Db, Queryable } from '../../../src/store/db.ts';
 import { runSearch, searchSettings } from '../../../src/store/search-store.ts';
+import { withTimeBudget } from '../../../src/store/time-budget.ts';
 import { seedObservations } from '../../support/bulk-seed.ts';
 import { openTestDb, type TestDb, testBackend } from '../../support/test-db.ts';
 
@@ -99,6 +100,59 @@ describe('one patient’s measure newest first: the plan', () => {
   });
 
   it.runIf(testBackend() === 'postgresql')(
+    'runs one statement per page outside a transaction, on connections started with its settings (PostgreSQL)',
+    async () => {
+      const req = parseSearch('Observation', new URLSearchParams(SEARCH), true);
+      const settings = searchSettings(req, BASE);
+      const withSettings = t.db.withSettings;
+      if (!withSettings) throw new Error('PostgreSQL has Db.withSettings');
+      const used: Readonly<Record<string, string | number>>[] = [];
+      const sent: (string | undefined)[] = [];
+      // The store as the service has it, but a transaction is refused: the search must not open one.
+      const db: Db = {
+        backend: t.db.backend,
+        query: (text, values, name) => t.db.query(text, values, name),
+        exec: (text) => t.db.exec(text),
+        close: () => t.db.close(),
+        transaction: () => Promise.reject(new Error('no transaction expected')),
+        withSettings: (s) => {
+          used.push(s);
+          const q = withSettings(s);
+          return {
+            query: (text, values, name) => {
+              sent.push(name);
+              return q.query(text, values, name);
+            },
+            exec: (text) => q.exec(text),
+          };
+        },
+      };
+      const run = (r: typeof req) =>
+        withTimeBudget(db, { ms: 10_000 }, (bq) => runSearch(bq, r, BASE, undefined, true), { settings, alone: true });
+      const seq = await t.db.query<{ v: string }>('SELECT last_value::text AS v FROM resource_seq');
+      const first = await run(req);
+      // Its bound read in the statement: the sequence's value (nothing was created since).
+      expect(first.next?.bound).toBe(seq.rows[0]?.v);
+      const ids = first.matches.map((m) => m.id);
+      const second = await run({ ...req, cursor: first.next });
+      // The same pages as a search in a transaction of its own.
+      const plain = await t.db.transaction((tx) => runSearch(tx, req, BASE));
+      expect(ids).toEqual(plain.matches.map((m) => m.id));
+      const plainNext = await t.db.transaction((tx) => runSearch(tx, { ...req, cursor: plain.next }, BASE));
+      expect(second.matches.map((m) => m.id)).toEqual(plainNext.matches.map((m) => m.id));
+      expect(sent).toHaveLength(2);
+      for (const name of sent) expect(name).toMatch(/^combo_/);
+      const [s] = used;
+      if (!s) throw new Error('no settings used');
+      const session = await withSettings(s).query<Record<string, string>>(
+        `SELECT current_setting('transaction_read_only') AS ro, current_setting('plan_cache_mode') AS plans,
+                current_setting('statement_timeout') AS timeout, current_setting('max_parallel_workers_per_gather') AS workers`,
+      );
+      expect(session.rows).toEqual([{ ro: 'on', plans: 'force_generic_plan', timeout: '10s', workers: '0' }]);
+    },
+  );
+
+  it.runIf(testBackend() === 'postgresql')(
     'runs the prepared statement with its generic plan, reading about a page (PostgreSQL)',
     async () => {
       const req = parseSearch('Observation', new URLSearchParams(SEARCH), true);
@@ -112,17 +166,24 @@ describe('one patient’s measure newest first: the plan', () => {
           },
           exec: (text) => tx.exec(text),
         };
+        const stats = async (name: string) =>
+          (
+            await tx.query<{ generic: number; custom: number }>(
+              `SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1`,
+              [name],
+            )
+          ).rows[0];
         const first = await runSearch(spy, req, BASE);
-        const again = await runSearch(spy, req, BASE);
-        expect(again.matches.map((m) => m.id)).toEqual(first.matches.map((m) => m.id));
         const [[name, values] = ['', []]] = named;
         expect(name).toMatch(/^combo_/);
+        const before = await stats(name);
+        const again = await runSearch(spy, req, BASE);
+        expect(again.matches.map((m) => m.id)).toEqual(first.matches.map((m) => m.id));
         expect(named.map(([n]) => n)).toEqual([name, name]);
-        const stats = await tx.query<{ generic: string; custom: string }>(
-          `SELECT generic_plans::text AS generic, custom_plans::text AS custom FROM pg_prepared_statements WHERE name = $1`,
-          [name],
-        );
-        expect(stats.rows).toEqual([{ generic: '2', custom: '0' }]);
+        // (An earlier test may have run the same statement on this connection, planned for its values.)
+        const after = await stats(name);
+        expect(before?.generic).toBeGreaterThanOrEqual(1);
+        expect(after).toEqual({ generic: (before?.generic ?? 0) + 1, custom: before?.custom });
         const literal = (v: unknown) => `'${String(v).replaceAll("'", "''")}'`;
         const plan = await tx.query<Record<string, unknown>>(
           `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${name}(${values.map(literal).join(', ')})`,
