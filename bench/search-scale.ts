@@ -44,17 +44,20 @@ if (KEEP_SCHEMA && (!process.env.DATABASE_URL || !/^[a-z_][a-z0-9_]*$/.test(KEEP
 function recorder(db: Db): { on: boolean; seen: [string, unknown[] | undefined][] } {
   const state = { on: false, seen: [] as [string, unknown[] | undefined][] };
   const wrap = (q: Queryable): Queryable => ({
-    query: <R extends object>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    query: <R extends object>(text: string, params?: unknown[], name?: string): Promise<QueryResult<R>> => {
       // Reads only: EXPLAIN ANALYZE runs the statement again (the AuditEvent's write must not).
       if (state.on && /^\s*(SELECT|WITH)\b/i.test(text) && !/set_config|\b(INSERT|UPDATE|DELETE)\b/i.test(text))
         state.seen.push([text, params]);
-      return q.query<R>(text, params);
+      return q.query<R>(text, params, name);
     },
     exec: (text: string) => q.exec(text),
   });
   const query = db.query.bind(db);
   const transaction = db.transaction.bind(db);
+  const withSettings = db.withSettings?.bind(db);
   Object.assign(db, {
+    // A search that runs its one statement alone (src/store/time-budget.ts) goes through here.
+    ...(withSettings ? { withSettings: (s: Parameters<typeof withSettings>[0]) => wrap(withSettings(s)) } : {}),
     query: <R extends object>(text: string, params?: unknown[]) =>
       wrap({ query, exec: db.exec.bind(db) }).query<R>(text, params),
     transaction: <T>(
