@@ -108,7 +108,7 @@ export function oneCode(f: SearchFilter): { system: string | undefined; code: st
 
 /**
  * Whether the search's statements are prepared once per connection (named) and run with the
- * generic plan (the caller's transaction sets plan_cache_mode, comboGenericPlan): planning the
+ * generic plan (search-store.ts searchSettings: plan_cache_mode where they run): planning the
  * statement took about 0.3 ms, as long as running it, and its plan does not depend on the values
  * (one range of sp_token_combo for the subject and code, the resources row of each entry). Only
  * when the combined index answers every filter of the request: the statement's text then comes

@@ -53,7 +53,7 @@ export async function withTimeBudget<T>(
   fn: (q: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
   options: {
     firstRead?: string | undefined;
-    /** More transaction-local settings (PostgreSQL), sent with the BEGIN as the others. */
+    /** More settings (PostgreSQL): sent with the BEGIN as the others, or, `alone`, the connections' own. */
     settings?: Readonly<Record<string, string | number>> | undefined;
     /**
      * fn's statements each stand alone (none needs another's snapshot or firstRead): on PostgreSQL
