@@ -423,17 +423,17 @@ async function applySummaryChanges(
        SELECT pos.*, m.value AS mv2, m.sid AS ms2 FROM pos
          LEFT JOIN LATERAL (
            (SELECT s.value, s.research_subject_id AS sid FROM outcome_summary s
-             WHERE pos.v > 0 AND pos.mv IS NULL AND s.study_id = $1 AND s.arm = pos.arm AND s.visit = pos.visit
+             WHERE pos.v > 0 AND pos.mv IS NULL AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
                AND s.kind = pos.kind AND s.category = pos.category AND s.value IS NOT NULL
              ORDER BY s.value, s.research_subject_id OFFSET greatest(pos.t, 0) LIMIT 1)
            UNION ALL
            (SELECT s.value, s.research_subject_id FROM outcome_summary s
-             WHERE pos.v > 0 AND pos.t >= pos.l AND s.study_id = $1 AND s.arm = pos.arm AND s.visit = pos.visit
+             WHERE pos.v > 0 AND pos.t >= pos.l AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
                AND s.kind = pos.kind AND s.category = pos.category AND (s.value, s.research_subject_id) >= (pos.mv, pos.ms)
              ORDER BY s.value, s.research_subject_id OFFSET greatest(pos.t - pos.l, 0) LIMIT 1)
            UNION ALL
            (SELECT s.value, s.research_subject_id FROM outcome_summary s
-             WHERE pos.v > 0 AND pos.t < pos.l AND s.study_id = $1 AND s.arm = pos.arm AND s.visit = pos.visit
+             WHERE pos.v > 0 AND pos.t < pos.l AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
                AND s.kind = pos.kind AND s.category = pos.category AND (s.value, s.research_subject_id) < (pos.mv, pos.ms)
              ORDER BY s.value DESC, s.research_subject_id DESC OFFSET greatest(pos.l - 1 - pos.t, 0) LIMIT 1)
          ) m ON true
@@ -442,7 +442,7 @@ async function applySummaryChanges(
          LEFT JOIN LATERAL (
            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS median FROM (
              SELECT s.value FROM outcome_summary s
-              WHERE s.study_id = $1 AND s.arm = mid.arm AND s.visit = mid.visit AND s.kind = mid.kind
+              WHERE s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = mid.arm AND s.visit = mid.visit AND s.kind = mid.kind
                 AND s.category = mid.category AND (s.value, s.research_subject_id) >= (mid.mv2, mid.ms2)
               ORDER BY s.value, s.research_subject_id LIMIT 2 - mid.v % 2
            ) x
@@ -496,7 +496,8 @@ async function recountAggregates(q: Queryable, studyId: string, keys: readonly S
        FROM outcome_summary s
        JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
          ON s.arm = k.arm AND s.visit = k.visit AND s.kind = k.kind
-      WHERE s.study_id = $1
+      -- The condition of the index outcome_summary_group (only counted rows are in it).
+      WHERE s.study_id = $1 AND s.kind NOT LIKE 'measure:%'
       GROUP BY s.study_id, s.arm, s.visit, s.kind, s.category`,
     params,
   );
