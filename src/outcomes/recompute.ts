@@ -30,7 +30,7 @@ import {
   refreshAggregates,
   replaceSummaries,
   type StoredContent,
-  type SummaryKey,
+  type SummaryDelta,
   type SummaryRow,
 } from '../store/outcome-store.ts';
 import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
@@ -427,22 +427,28 @@ export class OutcomeEngine {
       noteChanged(report, result.changed);
     }
     await storeFingerprints(tx, kept);
-    const changedGroups = await replaceSummaries(tx, ids, summaries);
-    // Only the groups (arm, visit, kind) whose rows changed need recounting.
-    const groupsTouched = new Map<string, SummaryKey[]>();
-    for (const c of computed) {
-      const groups = groupsTouched.get(c.studyId) ?? [];
-      groups.push(...(changedGroups.get(c.inputs.researchSubjectId) ?? []));
-      groupsTouched.set(c.studyId, groups);
+    // The removed and added rows of the groups (arm, visit, kind) whose rows changed: only their
+    // counts can have moved, and they move by these rows (refreshAggregates).
+    const deltas: SummaryDelta[] = [];
+    await replaceSummaries(tx, ids, summaries, deltas);
+    const byStudy = new Map<string, SummaryDelta[]>();
+    for (const d of deltas) {
+      const list = byStudy.get(d.studyId);
+      if (list) list.push(d);
+      else byStudy.set(d.studyId, [d]);
     }
     const published = results.flatMap((r) => r.published);
-    for (const [studyId, groups] of groupsTouched) {
-      if (groups.length === 0) continue;
+    for (const [studyId, changes] of [...byStudy].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (deferReports) {
-        await deferAggregates(tx, studyId, groups);
+        const groups = new Map(changes.map((d) => [`${d.arm}\u0000${d.visit}\u0000${d.kind}`, d]));
+        await deferAggregates(
+          tx,
+          studyId,
+          [...groups.values()].map((d) => ({ arm: d.arm, visit: d.visit, kind: d.kind })),
+        );
         continue;
       }
-      const reports = await this.#refreshMeasureReports(tx, studyId, groups);
+      const reports = await this.#refreshMeasureReports(tx, studyId, changes);
       report.measureReports += reports.length;
       noteChanged(
         report,
@@ -592,18 +598,20 @@ export class OutcomeEngine {
     return `ResearchSubject/${subject.id}`;
   }
 
+  /** `changes`: this batch's removed and added summary rows of the study (none: a flush of pending groups). */
   async #refreshMeasureReports(
     tx: Queryable,
     studyId: string,
-    groups: readonly SummaryKey[],
+    changes: readonly SummaryDelta[],
   ): Promise<PublishedVersion[]> {
-    const study = this.#studies.get(studyId);
-    if (!study) return [];
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
     this.#reportsRefreshedAt = Date.now();
-    // The groups recounted: these, and those earlier batches of the study left waiting.
-    const recounted = await refreshAggregates(tx, studyId, groups);
-    if (recounted.length === 0) return [];
+    // The groups brought up to date: those of these rows, and those earlier batches left waiting.
+    // Also for a study not served (its rows changed all the same): its counts must stay exact for
+    // the differences applied after, should it be served again.
+    const recounted = await refreshAggregates(tx, studyId, [], changes);
+    const study = this.#studies.get(studyId);
+    if (!study || recounted.length === 0) return [];
     const pairs = [...new Map(recounted.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];
     const date = new Date().toISOString();
     const built = buildMeasureReports(study, await readAggregates(tx, studyId, pairs), date);

@@ -223,6 +223,19 @@ export interface SummaryKey {
   kind: string;
 }
 
+/**
+ * One summary row a recomputation removed (sign -1) or added (+1) in a MeasureReport group whose
+ * rows changed: what applySummaryChanges applies to the kept counts.
+ */
+export interface SummaryDelta extends SummaryKey {
+  studyId: string;
+  researchSubjectId: string;
+  category: string;
+  /** Numeric text as stored (removed rows) or the number written (added rows). */
+  value: string | number | null;
+  sign: 1 | -1;
+}
+
 const MEASURE_KIND = /^measure:/;
 
 function groupBy<T>(list: readonly T[], key: (t: T) => string): Map<string, T[]> {
@@ -250,16 +263,19 @@ export async function replaceSummary(
 
 /**
  * `replaceSummary` for a batch of subjects in two statements: `rows` are the new rows of all of
- * them; returns, per subject, the groups whose rows changed.
+ * them; returns, per subject, the groups whose rows changed. `deltas`, when given, receives the
+ * removed and added rows of those groups (for applySummaryChanges).
  */
 export async function replaceSummaries(
   q: Queryable,
   researchSubjectIds: readonly string[],
   rows: readonly SummaryRow[],
+  deltas?: SummaryDelta[],
 ): Promise<Map<string, SummaryKey[]>> {
   const changed = new Map<string, SummaryKey[]>();
   if (researchSubjectIds.length === 0) return changed;
   const old = await q.query<{
+    study_id: string;
     research_subject_id: string;
     arm: string;
     visit: string;
@@ -268,7 +284,7 @@ export async function replaceSummaries(
     value: string | null;
   }>(
     `DELETE FROM outcome_summary WHERE research_subject_id = ANY($1::text[])
-     RETURNING research_subject_id, arm, visit, kind, category, value::text AS value`,
+     RETURNING study_id, research_subject_id, arm, visit, kind, category, value::text AS value`,
     [[...new Set(researchSubjectIds)]],
   );
   if (rows.length > 0) {
@@ -302,61 +318,189 @@ export async function replaceSummaries(
   };
   const oldBySubject = groupBy(old.rows, (r) => r.research_subject_id);
   const newBySubject = groupBy(rows, (r) => r.researchSubjectId);
+  const groupKey = (r: SummaryKey) => `${r.arm}\u0000${r.visit}\u0000${r.kind}`;
   for (const id of new Set(researchSubjectIds)) {
-    const before = signatures(oldBySubject.get(id) ?? []);
-    const after = signatures(newBySubject.get(id) ?? []);
+    const oldRows = oldBySubject.get(id) ?? [];
+    const newRows = newBySubject.get(id) ?? [];
+    const before = signatures(oldRows);
+    const after = signatures(newRows);
     const keys: SummaryKey[] = [];
+    const moved = new Set<string>();
     for (const key of new Set([...before.keys(), ...after.keys()])) {
       if (before.get(key) === after.get(key)) continue;
+      moved.add(key);
       const [arm, visit, kind] = key.split('\u0000') as [string, string, string];
       keys.push({ arm, visit, kind });
     }
     changed.set(id, keys);
+    if (!deltas || moved.size === 0) continue;
+    for (const r of oldRows) {
+      if (!moved.has(groupKey(r))) continue;
+      const { study_id: studyId, arm, visit, kind, category, value } = r;
+      deltas.push({ studyId, researchSubjectId: id, arm, visit, kind, category, value, sign: -1 });
+    }
+    for (const r of newRows) {
+      if (!moved.has(groupKey(r))) continue;
+      const { studyId, arm, visit, kind, category, value } = r;
+      deltas.push({ studyId, researchSubjectId: id, arm, visit, kind, category, value, sign: 1 });
+    }
   }
   return changed;
 }
 
 /**
- * Recounts the given groups, and every group of the study left pending by an earlier batch
- * (deferAggregates), from the summary rows (after the caller's lock on the study's MeasureReports,
- * so a concurrent recomputation's committed rows are included). Returns every group recounted.
- * Taking the pending groups costs no statement of its own: they are deleted in the statement that
- * deletes the old counts.
+ * Brings the study's kept MeasureReport counts (outcome_aggregate) up to date, after the caller's
+ * lock on the study's MeasureReports (so a concurrent recomputation's committed rows and counts are
+ * included): `deltas` (this transaction's removed and added summary rows, see replaceSummaries) are
+ * applied to the counts of their groups, `keys` and every group of the study left pending by an
+ * earlier batch (deferAggregates) are recounted from the summary rows. Returns every group touched.
+ *
+ * Applying a difference is exact because every change to the summary rows either applies its own
+ * difference here, under the lock and in its transaction (a rollback undoes both), or leaves its
+ * groups pending in its transaction, and a pending group is recounted instead: so the counts of a
+ * group not pending are those of the rows committed, plus this transaction's.
  */
 export async function refreshAggregates(
   q: Queryable,
   studyId: string,
   keys: readonly SummaryKey[],
+  deltas: readonly SummaryDelta[] = [],
 ): Promise<SummaryKey[]> {
-  const taken = await q.query<SummaryKey>(
+  const groupKey = (r: SummaryKey) => `${r.arm}\u0000${r.visit}\u0000${r.kind}`;
+  const recount = new Map(keys.map((k) => [groupKey(k), { arm: k.arm, visit: k.visit, kind: k.kind }]));
+  const applied = deltas.filter((d) => d.studyId === studyId && !recount.has(groupKey(d)));
+  // One statement when nothing is pending (one subject after one result): the pending groups are
+  // taken, and left out of the differences applied, in it.
+  for (const p of await applySummaryChanges(q, studyId, applied)) recount.set(groupKey(p), p);
+  const touched = new Map(recount);
+  for (const d of applied) touched.set(groupKey(d), { arm: d.arm, visit: d.visit, kind: d.kind });
+  if (recount.size > 0) await recountAggregates(q, studyId, [...recount.values()]);
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...touched.values()].sort((a, b) => cmp(a.arm, b.arm) || cmp(a.visit, b.visit) || cmp(a.kind, b.kind));
+}
+
+/**
+ * Applies removed and added summary rows to the kept counts of their (arm, visit, kind, category),
+ * except in the groups left pending, which it takes (deletes) and returns for a recount. Counts and
+ * sums change by the difference. The median is that of the rows with a value: the kept lower middle
+ * row (mid_value, mid_subject) had rank r = floor((valued - 1) / 2); after the change, l rows are
+ * before it (r, plus the added rows before it, minus the removed ones), and the new middle, rank
+ * t = floor((valued' - 1) / 2), is found t - l rows after it or l - 1 - t rows before it on the
+ * index outcome_summary_group: a walk as long as the rows changed, whatever the number of subjects.
+ * The median itself is percentile_cont over the middle row and its successor, as a recount computes it.
+ */
+async function applySummaryChanges(
+  q: Queryable,
+  studyId: string,
+  deltas: readonly SummaryDelta[],
+): Promise<SummaryKey[]> {
+  const r = await q.query<SummaryKey>(
     `WITH pending AS (
        DELETE FROM outcome_aggregate_pending p WHERE p.study_id = $1 RETURNING p.arm, p.visit, p.kind
-     ), k AS (
-       SELECT DISTINCT * FROM (
-         SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
-         UNION ALL SELECT arm, visit, kind FROM pending
-       ) u
+     ), d AS (
+       SELECT c.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[], $8::int[])
+                AS c(arm, visit, kind, category, value, sid, sign)
+        WHERE NOT EXISTS (SELECT 1 FROM pending p WHERE p.arm = c.arm AND p.visit = c.visit AND p.kind = c.kind)
+     ), g AS (
+       SELECT arm, visit, kind, category, sum(sign) AS dn,
+              coalesce(sum(sign) FILTER (WHERE value IS NOT NULL), 0) AS dv, coalesce(sum(sign * value), 0) AS dt
+         FROM d GROUP BY arm, visit, kind, category
+     ), cur AS (
+       SELECT g.arm, g.visit, g.kind, g.category, coalesce(a.subjects, 0) + g.dn AS n,
+              coalesce(a.valued, 0) + g.dv AS v, coalesce(a.total, 0) + g.dt AS total,
+              coalesce(a.valued, 0) AS v0, a.mid_value AS mv, a.mid_subject AS ms
+         FROM g LEFT JOIN outcome_aggregate a
+           ON a.study_id = $1 AND a.arm = g.arm AND a.visit = g.visit AND a.kind = g.kind AND a.category = g.category
+     ), pos AS (
+       SELECT cur.*, (cur.v - 1) / 2 AS t,
+              (cur.v0 - 1) / 2 + (
+                SELECT coalesce(sum(d.sign), 0) FROM d
+                 WHERE d.arm = cur.arm AND d.visit = cur.visit AND d.kind = cur.kind AND d.category = cur.category
+                   AND (d.value, d.sid) < (cur.mv, cur.ms)
+              ) AS l
+         FROM cur
+     ), mid AS (
+       SELECT pos.*, m.value AS mv2, m.sid AS ms2 FROM pos
+         LEFT JOIN LATERAL (
+           (SELECT s.value, s.research_subject_id AS sid FROM outcome_summary s
+             WHERE pos.v > 0 AND pos.mv IS NULL AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
+               AND s.kind = pos.kind AND s.category = pos.category AND s.value IS NOT NULL
+             ORDER BY s.value, s.research_subject_id OFFSET greatest(pos.t, 0) LIMIT 1)
+           UNION ALL
+           (SELECT s.value, s.research_subject_id FROM outcome_summary s
+             WHERE pos.v > 0 AND pos.t >= pos.l AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
+               AND s.kind = pos.kind AND s.category = pos.category AND (s.value, s.research_subject_id) >= (pos.mv, pos.ms)
+             ORDER BY s.value, s.research_subject_id OFFSET greatest(pos.t - pos.l, 0) LIMIT 1)
+           UNION ALL
+           (SELECT s.value, s.research_subject_id FROM outcome_summary s
+             WHERE pos.v > 0 AND pos.t < pos.l AND s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = pos.arm AND s.visit = pos.visit
+               AND s.kind = pos.kind AND s.category = pos.category AND (s.value, s.research_subject_id) < (pos.mv, pos.ms)
+             ORDER BY s.value DESC, s.research_subject_id DESC OFFSET greatest(pos.l - 1 - pos.t, 0) LIMIT 1)
+         ) m ON true
+     ), fin AS (
+       SELECT mid.*, md.median FROM mid
+         LEFT JOIN LATERAL (
+           SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS median FROM (
+             SELECT s.value FROM outcome_summary s
+              WHERE s.study_id = $1 AND s.kind NOT LIKE 'measure:%' AND s.arm = mid.arm AND s.visit = mid.visit AND s.kind = mid.kind
+                AND s.category = mid.category AND (s.value, s.research_subject_id) >= (mid.mv2, mid.ms2)
+              ORDER BY s.value, s.research_subject_id LIMIT 2 - mid.v % 2
+           ) x
+         ) md ON mid.mv2 IS NOT NULL
+     ), kept AS (
+       INSERT INTO outcome_aggregate AS a
+              (study_id, arm, visit, kind, category, subjects, median, total, valued, mid_value, mid_subject)
+       SELECT $1, arm, visit, kind, category, n, median, CASE WHEN v > 0 THEN total END, v, mv2, ms2
+         FROM fin WHERE n > 0
+       ON CONFLICT (study_id, arm, visit, kind, category) DO UPDATE
+         SET subjects = excluded.subjects, median = excluded.median, total = excluded.total,
+             valued = excluded.valued, mid_value = excluded.mid_value, mid_subject = excluded.mid_subject
      ), gone AS (
-       DELETE FROM outcome_aggregate a USING k
-        WHERE a.study_id = $1 AND a.arm = k.arm AND a.visit = k.visit AND a.kind = k.kind
+       DELETE FROM outcome_aggregate a USING fin
+        WHERE fin.n <= 0 AND a.study_id = $1 AND a.arm = fin.arm AND a.visit = fin.visit AND a.kind = fin.kind
+          AND a.category = fin.category
      )
-     SELECT arm, visit, kind FROM k ORDER BY arm, visit, kind`,
-    [studyId, keys.map((k) => k.arm), keys.map((k) => k.visit), keys.map((k) => k.kind)],
+     SELECT DISTINCT arm, visit, kind FROM pending`,
+    [
+      studyId,
+      deltas.map((d) => d.arm),
+      deltas.map((d) => d.visit),
+      deltas.map((d) => d.kind),
+      deltas.map((d) => d.category),
+      deltas.map((d) => (d.value === null ? null : String(d.value))),
+      deltas.map((d) => d.researchSubjectId),
+      deltas.map((d) => d.sign),
+    ],
   );
-  const all = taken.rows;
-  if (all.length === 0) return [];
+  return r.rows.map((k) => ({ arm: k.arm, visit: k.visit, kind: k.kind }));
+}
+
+/** Recounts these groups from every summary row of theirs (deleted and written again). */
+async function recountAggregates(q: Queryable, studyId: string, keys: readonly SummaryKey[]): Promise<void> {
+  const params = [studyId, keys.map((k) => k.arm), keys.map((k) => k.visit), keys.map((k) => k.kind)];
   await q.query(
-    `INSERT INTO outcome_aggregate (study_id, arm, visit, kind, category, subjects, median, total)
+    `DELETE FROM outcome_aggregate a USING unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
+      WHERE a.study_id = $1 AND a.arm = k.arm AND a.visit = k.visit AND a.kind = k.kind`,
+    params,
+  );
+  // The lower middle valued row, rank floor((valued - 1) / 2) from 0, kept for applySummaryChanges.
+  await q.query(
+    `INSERT INTO outcome_aggregate
+            (study_id, arm, visit, kind, category, subjects, median, total, valued, mid_value, mid_subject)
      SELECT s.study_id, s.arm, s.visit, s.kind, s.category, count(*),
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value), sum(s.value)
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value), sum(s.value), count(s.value),
+            (array_agg(s.value ORDER BY s.value, s.research_subject_id)
+               FILTER (WHERE s.value IS NOT NULL))[(count(s.value) + 1) / 2],
+            (array_agg(s.research_subject_id ORDER BY s.value, s.research_subject_id)
+               FILTER (WHERE s.value IS NOT NULL))[(count(s.value) + 1) / 2]
        FROM outcome_summary s
        JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(arm, visit, kind)
          ON s.arm = k.arm AND s.visit = k.visit AND s.kind = k.kind
-      WHERE s.study_id = $1
+      -- The condition of the index outcome_summary_group (only counted rows are in it).
+      WHERE s.study_id = $1 AND s.kind NOT LIKE 'measure:%'
       GROUP BY s.study_id, s.arm, s.visit, s.kind, s.category`,
-    [studyId, all.map((k) => k.arm), all.map((k) => k.visit), all.map((k) => k.kind)],
+    params,
   );
-  return all.map((k) => ({ arm: k.arm, visit: k.visit, kind: k.kind }));
 }
 
 export interface AggregateRow {
