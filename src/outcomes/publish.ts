@@ -69,6 +69,9 @@ function comparable(r: Resource): string {
   return JSON.stringify({ ...body, meta: m });
 }
 
+/** The outcome tag's code as it appears in a stored body (a necessary condition for isOutcome). */
+const OUTCOME_CODE_JSON = JSON.stringify(OUTCOME_TAG.code);
+
 function isOutcome(r: Resource): boolean {
   return r.meta?.tag?.some((t) => t.system === OUTCOME_TAG.system && t.code === OUTCOME_TAG.code) ?? false;
 }
@@ -97,6 +100,10 @@ export async function publishOutcomes(
   const prepared = subjects.map((p) => {
     const current: Current = new Map();
     for (const s of p.stored) {
+      // Most stored records are the subject's inputs, already parsed once for the computation: a
+      // body without the JSON string "outcome" cannot carry the outcome tag (the store keeps
+      // JSON.stringify's text, which never escapes a letter), so it is not parsed a second time here.
+      if (!s.content.includes(OUTCOME_CODE_JSON)) continue;
       const resource = JSON.parse(s.content) as Resource;
       if (isOutcome(resource)) current.set(`${s.resourceType}/${s.id}`, { versionId: s.versionId, resource });
     }
