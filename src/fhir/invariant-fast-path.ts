@@ -69,15 +69,21 @@ function singleType(path: CompiledPath): string {
   return path.variants[0]?.type as string;
 }
 
-/** Reads `keys` of every item; a repeated element contributes each of its values. */
-function step(items: unknown[], keys: readonly string[]): unknown[] {
+/**
+ * Reads `keys` of every item; a repeated element contributes each of its values. `extensionKeys`
+ * are the same keys with their `_` prefix, built once with the path rather than for every item
+ * (this runs for every element of every resource checked: issue 20, a recomputation's outgoing
+ * resources).
+ */
+function step(items: unknown[], keys: readonly string[], extensionKeys: readonly string[]): unknown[] {
   const out: unknown[] = [];
   for (const item of items) {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw UNDECIDED;
     const record = item as Record<string, unknown>;
-    for (const key of keys) {
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
       // fhirpath.js sees a primitive that has only its extension (`_status`); this form does not.
-      if (record[`_${key}`] !== undefined) throw UNDECIDED;
+      if (record[extensionKeys[k] as string] !== undefined) throw UNDECIDED;
       const v = record[key];
       if (v === undefined || v === null) continue;
       if (Array.isArray(v)) {
@@ -119,7 +125,10 @@ function memberPath(from: CompiledPath | undefined, parentType: string, name: st
 
 function withRun(from: CompiledPath | undefined, variants: CompiledPath['variants']): CompiledPath {
   const keys = variants.map((v) => v.key);
-  const run = from ? (root: object) => step(from.run(root), keys) : (root: object) => step([root], keys);
+  const extensionKeys = keys.map((k) => `_${k}`);
+  const run = from
+    ? (root: object) => step(from.run(root), keys, extensionKeys)
+    : (root: object) => step([root], keys, extensionKeys);
   return { variants, from, run };
 }
 

@@ -69,6 +69,9 @@ function comparable(r: Resource): string {
   return JSON.stringify({ ...body, meta: m });
 }
 
+/** The outcome tag's code as it appears in a stored body (a necessary condition for isOutcome). */
+const OUTCOME_CODE_JSON = JSON.stringify(OUTCOME_TAG.code);
+
 function isOutcome(r: Resource): boolean {
   return r.meta?.tag?.some((t) => t.system === OUTCOME_TAG.system && t.code === OUTCOME_TAG.code) ?? false;
 }
@@ -85,6 +88,12 @@ export interface SubjectPublication {
 type Current = Map<string, { versionId: number; resource: Resource }>;
 type Produced = [Resource, OutcomeValue | undefined][];
 
+/** Store order: type, then id (the database's collation is by code point; ids are ASCII). */
+function byKey(a: VersionWrite, b: VersionWrite): number {
+  if (a.resourceType !== b.resourceType) return a.resourceType < b.resourceType ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 /** Writes per statement: bounds one statement's size, whatever the batch. */
 const WRITES_PER_STATEMENT = 2000;
 
@@ -97,6 +106,10 @@ export async function publishOutcomes(
   const prepared = subjects.map((p) => {
     const current: Current = new Map();
     for (const s of p.stored) {
+      // Most stored records are the subject's inputs, already parsed once for the computation: a
+      // body without the JSON string "outcome" cannot carry the outcome tag (the store keeps
+      // JSON.stringify's text, which never escapes a letter), so it is not parsed a second time here.
+      if (!s.content.includes(OUTCOME_CODE_JSON)) continue;
       const resource = JSON.parse(s.content) as Resource;
       if (isOutcome(resource)) current.set(`${s.resourceType}/${s.id}`, { versionId: s.versionId, resource });
     }
@@ -122,6 +135,14 @@ export async function publishOutcomes(
   const results = prepared.map(({ inputs, current, produced }) =>
     planSubject(baseUrl, inputs, current, produced, deleted, recorded, firsts, updates),
   );
+  // In key order (type, then id), as the store's indexes hold them. Outcome ids are hashes, so a
+  // statement's rows would otherwise land on random leaves of every index that ends with the id
+  // (the primary key, the owner indexes, each `_tag`, `code`, `visit`… group of the lookup
+  // indexes); in order, each index is swept once and a leaf's rows arrive together. One batch of
+  // 10,700 outcome resources written into a 10,000-subject store: 21.9–48.1 s unsorted, 13.3–18.1 s
+  // sorted, a quarter fewer blocks read (docs/performance.md, issue 20).
+  firsts.sort(byKey);
+  updates.sort(byKey);
   for (let i = 0; i < firsts.length; i += WRITES_PER_STATEMENT) {
     await writeFirstVersions(q, firsts.slice(i, i + WRITES_PER_STATEMENT));
   }

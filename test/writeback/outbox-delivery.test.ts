@@ -162,6 +162,34 @@ describe('outbox delivery', () => {
     );
   });
 
+  it('keeps each body with its own row when one statement queues rows with and without a body', async () => {
+    // Only the rows that carry a body send one (with its position): a shifted position would put
+    // one resource's body on another's row, or drop it.
+    const items = ['S30', 'S31', 'S32', 'S33', 'S34'].map((s, i) => outboxItem(s, 1, 400 + i));
+    const withBody = new Set([1, 2, 4]);
+    await t.db.transaction((tx) =>
+      enqueueOutbox(
+        tx,
+        items.map((item, i) => (withBody.has(i) ? item : { ...item, stored: true })),
+      ),
+    );
+    const rows = await t.db.query<{ identifier_value: string; content: string | null }>(
+      `SELECT identifier_value, content FROM outbox ORDER BY identifier_value`,
+    );
+    expect(
+      rows.rows.map((r) => [
+        r.identifier_value,
+        r.content === null ? null : (JSON.parse(r.content) as Observation).valueQuantity?.value,
+      ]),
+    ).toEqual([
+      ['km-response-S30', null],
+      ['km-response-S31', 401],
+      ['km-response-S32', 402],
+      ['km-response-S33', null],
+      ['km-response-S34', 404],
+    ]);
+  });
+
   it('rejects a malformed item with OUTBOX_ITEM_INVALID', async () => {
     const bad = { ...outboxItem('S4', 1), identifier: 'no-separator' };
     const err = await t.db.transaction((tx) => enqueueOutbox(tx, [bad])).catch((e: unknown) => e);
