@@ -127,9 +127,11 @@ export function outcomeProvenance(
         who: { display: 'KHE trial adapter, outcomes stage' },
       },
     ],
-    entity: [...new Set(sources)].sort().map((reference) => ({ role: 'source', what: { reference } })),
     reason: [{ text: rule.source }],
   };
+  // A rule without inputs (eligibility with no lab found) has no source: R4 JSON forbids an empty array.
+  if (sources.length > 0)
+    prov.entity = [...new Set(sources)].sort().map((reference) => ({ role: 'source', what: { reference } }));
   if (armRevealing) prov.meta = { security: [ARM_REVEALING_SECURITY_LABEL] };
   return prov;
 }

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateResource } from '@medplum/core';
-import type { AdverseEvent, Bundle, Flag, MeasureReport, Observation, Resource } from '@medplum/fhirtypes';
+import type { AdverseEvent, Bundle, Flag, MeasureReport, Observation, Provenance, Resource } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../src/mapping/profiles.ts';
 import { effectiveOf, feedBundle, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
@@ -374,6 +374,25 @@ describe('golden: NCT04775173 publishes the same outcomes over the synthetic coh
       );
       expect(profile, code).toBeDefined();
       expect(() => validateResource(o, { profile }), `${o.id} ${code}`).not.toThrow();
+    }
+  });
+
+  it('publishes Provenance that is valid R4 JSON: no empty arrays, even for a rule without inputs', async () => {
+    const provenance = await all<Provenance>('/fhir/Provenance?_count=1000');
+    expect(provenance.length).toBeGreaterThan(100);
+    // Eligibility without any screening lab has no source: that Provenance must leave entity out.
+    expect(provenance.some((p) => p.entity === undefined)).toBe(true);
+    const empty = (v: unknown, path: string): string[] =>
+      Array.isArray(v)
+        ? v.length === 0
+          ? [path]
+          : v.flatMap((x, i) => empty(x, `${path}[${i}]`))
+        : v !== null && typeof v === 'object'
+          ? Object.entries(v).flatMap(([k, x]) => empty(x, `${path}.${k}`))
+          : [];
+    for (const p of provenance) {
+      expect(empty(p, 'Provenance'), p.id).toEqual([]);
+      expect(() => validateResource(p), p.id).not.toThrow();
     }
   });
 
