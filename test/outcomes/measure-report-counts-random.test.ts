@@ -8,6 +8,7 @@ import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import { deferAggregates } from '../../src/store/outcome-aggregate-pending.ts';
+import { seededRandom as random } from '../support/seeded-random.ts';
 import {
   enrollmentBundle,
   feedBundle,
@@ -18,18 +19,6 @@ import {
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const j = JSON.stringify;
-
-/** mulberry32: a small seeded generator, so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('MeasureReport counts kept by difference, through the service', () => {
   let s: TestService;

@@ -14,21 +14,10 @@ import {
   type SummaryDelta,
   type SummaryRow,
 } from '../../src/store/outcome-store.ts';
+import { seededRandom as random } from '../support/seeded-random.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
 const STUDY = 's1';
-
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A subject's rows: few distinct values (ties around the middle), decimals, null values (a category
