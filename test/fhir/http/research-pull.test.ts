@@ -277,6 +277,41 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
     expect(bundle.entry?.map((e) => e.search?.mode).sort()).toEqual(['include', 'match']);
   });
 
+  it("pages one patient's measure newest first with MedplumClient (the search that runs as one prepared statement)", async () => {
+    await s.call('/fhir/Patient/rp-mc', { method: 'PUT', body: json({ resourceType: 'Patient', id: 'rp-mc' }) });
+    const dates = ['2022-01-05', '2022-03-05', '2022-02-05', '2022-04-05'];
+    for (const d of dates)
+      await create<Observation>({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '777-3' }] },
+        subject: { reference: 'Patient/rp-mc' },
+        effectiveDateTime: `${d}T08:00:00Z`,
+        valueQuantity: { value: 90, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
+      });
+    const medplum = new MedplumClient({
+      baseUrl: s.url,
+      fhirUrlPath: 'fhir',
+      cacheTime: 0,
+      extendedMode: false,
+      fetch: globalThis.fetch,
+    });
+    medplum.setAccessToken(await s.token('research'));
+    const seen: string[] = [];
+    let pages = 0;
+    for await (const page of medplum.searchResourcePages('Observation', {
+      subject: 'Patient/rp-mc',
+      code: 'http://loinc.org|777-3',
+      _sort: '-date',
+      _count: '1',
+    })) {
+      pages++;
+      seen.push(...page.map((o) => (o.effectiveDateTime ?? '').slice(0, 10)));
+    }
+    expect(pages).toBe(4);
+    expect(seen).toEqual([...dates].sort().reverse());
+  });
+
   it('works with fhir-kit-client unmodified: search and paging', async () => {
     const client = new Client({ baseUrl: s.fhir, bearerToken: await s.token('research') });
     // fhir-kit-client has its own FHIR types: read its answers as the standard's JSON.
