@@ -155,7 +155,7 @@ export async function readSubjectInputs(
      pt AS (SELECT DISTINCT x.target FROM s
               CROSS JOIN LATERAL (
                 SELECT y.target FROM sp_reference y
-                 WHERE y.resource_type = 'ResearchSubject' AND y.id = s.id AND y.param = 'individual'
+                 WHERE y.resource_type = 'ResearchSubject' AND y.id = s.id AND y.param || '' = 'individual'
                    AND y.target LIKE 'Patient/%'
                 OFFSET 0
               ) x)
@@ -184,7 +184,7 @@ export async function readSubjectInputs(
        ) x
        JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
       WHERE NOT r.deleted`,
-    // One index lookup per subject, target and Patient (see readFingerprints).
+    // One index lookup per subject, target and Patient, the Patient's by the owner index (see readFingerprints).
     [[...researchSubjectIds], recordTypes, medicationTypes, researchSubjectIds.map((id) => `ResearchSubject/${id}`)],
   );
   for (const row of r.rows) {

@@ -1,7 +1,8 @@
 // Fixtures WRITTEN FOR THE TESTS. The recomputation's two reads per batch (input fingerprints and
 // inputs) look up each subject's Patient and that Patient's medications by index, whatever the
 // store's size and without statistics (issue 20: joined, the planner read every ResearchSubject's
-// individual row and every medication's subject row of the store for each batch).
+// individual row and every medication's subject row of the store for each batch; then, probing by
+// id, it walked every ResearchSubject's individual entry of the lookup index for each subject).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queryable } from '../../src/store/db.ts';
 import { readFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
@@ -14,6 +15,8 @@ interface PlanNode {
   'Relation Name'?: string;
   'Actual Rows'?: number;
   'Actual Loops'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
   Plans?: PlanNode[];
 }
 
@@ -24,11 +27,19 @@ function referenceRowsRead(node: PlanNode, out: number[] = []): number[] {
   return out.sort((a, b) => b - a);
 }
 
+/** Buffers each scan of sp_reference touched per loop (one subject's probe), largest first. */
+function referenceBlocksPerProbe(node: PlanNode, out: number[] = []): number[] {
+  if (node['Relation Name'] === 'sp_reference')
+    out.push(((node['Shared Hit Blocks'] ?? 0) + (node['Shared Read Blocks'] ?? 0)) / (node['Actual Loops'] ?? 1));
+  for (const child of node.Plans ?? []) referenceBlocksPerProbe(child, out);
+  return out.sort((a, b) => b - a);
+}
+
 /** Runs each statement under EXPLAIN ANALYZE and keeps its plan instead of its rows. */
 function explaining(q: Queryable, plans: PlanNode[]): Queryable {
   return {
     async query(text, params) {
-      const r = await q.query<Record<string, unknown>>(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params);
+      const r = await q.query<Record<string, unknown>>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, params);
       const raw = Object.values(r.rows[0] ?? {})[0];
       const json = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: PlanNode }[];
       plans.push((json[0] as { Plan: PlanNode }).Plan);
@@ -75,6 +86,9 @@ describe(`the recomputation's input reads at scale (${testBackend()})`, () => {
       expect(reads.length).toBeGreaterThan(0);
       // Three subjects: their individual rows and their Patients' medication rows, a few each.
       expect(reads[0]).toBeLessThanOrEqual(batch.length);
+      // Each probe descends an index to the subject's rows (a root, a leaf, a heap page or so), not
+      // a walk of every subject's entries (about 25 pages of the lookup index here).
+      expect(referenceBlocksPerProbe(plan)[0]).toBeLessThanOrEqual(8);
     }
   });
 });
