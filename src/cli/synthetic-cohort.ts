@@ -6,6 +6,7 @@
  * with per-child clearance. Deterministic (seeded), so the expected table is reproducible.
  */
 import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
+import { seededRandom } from '../shared/seeded-random.ts';
 
 export interface SyntheticValue {
   id: string;
@@ -34,18 +35,6 @@ const CODES: Record<SyntheticValue['measure'], { system: string; code: string }>
   'sirolimus-trough': { system: 'http://loinc.org', code: '29247-4' },
 };
 
-/** Mulberry32: a small seeded generator, so every run builds the same cohort. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 
 export function addDays(date: string, days: number): string {
@@ -65,7 +54,7 @@ function steadyTrough(doseMg: number, clearanceLPerH: number, volumeL: number): 
 const VOLUME_FACTORS = [1.2, 1.0, 0.8, 0.2, 0];
 
 export function syntheticCohort(n = 30, seed = 20210301): SyntheticSubject[] {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const subjects: SyntheticSubject[] = [];
   for (let i = 0; i < n; i++) {
     const arm = i % 2 === 0 ? 'low-dose' : 'regular-dose';

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
+import { seededRandom as random } from '../../src/shared/seeded-random.ts';
 import { deferAggregates } from '../../src/store/outcome-aggregate-pending.ts';
-import { seededRandom as random } from '../support/seeded-random.ts';
 import {
   enrollmentBundle,
   feedBundle,

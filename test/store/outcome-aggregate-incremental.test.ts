@@ -6,6 +6,7 @@
  * kept counts, medians and sums must equal a full recount of the summary rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom as random } from '../../src/shared/seeded-random.ts';
 import type { Queryable } from '../../src/store/db.ts';
 import { deferAggregates } from '../../src/store/outcome-aggregate-pending.ts';
 import {
@@ -14,7 +15,6 @@ import {
   type SummaryDelta,
   type SummaryRow,
 } from '../../src/store/outcome-store.ts';
-import { seededRandom as random } from '../support/seeded-random.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
 const STUDY = 's1';

@@ -253,7 +253,8 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
     expect(((await bad.json()) as OperationOutcome).resourceType).toBe('OperationOutcome');
   });
 
-  it('works with MedplumClient unmodified: search and paging', async () => {
+  /** An unmodified MedplumClient with the research role's token. */
+  async function medplumAsResearch(): Promise<MedplumClient> {
     const medplum = new MedplumClient({
       baseUrl: s.url,
       fhirUrlPath: 'fhir',
@@ -262,6 +263,11 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
       fetch: globalThis.fetch,
     });
     medplum.setAccessToken(await s.token('research'));
+    return medplum;
+  }
+
+  it('works with MedplumClient unmodified: search and paging', async () => {
+    const medplum = await medplumAsResearch();
     const pages: number[] = [];
     const seen: string[] = [];
     for await (const page of medplum.searchResourcePages('ResearchSubject', { study: STUDY, _count: '2' })) {
@@ -289,14 +295,7 @@ describe('research pull: search coverage, Groups, $everything, off-the-shelf cli
         effectiveDateTime: `${d}T08:00:00Z`,
         valueQuantity: { value: 90, unit: '10*9/L', system: 'http://unitsofmeasure.org', code: '10*9/L' },
       });
-    const medplum = new MedplumClient({
-      baseUrl: s.url,
-      fhirUrlPath: 'fhir',
-      cacheTime: 0,
-      extendedMode: false,
-      fetch: globalThis.fetch,
-    });
-    medplum.setAccessToken(await s.token('research'));
+    const medplum = await medplumAsResearch();
     const seen: string[] = [];
     let pages = 0;
     for await (const page of medplum.searchResourcePages('Observation', {

@@ -1,4 +1,6 @@
-/** mulberry32: a small seeded generator, so that a failing random sequence can be replayed. */
+/**
+ * Mulberry32: a small seeded generator, so that a run can be replayed
+ * (the synthetic cohort, random-sequence tests). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
