@@ -28,6 +28,7 @@ import { RoutingTable } from '../ingest/routing-table.ts';
 import { trialPipeline } from '../ingest/trial-pipeline.ts';
 import { auditRetentionJob, runAuditRetention } from '../jobs/audit-retention.ts';
 import { BulkExportWorker } from '../jobs/bulk-export-worker.ts';
+import { embeddedCheckpointJob } from '../jobs/embedded-checkpoint.ts';
 import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { OutcomeWorker } from '../jobs/outcome-worker.ts';
@@ -206,8 +207,11 @@ export async function startService(
     });
     const worker = new OutcomeWorker(engine, log, { idleMs: config.OUTCOMES_IDLE_MS, batchMarks: 200 });
     const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
-    // A PostgreSQL server has autovacuum for this; PGlite does not.
-    if (db.backend === 'pglite') jobs.scheduleJob(embeddedMaintenanceJob(db));
+    // A PostgreSQL server has autovacuum and a checkpointer for these; PGlite in single-user mode has neither.
+    if (db.backend === 'pglite') {
+      jobs.scheduleJob(embeddedMaintenanceJob(db));
+      jobs.scheduleJob(embeddedCheckpointJob(db));
+    }
     // The audit trail's partitions for this month and the next ones exist before the first request.
     const auditRetention = {
       retentionMonths: config.AUDIT_RETENTION_MONTHS,
