@@ -262,9 +262,12 @@ export async function replaceSummary(
 }
 
 /**
- * `replaceSummary` for a batch of subjects in two statements: `rows` are the new rows of all of
+ * `replaceSummary` for a batch of subjects in one statement: `rows` are the new rows of all of
  * them; returns, per subject, the groups whose rows changed. `deltas`, when given, receives the
- * removed and added rows of those groups (for applySummaryChanges).
+ * removed and added rows of those groups (for applySummaryChanges). Only rows that changed are
+ * written: a row no longer produced is deleted, a new one inserted, one whose value, arm or study
+ * moved updated in place; most of a subject's rows are unchanged after one new result, and
+ * deleting and inserting them all again rewrote each with its two index entries.
  */
 export async function replaceSummaries(
   q: Queryable,
@@ -274,6 +277,9 @@ export async function replaceSummaries(
 ): Promise<Map<string, SummaryKey[]>> {
   const changed = new Map<string, SummaryKey[]>();
   if (researchSubjectIds.length === 0) return changed;
+  // Every sub-statement reads the rows as they were before the statement (one snapshot), so `old`
+  // is what the subjects had; the delete and the upsert touch different keys (the primary key
+  // research_subject_id, kind, visit, category), so their order does not matter.
   const old = await q.query<{
     study_id: string;
     research_subject_id: string;
@@ -283,25 +289,35 @@ export async function replaceSummaries(
     category: string;
     value: string | null;
   }>(
-    `DELETE FROM outcome_summary WHERE research_subject_id = ANY($1::text[])
-     RETURNING study_id, research_subject_id, arm, visit, kind, category, value::text AS value`,
-    [[...new Set(researchSubjectIds)]],
+    `WITH n AS (
+       SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[])
+                AS n(study_id, research_subject_id, arm, visit, kind, category, value)
+     ), gone AS (
+       DELETE FROM outcome_summary s
+        WHERE s.research_subject_id = ANY($1::text[])
+          AND NOT EXISTS (
+            SELECT 1 FROM n WHERE n.research_subject_id = s.research_subject_id AND n.kind = s.kind
+                              AND n.visit = s.visit AND n.category = s.category)
+     ), up AS (
+       INSERT INTO outcome_summary AS s (study_id, research_subject_id, arm, visit, kind, category, value)
+       SELECT * FROM n
+       ON CONFLICT (research_subject_id, kind, visit, category) DO UPDATE
+          SET study_id = excluded.study_id, arm = excluded.arm, value = excluded.value
+        WHERE (s.study_id, s.arm, s.value) IS DISTINCT FROM (excluded.study_id, excluded.arm, excluded.value)
+     )
+     SELECT study_id, research_subject_id, arm, visit, kind, category, value::text AS value
+       FROM outcome_summary WHERE research_subject_id = ANY($1::text[])`,
+    [
+      [...new Set(researchSubjectIds)],
+      rows.map((r) => r.studyId),
+      rows.map((r) => r.researchSubjectId),
+      rows.map((r) => r.arm),
+      rows.map((r) => r.visit),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.category),
+      rows.map((r) => r.value),
+    ],
   );
-  if (rows.length > 0) {
-    await q.query(
-      `INSERT INTO outcome_summary (study_id, research_subject_id, arm, visit, kind, category, value)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[])`,
-      [
-        rows.map((r) => r.studyId),
-        rows.map((r) => r.researchSubjectId),
-        rows.map((r) => r.arm),
-        rows.map((r) => r.visit),
-        rows.map((r) => r.kind),
-        rows.map((r) => r.category),
-        rows.map((r) => r.value),
-      ],
-    );
-  }
   // Per group, the rows as a sorted signature: a group whose signature differs was changed.
   const signatures = (
     list: readonly { arm: string; visit: string; kind: string; category: string; value: string | number | null }[],

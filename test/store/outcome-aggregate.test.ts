@@ -40,6 +40,38 @@ describe(`per-group outcome aggregates (${testBackend()})`, () => {
     ]);
   });
 
+  it('writes only the summary rows that changed (one new result leaves the others as they were)', async () => {
+    const rows = (tir: number) => [
+      row('u', 'time-in-range', '', tir, 'overall'),
+      row('u', 'msk-score', '', 2),
+      row('u', 'volume-response', 'no-change', null),
+    ];
+    await replaceSummary(t.db, 'u', rows(40));
+    // xmin: the transaction that wrote the row version; a rewritten row gets a new one.
+    const versions = async () =>
+      new Map(
+        (
+          await t.db.query<{ kind: string; xmin: string; value: string | null }>(
+            `SELECT kind, xmin::text AS xmin, value::text AS value FROM outcome_summary WHERE research_subject_id = 'u'`,
+          )
+        ).rows.map((r) => [r.kind, r]),
+      );
+    const before = await versions();
+    await replaceSummary(
+      t.db,
+      'u',
+      [...rows(55), row('u', 'measure:platelets', '', 120)].filter((r) => r.kind !== 'msk-score'),
+    );
+    const after = await versions();
+    expect(after.get('volume-response')?.xmin).toBe(before.get('volume-response')?.xmin);
+    expect(after.get('time-in-range')?.xmin).not.toBe(before.get('time-in-range')?.xmin);
+    expect(after.get('time-in-range')?.value).toBe('55');
+    expect(after.has('msk-score')).toBe(false);
+    expect(after.get('measure:platelets')?.value).toBe('120');
+    // The next tests count these groups: this subject leaves them.
+    await replaceSummary(t.db, 'u', []);
+  });
+
   it('recounts a group from every subject’s rows, and leaves other groups as they were', async () => {
     for (const [s, v] of [
       ['b', 10],
