@@ -97,11 +97,22 @@ function byKey(a: VersionWrite, b: VersionWrite): number {
 /** Writes per statement: bounds one statement's size, whatever the batch. */
 const WRITES_PER_STATEMENT = 2000;
 
-/** Publishes every subject's outcomes; returns each subject's result, in the order given. */
-export async function publishOutcomes(
+/** The versions a publication writes: first versions (created) and next versions (amended, retracted, deleted). */
+export interface PlannedWrites {
+  firsts: VersionWrite[];
+  updates: VersionWrite[];
+}
+
+/**
+ * Decides every subject's outcome versions (reading only which were deleted before) and appends
+ * them to `writes`, for the caller to write with others of its transaction (writePlanned): the
+ * recomputation writes the outcomes and the MeasureReports they move in one pair of statements.
+ */
+export async function planOutcomes(
   q: Queryable,
   baseUrl: string,
   subjects: readonly SubjectPublication[],
+  writes: PlannedWrites,
 ): Promise<PublishResult[]> {
   const prepared = subjects.map((p) => {
     const current: Current = new Map();
@@ -130,26 +141,27 @@ export async function publishOutcomes(
     ),
   );
   const recorded = new Date().toISOString();
-  const firsts: VersionWrite[] = [];
-  const updates: VersionWrite[] = [];
-  const results = prepared.map(({ inputs, current, produced }) =>
-    planSubject(baseUrl, inputs, current, produced, deleted, recorded, firsts, updates),
+  return prepared.map(({ inputs, current, produced }) =>
+    planSubject(baseUrl, inputs, current, produced, deleted, recorded, writes.firsts, writes.updates),
   );
+}
+
+/** Writes planned versions, a few statements whatever their number. */
+export async function writePlanned(q: Queryable, writes: PlannedWrites): Promise<void> {
   // In key order (type, then id), as the store's indexes hold them. Outcome ids are hashes, so a
   // statement's rows would otherwise land on random leaves of every index that ends with the id
   // (the primary key, the owner indexes, each `_tag`, `code`, `visit`… group of the lookup
   // indexes); in order, each index is swept once and a leaf's rows arrive together. One batch of
   // 10,700 outcome resources written into a 10,000-subject store: 21.9–48.1 s unsorted, 13.3–18.1 s
   // sorted, a quarter fewer blocks read (docs/performance.md, issue 20).
-  firsts.sort(byKey);
-  updates.sort(byKey);
+  const firsts = [...writes.firsts].sort(byKey);
+  const updates = [...writes.updates].sort(byKey);
   for (let i = 0; i < firsts.length; i += WRITES_PER_STATEMENT) {
     await writeFirstVersions(q, firsts.slice(i, i + WRITES_PER_STATEMENT));
   }
   for (let i = 0; i < updates.length; i += WRITES_PER_STATEMENT) {
     await writeNextVersions(q, updates.slice(i, i + WRITES_PER_STATEMENT));
   }
-  return results;
 }
 
 /** One subject's decisions: appends its writes to `firsts` and `updates`, returns what it changed. */

@@ -17,8 +17,6 @@ import type {
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
-import { writeNextVersions } from '../store/batch-update.ts';
-import { writeFirstVersions } from '../store/batch-write.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { deferAggregates, studiesWithPendingAggregates } from '../store/outcome-aggregate-pending.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
@@ -33,17 +31,19 @@ import {
   type SummaryDelta,
   type SummaryRow,
 } from '../store/outcome-store.ts';
-import { readCurrent, readMany, type VersionWrite, writeVersion } from '../store/resource-store.ts';
+import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
 import { definitionsFingerprint, OUTCOME_ID_PREFIXES } from './fingerprint.ts';
 import { buildMeasureReports, emptiedMeasureReport, measureReportId } from './measure-reports.ts';
 import type { OutcomeValue } from './outcome-value.ts';
 import {
+  type PlannedWrites,
   type PublishedVersion,
   type PublishResult,
+  planOutcomes,
   publishedVersion,
-  publishOutcomes,
   type SubjectPublication,
+  writePlanned,
 } from './publish.ts';
 import { buildSubjectInputs } from './subject-inputs.ts';
 
@@ -156,6 +156,10 @@ function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
   sampleChanged(report, keys);
 }
 
+/** After a PGlite batch this long, the time left to the rest of the service (see #recomputeMarked). */
+const LONG_BATCH_MS = 100;
+const PGLITE_PAUSE_MS = 10;
+
 /** Retry after a failed recomputation: 5 s doubling per attempt, at most an hour. */
 export function outcomeRetryBackoff(attempts: number): number {
   return Math.min(3_600_000, 5_000 * 2 ** Math.max(0, attempts - 1));
@@ -173,6 +177,10 @@ export class OutcomeEngine {
   readonly #onBatchError: ((err: unknown) => void) | undefined;
   /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
   readonly #definitions: string;
+  /** Marks a batch takes by default (see the constructor). */
+  readonly #batchMarks: number;
+  /** How long this instance's last batch took (ms). */
+  #lastBatchMs = 0;
   /** Batches recomputed at once, each in its own transaction (see `drain`). */
   readonly #batchesAtOnce: number;
   /** How long a bulk recomputation may leave the MeasureReports behind (see `drain`). */
@@ -213,8 +221,15 @@ export class OutcomeEngine {
        * end of every drain; 0 recounts in every batch.
        */
       measureReportLagMs?: number;
+      /**
+       * Marks a batch takes when the caller names no number (default 200). A batch is one
+       * transaction: on PGlite every other statement of the service waits for it to end, so it is
+       * kept small there (start.ts).
+       */
+      batchMarks?: number;
     } = {},
   ) {
+    this.#batchMarks = Math.max(1, Math.floor(options.batchMarks ?? 200));
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
     this.#onBatchError = options.onBatchError;
     this.#questionnaires = new Map((options.questionnaires ?? []).map((q) => [q.url as string, q]));
@@ -233,7 +248,7 @@ export class OutcomeEngine {
    * fails it is taken again subject by subject, so that one subject whose recomputation fails is
    * recorded with its error and retried later, and never holds back the others (issue 17).
    */
-  async recomputeMarked(batchMarks = 200): Promise<RecomputeReport | undefined> {
+  async recomputeMarked(batchMarks = this.#batchMarks): Promise<RecomputeReport | undefined> {
     return (await this.#recomputeMarked(batchMarks, false))?.report;
   }
 
@@ -247,6 +262,16 @@ export class OutcomeEngine {
     mayDefer: boolean,
   ): Promise<{ report: RecomputeReport; marks: number } | undefined> {
     let deferred = false;
+    // PGlite runs each statement synchronously in this thread and resolves it as a microtask, so a
+    // drain's batches would follow one another without ever letting the event loop in: no request
+    // read, no timer fired, for the whole recomputation (a read sent during a first computation of
+    // 1,000 subjects was answered 31 s later, when it ended). Each batch first lets them run; after
+    // a long PGlite batch for a few milliseconds, so that a request's later statements, each queued
+    // behind the next batch otherwise, finish too (reads p50 2.4 s with the yield alone, 4 ms with
+    // the pause; docs/performance.md).
+    const pause = this.#db.backend === 'pglite' && this.#lastBatchMs >= LONG_BATCH_MS ? PGLITE_PAUSE_MS : 0;
+    await new Promise((resolve) => (pause > 0 ? setTimeout(resolve, pause) : setImmediate(resolve)));
+    const started = performance.now();
     try {
       const r = await this.#db.transaction(async (tx) => {
         const claimed = await claimMarkedSubjects(tx, batchMarks);
@@ -256,6 +281,7 @@ export class OutcomeEngine {
       });
       // Only once committed: a flush that started earlier did not see these groups.
       if (deferred) this.#pendingReports = true;
+      this.#lastBatchMs = performance.now() - started;
       return r;
     } catch (err) {
       this.#onBatchError?.(err);
@@ -322,7 +348,7 @@ export class OutcomeEngine {
    * none left to take, so its lane stops without another claim (one subject after one result is one
    * transaction); a batch that took a full batch opens another lane, up to `batchesAtOnce`.
    */
-  async drain(batchMarks = 200): Promise<RecomputeReport> {
+  async drain(batchMarks = this.#batchMarks): Promise<RecomputeReport> {
     const total = emptyReport();
     const lanes: Promise<void>[] = [];
     const lane = async (): Promise<void> => {
@@ -346,7 +372,7 @@ export class OutcomeEngine {
    * Up to `batchesAtOnce` batches at once (the background worker's step); undefined when no marks
    * were waiting.
    */
-  async recomputeSome(batchMarks = 200): Promise<RecomputeReport | undefined> {
+  async recomputeSome(batchMarks = this.#batchMarks): Promise<RecomputeReport | undefined> {
     const first = await this.#recomputeMarked(batchMarks, true);
     if (!first) {
       // Nothing to recompute: MeasureReport groups left by whole batches are recounted now.
@@ -401,7 +427,9 @@ export class OutcomeEngine {
     const loaded = await this.#loadInputs(tx, ids);
     const computed: Computed[] = [];
     for (const l of loaded) computed.push(await this.#computeSubject(tx, l));
-    const results = await publishOutcomes(tx, this.#baseUrl, computed);
+    // The outcomes' versions are written with the MeasureReports they move, at the end.
+    const writes: PlannedWrites = { firsts: [], updates: [] };
+    const results = await planOutcomes(tx, this.#baseUrl, computed, writes);
     const summaries: SummaryRow[] = [];
     const kept: { researchSubjectId: string; fingerprint: string; outcomes: number }[] = [];
     for (const [i, c] of computed.entries()) {
@@ -448,7 +476,7 @@ export class OutcomeEngine {
         );
         continue;
       }
-      const reports = await this.#refreshMeasureReports(tx, studyId, changes);
+      const reports = await this.#refreshMeasureReports(tx, studyId, changes, writes);
       report.measureReports += reports.length;
       noteChanged(
         report,
@@ -456,6 +484,7 @@ export class OutcomeEngine {
       );
       published.push(...reports);
     }
+    await writePlanned(tx, writes);
     if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
     return report;
   }
@@ -598,11 +627,16 @@ export class OutcomeEngine {
     return `ResearchSubject/${subject.id}`;
   }
 
-  /** `changes`: this batch's removed and added summary rows of the study (none: a flush of pending groups). */
+  /**
+   * `changes`: this batch's removed and added summary rows of the study (none: a flush of pending
+   * groups). The new versions are added to `writes` when given (the batch writes them with its
+   * outcomes), else written here.
+   */
   async #refreshMeasureReports(
     tx: Queryable,
     studyId: string,
     changes: readonly SummaryDelta[],
+    writes?: PlannedWrites,
   ): Promise<PublishedVersion[]> {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
     this.#reportsRefreshedAt = Date.now();
@@ -626,18 +660,16 @@ export class OutcomeEngine {
       .filter((e) => e.content && !builtIds.has(e.id))
       .map((e) => emptiedMeasureReport(JSON.parse(e.content as string) as MeasureReport, date));
     const changed: PublishedVersion[] = [];
-    const firsts: VersionWrite[] = [];
-    const updates: VersionWrite[] = [];
+    const planned: PlannedWrites = writes ?? { firsts: [], updates: [] };
     for (const r of [...built, ...emptied]) {
       const old = byId.get(r.id as string);
       if (old?.content && sameReport(JSON.parse(old.content) as MeasureReport, r)) continue;
       const versionId = (old?.versionId ?? 0) + 1;
       const { write } = prepareVersion(this.#baseUrl, r, r.id as string, versionId, 'PUT');
-      (versionId === 1 ? firsts : updates).push(write);
+      (versionId === 1 ? planned.firsts : planned.updates).push(write);
       changed.push(publishedVersion(JSON.parse(write.content as string) as MeasureReport, versionId, 'upsert'));
     }
-    await writeFirstVersions(tx, firsts);
-    await writeNextVersions(tx, updates);
+    if (!writes) await writePlanned(tx, planned);
     return changed;
   }
 }
