@@ -12,12 +12,16 @@
  * KEEP_SCHEMA=1 (PostgreSQL): the schema is kept at the end (for EXPLAIN), its name on stderr.
  * Run node with --expose-gc to report the heap used after a full collection at the end of each
  * phase (the service's need, apart from what the bench's own HTTP feed left to collect).
+ * On PGlite the store is a data folder on disk, as `npm start` has it (bench/support/bench-db.ts);
+ * the row gives its size and the peak of memory held outside the JavaScript heap.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { Bundle } from '@medplum/fhirtypes';
+import { readCheckpointState } from '../src/jobs/embedded-checkpoint.ts';
 import { feedBundle, observationOf, syntheticCohort } from '../test/support/synthetic-cohort.ts';
 import { startTestService } from '../test/support/test-service.ts';
+import { openBenchDb } from './support/bench-db.ts';
 import { startCpuMeter } from './support/cpu-meter.ts';
 import { progressSampler, serverStats, statsDelta } from './support/pg-server-stats.ts';
 import { installStatementProfile, takeStatementProfile } from './support/statement-profile.ts';
@@ -41,9 +45,12 @@ function profile(phase: string): void {
 
 const profilingServer = backend === 'postgresql';
 const round1 = (x: number): number => Math.round(x * 10) / 10;
+const mb = (bytes: number | undefined): number | undefined =>
+  bytes === undefined ? undefined : Math.round(bytes / 1048576);
 const pgStats = process.env.PG_STATS === '1' && backend === 'postgresql';
 const cpuProfile = process.env.CPU_PROFILE;
 const keepSchema = process.env.KEEP_SCHEMA === '1' && backend === 'postgresql';
+const batchOverride = process.env.OUTCOME_BATCH ? Number(process.env.OUTCOME_BATCH) : undefined;
 
 /** Heap used after a full collection (MB), when node runs with --expose-gc. */
 function heapAfterGc(): number | undefined {
@@ -56,11 +63,15 @@ function heapAfterGc(): number | undefined {
 
 async function run(n: number): Promise<void> {
   // A long run outlives the default token lifetime; the bench client keeps one token.
-  const s = await startTestService({
-    OUTCOMES_WORKER: 'off',
-    RATE_LIMIT_PER_MINUTE: '100000000',
-    ACCESS_TOKEN_LIFETIME_SECONDS: '3600',
-  });
+  const benchDb = await openBenchDb();
+  const s = await startTestService(
+    {
+      OUTCOMES_WORKER: 'off',
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      ACCESS_TOKEN_LIFETIME_SECONDS: '3600',
+    },
+    { testDb: benchDb },
+  );
   const cohort = syntheticCohort(n);
   const j = JSON.stringify;
   // Enrollment in batches of 100 subjects (one transaction each), as a coordinator's import would.
@@ -114,9 +125,22 @@ async function run(n: number): Promise<void> {
   // First computation: every subject was marked by its results. Peak RSS is sampled throughout
   // both passes (a figure taken only before and after misses what a batch holds while it runs).
   let peakRss = process.memoryUsage().rss;
+  // Memory outside the JavaScript heap (buffers, WebAssembly memory is in neither): where an
+  // in-memory store would show.
+  let peakArrayBuffers = process.memoryUsage().arrayBuffers;
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakArrayBuffers = Math.max(peakArrayBuffers, m.arrayBuffers);
   }, 100);
+  // WAL written since the last checkpoint (its redo point): what a restart after a crash replays.
+  const walSinceCheckpointMb = async (): Promise<number> =>
+    Math.round((await readCheckpointState(benchDb.db)).walSince / 1048576);
+  const storeMbAfterFeed = {
+    store: mb(benchDb.storeBytes()),
+    wal: mb(benchDb.walBytes()),
+    sinceCheckpoint: await walSinceCheckpointMb(),
+  };
   profile('feed');
   const heapAfterFeed = heapAfterGc();
   const databaseUrl = process.env.DATABASE_URL as string;
@@ -132,8 +156,28 @@ async function run(n: number): Promise<void> {
   }
   const cpu1 = startCpuMeter(process.pid);
   const t1 = performance.now();
-  const first = await s.service.outcomes.drain();
+  // A reader during the first computation: one FHIR read every 250 ms, each timed (on PGlite every
+  // statement waits for the recomputation's open transaction to end).
+  const readLatencies: number[] = [];
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      const t = performance.now();
+      const r = await s.call('/fhir/ResearchStudy/nct04775173', { role: 'research' });
+      await r.arrayBuffer();
+      const took = performance.now() - t;
+      readLatencies.push(took);
+      // A slow read, with when it was sent (ms into the first computation), on stderr.
+      if (took > 1000) console.error(`-- slow read: ${Math.round(took)} ms, sent at ${Math.round(t - t1)} ms`);
+      await new Promise((done) => setTimeout(done, 250));
+    }
+  })();
+  // OUTCOME_BATCH=n: marks per batch (default: the service's, 200 on PostgreSQL, 25 on PGlite).
+  const first = await s.service.outcomes.drain(batchOverride);
   const firstMs = performance.now() - t1;
+  probing = false;
+  await probe;
+  readLatencies.sort((a, b) => a - b);
   const firstCpu = cpu1();
   if (session && cpuProfile) {
     const { profile: p } = await session.post('Profiler.stop');
@@ -209,6 +253,11 @@ async function run(n: number): Promise<void> {
     firstComputationSeconds: Math.round(firstMs / 100) / 10,
     firstComputationSubjectsPerSecond: Math.round((n / firstMs) * 1000),
     outcomeResourcesCreated: first.created,
+    readDuringFirstComputationMs: {
+      reads: readLatencies.length,
+      p50: round1(readLatencies[Math.floor(readLatencies.length / 2)] ?? 0),
+      max: round1(readLatencies[readLatencies.length - 1] ?? 0),
+    },
     // CPU seconds of this process (service and bench) and of the local PostgreSQL server.
     firstComputationCpuSeconds: {
       service: round1(firstCpu.service),
@@ -224,6 +273,19 @@ async function run(n: number): Promise<void> {
     // Nearest rank: with 25 samples the 99th percentile is the largest.
     oneSubjectAfterOneResultMsP99: Math.round((samples[Math.ceil(0.99 * SAMPLES) - 1] as number) * 10) / 10,
     peakRssMbDuringCompute: Math.round(peakRss / 1048576),
+    peakArrayBuffersMbDuringCompute: Math.round(peakArrayBuffers / 1048576),
+    // The data folder and its WAL (the embedded-checkpoint job keeps the WAL near max_wal_size).
+    pgliteStoreMb:
+      backend === 'pglite'
+        ? {
+            afterFeed: storeMbAfterFeed,
+            end: {
+              store: mb(benchDb.storeBytes()),
+              wal: mb(benchDb.walBytes()),
+              sinceCheckpoint: await walSinceCheckpointMb(),
+            },
+          }
+        : undefined,
     // With --expose-gc: heap used after a full collection at the end of each phase (MB).
     heapAfterGcMb:
       heapAfterFeed === undefined
@@ -232,6 +294,10 @@ async function run(n: number): Promise<void> {
     firstComputationServer: firstStats,
     firstComputationProgress: progressLines,
   };
+  if (backend === 'pglite') {
+    const job = (await s.service.jobs.states()).find((j) => j.name === 'embedded-checkpoint');
+    console.error(`-- embedded-checkpoint: ${JSON.stringify(job)}`);
+  }
   console.log(JSON.stringify(row));
   results.push(row);
   if (keepSchema) {
