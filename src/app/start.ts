@@ -187,12 +187,12 @@ export async function startService(
     registerOutcomeMetrics(metrics.registry, db);
     // A batch of recomputation is one transaction. PGlite runs every statement on one connection in
     // this thread, so each statement of every request waits for an open batch to end: 200 subjects
-    // held it 6-9 s at a time during a first computation (bench/outcomes-recompute.ts), 25 well
-    // under a second. A server runs requests beside it.
-    const outcomeBatch = db.backend === 'postgresql' ? 200 : 25;
+    // held it 6-9 s at a time during a first computation (bench/outcomes-recompute.ts). There the
+    // batches adapt to take about a second; a server runs requests beside them.
+    const batchTargetMs = db.backend === 'pglite' ? 1000 : undefined;
     const engine = new OutcomeEngine(db, fhirBase, studies, {
       questionnaires,
-      batchMarks: outcomeBatch,
+      ...(batchTargetMs === undefined ? {} : { batchTargetMs }),
       // Two batches at once on a server (one computed while the other is written); PGlite has one connection.
       batchesAtOnce: db.backend === 'postgresql' ? 2 : 1,
       onBatchError: (err) => log.warn('outcome batch failed; recomputing its subjects one by one', { err }),
@@ -211,7 +211,7 @@ export async function startService(
           })),
         ),
     });
-    const worker = new OutcomeWorker(engine, log, { idleMs: config.OUTCOMES_IDLE_MS, batchMarks: outcomeBatch });
+    const worker = new OutcomeWorker(engine, log, { idleMs: config.OUTCOMES_IDLE_MS });
     const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
     // A PostgreSQL server has autovacuum and a checkpointer for these; PGlite in single-user mode has neither.
     if (db.backend === 'pglite') {

@@ -10,7 +10,8 @@ import type { Logger } from '../shared/logger.ts';
 export interface OutcomeWorkerOptions {
   /** How long to wait between polls when there is nothing to do. */
   idleMs: number;
-  batchMarks: number;
+  /** Marks per batch; unset, the engine's own (adapting on PGlite). */
+  batchMarks?: number;
 }
 
 export class OutcomeWorker {

@@ -177,8 +177,11 @@ export class OutcomeEngine {
   readonly #onBatchError: ((err: unknown) => void) | undefined;
   /** Hash of the study definitions, questionnaires and base URL (salts every subject's fingerprint). */
   readonly #definitions: string;
-  /** Marks a batch takes by default (see the constructor). */
+  /** Marks a batch takes by default, or at most when batches adapt (see the constructor). */
   readonly #batchMarks: number;
+  readonly #batchTargetMs: number | undefined;
+  /** The size of the next batch the caller does not size. */
+  #adaptiveMarks: number;
   /** How long this instance's last batch took (ms). */
   #lastBatchMs = 0;
   /** Batches recomputed at once, each in its own transaction (see `drain`). */
@@ -223,13 +226,21 @@ export class OutcomeEngine {
       measureReportLagMs?: number;
       /**
        * Marks a batch takes when the caller names no number (default 200). A batch is one
-       * transaction: on PGlite every other statement of the service waits for it to end, so it is
-       * kept small there (start.ts).
+       * transaction: on PGlite every other statement of the service waits for it to end (start.ts).
        */
       batchMarks?: number;
+      /**
+       * When set (PGlite), batches the caller does not size adapt to take about this long: from 25
+       * marks, doubled after a batch under half of it, halved after one over it, between 5 and
+       * `batchMarks`. A first computation's batches stay near a second each while a full pass with
+       * nothing changed, whose subjects cost little, takes whole batches.
+       */
+      batchTargetMs?: number;
     } = {},
   ) {
     this.#batchMarks = Math.max(1, Math.floor(options.batchMarks ?? 200));
+    this.#batchTargetMs = options.batchTargetMs;
+    this.#adaptiveMarks = options.batchTargetMs === undefined ? this.#batchMarks : Math.min(25, this.#batchMarks);
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
     this.#onBatchError = options.onBatchError;
     this.#questionnaires = new Map((options.questionnaires ?? []).map((q) => [q.url as string, q]));
@@ -248,7 +259,7 @@ export class OutcomeEngine {
    * fails it is taken again subject by subject, so that one subject whose recomputation fails is
    * recorded with its error and retried later, and never holds back the others (issue 17).
    */
-  async recomputeMarked(batchMarks = this.#batchMarks): Promise<RecomputeReport | undefined> {
+  async recomputeMarked(batchMarks?: number): Promise<RecomputeReport | undefined> {
     return (await this.#recomputeMarked(batchMarks, false))?.report;
   }
 
@@ -258,9 +269,10 @@ export class OutcomeEngine {
    * later batch, unless the reports have not been recounted for `measureReportLagMs`.
    */
   async #recomputeMarked(
-    batchMarks: number,
+    sized: number | undefined,
     mayDefer: boolean,
-  ): Promise<{ report: RecomputeReport; marks: number } | undefined> {
+  ): Promise<{ report: RecomputeReport; marks: number; size: number } | undefined> {
+    const batchMarks = sized ?? this.#adaptiveMarks;
     let deferred = false;
     // PGlite runs each statement synchronously in this thread and resolves it as a microtask, so a
     // drain's batches would follow one another without ever letting the event loop in: no request
@@ -282,11 +294,23 @@ export class OutcomeEngine {
       // Only once committed: a flush that started earlier did not see these groups.
       if (deferred) this.#pendingReports = true;
       this.#lastBatchMs = performance.now() - started;
-      return r;
+      if (sized === undefined && r) this.#adapt(r.marks, batchMarks);
+      return r ? { ...r, size: batchMarks } : undefined;
     } catch (err) {
       this.#onBatchError?.(err);
-      return this.#recomputeIsolated(batchMarks);
+      const r = await this.#recomputeIsolated(batchMarks);
+      return r ? { ...r, size: batchMarks } : undefined;
     }
+  }
+
+  /** The next unsized batch's size, from how long this full one took (see batchTargetMs). */
+  #adapt(marks: number, size: number): void {
+    const target = this.#batchTargetMs;
+    // Only a full batch says how long such a batch takes.
+    if (target === undefined || marks < size) return;
+    if (this.#lastBatchMs < target / 2) this.#adaptiveMarks = Math.min(this.#batchMarks, size * 2);
+    else if (this.#lastBatchMs > target)
+      this.#adaptiveMarks = Math.max(Math.min(5, this.#batchMarks), Math.floor(size / 2));
   }
 
   /** Whether a batch may leave its MeasureReports' recount to a later one; if not, it is the one. */
@@ -348,7 +372,7 @@ export class OutcomeEngine {
    * none left to take, so its lane stops without another claim (one subject after one result is one
    * transaction); a batch that took a full batch opens another lane, up to `batchesAtOnce`.
    */
-  async drain(batchMarks = this.#batchMarks): Promise<RecomputeReport> {
+  async drain(batchMarks?: number): Promise<RecomputeReport> {
     const total = emptyReport();
     const lanes: Promise<void>[] = [];
     const lane = async (): Promise<void> => {
@@ -356,7 +380,7 @@ export class OutcomeEngine {
         const r = await this.#recomputeMarked(batchMarks, true);
         if (!r) return;
         addReport(total, r.report);
-        if (r.marks < batchMarks) return;
+        if (r.marks < r.size) return;
         if (lanes.length < this.#batchesAtOnce) lanes.push(lane());
       }
     };
@@ -372,7 +396,7 @@ export class OutcomeEngine {
    * Up to `batchesAtOnce` batches at once (the background worker's step); undefined when no marks
    * were waiting.
    */
-  async recomputeSome(batchMarks = this.#batchMarks): Promise<RecomputeReport | undefined> {
+  async recomputeSome(batchMarks?: number): Promise<RecomputeReport | undefined> {
     const first = await this.#recomputeMarked(batchMarks, true);
     if (!first) {
       // Nothing to recompute: MeasureReport groups left by whole batches are recounted now.
@@ -381,7 +405,7 @@ export class OutcomeEngine {
     }
     const total = first.report;
     // Only a full batch says more marks may be waiting: then the other lanes join in.
-    if (first.marks >= batchMarks && this.#batchesAtOnce > 1) {
+    if (first.marks >= first.size && this.#batchesAtOnce > 1) {
       const more = await Promise.all(
         Array.from({ length: this.#batchesAtOnce }, () => this.#recomputeMarked(batchMarks, true)),
       );

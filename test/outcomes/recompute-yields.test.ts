@@ -3,6 +3,10 @@
 // batches used to follow one another without the event loop ever turning (no request read, no job
 // timer fired) until the whole recomputation had ended.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
+import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
+import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
+import type { Db, Queryable } from '../../src/store/db.ts';
 import { enrollmentBundle, feedBundle, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
@@ -25,6 +29,26 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
     await s.stop();
   });
 
+  /** The service's store, noting the size of every batch claimed (claimMarkedSubjects' limit). */
+  function notingBatches(db: Db, sizes: number[]): Db {
+    const noting = (q: Queryable): Queryable => ({
+      ...q,
+      query: (text, params) => {
+        if (text.trimStart().startsWith('WITH picked AS')) sizes.push(Number(params?.[0]));
+        return q.query(text, params);
+      },
+    });
+    return new Proxy(db, {
+      get(target, prop) {
+        if (prop === 'transaction')
+          return (fn: Parameters<Db['transaction']>[0], options?: Parameters<Db['transaction']>[1]) =>
+            target.transaction((tx, first) => fn(noting(tx), first), options);
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+
   it('answers a read sent as a recomputation starts before the recomputation ends', async () => {
     let drained = false;
     // Twelve batches of one subject each.
@@ -39,4 +63,30 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
     expect(report.subjects).toBe(12);
     expect(answeredBeforeTheEnd).toBe(true);
   }, 120_000);
+
+  it('sizes unsized batches to take about the target time: larger while they are quick, smaller when slow', async () => {
+    const studies = await loadStudyDefinitions('mappings/studies');
+    const questionnaires = await loadQuestionnaires('mappings/questionnaires');
+    const sizesWith = async (batchTargetMs: number): Promise<number[]> => {
+      // 96 marks for the 12 subjects, 8 each in a row: a batch takes whole subjects' marks.
+      await s.service.db.query(
+        `INSERT INTO outcome_marks (research_subject_id)
+         SELECT r.id FROM resources r CROSS JOIN generate_series(1, 8)
+          WHERE r.resource_type = 'ResearchSubject' ORDER BY r.id`,
+      );
+      const sizes: number[] = [];
+      const engine = new OutcomeEngine(notingBatches(s.service.db, sizes), `${s.url}/fhir`, studies, {
+        questionnaires,
+        batchTargetMs,
+      });
+      await engine.drain();
+      return sizes;
+    };
+    // Every batch far under the target: each full batch doubles the next, from 25.
+    expect((await sizesWith(1e9)).slice(0, 2)).toEqual([25, 50]);
+    // Every batch over the target: each full batch halves the next, down to 5.
+    const slow = await sizesWith(1e-6);
+    expect(slow.slice(0, 3)).toEqual([25, 12, 6]);
+    expect(Math.min(...slow)).toBe(5);
+  });
 });
