@@ -10,6 +10,9 @@
  *   15 s (bench/support/pg-server-stats.ts).
  * CPU_PROFILE=<file.cpuprofile>: a V8 CPU profile of this process during the first computation.
  * KEEP_SCHEMA=1 (PostgreSQL): the schema is kept at the end (for EXPLAIN), its name on stderr.
+ * OUTCOMES_PGLITE_BATCH_MS: the service's setting of that name (PGlite batches' target time).
+ * TRACE_SLOW_READS=1: under each slow read on stderr, the transactions, statements and event-loop
+ *   stalls that overlapped it (bench/support/store-trace.ts).
  * Run node with --expose-gc to report the heap used after a full collection at the end of each
  * phase (the service's need, apart from what the bench's own HTTP feed left to collect).
  * On PGlite the store is a data folder on disk, as `npm start` has it (bench/support/bench-db.ts);
@@ -24,7 +27,9 @@ import { startTestService } from '../test/support/test-service.ts';
 import { openBenchDb } from './support/bench-db.ts';
 import { startCpuMeter } from './support/cpu-meter.ts';
 import { progressSampler, serverStats, statsDelta } from './support/pg-server-stats.ts';
+import { startReadProbe } from './support/read-probe.ts';
 import { installStatementProfile, takeStatementProfile } from './support/statement-profile.ts';
+import { traceStore } from './support/store-trace.ts';
 
 const sizes = process.argv
   .slice(2)
@@ -69,6 +74,10 @@ async function run(n: number): Promise<void> {
       OUTCOMES_WORKER: 'off',
       RATE_LIMIT_PER_MINUTE: '100000000',
       ACCESS_TOKEN_LIFETIME_SECONDS: '3600',
+      // How long a PGlite batch may take (the service's default unless set).
+      ...(process.env.OUTCOMES_PGLITE_BATCH_MS
+        ? { OUTCOMES_PGLITE_BATCH_MS: process.env.OUTCOMES_PGLITE_BATCH_MS }
+        : {}),
     },
     { testDb: benchDb },
   );
@@ -156,28 +165,28 @@ async function run(n: number): Promise<void> {
   }
   const cpu1 = startCpuMeter(process.pid);
   const t1 = performance.now();
-  // A reader during the first computation: one FHIR read every 250 ms, each timed (on PGlite every
-  // statement waits for the recomputation's open transaction to end).
-  const readLatencies: number[] = [];
-  let probing = true;
-  const probe = (async () => {
-    while (probing) {
-      const t = performance.now();
-      const r = await s.call('/fhir/ResearchStudy/nct04775173', { role: 'research' });
-      await r.arrayBuffer();
-      const took = performance.now() - t;
-      readLatencies.push(took);
-      // A slow read, with when it was sent (ms into the first computation), on stderr.
-      if (took > 1000) console.error(`-- slow read: ${Math.round(took)} ms, sent at ${Math.round(t - t1)} ms`);
-      await new Promise((done) => setTimeout(done, 250));
-    }
-  })();
+  // A reader during the first computation: one FHIR read every 250 ms, each timed, from a thread of
+  // its own (bench/support/read-probe.ts). On PGlite the service's statements wait for the
+  // recomputation's open transaction to end, and its event loop for the batch's computation.
+  const trace = process.env.TRACE_SLOW_READS === '1' ? traceStore(benchDb.db) : undefined;
+  const probe = startReadProbe({
+    url: `${s.fhir}/ResearchStudy/nct04775173`,
+    token: await s.token('research'),
+    everyMs: 250,
+  });
+  // A slow read, with when it was sent (ms into the first computation), on stderr.
+  probe.onSlow(1000, (read, sentAt) => {
+    console.error(`-- slow read: ${Math.round(read.took)} ms, sent at ${Math.round(sentAt - t1)} ms`);
+    for (const line of trace?.explain(sentAt, sentAt + read.took) ?? []) console.error(line);
+  });
   // OUTCOME_BATCH=n: marks per batch (default: the service's, 200 on PostgreSQL, 25 on PGlite).
   const first = await s.service.outcomes.drain(batchOverride);
   const firstMs = performance.now() - t1;
-  probing = false;
-  await probe;
-  readLatencies.sort((a, b) => a - b);
+  const reads = await probe.stop();
+  trace?.stop();
+  const failedReads = reads.filter((r) => r.status !== 200).map((r) => r.status);
+  if (failedReads.length > 0) console.error(`-- reads not answered 200: ${failedReads.join(', ')}`);
+  const readLatencies = reads.map((r) => r.took).sort((x, y) => x - y);
   const firstCpu = cpu1();
   if (session && cpuProfile) {
     const { profile: p } = await session.post('Profiler.stop');
@@ -257,6 +266,8 @@ async function run(n: number): Promise<void> {
       reads: readLatencies.length,
       p50: round1(readLatencies[Math.floor(readLatencies.length / 2)] ?? 0),
       max: round1(readLatencies[readLatencies.length - 1] ?? 0),
+      overOneSecond: readLatencies.filter((x) => x > 1000).length,
+      notAnswered200: failedReads.length,
     },
     // CPU seconds of this process (service and bench) and of the local PostgreSQL server.
     firstComputationCpuSeconds: {

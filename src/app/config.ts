@@ -75,6 +75,12 @@ const ConfigSchema = z.object({
   /** Recompute outcomes in the background as ingest marks subjects (off: only on admin request). */
   OUTCOMES_WORKER: z.enum(['on', 'off']).default('on'),
   OUTCOMES_IDLE_MS: z.coerce.number().int().min(10).default(1_000),
+  /**
+   * PGlite only: how long one recomputation batch may hold the embedded store (batches adapt to
+   * it). Every request waits for the batch in progress, so this is about the longest a request
+   * waits during a recomputation; shorter costs the recomputation more batches.
+   */
+  OUTCOMES_PGLITE_BATCH_MS: z.coerce.number().int().min(20).max(60_000).default(250),
   /** MLLP listener for HL7 v2 lab feeds (off when unset). */
   HL7_MLLP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Interface the MLLP listener binds to: loopback unless a lab feed must reach it directly. */

@@ -188,8 +188,8 @@ export async function startService(
     // A batch of recomputation is one transaction. PGlite runs every statement on one connection in
     // this thread, so each statement of every request waits for an open batch to end: 200 subjects
     // held it 6-9 s at a time during a first computation (bench/outcomes-recompute.ts). There the
-    // batches adapt to take about a second; a server runs requests beside them.
-    const batchTargetMs = db.backend === 'pglite' ? 1000 : undefined;
+    // batches adapt to take OUTCOMES_PGLITE_BATCH_MS; a server runs requests beside them.
+    const batchTargetMs = db.backend === 'pglite' ? config.OUTCOMES_PGLITE_BATCH_MS : undefined;
     const engine = new OutcomeEngine(db, fhirBase, studies, {
       questionnaires,
       ...(batchTargetMs === undefined ? {} : { batchTargetMs }),

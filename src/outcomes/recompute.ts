@@ -156,9 +156,13 @@ function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
   sampleChanged(report, keys);
 }
 
-/** After a PGlite batch this long, the time left to the rest of the service (see #recomputeMarked). */
-const LONG_BATCH_MS = 100;
-const PGLITE_PAUSE_MS = 10;
+/**
+ * After a PGlite batch this long, the rest of the service runs until its statements have been quiet
+ * for QUIET_MS, for at most MAX_YIELD_MS (see #recomputeMarked).
+ */
+const LONG_BATCH_MS = 50;
+const QUIET_MS = 5;
+const MAX_YIELD_MS = 50;
 
 /** Retry after a failed recomputation: 5 s doubling per attempt, at most an hour. */
 export function outcomeRetryBackoff(attempts: number): number {
@@ -278,11 +282,11 @@ export class OutcomeEngine {
     // drain's batches would follow one another without ever letting the event loop in: no request
     // read, no timer fired, for the whole recomputation (a read sent during a first computation of
     // 1,000 subjects was answered 31 s later, when it ended). Each batch first lets them run; after
-    // a long PGlite batch for a few milliseconds, so that a request's later statements, each queued
-    // behind the next batch otherwise, finish too (reads p50 2.4 s with the yield alone, 4 ms with
-    // the pause; docs/performance.md).
-    const pause = this.#db.backend === 'pglite' && this.#lastBatchMs >= LONG_BATCH_MS ? PGLITE_PAUSE_MS : 0;
-    await new Promise((resolve) => (pause > 0 ? setTimeout(resolve, pause) : setImmediate(resolve)));
+    // a long PGlite batch until the store has been quiet for a moment, so that a request caught by
+    // the batch runs all its statements (its read, then its AuditEvent) before the next one, each
+    // of which would otherwise wait a whole batch (docs/performance.md).
+    if (this.#db.whenQuiet && this.#lastBatchMs >= LONG_BATCH_MS) await this.#db.whenQuiet(QUIET_MS, MAX_YIELD_MS);
+    else await new Promise((resolve) => setImmediate(resolve));
     const started = performance.now();
     try {
       const r = await this.#db.transaction(async (tx) => {

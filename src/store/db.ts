@@ -98,6 +98,13 @@ export interface Db extends Queryable {
   ): Promise<T>;
   /** Human-readable backend name, for logs and /readyz. */
   readonly backend: 'postgresql' | 'pglite';
+  /**
+   * PGlite: resolves once no statement or transaction sent by another caller has been waiting or
+   * running for `quietMs` (at least that long from now), or after `maxMs`. A long job calls it
+   * between its transactions so that a request caught by one runs all its statements before the
+   * next (absent on PostgreSQL, where requests run on other connections).
+   */
+  readonly whenQuiet?: (quietMs: number, maxMs: number) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -217,6 +224,10 @@ export class PGliteDb implements Db {
   readonly #db: PGlite;
   readonly #q: Queryable;
   readonly #onClose: () => Promise<void>;
+  /** Statements and transactions sent and not yet settled (whenQuiet). */
+  #inFlight = 0;
+  /** When the last of them settled (performance.now()). */
+  #settledAt = 0;
 
   constructor(db: PGlite, onClose: () => Promise<void>) {
     this.#db = db;
@@ -224,19 +235,48 @@ export class PGliteDb implements Db {
     this.#onClose = onClose;
   }
 
+  async #tracked<T>(work: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await work();
+    } finally {
+      this.#inFlight--;
+      this.#settledAt = performance.now();
+    }
+  }
+
+  readonly whenQuiet = async (quietMs: number, maxMs: number): Promise<void> => {
+    const until = performance.now() + maxMs;
+    const from = performance.now();
+    for (;;) {
+      // A timer, not a microtask: the event loop reads the requests that arrived meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const now = performance.now();
+      if (now >= until) return;
+      if (this.#inFlight === 0 && now - Math.max(from, this.#settledAt) >= quietMs) return;
+    }
+  };
+
   query<R extends object = Record<string, unknown>>(
     text: string,
     params?: unknown[],
     name?: string,
   ): Promise<QueryResult<R>> {
-    return this.#q.query<R>(text, params, name);
+    return this.#tracked(() => this.#q.query<R>(text, params, name));
   }
 
   exec(text: string): Promise<void> {
-    return this.#q.exec(text);
+    return this.#tracked(() => this.#q.exec(text));
   }
 
-  async transaction<T>(
+  transaction<T>(
+    fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    return this.#tracked(() => this.#transaction(fn, options));
+  }
+
+  async #transaction<T>(
     fn: (tx: Queryable, first?: Record<string, unknown>[]) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {

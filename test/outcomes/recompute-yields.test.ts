@@ -11,6 +11,8 @@ import { enrollmentBundle, feedBundle, syntheticCohort } from '../support/synthe
 import { testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 describe(`a recomputation in batches leaves room for requests (${testBackend()})`, () => {
   let s: TestService;
   beforeAll(async () => {
@@ -63,6 +65,56 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
     expect(report.subjects).toBe(12);
     expect(answeredBeforeTheEnd).toBe(true);
   }, 120_000);
+
+  // A request caught by a long batch runs its read once the batch ends, then its AuditEvent a turn
+  // later: without waiting for the store to be quiet, the next batch took the store in between and
+  // the request waited for that one too.
+  it.runIf(testBackend() === 'pglite')(
+    'lets a request caught by a long batch run all its statements before the next batch',
+    async () => {
+      const studies = await loadStudyDefinitions('mappings/studies');
+      const questionnaires = await loadQuestionnaires('mappings/questionnaires');
+      const db = s.service.db;
+      await db.query(
+        `INSERT INTO outcome_marks (research_subject_id)
+         SELECT r.id FROM resources r WHERE r.resource_type = 'ResearchSubject' ORDER BY r.id`,
+      );
+      const events: string[] = [];
+      let request: Promise<void> | undefined;
+      let batches = 0;
+      const slowFirstBatch = new Proxy(db, {
+        get(target, prop) {
+          if (prop === 'transaction')
+            return (fn: Parameters<Db['transaction']>[0], options?: Parameters<Db['transaction']>[1]) =>
+              target.transaction(async (tx, first) => {
+                const n = ++batches;
+                events.push(`batch ${n}`);
+                const r = await fn(tx, first);
+                if (n === 1) {
+                  // A request arrives while the first batch holds the store, and the batch is long.
+                  request = (async () => {
+                    await target.query('SELECT 1');
+                    events.push('read');
+                    for (let i = 0; i < 3; i++) await turn();
+                    await target.query('SELECT 2');
+                    events.push('audit');
+                  })();
+                  await new Promise((done) => setTimeout(done, 60));
+                }
+                return r;
+              }, options);
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const engine = new OutcomeEngine(slowFirstBatch, `${s.url}/fhir`, studies, { questionnaires });
+      const report = await engine.drain(1);
+      await request;
+      expect(report.subjects).toBe(12);
+      expect(events.slice(0, 4)).toEqual(['batch 1', 'read', 'audit', 'batch 2']);
+    },
+    60_000,
+  );
 
   it('sizes unsized batches to take about the target time: larger while they are quick, smaller when slow', async () => {
     const studies = await loadStudyDefinitions('mappings/studies');

@@ -1,0 +1,68 @@
+// PGlite runs every statement in the service's thread, one at a time: a long job that gives way
+// between its transactions must wait until a request caught by one has sent all its statements,
+// not only its first (a read, then its AuditEvent a turn of the event loop later).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe.runIf(testBackend() === 'pglite')('waiting for the embedded store to be quiet (pglite)', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  it('is offered by the embedded store only', () => {
+    expect(typeof t.db.whenQuiet).toBe('function');
+  });
+
+  it('waits for a request whose statements follow one another with short gaps, longer in all than quietMs', async () => {
+    const whenQuiet = t.db.whenQuiet as NonNullable<typeof t.db.whenQuiet>;
+    const events: string[] = [];
+    const request = (async () => {
+      await t.db.query('SELECT 1');
+      events.push('read');
+      // Eight statements, each after 10 ms of work and a turn of the event loop: more than 80 ms
+      // in all, never 40 ms without one (the work holds the thread, so no timer can stretch a gap).
+      for (let i = 0; i < 8; i++) {
+        await turn();
+        const from = performance.now();
+        while (performance.now() - from < 10);
+        await t.db.query('SELECT 2');
+      }
+      await turn();
+      await t.db.query('SELECT 3');
+      events.push('audit');
+    })();
+    await whenQuiet(40, 5_000);
+    events.push('quiet');
+    await request;
+    expect(events).toEqual(['read', 'audit', 'quiet']);
+  });
+
+  it('returns after quietMs when nothing else runs, and after maxMs when statements never stop', async () => {
+    const whenQuiet = t.db.whenQuiet as NonNullable<typeof t.db.whenQuiet>;
+    let t0 = performance.now();
+    await whenQuiet(5, 2_000);
+    const idle = performance.now() - t0;
+    expect(idle).toBeGreaterThanOrEqual(5);
+    expect(idle).toBeLessThan(500);
+    let busy = true;
+    const stream = (async () => {
+      while (busy) {
+        await t.db.query('SELECT 1');
+        await turn();
+      }
+    })();
+    t0 = performance.now();
+    await whenQuiet(5, 100);
+    const bounded = performance.now() - t0;
+    busy = false;
+    await stream;
+    expect(bounded).toBeGreaterThanOrEqual(100);
+    expect(bounded).toBeLessThan(1_000);
+  });
+});
