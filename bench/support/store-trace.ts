@@ -28,8 +28,9 @@ const LOOP_BLOCKED_MS = 50;
 export function traceStore(db: Db): StoreTrace {
   const spans: Span[] = [];
   const query = db.query.bind(db);
+  const exec = db.exec.bind(db);
   const transaction = db.transaction.bind(db);
-  const patched = db as { query: Db['query']; transaction: Db['transaction'] };
+  const patched = db as { query: Db['query']; exec: Db['exec']; transaction: Db['transaction'] };
   patched.query = (async (text: string, params?: unknown[], name?: string) => {
     const asked = performance.now();
     try {
@@ -39,10 +40,21 @@ export function traceStore(db: Db): StoreTrace {
       spans.push({ kind: 'statement', asked, started: asked, ended, what: text.replace(/\s+/g, ' ').slice(0, 60) });
     }
   }) as Db['query'];
+  patched.exec = async (text: string) => {
+    const asked = performance.now();
+    try {
+      await exec(text);
+    } finally {
+      const ended = performance.now();
+      spans.push({ kind: 'statement', asked, started: asked, ended, what: text.replace(/\s+/g, ' ').slice(0, 60) });
+    }
+  };
   patched.transaction = (async (fn, options) => {
     const asked = performance.now();
     let started = asked;
     let statements = 0;
+    // Its longest statement: what the transaction spent its time on.
+    let longest = { ms: 0, text: '' };
     try {
       return await transaction(async (tx, first) => {
         started = performance.now();
@@ -50,9 +62,15 @@ export function traceStore(db: Db): StoreTrace {
         return fn(
           {
             ...tx,
-            query: ((text: string, params?: unknown[], name?: string) => {
+            query: (async (text: string, params?: unknown[], name?: string) => {
               statements++;
-              return inner(text, params, name);
+              const from = performance.now();
+              try {
+                return await inner(text, params, name);
+              } finally {
+                const ms = performance.now() - from;
+                if (ms > longest.ms) longest = { ms, text };
+              }
             }) as typeof tx.query,
           },
           first,
@@ -64,7 +82,7 @@ export function traceStore(db: Db): StoreTrace {
         asked,
         started,
         ended: performance.now(),
-        what: `${statements} statements`,
+        what: `${statements} statements, longest ${Math.round(longest.ms)} ms: ${longest.text.replace(/\s+/g, ' ').slice(0, 80)}`,
       });
     }
   }) as Db['transaction'];
@@ -89,6 +107,7 @@ export function traceStore(db: Db): StoreTrace {
     stop() {
       clearInterval(ticker);
       patched.query = query;
+      patched.exec = exec;
       patched.transaction = transaction;
     },
   };
