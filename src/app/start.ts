@@ -193,6 +193,8 @@ export async function startService(
     const engine = new OutcomeEngine(db, fhirBase, studies, {
       questionnaires,
       ...(batchTargetMs === undefined ? {} : { batchTargetMs }),
+      // The MeasureReport recount too, a pair at a time (the whole study took 1-2 s at 10,000 subjects).
+      recountByPair: db.backend === 'pglite',
       // Two batches at once on a server (one computed while the other is written); PGlite has one connection.
       batchesAtOnce: db.backend === 'postgresql' ? 2 : 1,
       onBatchError: (err) => log.warn('outcome batch failed; recomputing its subjects one by one', { err }),

@@ -18,7 +18,7 @@ import { prepareVersion } from '../fhir/interactions/write-version.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import { deferAggregates, studiesWithPendingAggregates } from '../store/outcome-aggregate-pending.ts';
+import { deferAggregates, studiesWithPendingAggregates, takePendingPair } from '../store/outcome-aggregate-pending.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
@@ -29,6 +29,7 @@ import {
   replaceSummaries,
   type StoredContent,
   type SummaryDelta,
+  type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
 import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
@@ -192,6 +193,8 @@ export class OutcomeEngine {
   readonly #batchesAtOnce: number;
   /** How long a bulk recomputation may leave the MeasureReports behind (see `drain`). */
   readonly #reportLagMs: number;
+  /** Groups left waiting are recounted one arm-visit pair per transaction, between batches. */
+  readonly #recountByPair: boolean;
   /** When this instance last recounted MeasureReports, or decided to (ms since the epoch). */
   #reportsRefreshedAt = 0;
   /**
@@ -240,6 +243,15 @@ export class OutcomeEngine {
        * nothing changed, whose subjects cost little, takes whole batches.
        */
       batchTargetMs?: number;
+      /**
+       * Whole batches always leave their MeasureReport groups waiting, and the groups waiting are
+       * recounted one arm-visit pair per transaction between batches (when the lag has passed, and
+       * when no marks are left); a batch that took fewer marks than it could applies its rows to
+       * the groups not waiting and leaves the waiting ones to that recount. For PGlite, where a
+       * recount of every group in one transaction held every request for 1-3 s at 10,000 subjects
+       * (docs/performance.md).
+       */
+      recountByPair?: boolean;
     } = {},
   ) {
     this.#batchMarks = Math.max(1, Math.floor(options.batchMarks ?? 200));
@@ -256,6 +268,7 @@ export class OutcomeEngine {
     this.#definitions = definitionsFingerprint(studies, options.questionnaires ?? [], baseUrl);
     this.#batchesAtOnce = Math.max(1, Math.floor(options.batchesAtOnce ?? 1));
     this.#reportLagMs = Math.max(0, options.measureReportLagMs ?? 30_000);
+    this.#recountByPair = options.recountByPair ?? false;
   }
 
   /**
@@ -285,26 +298,40 @@ export class OutcomeEngine {
     // a long PGlite batch until the store has been quiet for a moment, so that a request caught by
     // the batch runs all its statements (its read, then its AuditEvent) before the next one, each
     // of which would otherwise wait a whole batch (docs/performance.md).
-    if (this.#db.whenQuiet && this.#lastBatchMs >= LONG_BATCH_MS) await this.#db.whenQuiet(QUIET_MS, MAX_YIELD_MS);
-    else await new Promise((resolve) => setImmediate(resolve));
+    await this.#giveWay();
     const started = performance.now();
+    let r: { report: RecomputeReport; marks: number } | undefined;
     try {
-      const r = await this.#db.transaction(async (tx) => {
+      r = await this.#db.transaction(async (tx) => {
         const claimed = await claimMarkedSubjects(tx, batchMarks);
         if (claimed.subjects.length === 0) return undefined;
-        deferred = mayDefer && claimed.marks >= batchMarks && this.#mayDeferReports();
+        const whole = mayDefer && claimed.marks >= batchMarks;
+        deferred = whole && (this.#recountByPair || this.#mayDeferReports());
         return { report: await this.#recompute(tx, claimed.subjects, deferred), marks: claimed.marks };
       });
-      // Only once committed: a flush that started earlier did not see these groups.
-      if (deferred) this.#pendingReports = true;
-      this.#lastBatchMs = performance.now() - started;
-      if (sized === undefined && r) this.#adapt(r.marks, batchMarks);
-      return r ? { ...r, size: batchMarks } : undefined;
     } catch (err) {
       this.#onBatchError?.(err);
-      const r = await this.#recomputeIsolated(batchMarks);
-      return r ? { ...r, size: batchMarks } : undefined;
+      const isolated = await this.#recomputeIsolated(batchMarks);
+      return isolated ? { ...isolated, size: batchMarks } : undefined;
     }
+    // Only once committed: a flush that started earlier did not see these groups.
+    if (deferred) this.#pendingReports = true;
+    this.#lastBatchMs = performance.now() - started;
+    if (!r) return undefined;
+    if (sized === undefined) this.#adapt(r.marks, batchMarks);
+    // By pair: recounted between batches, a pair at a time, once the lag has passed.
+    if (deferred && this.#recountByPair && Date.now() - this.#reportsRefreshedAt >= this.#reportLagMs)
+      await this.#flushPendingReports(r.report);
+    return { ...r, size: batchMarks };
+  }
+
+  /**
+   * Lets the rest of the service run before the next transaction; after a long PGlite one until the
+   * store has been quiet for a moment (see #recomputeMarked).
+   */
+  async #giveWay(): Promise<void> {
+    if (this.#db.whenQuiet && this.#lastBatchMs >= LONG_BATCH_MS) await this.#db.whenQuiet(QUIET_MS, MAX_YIELD_MS);
+    else await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** The next unsized batch's size, from how long this full one took (see batchTargetMs). */
@@ -332,6 +359,7 @@ export class OutcomeEngine {
    */
   async #flushPendingReports(total: RecomputeReport): Promise<void> {
     this.#pendingReports = false;
+    if (this.#recountByPair) return this.#flushByPair(total);
     // Usually none (another lane, or the last batch, took them): one statement, no transaction.
     if ((await studiesWithPendingAggregates(this.#db)).length === 0) return;
     await this.#db.transaction(async (tx) => {
@@ -347,6 +375,32 @@ export class OutcomeEngine {
       );
       if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
     });
+  }
+
+  /** `#flushPendingReports`, one arm-visit pair per transaction, until no group waits. */
+  async #flushByPair(total: RecomputeReport): Promise<void> {
+    for (;;) {
+      const studies = (await studiesWithPendingAggregates(this.#db)).sort();
+      if (studies.length === 0) return;
+      for (const studyId of studies) {
+        await this.#giveWay();
+        const started = performance.now();
+        await this.#db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
+          // Another lane may have taken the last ones meanwhile: then nothing is recounted.
+          const keys = await takePendingPair(tx, studyId);
+          if (keys.length === 0) return;
+          const published = await this.#refreshMeasureReports(tx, studyId, [], undefined, keys, false);
+          total.measureReports += published.length;
+          noteChanged(
+            total,
+            published.map((r) => `MeasureReport/${r.id}`),
+          );
+          if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
+        });
+        this.#lastBatchMs = performance.now() - started;
+      }
+    }
   }
 
   async #recomputeIsolated(batchMarks: number): Promise<{ report: RecomputeReport; marks: number } | undefined> {
@@ -665,13 +719,16 @@ export class OutcomeEngine {
     studyId: string,
     changes: readonly SummaryDelta[],
     writes?: PlannedWrites,
+    keys: readonly SummaryKey[] = [],
+    lock = true,
   ): Promise<PublishedVersion[]> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
+    if (lock) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`measure-reports:${studyId}`]);
     this.#reportsRefreshedAt = Date.now();
-    // The groups brought up to date: those of these rows, and those earlier batches left waiting.
-    // Also for a study not served (its rows changed all the same): its counts must stay exact for
-    // the differences applied after, should it be served again.
-    const recounted = await refreshAggregates(tx, studyId, [], changes);
+    // The groups brought up to date: those of these rows and `keys`, and those earlier batches left
+    // waiting (by pair: those stay waiting, for #flushByPair). Also for a study not served (its
+    // rows changed all the same): its counts must stay exact for the differences applied after,
+    // should it be served again.
+    const recounted = await refreshAggregates(tx, studyId, keys, changes, this.#recountByPair ? 'leave' : 'all');
     const study = this.#studies.get(studyId);
     if (!study || recounted.length === 0) return [];
     const pairs = [...new Map(recounted.map((g) => [`${g.arm}\u0000${g.visit}`, g])).values()];

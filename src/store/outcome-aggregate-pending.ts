@@ -21,6 +21,26 @@ export async function deferAggregates(q: Queryable, studyId: string, keys: reado
   );
 }
 
+/**
+ * Takes (deletes) the waiting groups of the study's first arm-visit pair that has any, and returns
+ * them (none: nothing waits). One pair's groups are one MeasureReport's: recounting a pair at a
+ * time bounds the transaction that does it (a recount reads every summary row of its groups).
+ */
+export async function takePendingPair(q: Queryable, studyId: string): Promise<SummaryKey[]> {
+  const r = await q.query<SummaryKey>(
+    `WITH pair AS (
+       SELECT arm, visit FROM outcome_aggregate_pending WHERE study_id = $1 ORDER BY arm, visit LIMIT 1
+     )
+     DELETE FROM outcome_aggregate_pending p USING pair
+      WHERE p.study_id = $1 AND p.arm = pair.arm AND p.visit = pair.visit
+     RETURNING p.arm, p.visit, p.kind`,
+    [studyId],
+  );
+  // A group left twice is taken twice.
+  const groups = new Map(r.rows.map((g) => [`${g.arm}\u0000${g.visit}\u0000${g.kind}`, g]));
+  return [...groups.values()].map((g) => ({ arm: g.arm, visit: g.visit, kind: g.kind }));
+}
+
 /** Studies with groups waiting for their recount. */
 export async function studiesWithPendingAggregates(q: Queryable): Promise<string[]> {
   const r = await q.query<{ study_id: string }>('SELECT DISTINCT study_id FROM outcome_aggregate_pending');

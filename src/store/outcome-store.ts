@@ -368,8 +368,10 @@ export async function replaceSummaries(
  * Brings the study's kept MeasureReport counts (outcome_aggregate) up to date, after the caller's
  * lock on the study's MeasureReports (so a concurrent recomputation's committed rows and counts are
  * included): `deltas` (this transaction's removed and added summary rows, see replaceSummaries) are
- * applied to the counts of their groups, `keys` and every group of the study left pending by an
- * earlier batch (deferAggregates) are recounted from the summary rows. Returns every group touched.
+ * applied to the counts of their groups, `keys` and the groups of the study left pending by an
+ * earlier batch (deferAggregates) are recounted from the summary rows (`pending: 'all'`); with
+ * `'leave'` the pending groups stay pending, no delta is applied to them, and a later recount one
+ * pair at a time (takePendingPair) counts them. Returns every group touched.
  *
  * Applying a difference is exact because every change to the summary rows either applies its own
  * difference here, under the lock and in its transaction (a rollback undoes both), or leaves its
@@ -381,13 +383,14 @@ export async function refreshAggregates(
   studyId: string,
   keys: readonly SummaryKey[],
   deltas: readonly SummaryDelta[] = [],
+  pending: 'all' | 'leave' = 'all',
 ): Promise<SummaryKey[]> {
   const groupKey = (r: SummaryKey) => `${r.arm}\u0000${r.visit}\u0000${r.kind}`;
   const recount = new Map(keys.map((k) => [groupKey(k), { arm: k.arm, visit: k.visit, kind: k.kind }]));
   const applied = deltas.filter((d) => d.studyId === studyId && !recount.has(groupKey(d)));
   // One statement when nothing is pending (one subject after one result): the pending groups are
   // taken, and left out of the differences applied, in it.
-  for (const p of await applySummaryChanges(q, studyId, applied)) recount.set(groupKey(p), p);
+  for (const p of await applySummaryChanges(q, studyId, applied, pending === 'all')) recount.set(groupKey(p), p);
   const touched = new Map(recount);
   for (const d of applied) touched.set(groupKey(d), { arm: d.arm, visit: d.visit, kind: d.kind });
   if (recount.size > 0) await recountAggregates(q, studyId, [...recount.values()]);
@@ -397,7 +400,8 @@ export async function refreshAggregates(
 
 /**
  * Applies removed and added summary rows to the kept counts of their (arm, visit, kind, category),
- * except in the groups left pending, which it takes (deletes) and returns for a recount. Counts and
+ * except in the groups left pending, which it takes (deletes) and returns for a recount, or
+ * (`takeAllPending` false) leaves pending for a later recount. Counts and
  * sums change by the difference. The median is that of the rows with a value: the kept lower middle
  * row (mid_value, mid_subject) had rank r = floor((valued - 1) / 2); after the change, l rows are
  * before it (r, plus the added rows before it, minus the removed ones), and the new middle, rank
@@ -409,10 +413,15 @@ async function applySummaryChanges(
   q: Queryable,
   studyId: string,
   deltas: readonly SummaryDelta[],
+  takeAllPending: boolean,
 ): Promise<SummaryKey[]> {
   const r = await q.query<SummaryKey>(
-    `WITH pending AS (
-       DELETE FROM outcome_aggregate_pending p WHERE p.study_id = $1 RETURNING p.arm, p.visit, p.kind
+    `WITH taken AS (
+       DELETE FROM outcome_aggregate_pending p WHERE p.study_id = $1 AND $9::boolean RETURNING p.arm, p.visit, p.kind
+     ), pending AS (
+       SELECT arm, visit, kind FROM taken
+       UNION ALL
+       SELECT p.arm, p.visit, p.kind FROM outcome_aggregate_pending p WHERE p.study_id = $1 AND NOT $9::boolean
      ), d AS (
        SELECT c.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[], $8::int[])
                 AS c(arm, visit, kind, category, value, sid, sign)
@@ -476,7 +485,7 @@ async function applySummaryChanges(
         WHERE fin.n <= 0 AND a.study_id = $1 AND a.arm = fin.arm AND a.visit = fin.visit AND a.kind = fin.kind
           AND a.category = fin.category
      )
-     SELECT DISTINCT arm, visit, kind FROM pending`,
+     SELECT DISTINCT arm, visit, kind FROM taken`,
     [
       studyId,
       deltas.map((d) => d.arm),
@@ -486,6 +495,7 @@ async function applySummaryChanges(
       deltas.map((d) => (d.value === null ? null : String(d.value))),
       deltas.map((d) => d.researchSubjectId),
       deltas.map((d) => d.sign),
+      takeAllPending,
     ],
   );
   return r.rows.map((k) => ({ arm: k.arm, visit: k.visit, kind: k.kind }));

@@ -200,4 +200,104 @@ describe('MeasureReports during a bulk recomputation', () => {
     expect(await pendingRows()).toBe(0);
     expect(await staleAggregates()).toEqual([]);
   }, 120_000);
+
+  describe('recounted one arm-visit pair per transaction (recountByPair, as on PGlite)', () => {
+    /** Every recount and every take of waiting groups, as the engine sent them. */
+    interface Recounts {
+      /** The arm-visit pairs of each recount statement. */
+      pairs: string[][];
+      /** Statements that took every waiting group of the study, whatever its rows. */
+      tookAll: number;
+    }
+    const recordingDb = (db: Db, seen: Recounts): Db => {
+      const note = (text: string, params: unknown[] | undefined): void => {
+        if (text.includes('INSERT INTO outcome_aggregate\n') || /INSERT INTO outcome_aggregate\s*\(/.test(text)) {
+          const [, arms, visits] = (params ?? []) as [string, string[], string[]];
+          seen.pairs.push([...new Set(arms.map((a, i) => `${a}/${visits[i]}`))]);
+        }
+        if (text.includes('DELETE FROM outcome_aggregate_pending p') && params?.[8] === true) seen.tookAll++;
+      };
+      const wrap = (q: Queryable): Queryable => ({
+        query: (text, params, name) => {
+          note(text, params);
+          return q.query(text, params, name);
+        },
+        exec: (text) => q.exec(text),
+        soleWriter: q.soleWriter,
+      });
+      return {
+        ...wrap(db),
+        backend: db.backend,
+        transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+        close: () => db.close(),
+      };
+    };
+    const byPair = (seen: Recounts, lagMs = HOUR) =>
+      new OutcomeEngine(recordingDb(s.service.db, seen), `${s.url}/fhir`, studies, {
+        today: () => TODAY,
+        questionnaires,
+        measureReportLagMs: lagMs,
+        recountByPair: true,
+      });
+    const forgetEverything = async (): Promise<void> => {
+      await s.service.db.query('DELETE FROM outcome_summary');
+      await s.service.db.query('DELETE FROM outcome_aggregate');
+      await clearFingerprints(s.service.db);
+      await markAllSubjects(s.service.db);
+    };
+
+    it('a bulk recomputation in whole batches ends with every count current, each recount one pair', async () => {
+      await forgetEverything();
+      const seen: Recounts = { pairs: [], tookAll: 0 };
+      const r = await byPair(seen).drain(1);
+      expect(r.subjects).toBe(6);
+      expect(r.measureReports).toBeGreaterThan(0);
+      expect(await pendingRows()).toBe(0);
+      expect(await staleAggregates()).toEqual([]);
+      // Several pairs recounted, never two in one statement, and no take of every waiting group.
+      expect(seen.pairs.length).toBeGreaterThan(1);
+      expect(seen.pairs.every((p) => p.length === 1)).toBe(true);
+      expect(seen.tookAll).toBe(0);
+    }, 120_000);
+
+    it('with no lag allowed, recounts between whole batches, not in them, and ends current', async () => {
+      await forgetEverything();
+      const seen: Recounts = { pairs: [], tookAll: 0 };
+      const r = await byPair(seen, 0).drain(1);
+      expect(r.subjects).toBe(6);
+      expect(seen.pairs.every((p) => p.length === 1)).toBe(true);
+      expect(await pendingRows()).toBe(0);
+      expect(await staleAggregates()).toEqual([]);
+    }, 120_000);
+
+    it('one subject after one result leaves the waiting groups to the drain’s end, recounted a pair at a time', async () => {
+      // Every group left waiting, as a bulk recomputation interrupted would leave them.
+      const groups = await s.service.db.query<{ study_id: string; arm: string; visit: string; kind: string }>(
+        'SELECT DISTINCT study_id, arm, visit, kind FROM outcome_aggregate',
+      );
+      for (const g of groups.rows) await deferAggregates(s.service.db, g.study_id, [g]);
+      const waiting = await pendingRows();
+      // One subject whose summary rows are written again (a result that changes all of them).
+      const sid = (
+        await s.service.db.query<{ id: string }>(
+          `SELECT id FROM resources WHERE resource_type = 'ResearchSubject' ORDER BY id LIMIT 1`,
+        )
+      ).rows[0]?.id as string;
+      await s.service.db.query('DELETE FROM outcome_summary WHERE research_subject_id = $1', [sid]);
+      await s.service.db.query('DELETE FROM outcome_fingerprints WHERE research_subject_id = $1', [sid]);
+      await s.service.db.query('INSERT INTO outcome_marks (research_subject_id) VALUES ($1)', [sid]);
+      const seen: Recounts = { pairs: [], tookAll: 0 };
+      const e = byPair(seen);
+      const one = await e.recomputeMarked();
+      expect(one?.subjects).toBe(1);
+      // Its rows' groups were all waiting: none recounted in its transaction, none taken.
+      expect(seen).toEqual({ pairs: [], tookAll: 0 });
+      expect(await pendingRows()).toBe(waiting);
+      // The drain finds no marks and recounts what waits, a pair at a time.
+      await e.drain();
+      expect(await pendingRows()).toBe(0);
+      expect(await staleAggregates()).toEqual([]);
+      expect(seen.pairs.every((p) => p.length === 1)).toBe(true);
+    }, 120_000);
+  });
 });
