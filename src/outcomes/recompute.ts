@@ -368,13 +368,18 @@ export class OutcomeEngine {
       for (const studyId of (await studiesWithPendingAggregates(tx)).sort()) {
         published.push(...(await this.#refreshMeasureReports(tx, studyId, [])));
       }
-      total.measureReports += published.length;
-      noteChanged(
-        total,
-        published.map((r) => `MeasureReport/${r.id}`),
-      );
-      if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
+      await this.#publishedReports(tx, total, published);
     });
+  }
+
+  /** MeasureReport versions a recount published: counted, and handed to the write-back hook. */
+  async #publishedReports(tx: Queryable, total: RecomputeReport, published: PublishedVersion[]): Promise<void> {
+    total.measureReports += published.length;
+    noteChanged(
+      total,
+      published.map((r) => `MeasureReport/${r.id}`),
+    );
+    if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
   }
 
   /** `#flushPendingReports`, one arm-visit pair per transaction, until no group waits. */
@@ -391,12 +396,7 @@ export class OutcomeEngine {
           const keys = await takePendingPair(tx, studyId);
           if (keys.length === 0) return;
           const published = await this.#refreshMeasureReports(tx, studyId, [], undefined, keys, false);
-          total.measureReports += published.length;
-          noteChanged(
-            total,
-            published.map((r) => `MeasureReport/${r.id}`),
-          );
-          if (this.#onPublished && published.length > 0) await this.#onPublished(tx, published);
+          await this.#publishedReports(tx, total, published);
         });
         this.#lastBatchMs = performance.now() - started;
       }

@@ -28,14 +28,11 @@ interface Counted {
   deferrals: number;
 }
 
-function countingDb(db: Db, seen: Counted): Db {
-  const count = (text: string): void => {
-    if (text.includes('DELETE FROM outcome_aggregate_pending')) seen.recounts++;
-    if (text.includes('INSERT INTO outcome_aggregate_pending')) seen.deferrals++;
-  };
+/** The store, calling `observe` with every statement the engine sends, in a transaction or not. */
+function observingDb(db: Db, observe: (text: string, params: unknown[] | undefined) => void): Db {
   const wrap = (q: Queryable): Queryable => ({
     query: (text, params, name) => {
-      count(text);
+      observe(text, params);
       return q.query(text, params, name);
     },
     exec: (text) => q.exec(text),
@@ -47,6 +44,13 @@ function countingDb(db: Db, seen: Counted): Db {
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     close: () => db.close(),
   };
+}
+
+function countingDb(db: Db, seen: Counted): Db {
+  return observingDb(db, (text) => {
+    if (text.includes('DELETE FROM outcome_aggregate_pending')) seen.recounts++;
+    if (text.includes('INSERT INTO outcome_aggregate_pending')) seen.deferrals++;
+  });
 }
 
 describe('MeasureReports during a bulk recomputation', () => {
@@ -209,29 +213,14 @@ describe('MeasureReports during a bulk recomputation', () => {
       /** Statements that took every waiting group of the study, whatever its rows. */
       tookAll: number;
     }
-    const recordingDb = (db: Db, seen: Recounts): Db => {
-      const note = (text: string, params: unknown[] | undefined): void => {
-        if (text.includes('INSERT INTO outcome_aggregate\n') || /INSERT INTO outcome_aggregate\s*\(/.test(text)) {
+    const recordingDb = (db: Db, seen: Recounts): Db =>
+      observingDb(db, (text, params) => {
+        if (/INSERT INTO outcome_aggregate\s*\(/.test(text)) {
           const [, arms, visits] = (params ?? []) as [string, string[], string[]];
           seen.pairs.push([...new Set(arms.map((a, i) => `${a}/${visits[i]}`))]);
         }
         if (text.includes('DELETE FROM outcome_aggregate_pending p') && params?.[8] === true) seen.tookAll++;
-      };
-      const wrap = (q: Queryable): Queryable => ({
-        query: (text, params, name) => {
-          note(text, params);
-          return q.query(text, params, name);
-        },
-        exec: (text) => q.exec(text),
-        soleWriter: q.soleWriter,
       });
-      return {
-        ...wrap(db),
-        backend: db.backend,
-        transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
-        close: () => db.close(),
-      };
-    };
     const byPair = (seen: Recounts, lagMs = HOUR) =>
       new OutcomeEngine(recordingDb(s.service.db, seen), `${s.url}/fhir`, studies, {
         today: () => TODAY,
