@@ -10,6 +10,7 @@
  *   15 s (bench/support/pg-server-stats.ts).
  * CPU_PROFILE=<file.cpuprofile>: a V8 CPU profile of this process during the first computation.
  * KEEP_SCHEMA=1 (PostgreSQL): the schema is kept at the end (for EXPLAIN), its name on stderr.
+ * KEEP_STORE=1 (PGlite): the data folder is kept at the end (to try maintenance on), its path on stderr.
  * OUTCOMES_PGLITE_BATCH_MS: the service's setting of that name (PGlite batches' target time).
  * TRACE_SLOW_READS=1: under each slow read on stderr, the transactions, statements and event-loop
  *   stalls that overlapped it (bench/support/store-trace.ts).
@@ -55,6 +56,7 @@ const mb = (bytes: number | undefined): number | undefined =>
 const pgStats = process.env.PG_STATS === '1' && backend === 'postgresql';
 const cpuProfile = process.env.CPU_PROFILE;
 const keepSchema = process.env.KEEP_SCHEMA === '1' && backend === 'postgresql';
+const keepStore = process.env.KEEP_STORE === '1' && backend === 'pglite';
 const batchOverride = process.env.OUTCOME_BATCH ? Number(process.env.OUTCOME_BATCH) : undefined;
 
 /** Heap used after a full collection (MB), when node runs with --expose-gc. */
@@ -316,6 +318,10 @@ async function run(n: number): Promise<void> {
     await s.service.stop();
     await s.testDb.db.close();
     console.error(`-- kept schema ${s.testDb.schema}: DROP SCHEMA ${s.testDb.schema} CASCADE when done`);
+  } else if (keepStore) {
+    await s.service.stop();
+    await s.testDb.db.close();
+    console.error(`-- kept store ${benchDb.dataDir}: remove it by hand when done`);
   } else await s.stop();
 }
 

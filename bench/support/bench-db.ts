@@ -14,6 +14,8 @@ export interface BenchDb extends TestDb {
   storeBytes(): number | undefined;
   /** Bytes of its WAL (`pg_wal`), part of storeBytes. */
   walBytes(): number | undefined;
+  /** The PGlite data folder (undefined on PostgreSQL). */
+  dataDir?: string;
 }
 
 function folderBytes(dir: string): number {
@@ -34,6 +36,7 @@ export async function openBenchDb(): Promise<BenchDb> {
   return {
     db,
     schema: undefined,
+    dataDir,
     storeBytes: () => folderBytes(join(dataDir, 'pglite')),
     walBytes: () => folderBytes(join(dataDir, 'pglite', 'pg_wal')),
     async drop() {

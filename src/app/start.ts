@@ -217,7 +217,7 @@ export async function startService(
     const jobs = new JobRunner({ db, logger: log, schedules: config.JOB_SCHEDULES });
     // A PostgreSQL server has autovacuum and a checkpointer for these; PGlite in single-user mode has neither.
     if (db.backend === 'pglite') {
-      jobs.scheduleJob(embeddedMaintenanceJob(db));
+      jobs.scheduleJob(embeddedMaintenanceJob(db, log));
       jobs.scheduleJob(embeddedCheckpointJob(db));
     }
     // The audit trail's partitions for this month and the next ones exist before the first request.

@@ -2,21 +2,183 @@
  * What autovacuum does on a PostgreSQL server, for the embedded store: PGlite runs PostgreSQL in
  * single-user mode, without autovacuum, so its tables would never get planner statistics (every
  * query planned from defaults: a search index ANDed with a scan of every row of a type, say) and
- * the space of superseded rows (outcome summaries, outbox rows) would never be reused. This job
- * runs VACUUM (ANALYZE) every 15 minutes. It holds PGlite's one connection while it runs: about
- * 0.6 s for a store of 10,000 retained results, during which requests wait.
+ * the space of superseded rows (outcome summaries, outbox rows) would never be reused.
+ *
+ * A maintenance statement holds PGlite's one connection while it runs, and every request waits for
+ * it. One `VACUUM (ANALYZE)` of the whole store every 15 minutes held it 29 s at 10,000 subjects
+ * (issue 20's traced bench). So, like autovacuum: every minute, only the tables whose activity
+ * since their last vacuum or analyse crosses autovacuum's thresholds (read from the server's own
+ * settings), one table per statement, and between two tables the requests that waited go first.
  */
+import type { Logger } from '../shared/logger.ts';
 import type { Db } from '../store/db.ts';
 import type { JobDefinition } from './job-runner.ts';
 
-export const EMBEDDED_MAINTENANCE_CRON = '0 */15 * * * *';
+export const EMBEDDED_MAINTENANCE_CRON = '0 * * * * *';
 
-export function embeddedMaintenanceJob(db: Db): JobDefinition {
+/** One table's activity, from pg_stat_user_tables and pg_class. */
+export interface TableActivity {
+  table: string;
+  /** Planner's estimate of live rows; -1 when never vacuumed or analysed. */
+  reltuples: number;
+  relpages: number;
+  deadTuples: number;
+  insertsSinceVacuum: number;
+  modsSinceAnalyze: number;
+  /** Transactions since the table (or its TOAST table) was last frozen. */
+  xidAge: number;
+}
+
+/** The server's autovacuum settings (pg_settings). */
+export interface AutovacuumSettings {
+  vacuumThreshold: number;
+  vacuumScaleFactor: number;
+  vacuumMaxThreshold: number;
+  insertThreshold: number;
+  insertScaleFactor: number;
+  analyzeThreshold: number;
+  analyzeScaleFactor: number;
+  freezeMaxAge: number;
+}
+
+export interface MaintenanceDue {
+  vacuum: boolean;
+  analyze: boolean;
+}
+
+/**
+ * autovacuum's per-table decision (PostgreSQL 18 documentation, 24.1.6 "The Autovacuum Daemon";
+ * relation_needs_vacanalyze in autovacuum.c): vacuum for dead rows, for inserts or for
+ * transaction-id age; analyse for rows changed since the last analyse. Unlike autovacuum, a table
+ * never analysed is analysed as soon as it has rows (a crash resets the counters, not the need).
+ * The insert threshold is 17's (18 scales it by the unfrozen share: relallfrozen, not in 15).
+ */
+export function maintenanceDue(t: TableActivity, s: AutovacuumSettings): MaintenanceDue {
+  const tuples = Math.max(t.reltuples, 0);
+  const deadLimit = Math.min(s.vacuumThreshold + s.vacuumScaleFactor * tuples, s.vacuumMaxThreshold);
+  const insertLimit = s.insertThreshold + s.insertScaleFactor * tuples;
+  const analyzeLimit = s.analyzeThreshold + s.analyzeScaleFactor * tuples;
+  const vacuum =
+    t.xidAge > s.freezeMaxAge ||
+    t.deadTuples > deadLimit ||
+    (s.insertThreshold >= 0 && t.insertsSinceVacuum > insertLimit);
+  const analyze = t.reltuples < 0 ? t.modsSinceAnalyze > 0 || t.relpages > 0 : t.modsSinceAnalyze > analyzeLimit;
+  return { vacuum, analyze };
+}
+
+/** The statement for one table, or undefined when nothing is due. */
+export function maintenanceStatement(table: string, due: MaintenanceDue): string | undefined {
+  const name = `"${table.replaceAll('"', '""')}"`;
+  if (due.vacuum) return due.analyze ? `VACUUM (ANALYZE) ${name}` : `VACUUM ${name}`;
+  if (due.analyze) return `ANALYZE ${name}`;
+  return undefined;
+}
+
+const SETTING_NAMES: Record<keyof AutovacuumSettings, string> = {
+  vacuumThreshold: 'autovacuum_vacuum_threshold',
+  vacuumScaleFactor: 'autovacuum_vacuum_scale_factor',
+  vacuumMaxThreshold: 'autovacuum_vacuum_max_threshold',
+  insertThreshold: 'autovacuum_vacuum_insert_threshold',
+  insertScaleFactor: 'autovacuum_vacuum_insert_scale_factor',
+  analyzeThreshold: 'autovacuum_analyze_threshold',
+  analyzeScaleFactor: 'autovacuum_analyze_scale_factor',
+  freezeMaxAge: 'autovacuum_freeze_max_age',
+};
+
+/** PostgreSQL's defaults, for a setting the server does not have (vacuum_max_threshold is new in 18). */
+const DEFAULTS: AutovacuumSettings = {
+  vacuumThreshold: 50,
+  vacuumScaleFactor: 0.2,
+  vacuumMaxThreshold: 100_000_000,
+  insertThreshold: 1000,
+  insertScaleFactor: 0.2,
+  analyzeThreshold: 50,
+  analyzeScaleFactor: 0.1,
+  freezeMaxAge: 200_000_000,
+};
+
+export async function readAutovacuumSettings(db: Db): Promise<AutovacuumSettings> {
+  const r = await db.query<{ name: string; setting: string }>(
+    'SELECT name, setting FROM pg_settings WHERE name = ANY($1)',
+    [Object.values(SETTING_NAMES)],
+  );
+  const byName = new Map(r.rows.map((row) => [row.name, Number(row.setting)]));
+  const settings = { ...DEFAULTS };
+  for (const [key, name] of Object.entries(SETTING_NAMES) as [keyof AutovacuumSettings, string][]) {
+    const value = byName.get(name);
+    if (value !== undefined && Number.isFinite(value)) settings[key] = value;
+  }
+  return settings;
+}
+
+export async function readTableActivity(db: Db): Promise<TableActivity[]> {
+  // A backend sends its activity counters at most once a second; PGlite's one backend is every
+  // session, so this makes the counters of the transactions just committed visible too.
+  await db.exec('SELECT pg_stat_force_next_flush()');
+  const r = await db.query<{
+    table: string;
+    reltuples: number;
+    relpages: number;
+    dead: string;
+    inserts: string;
+    mods: string;
+    xid_age: number;
+  }>(
+    `SELECT s.relname AS "table", c.reltuples::float8 AS reltuples, c.relpages AS relpages,
+            s.n_dead_tup::text AS dead,
+            s.n_ins_since_vacuum::text AS inserts, s.n_mod_since_analyze::text AS mods,
+            greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)) AS xid_age
+       FROM pg_stat_user_tables s
+       JOIN pg_class c ON c.oid = s.relid
+       LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+      WHERE s.schemaname = current_schema() AND c.relkind = 'r'
+      ORDER BY s.relname`,
+  );
+  return r.rows.map((row) => ({
+    table: row.table,
+    reltuples: Number(row.reltuples),
+    relpages: Number(row.relpages),
+    deadTuples: Number(row.dead),
+    insertsSinceVacuum: Number(row.inserts),
+    modsSinceAnalyze: Number(row.mods),
+    xidAge: Number(row.xid_age),
+  }));
+}
+
+export interface MaintenanceRun {
+  /** Each statement run, with how long it held the store. */
+  statements: { statement: string; ms: number }[];
+  /** True when the service stopped before every due table was done. */
+  stopped: boolean;
+}
+
+/** One pass: every due table, one statement each, requests first between two of them. */
+export async function maintainDueTables(db: Db, signal?: AbortSignal): Promise<MaintenanceRun> {
+  const settings = await readAutovacuumSettings(db);
+  const statements: MaintenanceRun['statements'] = [];
+  for (const activity of await readTableActivity(db)) {
+    const statement = maintenanceStatement(activity.table, maintenanceDue(activity, settings));
+    if (!statement) continue;
+    if (signal?.aborted) return { statements, stopped: true };
+    // What arrived during the last statement is answered before the next one takes the store.
+    if (statements.length > 0) await db.whenQuiet?.(5, 50);
+    const t0 = performance.now();
+    await db.exec(statement);
+    statements.push({ statement, ms: Math.round(performance.now() - t0) });
+  }
+  return { statements, stopped: false };
+}
+
+export function embeddedMaintenanceJob(db: Db, log?: Logger): JobDefinition {
   return {
     name: 'embedded-maintenance',
     cron: EMBEDDED_MAINTENANCE_CRON,
-    run: async () => {
-      await db.exec('VACUUM (ANALYZE)');
+    // One process holds a PGlite data folder (its lock file): no lease row per run to coordinate.
+    exclusive: false,
+    run: async ({ signal }) => {
+      const run = await maintainDueTables(db, signal);
+      if (run.statements.length > 0)
+        log?.info('embedded store maintenance', { statements: run.statements, stopped: run.stopped });
     },
   };
 }
