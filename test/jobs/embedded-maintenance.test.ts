@@ -1,4 +1,7 @@
 // Fixtures WRITTEN FOR THE TESTS.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platelets } from '../../bench/fixtures/observation.ts';
 import {
@@ -6,11 +9,12 @@ import {
   embeddedMaintenanceJob,
   maintainDueTables,
   maintenanceDue,
-  maintenanceStatement,
+  maintenanceStatements,
   readAutovacuumSettings,
   type TableActivity,
 } from '../../src/jobs/embedded-maintenance.ts';
 import type { Db } from '../../src/store/db.ts';
+import { openDb } from '../../src/store/open-db.ts';
 import { enroll } from '../support/enroll.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
@@ -32,6 +36,7 @@ const quietTable: TableActivity = {
   table: 't',
   reltuples: 10_000,
   relpages: 100,
+  pagesNow: 100,
   deadTuples: 0,
   insertsSinceVacuum: 0,
   modsSinceAnalyze: 0,
@@ -71,11 +76,20 @@ describe('which tables autovacuum would process', () => {
     ],
     [
       'never analysed, with a few rows',
-      { reltuples: -1, relpages: 0, modsSinceAnalyze: 3 },
+      { reltuples: -1, relpages: 0, pagesNow: 1, modsSinceAnalyze: 3 },
       {},
       { vacuum: false, analyze: true },
     ],
-    ['never analysed, empty', { reltuples: -1, relpages: 0 }, {}, { vacuum: false, analyze: false }],
+    [
+      'never analysed, with rows written before a restart (counters lost)',
+      { reltuples: -1, relpages: 0, pagesNow: 1 },
+      {},
+      { vacuum: false, analyze: true },
+    ],
+    ['never analysed, empty', { reltuples: -1, relpages: 0, pagesNow: 0 }, {}, { vacuum: false, analyze: false }],
+    // Counters lost in a restart: 100 pages at the last vacuum, 8 + 0.2 × 100 = 28 pages of growth.
+    ['grown 28 pages since, counters lost', { pagesNow: 128 }, {}, { vacuum: false, analyze: false }],
+    ['grown 29 pages since, counters lost', { pagesNow: 129 }, {}, { vacuum: true, analyze: true }],
     // An empty table: 50 dead rows, 1,000 inserts.
     [
       'a new table, 1,001 rows inserted',
@@ -87,12 +101,15 @@ describe('which tables autovacuum would process', () => {
     expect(maintenanceDue({ ...quietTable, ...activity }, { ...defaults, ...settings })).toEqual(expected);
   });
 
-  it('names one table per statement, quoted', () => {
-    expect(maintenanceStatement('sp_token', { vacuum: true, analyze: true })).toBe('VACUUM (ANALYZE) "sp_token"');
-    expect(maintenanceStatement('sp_token', { vacuum: true, analyze: false })).toBe('VACUUM "sp_token"');
-    expect(maintenanceStatement('sp_token', { vacuum: false, analyze: true })).toBe('ANALYZE "sp_token"');
-    expect(maintenanceStatement('a"b', { vacuum: false, analyze: true })).toBe('ANALYZE "a""b"');
-    expect(maintenanceStatement('t', { vacuum: false, analyze: false })).toBeUndefined();
+  it('names one table per statement, vacuum and analyse apart, quoted', () => {
+    expect(maintenanceStatements('sp_token', { vacuum: true, analyze: true })).toEqual([
+      'VACUUM "sp_token"',
+      'ANALYZE "sp_token"',
+    ]);
+    expect(maintenanceStatements('sp_token', { vacuum: true, analyze: false })).toEqual(['VACUUM "sp_token"']);
+    expect(maintenanceStatements('sp_token', { vacuum: false, analyze: true })).toEqual(['ANALYZE "sp_token"']);
+    expect(maintenanceStatements('a"b', { vacuum: false, analyze: true })).toEqual(['ANALYZE "a""b"']);
+    expect(maintenanceStatements('t', { vacuum: false, analyze: false })).toEqual([]);
   });
 });
 
@@ -148,8 +165,8 @@ describe(`embedded store maintenance (${testBackend()})`, () => {
 });
 
 // A maintenance statement holds PGlite's one connection: one VACUUM (ANALYZE) of the whole store
-// held every request 29 s at 10,000 subjects. Table by table, a request caught by one statement
-// sends all its statements (its read, then its AuditEvent) before the next table's.
+// held every request 29 s at 10,000 subjects. Statement by statement, a request caught by one
+// sends all its statements (its read, then its AuditEvent) before the next one.
 describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables (pglite)', () => {
   let t: TestDb;
   beforeAll(async () => {
@@ -159,7 +176,7 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     await t.drop();
   });
 
-  it('vacuums each due table in its own statement, and a request caught by one runs before the next', async () => {
+  it('vacuums and analyses each due table in statements of their own; a request caught by one runs before the next', async () => {
     for (const name of ['maint_a', 'maint_b', 'maint_c']) {
       await t.db.exec(`CREATE TABLE ${name} (id int PRIMARY KEY, v text)`);
       await t.db.exec(`INSERT INTO ${name} SELECT g, 'x' FROM generate_series(1, 3000) g`);
@@ -174,7 +191,7 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
             const table = /^(?:VACUUM|ANALYZE).*"(maint_\w+)"$/.exec(text)?.[1];
             if (table) events.push(`${text.split(' ')[0]} ${table}`);
             await target.exec(text);
-            if (table === 'maint_a') {
+            if (text === 'VACUUM "maint_a"') {
               // A request arrives while the first table's statement holds the store.
               request = (async () => {
                 await target.query('SELECT 1');
@@ -191,12 +208,24 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     }) as Db;
     const run = await maintainDueTables(watched);
     await request;
-    expect(events).toEqual(['VACUUM maint_a', 'read', 'audit', 'VACUUM maint_b', 'VACUUM maint_c']);
+    expect(events).toEqual([
+      'VACUUM maint_a',
+      'read',
+      'audit',
+      'ANALYZE maint_a',
+      'VACUUM maint_b',
+      'ANALYZE maint_b',
+      'VACUUM maint_c',
+      'ANALYZE maint_c',
+    ]);
     const ours = run.statements.filter((x) => x.statement.includes('maint_'));
     expect(ours.map((x) => x.statement)).toEqual([
-      'VACUUM (ANALYZE) "maint_a"',
-      'VACUUM (ANALYZE) "maint_b"',
-      'VACUUM (ANALYZE) "maint_c"',
+      'VACUUM "maint_a"',
+      'ANALYZE "maint_a"',
+      'VACUUM "maint_b"',
+      'ANALYZE "maint_b"',
+      'VACUUM "maint_c"',
+      'ANALYZE "maint_c"',
     ]);
     const vacuumed = await t.db.query<{ relname: string; n_dead_tup: string }>(
       "SELECT relname, n_dead_tup::text FROM pg_stat_user_tables WHERE relname LIKE 'maint_%' AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL ORDER BY relname",
@@ -228,5 +257,39 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     const run = await maintainDueTables(watched, stop.signal);
     expect(run.stopped).toBe(true);
     expect(run.statements).toHaveLength(1);
+  });
+
+  // PGlite keeps no activity counters across a restart: what a table gained before it would never
+  // count, and a store restarted every day would never be analysed again.
+  it('maintains a table that grew before a restart, from its size', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'khe-maint-'));
+    try {
+      let db = await openDb({ dataDir });
+      await db.exec('CREATE TABLE maint_grown (id int PRIMARY KEY, v text)');
+      await db.exec("INSERT INTO maint_grown SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+      await maintainDueTables(db);
+      // More than 20 % and 8 pages more, then a restart.
+      await db.exec("INSERT INTO maint_grown SELECT g, repeat('x', 100) FROM generate_series(2001, 3000) g");
+      await db.close();
+      db = await openDb({ dataDir });
+      try {
+        const counters = await db.query<{ n: string }>(
+          "SELECT n_ins_since_vacuum::text AS n FROM pg_stat_user_tables WHERE relname = 'maint_grown'",
+        );
+        expect(counters.rows[0]?.n).toBe('0');
+        const run = await maintainDueTables(db);
+        expect(run.statements.map((x) => x.statement)).toEqual(
+          expect.arrayContaining(['VACUUM "maint_grown"', 'ANALYZE "maint_grown"']),
+        );
+        const tuples = await db.query<{ n: number }>(
+          "SELECT reltuples::int AS n FROM pg_class WHERE relname = 'maint_grown'",
+        );
+        expect(tuples.rows[0]?.n).toBe(3000);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
