@@ -164,6 +164,8 @@ function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
 const LONG_BATCH_MS = 50;
 const QUIET_MS = 5;
 const MAX_YIELD_MS = 50;
+/** The smallest adaptive batch (marks), and the first (see batchTargetMs). */
+const MIN_ADAPTIVE_MARKS = 5;
 
 /** Retry after a failed recomputation: 5 s doubling per attempt, at most an hour. */
 export function outcomeRetryBackoff(attempts: number): number {
@@ -237,12 +239,18 @@ export class OutcomeEngine {
        */
       batchMarks?: number;
       /**
-       * When set (PGlite), batches the caller does not size adapt to take about this long: from 25
-       * marks, doubled after a batch under half of it, halved after one over it, between 5 and
-       * `batchMarks`. A first computation's batches stay near a second each while a full pass with
+       * When set (PGlite), batches the caller does not size adapt to take about this long: from
+       * `firstBatchMarks`, doubled after a batch under half of it, halved after one over it, between
+       * 5 and `batchMarks`. A first computation's batches stay near the target while a full pass with
        * nothing changed, whose subjects cost little, takes whole batches.
        */
       batchTargetMs?: number;
+      /**
+       * The first adaptive batch's marks (default 5, the floor): nothing is known yet of what a
+       * subject costs, and a first batch of 25 held the embedded store 1.05-1.3 s at 10,000
+       * subjects (50 ms a subject) against a 250 ms target.
+       */
+      firstBatchMarks?: number;
       /**
        * Whole batches always leave their MeasureReport groups waiting, and the groups waiting are
        * recounted one arm-visit pair per transaction between batches (when the lag has passed, and
@@ -256,7 +264,10 @@ export class OutcomeEngine {
   ) {
     this.#batchMarks = Math.max(1, Math.floor(options.batchMarks ?? 200));
     this.#batchTargetMs = options.batchTargetMs;
-    this.#adaptiveMarks = options.batchTargetMs === undefined ? this.#batchMarks : Math.min(25, this.#batchMarks);
+    this.#adaptiveMarks =
+      options.batchTargetMs === undefined
+        ? this.#batchMarks
+        : Math.min(Math.max(MIN_ADAPTIVE_MARKS, options.firstBatchMarks ?? MIN_ADAPTIVE_MARKS), this.#batchMarks);
     this.#retryBackoff = options.retryBackoff ?? outcomeRetryBackoff;
     this.#onBatchError = options.onBatchError;
     this.#questionnaires = new Map((options.questionnaires ?? []).map((q) => [q.url as string, q]));
@@ -341,7 +352,7 @@ export class OutcomeEngine {
     if (target === undefined || marks < size) return;
     if (this.#lastBatchMs < target / 2) this.#adaptiveMarks = Math.min(this.#batchMarks, size * 2);
     else if (this.#lastBatchMs > target)
-      this.#adaptiveMarks = Math.max(Math.min(5, this.#batchMarks), Math.floor(size / 2));
+      this.#adaptiveMarks = Math.max(Math.min(MIN_ADAPTIVE_MARKS, this.#batchMarks), Math.floor(size / 2));
   }
 
   /** Whether a batch may leave its MeasureReports' recount to a later one; if not, it is the one. */

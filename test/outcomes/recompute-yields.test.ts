@@ -119,7 +119,7 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
   it('sizes unsized batches to take about the target time: larger while they are quick, smaller when slow', async () => {
     const studies = await loadStudyDefinitions('mappings/studies');
     const questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const sizesWith = async (batchTargetMs: number): Promise<number[]> => {
+    const sizesWith = async (batchTargetMs: number, firstBatchMarks?: number): Promise<number[]> => {
       // 96 marks for the 12 subjects, 8 each in a row: a batch takes whole subjects' marks.
       await s.service.db.query(
         `INSERT INTO outcome_marks (research_subject_id)
@@ -130,15 +130,18 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
       const engine = new OutcomeEngine(notingBatches(s.service.db, sizes), `${s.url}/fhir`, studies, {
         questionnaires,
         batchTargetMs,
+        ...(firstBatchMarks === undefined ? {} : { firstBatchMarks }),
       });
       await engine.drain();
       return sizes;
     };
-    // Every batch far under the target: each full batch doubles the next, from 25.
-    expect((await sizesWith(1e9)).slice(0, 2)).toEqual([25, 50]);
+    // Every batch far under the target: each full batch doubles the next, from 5.
+    expect((await sizesWith(1e9)).slice(0, 3)).toEqual([5, 10, 20]);
     // Every batch over the target: each full batch halves the next, down to 5.
-    const slow = await sizesWith(1e-6);
+    const slow = await sizesWith(1e-6, 25);
     expect(slow.slice(0, 3)).toEqual([25, 12, 6]);
     expect(Math.min(...slow)).toBe(5);
+    // Over the target from the start: 5 throughout.
+    expect(new Set(await sizesWith(1e-6))).toEqual(new Set([5]));
   });
 });
