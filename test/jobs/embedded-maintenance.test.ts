@@ -11,6 +11,7 @@ import {
   maintenanceDue,
   maintenanceStatements,
   readAutovacuumSettings,
+  readTableActivity,
   type TableActivity,
 } from '../../src/jobs/embedded-maintenance.ts';
 import type { Db } from '../../src/store/db.ts';
@@ -127,6 +128,14 @@ describe(`embedded store maintenance (${testBackend()})`, () => {
     expect(settings.vacuumThreshold).toBe(50);
     expect(settings.analyzeScaleFactor).toBe(0.1);
     expect(settings.freezeMaxAge).toBeGreaterThan(100_000);
+  });
+
+  it('reads each table’s activity with SQL valid on PostgreSQL 15 (one code path)', async () => {
+    const activity = await readTableActivity(s.testDb.db);
+    const resources = activity.find((a) => a.table === 'resources');
+    expect(resources).toBeDefined();
+    expect(resources?.pagesNow).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(resources?.xidAge)).toBe(true);
   });
 
   it('runs on PGlite only (a PostgreSQL server has autovacuum), giving its planner statistics', async () => {
