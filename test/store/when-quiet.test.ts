@@ -43,6 +43,26 @@ describe.runIf(testBackend() === 'pglite')('waiting for the embedded store to be
     expect(events).toEqual(['read', 'audit', 'quiet']);
   });
 
+  // Another caller's statement can hold the thread past maxMs before the first turn (PGlite runs in
+  // it): a request whose bytes arrived meanwhile is read only then, and must still go first.
+  it('counts from the first turn after the call, not from the call', async () => {
+    const whenQuiet = t.db.whenQuiet as NonNullable<typeof t.db.whenQuiet>;
+    const events: string[] = [];
+    const request = new Promise((r) => setTimeout(r, 0)).then(async () => {
+      await t.db.query('SELECT 1');
+      events.push('read');
+      await turn();
+      await t.db.query('SELECT 2');
+      events.push('audit');
+    });
+    const quiet = whenQuiet(5, 50).then(() => events.push('quiet'));
+    // The thread held for twice maxMs, as by a long statement.
+    const from = performance.now();
+    while (performance.now() - from < 100);
+    await Promise.all([request, quiet]);
+    expect(events).toEqual(['read', 'audit', 'quiet']);
+  });
+
   it('returns after quietMs when nothing else runs, and after maxMs when statements never stop', async () => {
     const whenQuiet = t.db.whenQuiet as NonNullable<typeof t.db.whenQuiet>;
     let t0 = performance.now();
