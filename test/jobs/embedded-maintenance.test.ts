@@ -12,8 +12,10 @@ import {
   maintenanceStatements,
   readAutovacuumSettings,
   readTableActivity,
+  SLOW_STATEMENT_MS,
   type TableActivity,
 } from '../../src/jobs/embedded-maintenance.ts';
+import type { Logger } from '../../src/shared/logger.ts';
 import type { Db } from '../../src/store/db.ts';
 import { openDb } from '../../src/store/open-db.ts';
 import { enroll } from '../support/enroll.ts';
@@ -246,7 +248,29 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     ]);
   });
 
-  it('stops between tables when the service stops', async () => {
+  it('logs a run at debug, and at info only when a statement held the store a second or more', async () => {
+    await t.db.exec('CREATE TABLE maint_log (id int PRIMARY KEY)');
+    await t.db.exec('INSERT INTO maint_log SELECT generate_series(1, 2000)');
+    const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const note =
+      (level: string) =>
+      (msg: string, fields?: Record<string, unknown>): void => {
+        lines.push({ level, msg, ...(fields ? { fields } : {}) });
+      };
+    const log = { debug: note('debug'), info: note('info'), warn: note('warn'), error: note('error') };
+    await embeddedMaintenanceJob(t.db, log as unknown as Logger).run({
+      slot: new Date(),
+      signal: new AbortController().signal,
+    });
+    expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual(['debug embedded store maintenance']);
+    const logged = lines[0]?.fields?.statements as { statement: string; ms: number }[];
+    expect(logged.map((x) => x.statement)).toEqual(
+      expect.arrayContaining(['VACUUM "maint_log"', 'ANALYZE "maint_log"']),
+    );
+    expect(Math.max(...logged.map((x) => x.ms))).toBeLessThan(SLOW_STATEMENT_MS);
+  });
+
+  it('stops between statements when the service stops', async () => {
     for (const name of ['maint_d', 'maint_e']) {
       await t.db.exec(`CREATE TABLE ${name} (id int PRIMARY KEY)`);
       await t.db.exec(`INSERT INTO ${name} SELECT generate_series(1, 2000)`);
