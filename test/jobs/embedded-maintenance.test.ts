@@ -268,6 +268,26 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
       expect.arrayContaining(['VACUUM "maint_log"', 'ANALYZE "maint_log"']),
     );
     expect(Math.max(...logged.map((x) => x.ms))).toBeLessThan(SLOW_STATEMENT_MS);
+
+    // A statement that holds the store a second or more (here made slow): info.
+    await t.db.exec('INSERT INTO maint_log SELECT generate_series(2001, 6000)');
+    lines.length = 0;
+    const slow = new Proxy(t.db, {
+      get(target, prop) {
+        if (prop === 'exec')
+          return async (text: string) => {
+            await target.exec(text);
+            if (text === 'VACUUM "maint_log"') await new Promise((done) => setTimeout(done, SLOW_STATEMENT_MS));
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Db;
+    await embeddedMaintenanceJob(slow, log as unknown as Logger).run({
+      slot: new Date(),
+      signal: new AbortController().signal,
+    });
+    expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual(['info embedded store maintenance held the store']);
   });
 
   it('stops between statements when the service stops', async () => {
