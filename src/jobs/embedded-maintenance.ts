@@ -101,7 +101,7 @@ const SETTING_NAMES: Record<keyof AutovacuumSettings, string> = {
 };
 
 /** PostgreSQL's defaults, for a setting the server does not have (vacuum_max_threshold is new in 18). */
-const DEFAULTS: AutovacuumSettings = {
+export const AUTOVACUUM_DEFAULTS: AutovacuumSettings = {
   vacuumThreshold: 50,
   vacuumScaleFactor: 0.2,
   vacuumMaxThreshold: 100_000_000,
@@ -118,7 +118,7 @@ export async function readAutovacuumSettings(db: Db): Promise<AutovacuumSettings
     [Object.values(SETTING_NAMES)],
   );
   const byName = new Map(r.rows.map((row) => [row.name, Number(row.setting)]));
-  const settings = { ...DEFAULTS };
+  const settings = { ...AUTOVACUUM_DEFAULTS };
   for (const [key, name] of Object.entries(SETTING_NAMES) as [keyof AutovacuumSettings, string][]) {
     const value = byName.get(name);
     if (value !== undefined && Number.isFinite(value)) settings[key] = value;

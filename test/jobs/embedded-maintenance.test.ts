@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platelets } from '../../bench/fixtures/observation.ts';
 import {
+  AUTOVACUUM_DEFAULTS,
   type AutovacuumSettings,
   embeddedMaintenanceJob,
   maintainDueTables,
@@ -16,25 +17,14 @@ import {
   type TableActivity,
 } from '../../src/jobs/embedded-maintenance.ts';
 import type { Logger } from '../../src/shared/logger.ts';
-import type { Db } from '../../src/store/db.ts';
 import { openDb } from '../../src/store/open-db.ts';
+import { aroundExec, readThenAudit } from '../support/db-hooks.ts';
 import { enroll } from '../support/enroll.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-// PostgreSQL's defaults (and PGlite's).
-const defaults: AutovacuumSettings = {
-  vacuumThreshold: 50,
-  vacuumScaleFactor: 0.2,
-  vacuumMaxThreshold: 100_000_000,
-  insertThreshold: 1000,
-  insertScaleFactor: 0.2,
-  analyzeThreshold: 50,
-  analyzeScaleFactor: 0.1,
-  freezeMaxAge: 200_000_000,
-};
+// PostgreSQL's defaults (and PGlite's): the limits below are worked out from them by hand.
+const defaults = AUTOVACUUM_DEFAULTS;
 const quietTable: TableActivity = {
   table: 't',
   reltuples: 10_000,
@@ -195,28 +185,13 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     }
     const events: string[] = [];
     let request: Promise<void> | undefined;
-    const watched = new Proxy(t.db, {
-      get(target, prop) {
-        if (prop === 'exec')
-          return async (text: string) => {
-            const table = /^(?:VACUUM|ANALYZE).*"(maint_\w+)"$/.exec(text)?.[1];
-            if (table) events.push(`${text.split(' ')[0]} ${table}`);
-            await target.exec(text);
-            if (text === 'VACUUM "maint_a"') {
-              // A request arrives while the first table's statement holds the store.
-              request = (async () => {
-                await target.query('SELECT 1');
-                events.push('read');
-                for (let i = 0; i < 3; i++) await turn();
-                await target.query('SELECT 2');
-                events.push('audit');
-              })();
-            }
-          };
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Db;
+    const watched = aroundExec(t.db, async (text, run) => {
+      const table = /^(?:VACUUM|ANALYZE).*"(maint_\w+)"$/.exec(text)?.[1];
+      if (table) events.push(`${text.split(' ')[0]} ${table}`);
+      await run();
+      // A request arrives while the first table's statement holds the store.
+      if (text === 'VACUUM "maint_a"') request = readThenAudit(t.db, events);
+    });
     const run = await maintainDueTables(watched);
     await request;
     expect(events).toEqual([
@@ -272,17 +247,10 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
     // A statement that holds the store a second or more (here made slow): info.
     await t.db.exec('INSERT INTO maint_log SELECT generate_series(2001, 6000)');
     lines.length = 0;
-    const slow = new Proxy(t.db, {
-      get(target, prop) {
-        if (prop === 'exec')
-          return async (text: string) => {
-            await target.exec(text);
-            if (text === 'VACUUM "maint_log"') await new Promise((done) => setTimeout(done, SLOW_STATEMENT_MS));
-          };
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Db;
+    const slow = aroundExec(t.db, async (text, run) => {
+      await run();
+      if (text === 'VACUUM "maint_log"') await new Promise((done) => setTimeout(done, SLOW_STATEMENT_MS));
+    });
     await embeddedMaintenanceJob(slow, log as unknown as Logger).run({
       slot: new Date(),
       signal: new AbortController().signal,
@@ -296,17 +264,10 @@ describe.runIf(testBackend() === 'pglite')('maintenance gives way between tables
       await t.db.exec(`INSERT INTO ${name} SELECT generate_series(1, 2000)`);
     }
     const stop = new AbortController();
-    const watched = new Proxy(t.db, {
-      get(target, prop) {
-        if (prop === 'exec')
-          return async (text: string) => {
-            await target.exec(text);
-            if (/^(?:VACUUM|ANALYZE)/.test(text)) stop.abort();
-          };
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Db;
+    const watched = aroundExec(t.db, async (text, run) => {
+      await run();
+      if (/^(?:VACUUM|ANALYZE)/.test(text)) stop.abort();
+    });
     const run = await maintainDueTables(watched, stop.signal);
     expect(run.stopped).toBe(true);
     expect(run.statements).toHaveLength(1);

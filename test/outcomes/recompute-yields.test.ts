@@ -7,11 +7,10 @@ import { loadQuestionnaires } from '../../src/mapping/load-questionnaires.ts';
 import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
+import { readThenAudit } from '../support/db-hooks.ts';
 import { enrollmentBundle, feedBundle, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
-
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe(`a recomputation in batches leaves room for requests (${testBackend()})`, () => {
   let s: TestService;
@@ -92,13 +91,7 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
                 const r = await fn(tx, first);
                 if (n === 1) {
                   // A request arrives while the first batch holds the store, and the batch is long.
-                  request = (async () => {
-                    await target.query('SELECT 1');
-                    events.push('read');
-                    for (let i = 0; i < 3; i++) await turn();
-                    await target.query('SELECT 2');
-                    events.push('audit');
-                  })();
+                  request = readThenAudit(target, events);
                   await new Promise((done) => setTimeout(done, 60));
                 }
                 return r;
