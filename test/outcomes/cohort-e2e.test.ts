@@ -183,15 +183,16 @@ describe('outcomes end to end: a synthetic cohort of 30 children in both arms', 
   it('hides the per-arm MeasureReports and the trough outcomes from the outcome assessor, not the volume responses', async () => {
     const b = (await (await s.call('/fhir/MeasureReport', { role: 'outcome-assessor' })).json()) as Bundle;
     expect(b.entry ?? []).toEqual([]);
-    const count = async (code: string, role: 'outcome-assessor' | 'research') =>
-      (
-        (await (
-          await s.call(
-            `/fhir/Observation?code=https://khe-trial.example.org/fhir/CodeSystem/trial-outcomes|${code}&_summary=count`,
-            { role },
-          )
-        ).json()) as Bundle
-      ).total;
+    const count = async (code: string, role: 'outcome-assessor' | 'research') => {
+      const res = await s.call(
+        `/fhir/Observation?code=https://khe-trial.example.org/fhir/CodeSystem/trial-outcomes|${code}&_summary=count`,
+        { role },
+      );
+      const body = await res.text();
+      // A refusal or an error would read as "no total": say which (seen once in CI under load).
+      expect(res.status, body).toBe(200);
+      return (JSON.parse(body) as Bundle).total;
+    };
     expect(await count('time-in-range', 'research')).toBe(30);
     expect(await count('time-in-range', 'outcome-assessor')).toBe(0);
     expect(await count('volume-response', 'outcome-assessor')).toBe(await count('volume-response', 'research'));
