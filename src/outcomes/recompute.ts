@@ -32,6 +32,7 @@ import {
   type SummaryKey,
   type SummaryRow,
 } from '../store/outcome-store.ts';
+import { preparing } from '../store/prepared.ts';
 import { readCurrent, readMany, writeVersion } from '../store/resource-store.ts';
 import { computeSubjectOutcomes, type SubjectOutcomes } from './compute-subject.ts';
 import { definitionsFingerprint, OUTCOME_ID_PREFIXES } from './fingerprint.ts';
@@ -164,6 +165,8 @@ function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
 const LONG_BATCH_MS = 50;
 const QUIET_MS = 5;
 const MAX_YIELD_MS = 50;
+/** Batches of at most this many subjects run prepared statements (src/store/prepared.ts). */
+const PREPARED_UP_TO_SUBJECTS = 4;
 /** The smallest adaptive batch (marks), and the first (see batchTargetMs). */
 const MIN_ADAPTIVE_MARKS = 5;
 
@@ -318,7 +321,9 @@ export class OutcomeEngine {
         if (claimed.subjects.length === 0) return undefined;
         const whole = mayDefer && claimed.marks >= batchMarks;
         deferred = whole && (this.#recountByPair || this.#mayDeferReports());
-        return { report: await this.#recompute(tx, claimed.subjects, deferred), marks: claimed.marks };
+        // A few subjects (one after one result): their statements are prepared once per connection.
+        const q = claimed.subjects.length <= PREPARED_UP_TO_SUBJECTS ? preparing(tx) : tx;
+        return { report: await this.#recompute(q, claimed.subjects, deferred), marks: claimed.marks };
       });
     } catch (err) {
       this.#onBatchError?.(err);

@@ -24,6 +24,11 @@ interface Pass {
   /** MeasureReport versions written beyond one per report. */
   measureReportVersions: number;
   statements: number;
+  /** Statements with parameters sent named (prepared once per connection) and unnamed. */
+  named: number;
+  unnamed: number;
+  /** Statements the server holds prepared under the names src/store/prepared.ts gives. */
+  serverPrepared: number;
   /** Whether every statement writing first versions sent them in store key order (type, then id). */
   firstsInKeyOrder: boolean;
   /** Every resource and history row the outcomes stage can write, and the summary tables. */
@@ -45,15 +50,21 @@ const FIRST_VERSIONS = 'WITH r AS (INSERT INTO resources';
  * A Db whose transactions are savepoints of `outer`, counting every statement sent and noting
  * whether each first-version write came in key order (publish.ts sorts them, issue 20).
  */
-function savepointDb(outer: Queryable, backend: Db['backend'], count: { n: number; inOrder: boolean }): Db {
+function savepointDb(
+  outer: Queryable,
+  backend: Db['backend'],
+  count: { n: number; inOrder: boolean; named: number; unnamed: number },
+): Db {
   const q: Queryable = {
-    query: <R extends object>(text: string, params?: unknown[]) => {
+    query: <R extends object>(text: string, params?: unknown[], name?: string) => {
       count.n++;
+      if (name !== undefined) count.named++;
+      else if (params !== undefined && params.length > 0) count.unnamed++;
       if (text.startsWith(FIRST_VERSIONS) && params) {
         const keys = (params[0] as string[]).map((t, i) => `${t}\u0000${(params[1] as string[])[i]}`);
         if (keys.some((k, i) => i > 0 && (keys[i - 1] as string) > k)) count.inOrder = false;
       }
-      return outer.query<R>(text, params);
+      return outer.query<R>(text, params, name);
     },
     exec: (text: string) => outer.exec(text),
   };
@@ -136,7 +147,7 @@ describe('recomputation in sets', () => {
   async function pass(mode: 'one subject' | 'subject by subject' | 'in sets'): Promise<Pass> {
     try {
       await s.service.db.transaction(async (outer) => {
-        const count = { n: 0, inOrder: true };
+        const count = { n: 0, inOrder: true, named: 0, unnamed: 0 };
         const engine = engineFor(savepointDb(outer, s.service.db.backend, count));
         const report =
           mode === 'one subject' ? await engine.recomputeMarked(1) : await engine.drain(mode === 'in sets' ? 1000 : 1);
@@ -157,6 +168,15 @@ describe('recomputation in sets', () => {
             changed.length -
             new Set(report.changed.filter((k) => k.startsWith('MeasureReport/'))).size,
           statements,
+          named: count.named,
+          unnamed: count.unnamed,
+          serverPrepared: Number(
+            (
+              await outer.query<{ n: string }>(
+                "SELECT count(*)::text AS n FROM pg_prepared_statements WHERE name LIKE 'small\\_%'",
+              )
+            ).rows[0]?.n,
+          ),
           firstsInKeyOrder: count.inOrder,
           state: await readState(outer),
         });
@@ -199,6 +219,21 @@ describe('recomputation in sets', () => {
     expect(sets.measureReportVersions).toBe(0);
     // Written in store key order: each index ending with the hashed id is swept once (issue 20).
     expect(sets.firstsInKeyOrder).toBe(true);
+  }, 120_000);
+
+  it('prepares the statements of a batch of a few subjects once per connection, not those of a bulk batch', async () => {
+    // Subject by subject, each batch after its claim runs prepared (src/store/prepared.ts); the
+    // results are the same as in sets, which runs unprepared (the test above).
+    const sets = await pass('in sets');
+    expect(sets.named).toBe(0);
+    const one = await pass('subject by subject');
+    expect(one.report.subjects).toBe(12);
+    // Every batch's claim, and the last claim that finds nothing, are planned for their limit.
+    expect(one.named).toBeGreaterThanOrEqual(6 * 12);
+    expect(one.unnamed).toBeLessThanOrEqual(2 * 13);
+    // PostgreSQL holds them prepared on the connection; PGlite ignores the names.
+    if (s.service.db.backend === 'postgresql') expect(one.serverPrepared).toBeGreaterThan(5);
+    else expect(one.serverPrepared).toBe(0);
   }, 120_000);
 
   it('gives a mixed pass (changed, unchanged, retracted, new) exactly as subject by subject', async () => {
