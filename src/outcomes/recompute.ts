@@ -22,7 +22,9 @@ import { deferAggregates, studiesWithPendingAggregates, takePendingPair } from '
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
 import {
+  claimedSubjects,
   claimMarkedSubjects,
+  claimStatement,
   readAggregates,
   readSubjectInputs,
   refreshAggregates,
@@ -316,15 +318,19 @@ export class OutcomeEngine {
     const started = performance.now();
     let r: { report: RecomputeReport; marks: number } | undefined;
     try {
-      r = await this.#db.transaction(async (tx) => {
-        const claimed = await claimMarkedSubjects(tx, batchMarks);
-        if (claimed.subjects.length === 0) return undefined;
-        const whole = mayDefer && claimed.marks >= batchMarks;
-        deferred = whole && (this.#recountByPair || this.#mayDeferReports());
-        // A few subjects (one after one result): their statements are prepared once per connection.
-        const q = claimed.subjects.length <= PREPARED_UP_TO_SUBJECTS ? preparing(tx) : tx;
-        return { report: await this.#recompute(q, claimed.subjects, deferred), marks: claimed.marks };
-      });
+      // The claim goes with the BEGIN, in one round trip on PostgreSQL.
+      r = await this.#db.transaction(
+        async (tx, first) => {
+          const claimed = first ? claimedSubjects(first) : await claimMarkedSubjects(tx, batchMarks);
+          if (claimed.subjects.length === 0) return undefined;
+          const whole = mayDefer && claimed.marks >= batchMarks;
+          deferred = whole && (this.#recountByPair || this.#mayDeferReports());
+          // A few subjects (one after one result): their statements are prepared once per connection.
+          const q = claimed.subjects.length <= PREPARED_UP_TO_SUBJECTS ? preparing(tx) : tx;
+          return { report: await this.#recompute(q, claimed.subjects, deferred), marks: claimed.marks };
+        },
+        { firstRead: claimStatement(batchMarks) },
+      );
     } catch (err) {
       this.#onBatchError?.(err);
       const isolated = await this.#recomputeIsolated(batchMarks);

@@ -47,8 +47,9 @@ export interface TransactionOptions {
    */
   readOnly?: boolean | undefined;
   /**
-   * A read without parameters sent with the BEGIN, in the same round trip on PostgreSQL; its rows
-   * are handed to fn as `first`.
+   * A statement without parameters sent with the BEGIN, in the same round trip on PostgreSQL (a
+   * read, or the outcomes stage's claim, which deletes the marks it takes); its rows are handed to
+   * fn as `first`.
    */
   firstRead?: string | undefined;
 }

@@ -20,14 +20,23 @@ const LOCK_PREFIX = 'outcomes:';
  * recomputation of these subjects committed.
  */
 export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<{ subjects: string[]; marks: number }> {
-  const r = await q.query<{ research_subject_id: string; marks: number }>(
-    `WITH picked AS (
+  return claimedSubjects((await q.query(claimStatement(limit))).rows);
+}
+
+/**
+ * claimMarkedSubjects' statement, without parameters, so that it can go with its transaction's
+ * BEGIN in one round trip (TransactionOptions.firstRead); claimedSubjects reads its rows.
+ */
+export function claimStatement(limit: number): string {
+  const n = Math.max(1, Math.floor(limit));
+  if (!Number.isSafeInteger(n)) throw new RangeError(`claim limit ${limit}`);
+  return `WITH picked AS (
        SELECT mark_id, research_subject_id FROM outcome_marks m
         -- A subject whose recomputation failed waits for its retry (0055_outcome_failures.sql).
         WHERE NOT EXISTS (
           SELECT 1 FROM outcome_failures f WHERE f.research_subject_id = m.research_subject_id AND f.retry_at > now()
         )
-        ORDER BY mark_id LIMIT $1 FOR UPDATE SKIP LOCKED
+        ORDER BY mark_id LIMIT ${n} FOR UPDATE SKIP LOCKED
      ), same_subject AS (
        SELECT m.mark_id FROM outcome_marks m
         WHERE m.research_subject_id IN (SELECT DISTINCT research_subject_id FROM picked)
@@ -41,11 +50,16 @@ export async function claimMarkedSubjects(q: Queryable, limit: number): Promise<
      -- instances never wait on each other in a cycle.
      SELECT s.research_subject_id, (SELECT count(*)::int FROM taken) AS marks
        FROM (SELECT DISTINCT research_subject_id FROM taken ORDER BY 1) AS s
-      WHERE pg_advisory_xact_lock(hashtext($2 || s.research_subject_id)) IS NOT NULL`,
-    [limit, LOCK_PREFIX],
-  );
-  // `marks` below `limit`: no other mark was there to take (beyond those other instances hold).
-  return { subjects: r.rows.map((row) => row.research_subject_id), marks: r.rows[0]?.marks ?? 0 };
+      WHERE pg_advisory_xact_lock(hashtext('${LOCK_PREFIX}' || s.research_subject_id)) IS NOT NULL`;
+}
+
+/** The subjects a claim took, from its rows. */
+export function claimedSubjects(rows: readonly Record<string, unknown>[]): { subjects: string[]; marks: number } {
+  // `marks` below the limit: no other mark was there to take (beyond those other instances hold).
+  return {
+    subjects: rows.map((row) => String(row.research_subject_id)),
+    marks: Number(rows[0]?.marks ?? 0),
+  };
 }
 
 export async function countMarks(q: Queryable): Promise<number> {

@@ -30,20 +30,28 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
     await s.stop();
   });
 
-  /** The service's store, noting the size of every batch claimed (claimMarkedSubjects' limit). */
+  /**
+   * The service's store, noting the size of every batch claimed (the claim statement's limit, sent
+   * with the BEGIN or on its own).
+   */
   function notingBatches(db: Db, sizes: number[]): Db {
+    const note = (text: string | undefined): void => {
+      if (text?.trimStart().startsWith('WITH picked AS')) sizes.push(Number(/\bLIMIT (\d+)/.exec(text)?.[1]));
+    };
     const noting = (q: Queryable): Queryable => ({
       ...q,
-      query: (text, params) => {
-        if (text.trimStart().startsWith('WITH picked AS')) sizes.push(Number(params?.[0]));
-        return q.query(text, params);
+      query: (text, params, name) => {
+        note(text);
+        return q.query(text, params, name);
       },
     });
     return new Proxy(db, {
       get(target, prop) {
         if (prop === 'transaction')
-          return (fn: Parameters<Db['transaction']>[0], options?: Parameters<Db['transaction']>[1]) =>
-            target.transaction((tx, first) => fn(noting(tx), first), options);
+          return (fn: Parameters<Db['transaction']>[0], options?: Parameters<Db['transaction']>[1]) => {
+            note(options?.firstRead);
+            return target.transaction((tx, first) => fn(noting(tx), first), options);
+          };
         const v = Reflect.get(target, prop) as unknown;
         return typeof v === 'function' ? v.bind(target) : v;
       },
