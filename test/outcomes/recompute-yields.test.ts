@@ -34,14 +34,16 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
    * The service's store, noting the size of every batch claimed (the claim statement's limit, sent
    * with the BEGIN or on its own).
    */
-  function notingBatches(db: Db, sizes: number[]): Db {
-    const note = (text: string | undefined): void => {
-      if (text?.trimStart().startsWith('WITH picked AS')) sizes.push(Number(/\bLIMIT (\d+)/.exec(text)?.[1]));
+  function notingBatches(db: Db, sizes: number[], alone = { claims: 0 }): Db {
+    const note = (text: string | undefined): boolean => {
+      const claim = text?.trimStart().startsWith('WITH picked AS') === true;
+      if (claim) sizes.push(Number(/\bLIMIT (\d+)/.exec(text as string)?.[1]));
+      return claim;
     };
     const noting = (q: Queryable): Queryable => ({
       ...q,
       query: (text, params, name) => {
-        note(text);
+        if (note(text)) alone.claims++;
         return q.query(text, params, name);
       },
     });
@@ -128,12 +130,16 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
           WHERE r.resource_type = 'ResearchSubject' ORDER BY r.id`,
       );
       const sizes: number[] = [];
-      const engine = new OutcomeEngine(notingBatches(s.service.db, sizes), `${s.url}/fhir`, studies, {
+      const alone = { claims: 0 };
+      const engine = new OutcomeEngine(notingBatches(s.service.db, sizes, alone), `${s.url}/fhir`, studies, {
         questionnaires,
         batchTargetMs,
         ...(firstBatchMarks === undefined ? {} : { firstBatchMarks }),
       });
       await engine.drain();
+      // Each claim went with its transaction's BEGIN (one round trip on PostgreSQL), none on its own.
+      expect(alone.claims).toBe(0);
+      expect(sizes.length).toBeGreaterThan(1);
       return sizes;
     };
     // Every batch far under the target: each full batch doubles the next, from 5.
