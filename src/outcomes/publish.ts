@@ -113,8 +113,11 @@ export async function planOutcomes(
   baseUrl: string,
   subjects: readonly SubjectPublication[],
   writes: PlannedWrites,
+  slice: () => Promise<void> = async () => undefined,
 ): Promise<PublishResult[]> {
-  const prepared = subjects.map((p) => {
+  const prepared: { inputs: SubjectInputs; current: Current; produced: Produced }[] = [];
+  for (const p of subjects) {
+    await slice();
     const current: Current = new Map();
     for (const s of p.stored) {
       // Most stored records are the subject's inputs, already parsed once for the computation: a
@@ -129,8 +132,8 @@ export async function planOutcomes(
       ...p.flags.map((f): [Resource, undefined] => [f, undefined]),
       ...p.suggestions.map((a): [Resource, undefined] => [a, undefined]),
     ];
-    return { inputs: p.inputs, current, produced };
-  });
+    prepared.push({ inputs: p.inputs, current, produced });
+  }
   // A resource deleted before (a withdrawn suggestion) and produced again continues its history.
   const deleted = await readDeletedVersions(
     q,
@@ -141,9 +144,12 @@ export async function planOutcomes(
     ),
   );
   const recorded = new Date().toISOString();
-  return prepared.map(({ inputs, current, produced }) =>
-    planSubject(baseUrl, inputs, current, produced, deleted, recorded, writes.firsts, writes.updates),
-  );
+  const results: PublishResult[] = [];
+  for (const { inputs, current, produced } of prepared) {
+    await slice();
+    results.push(planSubject(baseUrl, inputs, current, produced, deleted, recorded, writes.firsts, writes.updates));
+  }
+  return results;
 }
 
 /** Writes planned versions, a few statements whatever their number. */

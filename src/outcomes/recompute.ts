@@ -15,6 +15,7 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
+import { eventLoopSlices } from '../shared/event-loop-slices.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
 import type { Db, Queryable } from '../store/db.ts';
@@ -167,6 +168,8 @@ function noteChanged(report: RecomputeReport, keys: readonly string[]): void {
 const LONG_BATCH_MS = 50;
 const QUIET_MS = 5;
 const MAX_YIELD_MS = 50;
+/** A batch's computation between two turns of the event loop, by default (ms). */
+const DEFAULT_SLICE_MS = 10;
 /** Batches of at most this many subjects run prepared statements (src/store/prepared.ts). */
 const PREPARED_UP_TO_SUBJECTS = 4;
 /** The smallest adaptive batch (marks), and the first (see batchTargetMs). */
@@ -202,6 +205,8 @@ export class OutcomeEngine {
   readonly #reportLagMs: number;
   /** Groups left waiting are recounted one arm-visit pair per transaction, between batches. */
   readonly #recountByPair: boolean;
+  /** How much computation a batch does between two turns of the event loop (ms). */
+  readonly #sliceMs: number;
   /** When this instance last recounted MeasureReports, or decided to (ms since the epoch). */
   #reportsRefreshedAt = 0;
   /**
@@ -265,8 +270,14 @@ export class OutcomeEngine {
        * (docs/performance.md).
        */
       recountByPair?: boolean;
+      /**
+       * Computation between two turns of the event loop, at most (ms, default 10): a batch's
+       * computing and planning give way this often (tests: 0, every subject).
+       */
+      eventLoopSliceMs?: number;
     } = {},
   ) {
+    this.#sliceMs = Math.max(0, options.eventLoopSliceMs ?? DEFAULT_SLICE_MS);
     this.#batchMarks = Math.max(1, Math.floor(options.batchMarks ?? 200));
     this.#batchTargetMs = options.batchTargetMs;
     this.#adaptiveMarks =
@@ -529,11 +540,17 @@ export class OutcomeEngine {
     );
     if (ids.length === 0) return report;
     const loaded = await this.#loadInputs(tx, ids);
+    // Computing and planning a batch does no I/O for up to a second (200 subjects on PostgreSQL):
+    // the event loop gets a turn every few milliseconds of it, for the requests arriving meanwhile.
+    const slice = eventLoopSlices(this.#sliceMs);
     const computed: Computed[] = [];
-    for (const l of loaded) computed.push(await this.#computeSubject(tx, l));
+    for (const l of loaded) {
+      await slice();
+      computed.push(await this.#computeSubject(tx, l));
+    }
     // The outcomes' versions are written with the MeasureReports they move, at the end.
     const writes: PlannedWrites = { firsts: [], updates: [] };
-    const results = await planOutcomes(tx, this.#baseUrl, computed, writes);
+    const results = await planOutcomes(tx, this.#baseUrl, computed, writes, slice);
     const summaries: SummaryRow[] = [];
     const kept: { researchSubjectId: string; fingerprint: string; outcomes: number }[] = [];
     for (const [i, c] of computed.entries()) {

@@ -75,6 +75,49 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
     expect(answeredBeforeTheEnd).toBe(true);
   }, 120_000);
 
+  it('gives the event loop turns while it computes and plans one batch, not only between batches', async () => {
+    const studies = await loadStudyDefinitions('mappings/studies');
+    const questionnaires = await loadQuestionnaires('mappings/questionnaires');
+    /** Turns of the event loop while one batch runs, and the longest time without one (ms). */
+    const turnsDuringOneBatch = async (eventLoopSliceMs: number): Promise<{ turns: number; longest: number }> => {
+      // Every subject computed again (no fingerprint to skip it by), all in one batch.
+      await s.service.db.query('DELETE FROM outcome_fingerprints');
+      await s.service.db.query(
+        `INSERT INTO outcome_marks (research_subject_id)
+         SELECT r.id FROM resources r WHERE r.resource_type = 'ResearchSubject' ORDER BY r.id`,
+      );
+      const engine = new OutcomeEngine(s.service.db, `${s.url}/fhir`, studies, { questionnaires, eventLoopSliceMs });
+      let turns = 0;
+      let longest = 0;
+      let last = performance.now();
+      let counting = true;
+      const tick = (): void => {
+        if (!counting) return;
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      const report = await engine.drain(100);
+      counting = false;
+      expect(report.subjects).toBe(12);
+      return { turns, longest };
+    };
+    const unsliced = await turnsDuringOneBatch(1e9);
+    const sliced = await turnsDuringOneBatch(0);
+    if (testBackend() === 'pglite') {
+      // PGlite answers a statement without a turn: a turn before each subject's computation and each
+      // of its two planning steps, against none.
+      expect(sliced.turns - unsliced.turns).toBeGreaterThanOrEqual(2 * 12);
+    } else {
+      // PostgreSQL's round trips give both turns (the loop spins while it waits): the computation of
+      // the batch's 12 subjects no longer runs in one stretch.
+      expect(sliced.longest * 2).toBeLessThan(unsliced.longest);
+    }
+  }, 120_000);
+
   // A request caught by a long batch runs its read once the batch ends, then its AuditEvent a turn
   // later: without waiting for the store to be quiet, the next batch took the store in between and
   // the request waited for that one too.
