@@ -15,9 +15,9 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { prepareVersion } from '../fhir/interactions/write-version.ts';
-import { eventLoopSlices } from '../shared/event-loop-slices.ts';
 import type { StudyDefinition } from '../mapping/study-definition.ts';
 import { misplacedRecords, withVisit } from '../records/replace-visits.ts';
+import { eventLoopSlices } from '../shared/event-loop-slices.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { deferAggregates, studiesWithPendingAggregates, takePendingPair } from '../store/outcome-aggregate-pending.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
