@@ -1,9 +1,9 @@
 /**
  * Statements prepared once per connection for a caller that runs a few fixed statements very
  * often with small inputs: PostgreSQL then parses and plans each once per connection instead of on
- * every run. For one subject after one result, planning was about a fifth of the time the server
- * spent on its 16 statements (several of them large CTEs), 3 ms of 41 in a run of alternating
- * samples (docs/performance.md, issue 20). PGlite ignores the names.
+ * every run. One subject after one result sends about fifteen, several of them large CTEs, whose
+ * planning took 4.3-4.5 ms of the server's time on a loaded machine; named, one subject took
+ * 0.5-3 ms less in alternating samples (docs/performance.md, issue 20). PGlite ignores the names.
  *
  * Only for small inputs: after five runs PostgreSQL may keep a generic plan, made without the
  * values, which is the right one for a handful of rows and not always for a bulk batch's thousands
