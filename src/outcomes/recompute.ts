@@ -22,6 +22,7 @@ import type { Db, Queryable } from '../store/db.ts';
 import { deferAggregates, studiesWithPendingAggregates, takePendingPair } from '../store/outcome-aggregate-pending.ts';
 import { clearOutcomeFailures, recordOutcomeFailure } from '../store/outcome-failure-store.ts';
 import { readFingerprints, storeFingerprints } from '../store/outcome-fingerprint-store.ts';
+import { readChangedSubjectInputs } from '../store/outcome-inputs-if-changed.ts';
 import {
   claimedSubjects,
   claimMarkedSubjects,
@@ -31,6 +32,7 @@ import {
   refreshAggregates,
   replaceSummaries,
   type StoredContent,
+  type SubjectInputRows,
   type SummaryDelta,
   type SummaryKey,
   type SummaryRow,
@@ -170,8 +172,11 @@ const QUIET_MS = 5;
 const MAX_YIELD_MS = 50;
 /** A batch's computation between two turns of the event loop, by default (ms). */
 const DEFAULT_SLICE_MS = 10;
-/** Batches of at most this many subjects run prepared statements (src/store/prepared.ts). */
-const PREPARED_UP_TO_SUBJECTS = 4;
+/**
+ * Batches of at most this many subjects run prepared statements (src/store/prepared.ts) and read
+ * their fingerprints and inputs in one statement (readChangedSubjectInputs).
+ */
+const FEW_SUBJECTS = 4;
 /** The smallest adaptive batch (marks), and the first (see batchTargetMs). */
 const MIN_ADAPTIVE_MARKS = 5;
 
@@ -337,7 +342,7 @@ export class OutcomeEngine {
           const whole = mayDefer && claimed.marks >= batchMarks;
           deferred = whole && (this.#recountByPair || this.#mayDeferReports());
           // A few subjects (one after one result): their statements are prepared once per connection.
-          const q = claimed.subjects.length <= PREPARED_UP_TO_SUBJECTS ? preparing(tx) : tx;
+          const q = claimed.subjects.length <= FEW_SUBJECTS ? preparing(tx) : tx;
           return { report: await this.#recompute(q, claimed.subjects, deferred), marks: claimed.marks };
         },
         { firstRead: claimStatement(batchMarks) },
@@ -517,11 +522,16 @@ export class OutcomeEngine {
     // day) would give the same outcomes: it is counted, not loaded. Taken after the lock, so another
     // instance's recomputation of it has committed; a change committed after this read leaves its
     // own mark, and the fingerprint kept is the one read here, so the next pass computes it.
-    const fingerprints = await readFingerprints(tx, all, {
+    const scope = {
       recordTypes: RECORD_TYPES,
       outputIdPrefixes: OUTCOME_ID_PREFIXES,
       salt: `${this.#definitions}|${this.#today()}`,
-    });
+    };
+    // A few subjects (one after one result): fingerprints and the changed subjects' inputs in one
+    // statement. A batch: fingerprints first, so that unchanged subjects' inputs are never read.
+    const few =
+      all.length <= FEW_SUBJECTS ? await readChangedSubjectInputs(tx, all, scope, MEDICATION_TYPES) : undefined;
+    const fingerprints = few ? few.fingerprints : await readFingerprints(tx, all, scope);
     const current = new Map(fingerprints.map((f) => [f.researchSubjectId, f.fingerprint]));
     const ids: string[] = [];
     for (const f of fingerprints) {
@@ -539,7 +549,10 @@ export class OutcomeEngine {
       fingerprints.filter((f) => f.failed).map((f) => f.researchSubjectId),
     );
     if (ids.length === 0) return report;
-    const loaded = await this.#loadInputs(tx, ids);
+    const loaded = this.#loaded(
+      ids,
+      few ? few.inputs : await readSubjectInputs(tx, ids, RECORD_TYPES, MEDICATION_TYPES),
+    );
     // Computing and planning a batch does no I/O for up to a second (200 subjects on PostgreSQL):
     // the event loop gets a turn every few milliseconds of it, for the requests arriving meanwhile.
     const slice = eventLoopSlices(this.#sliceMs);
@@ -610,9 +623,8 @@ export class OutcomeEngine {
     return report;
   }
 
-  /** Every subject's ResearchSubject, trial records, Patient and medications, in one statement. */
-  async #loadInputs(tx: Queryable, ids: readonly string[]): Promise<Loaded[]> {
-    const rows = await readSubjectInputs(tx, ids, RECORD_TYPES, MEDICATION_TYPES);
+  /** Every subject's ResearchSubject, trial records, Patient and medications, parsed. */
+  #loaded(ids: readonly string[], rows: SubjectInputRows): Loaded[] {
     return ids.map((id) => {
       const row = rows.subjects.get(id);
       const subject = row ? (JSON.parse(row.content) as ResearchSubject) : undefined;

@@ -146,6 +146,77 @@ export interface SubjectInputRows {
 }
 
 /**
+ * The selects of readSubjectInputs, for a statement that defines `subjects` (a CTE of ResearchSubject
+ * ids, column `id`) and `patients` (a CTE of their individuals' distinct "Patient/<id>", column
+ * `target`): rows of (role, k, resource_type, id, version_id, content), role 's' a ResearchSubject
+ * (k its id), 'r' a record (k "ResearchSubject/<id>"), 'p' a Patient and 'm' a medication (k the
+ * Patient's reference). One index lookup per subject, target and Patient, the Patient's by the
+ * owner index (see readFingerprints). Shared with readChangedSubjectInputs, so that both read alike.
+ */
+export function subjectInputSelects(
+  subjects: string,
+  patients: string,
+  recordTypes: string,
+  medicationTypes: string,
+): string {
+  return `SELECT 's' AS role, r.id AS k, r.resource_type, r.id, r.version_id, r.content
+       FROM ${subjects} s JOIN resources r ON r.resource_type = 'ResearchSubject' AND r.id = s.id AND NOT r.deleted
+     UNION ALL
+     SELECT 'r', x.target, r.resource_type, r.id, r.version_id, r.content
+       FROM ${subjects} s
+       CROSS JOIN LATERAL (
+         SELECT y.resource_type, y.id, y.target FROM sp_reference y
+          WHERE y.resource_type = ANY(${recordTypes}) AND y.param = 'research-subject'
+            AND y.target = 'ResearchSubject/' || s.id
+         OFFSET 0
+       ) x
+       JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
+      WHERE NOT r.deleted
+     UNION ALL
+     SELECT 'p', pt.target, r.resource_type, r.id, r.version_id, r.content
+       FROM ${patients} pt JOIN resources r ON r.resource_type = 'Patient' AND r.id = substr(pt.target, 9) AND NOT r.deleted
+     UNION ALL
+     SELECT 'm', x.target, r.resource_type, r.id, r.version_id, r.content
+       FROM ${patients} pt
+       CROSS JOIN LATERAL (
+         SELECT y.resource_type, y.id, y.target FROM sp_reference y
+          WHERE y.resource_type = ANY(${medicationTypes}) AND y.param = 'subject' AND y.target = pt.target
+         OFFSET 0
+       ) x
+       JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
+      WHERE NOT r.deleted`;
+}
+
+/** A row of subjectInputSelects. */
+export type SubjectInputRow = ContentRow & { role: string; k: string };
+
+/** Sorts subjectInputSelects' rows into their maps (rows of other roles are skipped). */
+export function subjectInputRows(
+  researchSubjectIds: readonly string[],
+  rows: readonly SubjectInputRow[],
+): SubjectInputRows {
+  const out: SubjectInputRows = {
+    subjects: new Map(),
+    records: new Map(),
+    patients: new Map(),
+    medications: new Map(),
+  };
+  for (const id of researchSubjectIds) out.records.set(`ResearchSubject/${id}`, []);
+  for (const row of rows) {
+    if (row.role === 's') out.subjects.set(row.k, toStoredContent(row));
+    else if (row.role === 'p') out.patients.set(row.k, toStoredContent(row));
+    else if (row.role === 'r') out.records.get(row.k)?.push(toStoredContent(row));
+    else if (row.role === 'm') {
+      const c = toStoredContent(row);
+      const list = out.medications.get(row.k);
+      if (list) list.push(c);
+      else out.medications.set(row.k, [c]);
+    }
+  }
+  return out;
+}
+
+/**
  * The ResearchSubjects, their records of `recordTypes` (by their research-subject parameter), their
  * individuals (Patients) and those Patients' resources of `medicationTypes` (by subject), in one
  * round trip for the whole batch: four statements cost a single subject four round trips.
@@ -156,15 +227,8 @@ export async function readSubjectInputs(
   recordTypes: readonly string[],
   medicationTypes: readonly string[],
 ): Promise<SubjectInputRows> {
-  const out: SubjectInputRows = {
-    subjects: new Map(),
-    records: new Map(),
-    patients: new Map(),
-    medications: new Map(),
-  };
-  if (researchSubjectIds.length === 0) return out;
-  for (const id of researchSubjectIds) out.records.set(`ResearchSubject/${id}`, []);
-  const r = await q.query<ContentRow & { role: 's' | 'r' | 'p' | 'm'; k: string }>(
+  if (researchSubjectIds.length === 0) return subjectInputRows([], []);
+  const r = await q.query<SubjectInputRow>(
     `WITH s AS (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u(id)),
      pt AS (SELECT DISTINCT x.target FROM s
               CROSS JOIN LATERAL (
@@ -173,46 +237,10 @@ export async function readSubjectInputs(
                    AND y.target LIKE 'Patient/%'
                 OFFSET 0
               ) x)
-     SELECT 's' AS role, r.id AS k, r.resource_type, r.id, r.version_id, r.content
-       FROM s JOIN resources r ON r.resource_type = 'ResearchSubject' AND r.id = s.id AND NOT r.deleted
-     UNION ALL
-     SELECT 'r', x.target, r.resource_type, r.id, r.version_id, r.content
-       FROM unnest($4::text[]) AS tg(target)
-       CROSS JOIN LATERAL (
-         SELECT y.resource_type, y.id, y.target FROM sp_reference y
-          WHERE y.resource_type = ANY($2::text[]) AND y.param = 'research-subject' AND y.target = tg.target
-         OFFSET 0
-       ) x
-       JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
-      WHERE NOT r.deleted
-     UNION ALL
-     SELECT 'p', pt.target, r.resource_type, r.id, r.version_id, r.content
-       FROM pt JOIN resources r ON r.resource_type = 'Patient' AND r.id = substr(pt.target, 9) AND NOT r.deleted
-     UNION ALL
-     SELECT 'm', x.target, r.resource_type, r.id, r.version_id, r.content
-       FROM pt
-       CROSS JOIN LATERAL (
-         SELECT y.resource_type, y.id, y.target FROM sp_reference y
-          WHERE y.resource_type = ANY($3::text[]) AND y.param = 'subject' AND y.target = pt.target
-         OFFSET 0
-       ) x
-       JOIN resources r ON r.resource_type = x.resource_type AND r.id = x.id
-      WHERE NOT r.deleted`,
-    // One index lookup per subject, target and Patient, the Patient's by the owner index (see readFingerprints).
-    [[...researchSubjectIds], recordTypes, medicationTypes, researchSubjectIds.map((id) => `ResearchSubject/${id}`)],
+     ${subjectInputSelects('s', 'pt', '$2::text[]', '$3::text[]')}`,
+    [[...researchSubjectIds], recordTypes, medicationTypes],
   );
-  for (const row of r.rows) {
-    const c = toStoredContent(row);
-    if (row.role === 's') out.subjects.set(row.k, c);
-    else if (row.role === 'p') out.patients.set(row.k, c);
-    else if (row.role === 'r') out.records.get(row.k)?.push(c);
-    else {
-      const list = out.medications.get(row.k);
-      if (list) list.push(c);
-      else out.medications.set(row.k, [c]);
-    }
-  }
-  return out;
+  return subjectInputRows(researchSubjectIds, r.rows);
 }
 
 /**

@@ -18,12 +18,17 @@ import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
 
-/** The ResearchSubjects whose inputs a pass loaded (readSubjectInputs: records, Patient, doses). */
+/**
+ * The ResearchSubjects whose inputs a pass read (readSubjectInputs or readChangedSubjectInputs:
+ * records, Patient, doses): the subjects of the rows it got back as inputs ('s').
+ */
 function recordingDb(db: Db, loaded: string[]): Db {
   const wrap = (q: Queryable): Queryable => ({
-    query: (text, params) => {
-      if (text.includes("'s' AS role")) loaded.push(...((params?.[0] ?? []) as string[]));
-      return q.query(text, params);
+    query: async <R extends object>(text: string, params?: unknown[]) => {
+      const r = await q.query<R>(text, params);
+      if (text.includes("'s' AS role"))
+        for (const row of r.rows as { role?: string; k?: string }[]) if (row.role === 's' && row.k) loaded.push(row.k);
+      return r;
     },
     exec: (text) => q.exec(text),
   });
@@ -39,7 +44,9 @@ describe('recomputation skips subjects whose inputs did not change', () => {
   let s: TestService;
   let studies: StudyDefinition[];
   let questionnaires: Awaited<ReturnType<typeof loadQuestionnaires>>;
-  const cohort = syntheticCohort(4);
+  // Five: a pass over all of them reads in a batch (fingerprints, then inputs); one subject alone
+  // reads both in one statement (readChangedSubjectInputs, at most four subjects).
+  const cohort = syntheticCohort(5);
   let subjectIds: string[] = [];
 
   /** One pass over every marked subject with a fresh engine; returns its report and whom it loaded. */
@@ -80,14 +87,14 @@ describe('recomputation skips subjects whose inputs did not change', () => {
   it('computes every subject the first time, then loads none of them when nothing changed', async () => {
     const first = await pass();
     expect(first.loaded).toEqual(subjectIds);
-    expect(first.report.created).toBeGreaterThan(4 * 40);
+    expect(first.report.created).toBeGreaterThan(5 * 40);
 
     const before = await historyRows();
     await markAllSubjects(s.service.db);
     const again = await pass();
     expect(again.loaded).toEqual([]);
     // Counted as before: every subject, every outcome resource unchanged, nothing written.
-    expect(again.report).toMatchObject({ subjects: 4, created: 0, amended: 0, retracted: 0, measureReports: 0 });
+    expect(again.report).toMatchObject({ subjects: 5, created: 0, amended: 0, retracted: 0, measureReports: 0 });
     expect(again.report.unchanged).toBe(first.report.created);
     expect(await historyRows()).toBe(before);
   }, 120_000);
@@ -109,7 +116,7 @@ describe('recomputation skips subjects whose inputs did not change', () => {
     await markAllSubjects(s.service.db);
     const { report, loaded } = await pass();
     expect(loaded).toHaveLength(1);
-    expect(report.subjects).toBe(4);
+    expect(report.subjects).toBe(5);
     expect(report.created + report.amended).toBeGreaterThan(0);
     // The one subject's new outcome versions are all the pass wrote (besides MeasureReports).
     const outcomeIds = report.changed.filter((k) => k.startsWith('Observation/'));
@@ -120,6 +127,37 @@ describe('recomputation skips subjects whose inputs did not change', () => {
       [outcomeIds.map((k) => k.slice('Observation/'.length))],
     );
     expect(owners.rows.map((o) => o.target)).toEqual([`ResearchSubject/${loaded[0]}`]);
+  }, 120_000);
+
+  it('reads one subject alone with its fingerprint, and its inputs only when they changed', async () => {
+    const c1 = cohort[1] as SyntheticSubject;
+    const trough = c1.values.find((v) => v.measure === 'sirolimus-trough') as SyntheticSubject['values'][number];
+    const late = { ...trough, id: 'SYN-FP-2', day: 363, value: 31, sent: { value: 31, unit: 'ng/mL' } };
+    const r = await s.call('/fhir', {
+      method: 'POST',
+      role: 'ehr-feed',
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: observationOf(c1, late), request: { method: 'POST', url: 'Observation' } }],
+      }),
+    });
+    expect(r.status).toBe(200);
+    // The result marked its subject alone.
+    const changed = await pass();
+    expect(changed.report.subjects).toBe(1);
+    expect(changed.loaded).toHaveLength(1);
+    expect(changed.report.created + changed.report.amended).toBeGreaterThan(0);
+    const id = changed.loaded[0] as string;
+
+    // Marked again with nothing changed: recognised, not read, nothing written.
+    const before = await historyRows();
+    await s.service.db.query('INSERT INTO outcome_marks (research_subject_id) VALUES ($1)', [id]);
+    const again = await pass();
+    expect(again.loaded).toEqual([]);
+    expect(again.report).toMatchObject({ subjects: 1, created: 0, amended: 0, retracted: 0 });
+    expect(again.report.unchanged).toBeGreaterThan(40);
+    expect(await historyRows()).toBe(before);
   }, 120_000);
 
   it('computes every subject again on another day, after a change to the study definitions, and when forced', async () => {

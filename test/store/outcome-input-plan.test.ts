@@ -1,11 +1,13 @@
-// Fixtures WRITTEN FOR THE TESTS. The recomputation's two reads per batch (input fingerprints and
-// inputs) look up each subject's Patient and that Patient's medications by index, whatever the
-// store's size and without statistics (issue 20: joined, the planner read every ResearchSubject's
-// individual row and every medication's subject row of the store for each batch; then, probing by
-// id, it walked every ResearchSubject's individual entry of the lookup index for each subject).
+// Fixtures WRITTEN FOR THE TESTS. The recomputation's reads of a batch (input fingerprints and
+// inputs; for a few subjects both in one statement) look up each subject's Patient and that
+// Patient's medications by index, whatever the store's size and without statistics (issue 20:
+// joined, the planner read every ResearchSubject's individual row and every medication's subject
+// row of the store for each batch; then, probing by id, it walked every ResearchSubject's
+// individual entry of the lookup index for each subject).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queryable } from '../../src/store/db.ts';
 import { readFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
+import { readChangedSubjectInputs } from '../../src/store/outcome-inputs-if-changed.ts';
 import { readSubjectInputs } from '../../src/store/outcome-store.ts';
 import { openTestDb, type TestDb, testBackend } from '../support/test-db.ts';
 
@@ -80,7 +82,13 @@ describe(`the recomputation's input reads at scale (${testBackend()})`, () => {
       ['Observation'],
       ['MedicationRequest', 'MedicationStatement'],
     );
-    expect(plans).toHaveLength(2);
+    await readChangedSubjectInputs(
+      explaining(t.db, plans),
+      batch,
+      { recordTypes: ['Observation'], outputIdPrefixes: ['oc-'], salt: 's' },
+      ['MedicationRequest', 'MedicationStatement'],
+    );
+    expect(plans).toHaveLength(3);
     for (const plan of plans) {
       const reads = referenceRowsRead(plan);
       expect(reads.length).toBeGreaterThan(0);
