@@ -9,13 +9,7 @@ import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import { seededRandom as random } from '../../src/shared/seeded-random.ts';
 import { deferAggregates } from '../../src/store/outcome-aggregate-pending.ts';
-import {
-  enrollmentBundle,
-  feedBundle,
-  observationOf,
-  type SyntheticSubject,
-  syntheticCohort,
-} from '../support/synthetic-cohort.ts';
+import { enrolAndFeed, observationOf, type SyntheticSubject, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const j = JSON.stringify;
@@ -53,12 +47,7 @@ describe('MeasureReport counts kept by difference, through the service', () => {
 
   beforeAll(async () => {
     s = await startTestService({ OUTCOMES_WORKER: 'off' });
-    const r = await s.call('/fhir', { method: 'POST', body: j(enrollmentBundle(cohort)) });
-    expect(r.status).toBe(200);
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: j(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
     await s.service.outcomes.drain();
     const b = (await (await s.call('/fhir/ResearchSubject?_count=100')).json()) as Bundle<ResearchSubject>;
     for (const e of b.entry ?? []) {

@@ -12,7 +12,7 @@ import type { Db, Queryable } from '../../src/store/db.ts';
 import { deferAggregates } from '../../src/store/outcome-aggregate-pending.ts';
 import { clearFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
 import { countMarks, markAllSubjects } from '../../src/store/outcome-store.ts';
-import { enrollmentBundle, feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { enrolAndFeed, lateTrough, postResult, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -91,30 +91,14 @@ describe('MeasureReports during a bulk recomputation', () => {
       (await s.service.db.query<{ n: string }>('SELECT count(*)::text AS n FROM outcome_aggregate_pending')).rows[0]?.n,
     );
   const feedOne = async (c: (typeof cohort)[number], id: string, value: number): Promise<void> => {
-    const trough = c.values.find((v) => v.measure === 'sirolimus-trough') as (typeof c.values)[number];
-    const late = { ...trough, id, day: 364, value, sent: { value, unit: 'ng/mL' } };
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      role: 'ehr-feed',
-      body: JSON.stringify({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: observationOf(c, late), request: { method: 'POST', url: 'Observation' } }],
-      }),
-    });
-    expect(r.status).toBe(200);
+    await postResult(s, c, lateTrough(c, id, 364, value));
   };
 
   beforeAll(async () => {
     s = await startTestService();
     studies = await loadStudyDefinitions('mappings/studies');
     questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
-    expect(r.status).toBe(200);
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
   }, 120_000);
   afterAll(async () => {
     await s.stop();

@@ -8,9 +8,9 @@ import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
 import { markAllSubjects } from '../../src/store/outcome-store.ts';
 import {
-  enrollmentBundle,
-  feedBundle,
-  observationOf,
+  enrolAndFeed,
+  lateTrough,
+  postResult,
   type SyntheticSubject,
   syntheticCohort,
 } from '../support/synthetic-cohort.ts';
@@ -69,12 +69,7 @@ describe('recomputation skips subjects whose inputs did not change', () => {
     s = await startTestService();
     studies = await loadStudyDefinitions('mappings/studies');
     questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
-    expect(r.status).toBe(200);
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
     const rows = await s.service.db.query<{ id: string }>(
       `SELECT id FROM resources WHERE resource_type = 'ResearchSubject' ORDER BY id`,
     );
@@ -101,18 +96,8 @@ describe('recomputation skips subjects whose inputs did not change', () => {
 
   it('loads only the subject that got a new result, and publishes its change', async () => {
     const c0 = cohort[0] as SyntheticSubject;
-    const trough = c0.values.find((v) => v.measure === 'sirolimus-trough') as SyntheticSubject['values'][number];
-    const late = { ...trough, id: 'SYN-FP-1', day: 364, value: 30, sent: { value: 30, unit: 'ng/mL' } };
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      role: 'ehr-feed',
-      body: JSON.stringify({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: observationOf(c0, late), request: { method: 'POST', url: 'Observation' } }],
-      }),
-    });
-    expect(r.status).toBe(200);
+    const late = lateTrough(c0, 'SYN-FP-1', 364, 30);
+    await postResult(s, c0, late);
     await markAllSubjects(s.service.db);
     const { report, loaded } = await pass();
     expect(loaded).toHaveLength(1);
@@ -131,18 +116,8 @@ describe('recomputation skips subjects whose inputs did not change', () => {
 
   it('reads one subject alone with its fingerprint, and its inputs only when they changed', async () => {
     const c1 = cohort[1] as SyntheticSubject;
-    const trough = c1.values.find((v) => v.measure === 'sirolimus-trough') as SyntheticSubject['values'][number];
-    const late = { ...trough, id: 'SYN-FP-2', day: 363, value: 31, sent: { value: 31, unit: 'ng/mL' } };
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      role: 'ehr-feed',
-      body: JSON.stringify({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: observationOf(c1, late), request: { method: 'POST', url: 'Observation' } }],
-      }),
-    });
-    expect(r.status).toBe(200);
+    const late = lateTrough(c1, 'SYN-FP-2', 363, 31);
+    await postResult(s, c1, late);
     // The result marked its subject alone.
     const changed = await pass();
     expect(changed.report.subjects).toBe(1);

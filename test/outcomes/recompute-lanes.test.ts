@@ -8,7 +8,7 @@ import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db } from '../../src/store/db.ts';
 import { clearFingerprints } from '../../src/store/outcome-fingerprint-store.ts';
 import { countMarks, markAllSubjects } from '../../src/store/outcome-store.ts';
-import { enrollmentBundle, feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { enrolAndFeed, lateTrough, postResult, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const TODAY = '2023-06-01';
@@ -46,12 +46,7 @@ describe('recomputation in several batches at once', () => {
     s = await startTestService();
     studies = await loadStudyDefinitions('mappings/studies');
     questionnaires = await loadQuestionnaires('mappings/questionnaires');
-    const r = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
-    expect(r.status).toBe(200);
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
   }, 120_000);
   afterAll(async () => {
     await s.stop();
@@ -94,18 +89,8 @@ describe('recomputation in several batches at once', () => {
       batchesAtOnce: 2,
     });
     const c = cohort[0] as (typeof cohort)[number];
-    const trough = c.values.find((v) => v.measure === 'sirolimus-trough') as (typeof c.values)[number];
-    const late = { ...trough, id: 'SYN-LANES-1', day: 364, value: 30, sent: { value: 30, unit: 'ng/mL' } };
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      role: 'ehr-feed',
-      body: JSON.stringify({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: observationOf(c, late), request: { method: 'POST', url: 'Observation' } }],
-      }),
-    });
-    expect(r.status).toBe(200);
+    const late = lateTrough(c, 'SYN-LANES-1', 364, 30);
+    await postResult(s, c, late);
     const one = await lanes.drain();
     expect(one.subjects).toBe(1);
     expect(one.created + one.amended).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ import { loadStudyDefinitions } from '../../src/mapping/load-studies.ts';
 import { OutcomeEngine } from '../../src/outcomes/recompute.ts';
 import type { Db, Queryable } from '../../src/store/db.ts';
 import { readThenAudit } from '../support/db-hooks.ts';
-import { enrollmentBundle, feedBundle, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { enrolAndFeed, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { testBackend } from '../support/test-db.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
@@ -17,12 +17,7 @@ describe(`a recomputation in batches leaves room for requests (${testBackend()})
   beforeAll(async () => {
     s = await startTestService();
     const cohort = syntheticCohort(12);
-    const enrolled = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) });
-    expect(enrolled.status).toBe(200);
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
     // The token is fetched now, not while the recomputation runs.
     await s.token('research');
   }, 120_000);

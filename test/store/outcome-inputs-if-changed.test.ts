@@ -9,7 +9,7 @@ import {
 } from '../../src/store/outcome-fingerprint-store.ts';
 import { readChangedSubjectInputs } from '../../src/store/outcome-inputs-if-changed.ts';
 import { readSubjectInputs } from '../../src/store/outcome-store.ts';
-import { enrollmentBundle, feedBundle, observationOf, syntheticCohort } from '../support/synthetic-cohort.ts';
+import { enrolAndFeed, postResult, syntheticCohort } from '../support/synthetic-cohort.ts';
 import { startTestService, type TestService } from '../support/test-service.ts';
 
 const SCOPE: FingerprintScope = {
@@ -26,13 +26,7 @@ describe('fingerprints and changed inputs in one statement', () => {
 
   beforeAll(async () => {
     s = await startTestService({ OUTCOMES_WORKER: 'off' });
-    expect((await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(cohort)) })).status).toBe(
-      200,
-    );
-    for (const c of cohort) {
-      const f = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
-      expect(f.status).toBe(200);
-    }
+    await enrolAndFeed(s, cohort);
     // Outcomes too: the inputs read returns a subject's current outcomes with its records.
     await s.service.outcomes.drain();
     const rows = await s.service.db.query<{ id: string }>(
@@ -84,16 +78,7 @@ describe('fingerprints and changed inputs in one statement', () => {
     // A new result for the first subject of the cohort.
     const c0 = cohort[0] as (typeof cohort)[number];
     const v = { ...(c0.values[0] as (typeof c0.values)[number]), id: 'SYN-IFC-1', day: 300 };
-    const r = await s.call('/fhir', {
-      method: 'POST',
-      role: 'ehr-feed',
-      body: JSON.stringify({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: observationOf(c0, v), request: { method: 'POST', url: 'Observation' } }],
-      }),
-    });
-    expect(r.status).toBe(200);
+    await postResult(s, c0, v);
     const after = await readChangedSubjectInputs(s.service.db, ids, SCOPE, MEDICATIONS);
     expect(after.changed).toHaveLength(1);
     const changedId = after.changed[0] as string;

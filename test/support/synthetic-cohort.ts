@@ -30,3 +30,38 @@ export function enrollmentBundle(subjects: readonly SyntheticSubject[]): Bundle 
   ]);
   return { resourceType: 'Bundle', type: 'transaction', entry };
 }
+
+import { expect } from 'vitest';
+import { feedBundle, observationOf, type SyntheticValue } from '../../src/cli/synthetic-cohort.ts';
+import type { TestService } from './test-service.ts';
+
+/** Enrols the children (admin) and sends each child's results as the EHR feed does, one transaction a child. */
+export async function enrolAndFeed(s: TestService, subjects: readonly SyntheticSubject[]): Promise<void> {
+  const enrolled = await s.call('/fhir', { method: 'POST', body: JSON.stringify(enrollmentBundle(subjects)) });
+  expect(enrolled.status).toBe(200);
+  for (const c of subjects) {
+    const fed = await s.call('/fhir', { method: 'POST', role: 'ehr-feed', body: JSON.stringify(feedBundle(c)) });
+    expect(fed.status).toBe(200);
+  }
+}
+
+/** The child's first sirolimus trough sent again late in the year as a new result (its own id, day and value in ng/mL). */
+export function lateTrough(c: SyntheticSubject, id: string, day: number, value: number): SyntheticValue {
+  const trough = c.values.find((v) => v.measure === 'sirolimus-trough');
+  if (!trough) throw new Error(`synthetic subject ${c.patientId} has no trough`);
+  return { ...trough, id, day, value, sent: { value, unit: 'ng/mL' } };
+}
+
+/** One result as most interface engines send it: a one-entry transaction Bundle from the EHR feed, answered 200. */
+export async function postResult(s: TestService, c: SyntheticSubject, value: SyntheticValue): Promise<void> {
+  const r = await s.call('/fhir', {
+    method: 'POST',
+    role: 'ehr-feed',
+    body: JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: observationOf(c, value), request: { method: 'POST', url: 'Observation' } }],
+    }),
+  });
+  expect(r.status).toBe(200);
+}
