@@ -8,6 +8,7 @@
  * Variants: `as-migrated`; `no-code-date-combo` (without migration 0072's combined index and 0074's
  * code-date indexes); `lookups-without-id` (the lookup indexes as before migration 0070, without the
  * resource id as their last key column); `issue-day` (both: the index set of the day issue 22 was filed);
+ * `lookups-by-sequence` (a design option: the lookups keyed by a growing number instead of the id);
  * `few-values-without-id` (an untried idea: `status` and `category` token rows indexed without the id).
  */
 import { randomUUID } from 'node:crypto';
@@ -41,6 +42,21 @@ const VARIANTS: Record<string, readonly string[]> = {
   'no-code-date-combo': NO_CODE_DATE_COMBO,
   'lookups-without-id': LOOKUPS_WITHOUT_ID,
   'issue-day': [...NO_CODE_DATE_COMBO, ...LOOKUPS_WITHOUT_ID],
+  // A design option, not the store's: the lookups keyed by a number that grows (here a sequence each
+  // row takes; a real change would store the resource's created_seq), so that new entries land at
+  // the right edge of each value's range instead of on random leaves.
+  'lookups-by-sequence': [
+    'CREATE SEQUENCE sp_row_seq',
+    "ALTER TABLE sp_token ADD COLUMN seq bigint NOT NULL DEFAULT nextval('sp_row_seq')",
+    "ALTER TABLE sp_reference ADD COLUMN seq bigint NOT NULL DEFAULT nextval('sp_row_seq')",
+    "ALTER TABLE sp_date ADD COLUMN seq bigint NOT NULL DEFAULT nextval('sp_row_seq')",
+    'DROP INDEX sp_token_lookup',
+    'CREATE INDEX sp_token_lookup ON sp_token (resource_type, param, code, system, seq)',
+    'DROP INDEX sp_reference_lookup',
+    'CREATE INDEX sp_reference_lookup ON sp_reference (resource_type, param, target, seq)',
+    'DROP INDEX sp_date_lookup',
+    'CREATE INDEX sp_date_lookup ON sp_date (resource_type, param, lo, seq, hi)',
+  ],
   // An idea, not the store's: parameters with few values keep their lookup entries without the id
   // (deduplicated); a probe for one resource would go through the owner index instead.
   'few-values-without-id': [
