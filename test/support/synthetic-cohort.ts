@@ -2,7 +2,14 @@
 export * from '../../src/cli/synthetic-cohort.ts';
 
 import type { Bundle } from '@medplum/fhirtypes';
-import type { SyntheticSubject } from '../../src/cli/synthetic-cohort.ts';
+import { expect } from 'vitest';
+import {
+  feedBundle,
+  observationOf,
+  type SyntheticSubject,
+  type SyntheticValue,
+} from '../../src/cli/synthetic-cohort.ts';
+import type { TestService } from './test-service.ts';
 
 /** A coordinator's enrollment of synthetic children in NCT04775173: their Patients and ResearchSubjects, one transaction. */
 export function enrollmentBundle(subjects: readonly SyntheticSubject[]): Bundle {
@@ -30,10 +37,6 @@ export function enrollmentBundle(subjects: readonly SyntheticSubject[]): Bundle 
   ]);
   return { resourceType: 'Bundle', type: 'transaction', entry };
 }
-
-import { expect } from 'vitest';
-import { feedBundle, observationOf, type SyntheticValue } from '../../src/cli/synthetic-cohort.ts';
-import type { TestService } from './test-service.ts';
 
 /** Enrols the children (admin) and sends each child's results as the EHR feed does, one transaction a child. */
 export async function enrolAndFeed(s: TestService, subjects: readonly SyntheticSubject[]): Promise<void> {
