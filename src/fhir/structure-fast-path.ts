@@ -320,3 +320,71 @@ export function quickStructureCheck(resource: Resource): StructureVerdict {
     throw err;
   }
 }
+
+// Names JavaScript objects inherit (`toString`, `valueOf`, `constructor`, `__proto__`…): no FHIR
+// element has one, and @medplum/core's validator reads them through the prototype, so it accepts
+// such a key as an element or fails on it (`{"valueOf": ""}` where a string belongs threw a TypeError).
+const INHERITED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+export interface ShapeProblem {
+  expression: string;
+  text: string;
+}
+
+function inheritedNameIn(value: unknown, path: string): ShapeProblem | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = inheritedNameIn(item, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (INHERITED_NAMES.has(key)) return { expression: `${path}.${key}`, text: `Invalid property "${key}"` };
+    const found = inheritedNameIn(v, `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function shapeIn(value: Record<string, unknown>, rules: TypeRules, path: string): ShapeProblem | undefined {
+  for (const [key, v] of Object.entries(value)) {
+    const at = `${path}.${key}`;
+    if (INHERITED_NAMES.has(key)) return { expression: at, text: `Invalid property "${key}"` };
+    const rule = rules.byKey.get(key);
+    const items = Array.isArray(v) ? v : [v];
+    for (const [i, item] of items.entries()) {
+      const itemAt = Array.isArray(v) ? `${at}[${i}]` : at;
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
+      let found: ShapeProblem | undefined;
+      if (rule && rule.schema === undefined) {
+        found = {
+          expression: itemAt,
+          text: `${rule.element.path} must be a JSON ${JSON_TYPE[rule.type]}, not an object`,
+        };
+      } else {
+        const own = (item as { resourceType?: unknown }).resourceType;
+        const inner =
+          typeof own === 'string' && isResourceType(own) ? rulesFor(own) : rule ? rule.schema?.() : undefined;
+        found = inner
+          ? shapeIn(item as Record<string, unknown>, inner, itemAt)
+          : inheritedNameIn(item as object, itemAt);
+      }
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What @medplum/core's validator lets through in a resource's JSON shape: an object where a
+ * primitive belongs (`"text": {"id": "x"}` and `"text": {}` pass it) and keys named like an object's
+ * inherited members. Walks the whole resource, contained ones too; undefined when neither is there.
+ */
+export function jsonShapeProblem(resource: Resource): ShapeProblem | undefined {
+  const type = (resource as { resourceType?: unknown }).resourceType;
+  const rules = typeof type === 'string' && isResourceType(type) ? rulesFor(type) : undefined;
+  const root = typeof type === 'string' ? type : 'Resource';
+  return rules ? shapeIn(resource as unknown as Record<string, unknown>, rules, root) : inheritedNameIn(resource, root);
+}

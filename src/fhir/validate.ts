@@ -4,10 +4,10 @@
  */
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import { badRequest, fail, withId } from '../shared/outcomes.ts';
+import { badRequest, fail, unprocessable, withId } from '../shared/outcomes.ts';
 import { checkReferenceTargets } from './reference-targets.ts';
 import { checkRequiredBindings } from './required-bindings.ts';
-import { quickStructureCheck } from './structure-fast-path.ts';
+import { jsonShapeProblem, quickStructureCheck } from './structure-fast-path.ts';
 
 export interface ProfileLookup {
   get(url: string): StructureDefinition | undefined;
@@ -44,6 +44,9 @@ export function createValidator(profiles: ProfileLookup, rules: readonly WriteRu
       if (typeof resource.resourceType !== 'string') fail(badRequest('Missing resourceType', 'resourceType'));
       // The quick pass answers for most results; @medplum/core decides everything else.
       if (quickStructureCheck(resource) !== 'valid') {
+        // What @medplum/core would let through, or fail on, is refused here first.
+        const shape = jsonShapeProblem(resource);
+        if (shape) fail(unprocessable(shape.text, shape.expression));
         try {
           validateResource(resource);
         } catch (err) {
